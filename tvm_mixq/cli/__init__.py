@@ -1,0 +1,1 @@
+"""Command-line entry points: ``mixq`` (main.py) and the tvmc-compatible ``tvmc`` (tvmc.py)."""

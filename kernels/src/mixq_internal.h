@@ -1,0 +1,162 @@
+/*
+ * mixq_internal.h - helpers shared by the kernel cores: requantization (TFLite double rounding),
+ * access to packed sub-byte activations, and decoding of the kernel weight layout.
+ * Everything here is force-inlined; the generated variants instantiate the cores with constant
+ * bitwidths so that the compiler removes every bitwidth test.
+ */
+#ifndef MIXQ_INTERNAL_H
+#define MIXQ_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mixq_kernels.h"
+
+#if defined(__GNUC__)
+#define MIXQ_INLINE static inline __attribute__((always_inline))
+#else
+#define MIXQ_INLINE static inline
+#endif
+
+#if defined(__ARM_FEATURE_DSP) && !defined(MIXQ_NO_DSP)
+#define MIXQ_DSP 1
+#include <arm_acle.h>
+#else
+#define MIXQ_DSP 0
+#endif
+
+/* Kernel families sharing the convolution core. */
+#define MIXQ_KIND_CONV2D 0
+#define MIXQ_KIND_POINTWISE 1
+#define MIXQ_KIND_FC 2
+
+/* ---- integer helpers ----------------------------------------------------------------------- */
+
+MIXQ_INLINE int32_t mixq_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+MIXQ_INLINE int32_t mixq_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+
+MIXQ_INLINE int32_t mixq_bits_ok(int32_t b) { return b == 8 || b == 4 || b == 2; }
+
+/* Inclusive range of an activation of b bits: int8 at 8 bits, unsigned below. */
+MIXQ_INLINE int32_t mixq_act_lo(int32_t b) { return b == 8 ? -128 : 0; }
+MIXQ_INLINE int32_t mixq_act_hi(int32_t b) { return b == 8 ? 127 : (1 << b) - 1; }
+
+MIXQ_INLINE uint32_t mixq_load_u32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+MIXQ_INLINE void mixq_store_u32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* ---- requantization: TFLite MultiplyByQuantizedMultiplier with double rounding ------------- */
+
+MIXQ_INLINE int32_t mixq_srdhm(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+MIXQ_INLINE int32_t mixq_rdbpot(int32_t x, int32_t exponent) {
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+MIXQ_INLINE int32_t mixq_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return mixq_rdbpot(mixq_srdhm(shifted, multiplier), right);
+}
+
+MIXQ_INLINE int32_t mixq_requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo,
+                                 int32_t hi) {
+    int32_t v = mixq_mbqm(acc, multiplier, shift) + zp;
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+/* ---- packed activations ------------------------------------------------------------------ */
+
+/* Element idx of a packed activation tensor: int8 at 8 bits, unsigned below. */
+MIXQ_INLINE int32_t mixq_get_act(const uint8_t *base, int32_t idx, int32_t bits) {
+    if (bits == 8) {
+        return (int32_t)(int8_t)base[idx];
+    }
+    if (bits == 4) {
+        return (base[idx >> 1] >> ((idx & 1) << 2)) & 0xF;
+    }
+    return (base[idx >> 2] >> ((idx & 3) << 1)) & 0x3;
+}
+
+/* Write element idx (value already inside the bitwidth's range); sub-byte: read-modify-write. */
+MIXQ_INLINE void mixq_put_act(uint8_t *base, int32_t idx, int32_t bits, int32_t v) {
+    if (bits == 8) {
+        base[idx] = (uint8_t)v;
+    } else if (bits == 4) {
+        const int32_t sh = (idx & 1) << 2;
+        uint8_t *p = base + (idx >> 1);
+        *p = (uint8_t)((*p & ~(0xF << sh)) | ((v & 0xF) << sh));
+    } else {
+        const int32_t sh = (idx & 3) << 1;
+        uint8_t *p = base + (idx >> 2);
+        *p = (uint8_t)((*p & ~(0x3 << sh)) | ((v & 0x3) << sh));
+    }
+}
+
+/* ---- weight kernel layout (see README "Weight layout") ----------------------------------- */
+
+MIXQ_INLINE int32_t mixq_row_len(int32_t k, int32_t w_bits) {
+    const int32_t m = w_bits == 8 ? 4 : 16;
+    return (k + m - 1) / m * m;
+}
+
+MIXQ_INLINE int32_t mixq_row_bytes(int32_t k, int32_t w_bits) { return mixq_row_len(k, w_bits) * w_bits / 8; }
+
+/* Bit position of element t (0..15) inside a 32-bit word of 2-bit weights. Lane word j = ror(x, r_j)
+ * & 0x30033003 with r = {0, 2, 8, 10} holds u(4j+1) at bit 0, u(4j) at 12, u(4j+3) at 16 and
+ * u(4j+2) at 28 (u = w + 2). */
+MIXQ_INLINE int32_t mixq_w2_bitpos(int32_t t) {
+    static const uint8_t pos[16] = {12, 0, 28, 16, 14, 2, 30, 18, 20, 8, 4, 24, 22, 10, 6, 26};
+    return pos[t];
+}
+
+/* Weight k of one row in kernel layout (signed value). */
+MIXQ_INLINE int32_t mixq_get_weight(const uint8_t *row, int32_t k, int32_t w_bits) {
+    if (w_bits == 8) {
+        /* groups of 4 stored as w0 w2 w1 w3 so that SXTB16(x) = (w0, w1), SXTB16(x >> 8) = (w2, w3) */
+        const int32_t j = k & 3;
+        return (int32_t)(int8_t)row[(k & ~3) + (((j & 1) << 1) | (j >> 1))];
+    }
+    if (w_bits == 4) {
+        const int32_t v = (row[k >> 1] >> ((k & 1) << 2)) & 0xF;
+        return v >= 8 ? v - 16 : v;
+    }
+    {
+        const int32_t pos = mixq_w2_bitpos(k & 15);
+        const uint8_t *word = row + ((k >> 4) << 2);
+        return ((word[pos >> 3] >> (pos & 7)) & 3) - 2;
+    }
+}
+
+/* Depthwise weights [KH, KW, C] packed plainly (signed two's complement). */
+MIXQ_INLINE int32_t mixq_get_dw_weight(const uint8_t *w, int32_t idx, int32_t w_bits) {
+    if (w_bits == 8) {
+        return (int32_t)(int8_t)w[idx];
+    }
+    if (w_bits == 4) {
+        const int32_t v = (w[idx >> 1] >> ((idx & 1) << 2)) & 0xF;
+        return v >= 8 ? v - 16 : v;
+    }
+    {
+        const int32_t v = (w[idx >> 2] >> ((idx & 3) << 1)) & 0x3;
+        return v >= 2 ? v - 4 : v;
+    }
+}
+
+#endif /* MIXQ_INTERNAL_H */

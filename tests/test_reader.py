@@ -14,15 +14,14 @@ from tvm_mixq.graph import ConvAttrs, PoolAttrs
 from tvm_mixq.reader import read_tflite, read_tflite_buffer
 from tvm_mixq.tflm.writer import write_tflite
 
-MLPERF = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
+from paths import MLPERF
 INT8_MODELS = ["vww_96_int8", "kws_ref_model", "pretrainedResnet_quant", "ad01_int8"]
 FLOAT_MODELS = ["vww_96_float", "kws_ref_model_float32", "pretrainedResnet", "ad01_fp32"]
 
 
 def mlperf(name: str) -> Path:
     path = MLPERF / f"{name}.tflite"
-    if not path.exists():
-        pytest.skip(f"{path} not present (shared models live beside the project)")
+    assert path.exists(), f"{path} missing from the repository"
     return path
 
 

@@ -1,0 +1,364 @@
+"""From patch stage and channel splits to the schedule (steps) and the arena buffers to place.
+
+The schedule lists kernel calls in execution order. A loop (the patch loop, or the slice loop of
+one channel split) appears once, as its body; buffers used by every iteration but owned by no
+single one (the whole stage input, the stage output, the input of a split producer, the int32
+accumulator) span the whole body, per-iteration tiles and slices live only between the body
+steps that write and read them, and the next iteration reuses them.
+
+In place (one buffer for input and output), where it is legal:
+
+* RESHAPE/SQUEEZE: same bytes, always;
+* PAD followed only by convolutions: folded into the convolutions' padding, never materialised;
+* DEPTHWISE_CONV_2D (multiplier 1), unary activations, ADD/MUL: when the input dies at the op and
+  the output is not larger (an in-place depthwise then needs a small ring buffer, see
+  :func:`tvm_mixq.schedule.opinfo.default_scratch_bytes`);
+* the requantized output of a split consumer: over its own int32 accumulator (byte ``i`` is
+  written after word ``i`` is read).
+
+With the input counted, the stage output is placed to overlap the input buffer by the largest
+amount such that no patch ever writes over input bytes it or a later patch still reads (patches
+run in raster order; computed exactly from the patch tiles).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from ..graph import ConvAttrs, Graph, Op
+from ..plan import MODE_INPUT_COUNTED, Buffer, ChannelSplit, PatchStage, Step
+from .memory import align_up
+from .opinfo import ALIAS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, ScratchFn, activation_inputs, tensor_bytes
+
+Key = tuple
+
+
+@dataclass
+class _Store:
+    key: Key
+    kind: str
+    size: int = 0
+    first: int = 1 << 60
+    last: int = -1
+    tensors: list[int] = field(default_factory=list)
+
+
+class _Schedule:
+    def __init__(self, graph: Graph, bits_of: Callable[[int], int], scratch_fn: ScratchFn) -> None:
+        self.g = graph
+        self.bits_of = bits_of
+        self.scratch_fn = scratch_fn
+        self.steps: list[Step] = []
+        self.stores: dict[Key, _Store] = {}
+        self.parent: dict[Key, Key] = {}
+        self.key_of: dict[int, Key] = {}
+        self.pairs: list[tuple[Key, Key, str]] = []  # (written-over, written, group): same offset
+
+    # -- storage bookkeeping --------------------------------------------------------------
+    def root(self, key: Key) -> Key:
+        while self.parent.get(key, key) != key:
+            key = self.parent[key]
+        return key
+
+    def new(self, key: Key, kind: str, size: int, tensor: Optional[int] = None) -> Key:
+        self.stores[key] = _Store(key, kind, size)
+        self.parent[key] = key
+        if tensor is not None:
+            self.stores[key].tensors.append(tensor)
+            self.key_of[tensor] = key
+        return key
+
+    def alias(self, tensor: int, onto: Key, size: int = 0) -> Key:
+        """``tensor`` lives in the storage of ``onto`` (in place); ``size`` may grow it."""
+        r = self.root(onto)
+        st = self.stores[r]
+        st.size = max(st.size, size)
+        st.tensors.append(tensor)
+        self.key_of[tensor] = r
+        return r
+
+    def use(self, key: Key, step: int) -> None:
+        st = self.stores[self.root(key)]
+        st.first = min(st.first, step)
+        st.last = max(st.last, step)
+
+    def span(self, key: Key, first: int, last: int) -> None:
+        self.use(key, first)
+        self.use(key, last)
+
+    def step(self, op: int, action: str, loop: Optional[str] = None) -> int:
+        o = self.g.ops[op]
+        label = f"{o.kind.lower()} #{op}" + (f" [{action}]" if action != "op" else "")
+        self.steps.append(Step(len(self.steps), op, action, loop, label))
+        return len(self.steps) - 1
+
+    def scratch(self, step: int, size: int) -> None:
+        if size > 0:
+            k = self.new(("scratch", step), "scratch", size)
+            self.use(k, step)
+
+    def bytes(self, t: int, elements: Optional[int] = None, bits: Optional[int] = None) -> int:
+        return tensor_bytes(self.g, t, elements, self.bits_of(t) if bits is None else bits)
+
+
+def _in_place_kind(op: Op) -> bool:
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return isinstance(op.attrs, ConvAttrs) and op.attrs.depth_multiplier == 1
+    return op.kind in ELEMENTWISE_UNARY or op.kind in ELEMENTWISE_BINARY
+
+
+def _pad_folds(graph: Graph, op: Op, consumers: dict[int, list[Op]]) -> bool:
+    users = consumers.get(op.outputs[0], [])
+    return op.kind == "PAD" and bool(users) and all(u.kind in ("CONV_2D", "DEPTHWISE_CONV_2D") for u in users) \
+        and op.outputs[0] not in graph.outputs
+
+
+def overlap_delta(graph: Graph, stage: PatchStage, bits_of: Callable[[int], int]) -> int:
+    """Bytes by which the stage output must start before the input buffer (negative: after) so
+    that writing patch ``p``'s output tile never touches input bytes read by patch ``p`` or later.
+    Patches run in raster order; NHWC layout, batch 1."""
+    x, y = graph.tensors[stage.input_tensor], graph.tensors[stage.split_tensor]
+    _, _, wx, cx = x.shape
+    _, _, wy, cy = y.shape
+    bx, by = bits_of(stage.input_tensor), bits_of(stage.split_tensor)
+    n = len(stage.patches)
+    min_needed = [0] * n
+    lowest = 1 << 62
+    for p in reversed(range(n)):
+        t = stage.patches[p].tensor_tiles[stage.input_tensor]
+        lowest = min(lowest, (t.h.start * wx + t.w.start) * cx * bx // 8)
+        min_needed[p] = lowest
+    delta, highest = -(1 << 62), 0
+    for p, patch in enumerate(stage.patches):
+        o = patch.output
+        highest = max(highest, -(-((o.h.stop - 1) * wy + o.w.stop) * cy * by // 8))
+        delta = max(delta, highest - min_needed[p])
+    return delta
+
+
+def build_schedule(
+    graph: Graph,
+    stage: Optional[PatchStage],
+    splits: list[ChannelSplit],
+    mode: str,
+    bits_of: Callable[[int], int],
+    scratch_fn: ScratchFn,
+    alignment: int = 8,
+) -> tuple[list[Step], list[Buffer]]:
+    """Steps of the schedule and the buffers (unplaced) the arena must hold."""
+    s = _Schedule(graph, bits_of, scratch_fn)
+    consumers = graph.consumers()
+    stage_ops = set(stage.ops) if stage else set()
+    by_producer = {c.producer: c for c in splits}
+    in_split = {o: c for c in splits for o in c.ops}
+
+    # Emission order: graph order, a split chain emitted whole at its producer.
+    order: list[int] = []
+    for op in graph.ops:
+        if op.index in in_split and in_split[op.index].producer != op.index:
+            continue
+        order.extend(by_producer[op.index].ops if op.index in by_producer else [op.index])
+    pos = {o: i for i, o in enumerate(order)}
+    never = len(order) + 1
+    last_pos: dict[int, int] = {}
+    for t, users in consumers.items():
+        last_pos[t] = max(pos[u.index] for u in users)
+    for t in graph.outputs:
+        last_pos[t] = never
+
+    def dies_at(key: Key, op: int) -> bool:
+        st = s.stores[s.root(key)]
+        return all(last_pos.get(t, -1) <= pos[op] for t in st.tensors)
+
+    inp = graph.inputs[0] if graph.inputs else -1
+    if stage is None or mode == MODE_INPUT_COUNTED:
+        for t in graph.inputs:
+            s.new(("t", t), "input", s.bytes(t), t)
+
+    # -- patch stage: one body of the patch loop --------------------------------------------
+    group_pair: Optional[tuple[Key, Key]] = None
+    if stage is not None:
+        ops = [o for o in stage.ops if any(ot.op == o for ot in stage.patches[0].op_tiles)]
+
+        def tile_bytes(t: int) -> int:
+            c = graph.tensors[t].shape[-1]
+            return max(s.bytes(t, p.tensor_tiles[t].area * c, p.bits.get(t, bits_of(t))) for p in stage.patches)
+
+        if mode != MODE_INPUT_COUNTED:
+            s.new(("tile", inp), "input", tile_bytes(inp), inp)
+        last_reader = {}
+        for o in ops:
+            for t in activation_inputs(graph, graph.ops[o]):
+                last_reader[t] = o
+        for o in ops:
+            op = graph.ops[o]
+            st = s.step(o, "patch", "patch")
+            ins = activation_inputs(graph, op)
+            for t in ins:
+                s.use(s.key_of[t], st)
+            out = op.outputs[0]
+            in_place = False
+            if out == stage.split_tensor:
+                k = s.new(("t", out), "tensor", s.bytes(out), out)
+            elif op.kind == "PAD" and _pad_folds(graph, op, consumers):
+                k = s.alias(out, s.key_of[ins[0]])
+            else:
+                k = None
+                if _in_place_kind(op):
+                    for t in ins:
+                        kt = s.root(s.key_of[t])
+                        if kt[0] == "tile" and s.stores[kt].kind != "input" and last_reader.get(t) == o \
+                                and tile_bytes(out) <= s.stores[kt].size:
+                            k = s.alias(out, kt)
+                            in_place = True
+                            break
+                if k is None:
+                    k = s.new(("tile", out), "tile", tile_bytes(out), out)
+            s.use(k, st)
+            scratch = 0
+            for p in stage.patches:
+                for ot in p.op_tiles:
+                    if ot.op == o:
+                        scratch = max(scratch, scratch_fn(graph, op, (ot.window.h.size, ot.window.w.size),
+                                                          (ot.output.h.size, ot.output.w.size), in_place))
+            s.scratch(st, scratch)
+        body_end = len(s.steps) - 1
+        s.span(s.key_of[stage.split_tensor], 0, body_end)
+        if mode == MODE_INPUT_COUNTED:
+            s.span(s.key_of[inp], 0, body_end)
+            if all(u.index in stage_ops for u in consumers.get(inp, [])) and inp not in graph.outputs:
+                group_pair = (s.root(s.key_of[inp]), s.root(s.key_of[stage.split_tensor]))
+
+    # -- the rest, op by op or slice by slice ----------------------------------------------
+    for o in order:
+        if o in stage_ops:
+            continue
+        op = graph.ops[o]
+        chain = in_split.get(o)
+        if chain is not None:
+            if chain.producer == o:
+                _emit_split(s, chain, dies_at)
+            continue
+        st = s.step(o, "op")
+        ins = activation_inputs(graph, op)
+        for t in ins:
+            s.use(s.key_of[t], st)
+        out = op.outputs[0]
+        in_place = False
+        if op.kind in ALIAS_OPS and ins:
+            k = s.alias(out, s.key_of[ins[0]])
+        elif op.kind == "PAD" and _pad_folds(graph, op, consumers):
+            k = s.alias(out, s.key_of[ins[0]])
+        else:
+            k = None
+            if _in_place_kind(op):
+                for t in ins:
+                    kt = s.root(s.key_of[t])
+                    if dies_at(kt, o) and s.bytes(out) <= s.stores[kt].size and s.stores[kt].kind != "accumulator":
+                        k = s.alias(out, kt)
+                        in_place = True
+                        break
+            if k is None:
+                k = s.new(("t", out), "tensor", s.bytes(out), out)
+        s.use(k, st)
+        x = graph.tensors[ins[0]] if ins else None
+        y = graph.tensors[out]
+        if x is not None and len(x.shape) == 4 and len(y.shape) == 4:
+            s.scratch(st, scratch_fn(graph, op, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), in_place))
+        else:
+            s.scratch(st, scratch_fn(graph, op, (1, 1), (1, 1), in_place))
+    end = max(len(s.steps) - 1, 0)
+    for t in graph.outputs:
+        if t in s.key_of:
+            s.use(s.key_of[t], end)
+
+    # -- buffers --------------------------------------------------------------------------
+    buffers: list[Buffer] = []
+    by_root: dict[Key, Buffer] = {}
+    for key, st in s.stores.items():
+        if s.root(key) != key or st.last < 0:
+            continue
+        names = [f"t{t}" for t in st.tensors] or [f"step{key[1]}"]
+        prefix = {"tile": "tile", "input": "input", "scratch": "scratch", "accumulator": "acc", "slice": "slice"}
+        label = prefix.get(st.kind, key[0] if key[0] in ("tile", "slice") else "t")
+        if key[0] == "tile" and st.kind == "input":
+            label = "input tile"
+        name = f"{label}:{'+'.join(names)}"
+        b = Buffer(name, st.size, st.first, st.last, st.kind, list(st.tensors))
+        buffers.append(b)
+        by_root[key] = b
+    if group_pair is not None and group_pair[0] != group_pair[1]:
+        bin_, bout = by_root[group_pair[0]], by_root[group_pair[1]]
+        delta = align_up(overlap_delta(graph, stage, bits_of), alignment) if stage else 0
+        bin_.group = bout.group = "stage io"
+        bin_.group_offset, bout.group_offset = max(delta, 0), max(-delta, 0)
+        bin_.may_overlap, bout.may_overlap = (bout.name,), (bin_.name,)
+    for ka, kb, name in s.pairs:
+        ba, bb = by_root[s.root(ka)], by_root[s.root(kb)]
+        if ba is bb or ba.group is not None or bb.group is not None:
+            continue
+        ba.group = bb.group = name
+        ba.may_overlap, bb.may_overlap = ba.may_overlap + (bb.name,), bb.may_overlap + (ba.name,)
+    return s.steps, buffers
+
+
+def _emit_split(s: _Schedule, chain: ChannelSplit, dies_at: Callable[[Key, int], bool]) -> None:
+    g = s.g
+    loop = f"slice:{chain.producer}"
+    cs = math.ceil(chain.channels / chain.factor)
+    sliced = set(chain.tensors)
+    body_start = len(s.steps)
+    spanning: list[Key] = []
+
+    def slice_bytes(t: int) -> int:
+        sh = g.tensors[t].shape
+        return s.bytes(t, int(math.prod(sh[:-1])) * cs)
+
+    for o in [chain.producer] + chain.channelwise:
+        op = g.ops[o]
+        st = s.step(o, "slice", loop)
+        ins = activation_inputs(g, op)
+        for t in ins:
+            s.use(s.key_of[t], st)
+            if t not in sliced:
+                spanning.append(s.key_of[t])
+        out = op.outputs[0]
+        in_place = False
+        if out in sliced:
+            k = None
+            if o != chain.producer and slice_bytes(out) <= s.stores[s.root(s.key_of[ins[0]])].size:
+                k = s.alias(out, s.key_of[ins[0]])
+                in_place = True
+            if k is None:
+                k = s.new(("slice", out), "slice", slice_bytes(out), out)
+        else:
+            k = s.new(("t", out), "tensor", s.bytes(out), out)
+            spanning.append(k)
+        s.use(k, st)
+        x, y = g.tensors[ins[0]], g.tensors[out]
+        scratch = s.scratch_fn(g, op, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), in_place)
+        if o != chain.producer:
+            scratch = math.ceil(scratch * cs / chain.channels)
+        s.scratch(st, scratch)
+    if chain.consumer is not None:
+        q = g.ops[chain.consumer]
+        st = s.step(chain.consumer, "accumulate", loop)
+        t_in = activation_inputs(g, q)[0]
+        s.use(s.key_of[t_in], st)
+        acc = s.new(("acc", chain.consumer), "accumulator", chain.accumulator_bytes)
+        s.use(acc, st)
+        spanning.append(acc)
+        x, y = g.tensors[t_in], g.tensors[q.outputs[0]]
+        s.scratch(st, s.scratch_fn(g, q, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), False) * cs
+                  // max(1, x.shape[-1]))
+        body_end = len(s.steps) - 1
+        st = s.step(chain.consumer, "requantize")
+        s.use(acc, st)
+        out = s.new(("t", q.outputs[0]), "tensor", s.bytes(q.outputs[0]), q.outputs[0])
+        s.use(out, st)
+        s.pairs.append((acc, out, f"requantize #{chain.consumer}"))
+    else:
+        body_end = len(s.steps) - 1
+    for k in spanning:
+        s.span(k, body_start, body_end)

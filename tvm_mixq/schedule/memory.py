@@ -1,0 +1,149 @@
+"""Static memory planner: place buffers with known lifetimes at offsets in one arena.
+
+Interface (as TFLite Micro's planners): a list of :class:`tvm_mixq.plan.Buffer` with ``size``,
+``first`` and ``last`` step; the planner fills in ``offset``. Two buffers whose lifetimes
+intersect never share a byte, except pairs that name each other in ``may_overlap`` (the stage
+output written over input rows no later patch reads, whose safety the scheduler has checked).
+
+Algorithm (:func:`place_greedy`): buffers of one ``group`` move together as one unit at fixed
+relative offsets. Units are taken in a few orders (largest first, as TFLite Micro's greedy planner; by first use;
+by last use, backwards; by size times lifetime); in each order every unit goes at the lowest aligned offset where it does not collide with any already placed buffer
+that is live at the same time. The smallest of the arenas is kept. :func:`place_linear` is the
+reference that reuses nothing: every buffer after the previous one.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ..plan import Buffer, MemoryPlan, Step, TimelineEntry
+
+
+def align_up(x: int, alignment: int) -> int:
+    return (x + alignment - 1) // alignment * alignment
+
+
+def _time_overlap(a: Buffer, b: Buffer) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def _may_share(a: Buffer, b: Buffer) -> bool:
+    return b.name in a.may_overlap or a.name in b.may_overlap
+
+
+def _units(buffers: Sequence[Buffer]) -> list[list[Buffer]]:
+    groups: dict[str, list[Buffer]] = {}
+    units: list[list[Buffer]] = []
+    for b in buffers:
+        if b.group is None:
+            units.append([b])
+        elif b.group in groups:
+            groups[b.group].append(b)
+        else:
+            groups[b.group] = [b]
+            units.append(groups[b.group])
+    return units
+
+
+def _place_units(units: list[list[Buffer]], alignment: int) -> int:
+    placed: list[Buffer] = []
+    for unit in units:
+        candidates = {0}
+        for m in unit:
+            for p in placed:
+                if _time_overlap(m, p) and not _may_share(m, p):
+                    candidates.add(max(0, align_up(p.end - m.group_offset, alignment)))
+        for base in sorted(candidates):
+            ok = True
+            for m in unit:
+                lo, hi = base + m.group_offset, base + m.group_offset + m.size
+                for p in placed:
+                    if p.offset < hi and lo < p.end and _time_overlap(m, p) and not _may_share(m, p):
+                        ok = False
+                        break
+                if not ok:
+                    break
+            if ok:
+                for m in unit:
+                    m.offset = base + m.group_offset
+                placed.extend(unit)
+                break
+    return max((b.end for b in placed), default=0)
+
+
+def place_greedy(buffers: Sequence[Buffer], alignment: int = 8) -> int:
+    """Place ``buffers`` (offsets set in place); returns the arena size."""
+    units = _units(buffers)
+    def extent(u: list[Buffer]) -> int:
+        return max(m.group_offset + m.size for m in u)
+
+    orders: list[Callable[[list[Buffer]], tuple]] = [
+        lambda u: (-extent(u), min(m.first for m in u)),
+        lambda u: (-extent(u), -max(m.last for m in u)),
+        lambda u: (min(m.first for m in u), -extent(u)),
+        lambda u: (-max(m.last for m in u), -extent(u)),
+        lambda u: (-extent(u) * (max(m.last for m in u) - min(m.first for m in u) + 1), -extent(u)),
+    ]
+    best_peak, best_offsets = -1, [0] * len(buffers)
+    for key in orders:
+        peak = _place_units(sorted(units, key=key), alignment)
+        if best_peak < 0 or peak < best_peak:
+            best_peak, best_offsets = peak, [b.offset for b in buffers]
+    for b, off in zip(buffers, best_offsets):
+        b.offset = off
+    return best_peak
+
+
+def place_linear(buffers: Sequence[Buffer], alignment: int = 8) -> int:
+    """Reference planner: no reuse, every buffer (or group) after the previous one."""
+    end = 0
+    for unit in _units(buffers):
+        base = align_up(end, alignment)
+        for m in unit:
+            m.offset = base + m.group_offset
+        end = max(m.end for m in unit)
+    return end
+
+
+def conflicts(buffers: Sequence[Buffer]) -> list[tuple[str, str]]:
+    """Pairs of buffers live at the same time whose bytes overlap (should be empty)."""
+    bad = []
+    for i, a in enumerate(buffers):
+        for b in buffers[i + 1:]:
+            if _time_overlap(a, b) and a.offset < b.end and b.offset < a.end and not _may_share(a, b):
+                bad.append((a.name, b.name))
+    return bad
+
+
+def timeline(buffers: Sequence[Buffer], steps: Sequence[Step]) -> list[TimelineEntry]:
+    """Live bytes (union of live address ranges) and high-water mark at every step."""
+    out = []
+    for s in steps:
+        live = sorted((b for b in buffers if b.live_at(s.index)), key=lambda b: b.offset)
+        covered, reach = 0, 0
+        for b in live:
+            if b.end > reach:
+                covered += b.end - max(b.offset, reach)
+                reach = b.end
+        out.append(TimelineEntry(s.index, s.label, covered, max((b.end for b in live), default=0), [b.name for b in live]))
+    return out
+
+
+def liveness_peak(buffers: Sequence[Buffer], n_steps: int) -> int:
+    """Largest sum of live buffer sizes over the steps (a lower bound for any placement, up to
+    the overlap the ``may_overlap`` pairs allow)."""
+    delta = [0] * (n_steps + 1)
+    for b in buffers:
+        delta[b.first] += b.size
+        delta[b.last + 1] -= b.size
+    best = cur = 0
+    for d in delta[:-1]:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def make_memory_plan(buffers: list[Buffer], steps: Sequence[Step], mode: str, alignment: int,
+                     planner: str = "greedy") -> MemoryPlan:
+    """Place ``buffers`` and wrap the result with its timeline."""
+    peak = place_linear(buffers, alignment) if planner == "linear" else place_greedy(buffers, alignment)
+    return MemoryPlan(mode, alignment, buffers, peak, timeline(buffers, steps))

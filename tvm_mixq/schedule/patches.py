@@ -1,0 +1,171 @@
+"""Patch-based inference (MCUNetV2): the first stage of a CNN run patch by patch.
+
+A *stage* is a prefix of the graph's ops, from the graph input to a *split tensor*: every op in it
+computes each output pixel from a local window (convolutions, pools, PAD, elementwise ops,
+residual ADDs), and the split tensor is the only tensor the rest of the graph reads from it. The
+split tensor is cut into a grid of output tiles; for each tile, receptive fields are propagated
+backwards op by op (:class:`tvm_mixq.schedule.opinfo.AxisWindow`), so a patch computes exactly
+the region of every intermediate tensor that its output tile needs, halo included. A tensor read
+by several ops of the stage (a residual branch) gets the union of their windows.
+
+Rows and columns are independent (every window is a product of a row and a column interval), so
+regions are computed per grid row and per grid column and combined.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+from ..graph import Graph, Op
+from ..plan import Interval, OpTile, Padding, Patch, PatchStage, Tile
+from .opinfo import (
+    ELEMENTWISE_BINARY,
+    ELEMENTWISE_UNARY,
+    SPATIAL_OPS,
+    activation_inputs,
+    macs_per_pixel,
+    op_macs,
+    spatial_windows,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageCut:
+    """A valid patch stage: ops ``0..end`` (inclusive, in graph order), input and split tensor."""
+
+    end: int
+    ops: tuple[int, ...]
+    input_tensor: int
+    split_tensor: int
+
+
+def _is_local(graph: Graph, op: Op) -> bool:
+    outs = [graph.tensors[t] for t in op.outputs]
+    if len(outs) != 1 or len(outs[0].shape) != 4 or outs[0].shape[0] != 1:
+        return False
+    if op.kind in SPATIAL_OPS:
+        if op.kind == "PAD":
+            pads = graph.tensors[op.inputs[1]]
+            if pads.data is None or pads.data.reshape(-1, 2)[[0, 3]].any():
+                return False  # batch or channel padding is not spatial
+        return spatial_windows(graph, op) is not None
+    if op.kind in ELEMENTWISE_BINARY:
+        ins = activation_inputs(graph, op)
+        return len(ins) == 2 and all(graph.tensors[t].shape == outs[0].shape for t in ins)
+    if op.kind in ELEMENTWISE_UNARY:
+        return len(activation_inputs(graph, op)) == 1
+    return False
+
+
+def stage_cuts(graph: Graph) -> list[StageCut]:
+    """Every prefix of the graph that can be a patch stage, shortest first."""
+    if len(graph.inputs) != 1:
+        return []
+    inp = graph.inputs[0]
+    if len(graph.tensors[inp].shape) != 4:
+        return []
+    consumers = graph.consumers()
+    produced: set[int] = set()
+    cuts: list[StageCut] = []
+    for k, op in enumerate(graph.ops):
+        if not _is_local(graph, op):
+            break
+        if any(t != inp and t not in produced for t in activation_inputs(graph, op)):
+            break
+        produced.update(op.outputs)
+        later = {o.index for o in graph.ops[k + 1:]}
+        crossing = {
+            t for t in produced | {inp}
+            if t in graph.outputs or any(c.index in later for c in consumers.get(t, []))
+        }
+        split = op.outputs[0]
+        if crossing == {split} and split not in graph.outputs:
+            cuts.append(StageCut(k, tuple(o.index for o in graph.ops[: k + 1]), inp, split))
+    return cuts
+
+
+def grid_intervals(size: int, parts: int) -> list[Interval]:
+    """``size`` split into ``parts`` intervals, the first ``size % parts`` one longer."""
+    base, extra = divmod(size, parts)
+    out, start = [], 0
+    for i in range(parts):
+        stop = start + base + (1 if i < extra else 0)
+        out.append(Interval(start, stop))
+        start = stop
+    return out
+
+
+def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval) -> tuple[dict[int, Interval], dict[int, tuple[Interval, int, int]]]:
+    """Backward pass along one axis: region of every stage tensor, window and padding per op."""
+    regions: dict[int, Interval] = {cut.split_tensor: tile}
+    windows: dict[int, tuple[Interval, int, int]] = {}
+    for idx in reversed(cut.ops):
+        op = graph.ops[idx]
+        out = regions.get(op.outputs[0])
+        if out is None:  # output unused inside the stage and not the split: nothing to compute
+            continue
+        sw = spatial_windows(graph, op)
+        if sw is not None:
+            win, before, after = sw[axis].window(out)
+        else:
+            win, before, after = out, 0, 0
+        windows[idx] = (win, before, after)
+        for t in activation_inputs(graph, op):
+            prev = regions.get(t)
+            regions[t] = win if prev is None else prev.union(win)
+    return regions, windows
+
+
+def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int]) -> PatchStage:
+    """The patch stage of ``cut`` on a ``grid`` (rows x columns) of the split tensor."""
+    split = graph.tensors[cut.split_tensor]
+    gh, gw = grid
+    rows = grid_intervals(split.shape[1], gh)
+    cols = grid_intervals(split.shape[2], gw)
+    row_info = [_axis_regions(graph, cut, 0, r) for r in rows]
+    col_info = [_axis_regions(graph, cut, 1, c) for c in cols]
+    per_pixel = {i: macs_per_pixel(graph, graph.ops[i]) for i in cut.ops}
+    patches: list[Patch] = []
+    total = 0
+    for i, (rreg, rwin) in enumerate(row_info):
+        for j, (creg, cwin) in enumerate(col_info):
+            op_tiles: list[OpTile] = []
+            for idx in cut.ops:
+                if idx not in rwin:
+                    continue
+                op = graph.ops[idx]
+                (hw, ht, hb), (ww, wl, wr) = rwin[idx], cwin[idx]
+                out = Tile(rreg[op.outputs[0]], creg[op.outputs[0]])
+                macs = out.area * per_pixel[idx]
+                total += macs
+                op_tiles.append(OpTile(idx, Tile(hw, ww), Padding(ht, hb, wl, wr), out, macs))
+            tiles = {t: Tile(rreg[t], creg[t]) for t in rreg}
+            patches.append(Patch(len(patches), i, j, Tile(rows[i], cols[j]), op_tiles, tiles))
+    baseline = sum(op_macs(graph, graph.ops[i]) for i in cut.ops)
+    return PatchStage(list(cut.ops), cut.input_tensor, cut.split_tensor, (gh, gw), patches, total, baseline)
+
+
+def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int]) -> int:
+    """MACs of the stage on a grid, without building the patches (rows and columns separable)."""
+    split = graph.tensors[cut.split_tensor]
+    rows = [_axis_regions(graph, cut, 0, r)[0] for r in grid_intervals(split.shape[1], grid[0])]
+    cols = [_axis_regions(graph, cut, 1, c)[0] for c in grid_intervals(split.shape[2], grid[1])]
+    total = 0
+    for idx in cut.ops:
+        t = graph.ops[idx].outputs[0]
+        rsum = sum(r[t].size for r in rows if t in r)
+        csum = sum(c[t].size for c in cols if t in c)
+        total += rsum * csum * macs_per_pixel(graph, graph.ops[idx])
+    return total
+
+
+def parse_grid(text: str) -> Optional[tuple[int, int]]:
+    """``"NxM"`` -> (N, M); ``None`` when the text is not of that form."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        return None
+    n, m = int(parts[0]), int(parts[1])
+    return (n, m) if n > 0 and m > 0 else None

@@ -1,0 +1,267 @@
+"""The search: patch stage, grid and channel splits for an SRAM limit, or the smallest peak.
+
+For every candidate (stage end, grid) the schedule is built and its buffers placed
+(:mod:`tvm_mixq.schedule.builder`, :mod:`tvm_mixq.schedule.memory`); the arena size is the peak.
+
+* With ``mixq.sram_limit_kb``: among the candidates whose peak fits the limit, the one with the
+  fewest MACs (recomputation included), then the smaller peak. When none fits,
+  :class:`tvm_mixq.errors.MixqError` names the smallest peak that can be reached.
+* Without a limit: the smallest peak among candidates with at most ``mixq.max_extra_macs``
+  recomputation, then the fewest MACs.
+
+Channel splits never add MACs. In ``auto`` they are chosen greedily: while the arena's peak step
+lies in a chain that can run in slices, try split factors for that chain and keep the best, until
+the peak stops falling. Splits are chosen once per stage end (on the best grid without splits)
+and then kept for all grids of that stage end.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from ..errors import MixqError
+from ..graph import Graph
+from ..plan import MODE_INPUT_COUNTED, MODE_STREAMED_INPUT, ChannelSplit, Plan, PlanOptions, TensorPrecision
+from .builder import build_schedule
+from .channel_split import SplitChain, disjoint, find_split_chains
+from .memory import make_memory_plan
+from .opinfo import ScratchFn, default_scratch_bytes, graph_macs
+from .options import parse_options
+from .patches import StageCut, build_patch_stage, parse_grid, stage_cuts, stage_macs
+
+log = logging.getLogger(__name__)
+
+#: Largest square grid tried per axis in ``auto``.
+MAX_GRID = 16
+#: Split factors tried in ``auto``.
+SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
+
+
+@dataclass
+class _Candidate:
+    cut: Optional[StageCut]
+    grid: Optional[tuple[int, int]]
+    splits: tuple[tuple[SplitChain, int], ...]
+    peak: int
+    macs: int
+
+
+class _Planner:
+    def __init__(self, graph: Graph, opts: PlanOptions, precision: dict[int, TensorPrecision],
+                 scratch_fn: ScratchFn) -> None:
+        self.g = graph
+        self.opts = opts
+        self.precision = precision
+        self.scratch_fn = scratch_fn
+        self.base_macs = graph_macs(graph)
+        self.evaluated: list[_Candidate] = []
+
+    def bits_of(self, t: int) -> int:
+        p = self.precision.get(t)
+        return p.bits if p is not None else self.g.tensors[t].bits
+
+    def mode(self, cut: Optional[StageCut]) -> str:
+        return MODE_STREAMED_INPUT if self.opts.stream_input and cut is not None else MODE_INPUT_COUNTED
+
+    def build(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
+              splits: tuple[tuple[SplitChain, int], ...]):
+        stage = build_patch_stage(self.g, cut, grid) if cut is not None and grid is not None else None
+        chans = [c.with_factor(self.g, f) for c, f in splits]
+        mode = self.mode(cut if stage is not None else None)
+        steps, buffers = build_schedule(self.g, stage, chans, mode, self.bits_of, self.scratch_fn, self.opts.alignment)
+        memory = make_memory_plan(buffers, steps, mode, self.opts.alignment)
+        macs = self.base_macs + (stage.recompute_macs if stage else 0)
+        return stage, chans, steps, memory, macs
+
+    def evaluate(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
+                 splits: tuple[tuple[SplitChain, int], ...]) -> _Candidate:
+        _, _, _, memory, macs = self.build(cut, grid, splits)
+        cand = _Candidate(cut, grid, splits, memory.peak, macs)
+        self.evaluated.append(cand)
+        return cand
+
+    # -- channel splits -------------------------------------------------------------------
+    def chains(self, cut: Optional[StageCut]) -> list[SplitChain]:
+        if self.opts.channel_split == "off":
+            return []
+        return find_split_chains(self.g, cut.ops if cut else ())
+
+    def forced_splits(self, cut: Optional[StageCut]) -> tuple[tuple[SplitChain, int], ...]:
+        factor = int(self.opts.channel_split)
+        chosen: list[SplitChain] = []
+        for c in self.chains(cut):
+            if disjoint([c], chosen):
+                chosen.append(c)
+        return tuple((c, min(factor, c.channels)) for c in chosen)
+
+    def auto_splits(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> tuple[tuple[SplitChain, int], ...]:
+        chains = self.chains(cut)
+        chosen: dict[SplitChain, int] = {}
+        _, _, steps, memory, _ = self.build(cut, grid, ())
+        best = memory.peak
+        for _ in range(len(chains) + 1):
+            peak_entry = max(memory.timeline, key=lambda e: e.high_water)
+            peak_op = steps[peak_entry.step].op
+            near = [c for c in chains if peak_op in c.ops and (c in chosen or disjoint([c], chosen))]
+            improved = None
+            for c in near:
+                for f in SPLIT_FACTORS:
+                    if f > c.channels or f == chosen.get(c):
+                        continue
+                    trial = dict(chosen)
+                    trial[c] = f
+                    _, _, st, mem, _ = self.build(cut, grid, tuple(trial.items()))
+                    if mem.peak < best:
+                        best, improved, steps, memory = mem.peak, trial, st, mem
+            if improved is None:
+                break
+            chosen = improved
+        return tuple(chosen.items())
+
+    def splits_for(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> tuple[tuple[SplitChain, int], ...]:
+        if self.opts.channel_split == "off":
+            return ()
+        if self.opts.channel_split == "auto":
+            return self.auto_splits(cut, grid)
+        return self.forced_splits(cut)
+
+    # -- stage and grid -------------------------------------------------------------------
+    def cuts(self) -> list[StageCut]:
+        if self.opts.patch_grid == "off":
+            return []
+        cuts = stage_cuts(self.g)
+        end = self.opts.patch_stage_end
+        if end != "auto":
+            chosen = [c for c in cuts if str(c.end) == end or self.g.tensors[c.split_tensor].name == end]
+            if not chosen:
+                valid = ", ".join(f"{c.end} ({self.g.tensors[c.split_tensor].name})" for c in cuts) or "none"
+                raise MixqError(f"mixq.patch_stage_end={end!r} is not a valid end of a patch stage; valid: {valid}")
+            cuts = chosen
+        if not cuts and self.opts.patch_grid != "auto":
+            raise MixqError(f"mixq.patch_grid={self.opts.patch_grid}: the model has no stage that can run in patches")
+        return cuts
+
+    def grids(self, cut: StageCut) -> list[tuple[int, int]]:
+        h, w = self.g.tensors[cut.split_tensor].shape[1:3]
+        forced = parse_grid(self.opts.patch_grid)
+        if forced is not None:
+            if forced[0] > h or forced[1] > w:
+                raise MixqError(f"mixq.patch_grid={self.opts.patch_grid}: larger than the stage output {h}x{w}")
+            return [forced]
+        return [(g, g) for g in range(2, min(h, w, MAX_GRID) + 1)]
+
+    def better(self, a: _Candidate, b: Optional[_Candidate], limit: Optional[int]) -> bool:
+        if b is None:
+            return True
+        if limit is not None:
+            fa, fb = a.peak <= limit, b.peak <= limit
+            if fa != fb:
+                return fa
+            if fa:
+                return (a.macs, a.peak) < (b.macs, b.peak)
+            return (a.peak, a.macs) < (b.peak, b.macs)
+        cap = self.base_macs * (1 + self.opts.max_extra_macs)
+        oa, ob = a.macs <= cap, b.macs <= cap
+        if oa != ob:
+            return oa
+        return (a.peak, a.macs) < (b.peak, b.macs)
+
+    def search(self) -> _Candidate:
+        limit = int(self.opts.sram_limit_kb * 1024) if self.opts.sram_limit_kb is not None else None
+        forced = self.opts.patch_grid not in ("auto", "off") or self.opts.patch_stage_end != "auto"
+        cuts = self.cuts()
+        best: Optional[_Candidate] = None
+        if not (forced and cuts):
+            best = self.evaluate(None, None, self.splits_for(None, None))
+        cap = self.base_macs * (1 + self.opts.max_extra_macs)
+        for cut in cuts:
+            grids = self.grids(cut)
+            if not grids:
+                continue
+            if limit is None and len(grids) > 1:
+                # grids whose recomputation alone breaks the MAC budget cannot win
+                ok = [gr for gr in grids if self.base_macs + stage_macs(self.g, cut, gr) - stage_macs(self.g, cut, (1, 1)) <= cap]
+                grids = ok or grids[:1]
+            cands = [self.evaluate(cut, gr, ()) for gr in grids]
+            first = min(cands, key=lambda c: (c.peak, c.macs))
+            splits = self.splits_for(cut, first.grid)
+            if splits:
+                cands = [self.evaluate(cut, gr, splits) for gr in grids]
+            for c in cands:
+                if self.better(c, best, limit):
+                    best = c
+        if best is None:
+            raise MixqError("no patch stage fits the forced mixq.patch_grid / mixq.patch_stage_end")
+        if limit is not None and best.peak > limit:
+            low = min(self.evaluated, key=lambda c: c.peak)
+            raise MixqError(
+                f"SRAM limit {self.opts.sram_limit_kb:g} KiB ({limit:,} B) cannot be met: the smallest reachable "
+                f"peak is {low.peak:,} B ({math.ceil(low.peak / 1024)} KiB)"
+            )
+        return best
+
+
+def default_precision(graph: Graph, bits: int = 8) -> dict[int, TensorPrecision]:
+    """Every activation tensor at its graph bitwidth (8-bit unless the graph says otherwise)."""
+    out = {}
+    for t in graph.tensors:
+        if not t.is_const:
+            out[t.index] = TensorPrecision(t.index, t.bits if bits == 8 else bits, t.signed)
+    return out
+
+
+def plan_memory(
+    graph: Graph,
+    config: Optional[Mapping[str, Any] | PlanOptions] = None,
+    precision: Optional[dict[int, TensorPrecision]] = None,
+    scratch_fn: ScratchFn = default_scratch_bytes,
+) -> Plan:
+    """Plan patches, channel splits and the arena of ``graph``.
+
+    Parameters
+    ----------
+    graph
+        The model (batch 1, NHWC).
+    config
+        ``mixq.*`` options (see :mod:`tvm_mixq.schedule.options`) or parsed :class:`PlanOptions`.
+    precision
+        Bitwidth per activation tensor (defaults to the graph's, 8-bit); buffers are sized at it.
+    scratch_fn
+        Kernel scratch bytes per op (the kernel library's formula; a conservative default).
+
+    Raises
+    ------
+    MixqError
+        Invalid options, or an SRAM limit no candidate meets (the message gives the smallest
+        reachable peak).
+    """
+    t0 = time.perf_counter()
+    opts = config if isinstance(config, PlanOptions) else parse_options(config)
+    if not graph.inputs:
+        raise MixqError("the model has no input")
+    precision = precision if precision is not None else default_precision(graph)
+    planner = _Planner(graph, opts, precision, scratch_fn)
+    best = planner.search()
+    stage, chans, steps, memory, macs = planner.build(best.cut, best.grid, best.splits)
+    base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=opts.alignment),
+                    precision, scratch_fn)
+    _, _, _, base_mem, _ = base.build(None, None, ())
+    plan = Plan(
+        graph=graph,
+        options=opts,
+        patch_stage=stage,
+        channel_splits=chans,
+        precision=precision,
+        steps=steps,
+        memory=memory,
+        macs=macs,
+        baseline_macs=planner.base_macs,
+        baseline_peak=base_mem.peak,
+    )
+    plan.planning_seconds = time.perf_counter() - t0
+    log.info("planned %s in %.2f s (%d candidates): peak %d B", graph.name, plan.planning_seconds,
+             len(planner.evaluated), plan.peak)
+    return plan

@@ -58,7 +58,25 @@ from .subbyte import qrange
 log = logging.getLogger(__name__)
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
-Preparer = Callable[[Graph, Op], Kernel]
+Preparer = Callable[[Graph, Op, "ReferenceOptions"], Kernel]
+
+
+
+@dataclass(frozen=True)
+class ReferenceOptions:
+    """Choices where TFLite's reference kernels and TFLM/CMSIS-NN differ.
+
+    Attributes
+    ----------
+    tflite_float_fc : TFLite's ``BUILTIN_REF`` FULLY_CONNECTED (int8, per-tensor or per-channel
+        weights) requantizes in double (``round(acc * s_in * s_w / s_out)``) where TFLM and CMSIS-NN use
+        the fixed-point multiplier. True (default) follows TFLite, which ``mixq check`` compares
+        against; False gives the fixed-point result the project's kernels and TFLM compute.
+        Sub-byte layers always use the fixed-point multiplier.
+    """
+
+    tflite_float_fc: bool = True
+
 
 _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-(1 << 31), (1 << 31) - 1)}
 
@@ -154,7 +172,7 @@ def _check_shape(op: Op, t: Tensor, value: np.ndarray) -> np.ndarray:
 # One preparer per op kind: validates, precomputes, returns the kernel.
 
 
-def _prepare_conv2d(graph: Graph, op: Op) -> Kernel:
+def _prepare_conv2d(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, ConvAttrs) else ConvAttrs()
     x_t, w_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, w_t, o_t)
@@ -174,7 +192,7 @@ def _prepare_conv2d(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_depthwise_conv2d(graph: Graph, op: Op) -> Kernel:
+def _prepare_depthwise_conv2d(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, ConvAttrs) else ConvAttrs()
     x_t, w_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, w_t, o_t)
@@ -199,7 +217,7 @@ def _prepare_depthwise_conv2d(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_fully_connected(graph: Graph, op: Op) -> Kernel:
+def _prepare_fully_connected(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, FullyConnectedAttrs) else FullyConnectedAttrs()
     x_t, w_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, w_t, o_t)
@@ -213,14 +231,19 @@ def _prepare_fully_connected(graph: Graph, op: Op) -> Kernel:
         w_zp = 0
     else:
         s_w, w_zp = _qparams(op, w_t)
-        # GetQuantizedConvolutionMultipler: double(s_in) * double(s_w), then / double(s_out).
-        m, s = quantize_multiplier(float(np.float64(s_in) * np.float64(s_w) / np.float64(s_out)))
+        # GetQuantizedConvolutionMultipler: the product s_in * s_w in float32, / s_out in double.
+        m, s = quantize_multiplier(float(np.float64(np.float32(s_in * s_w)) / np.float64(s_out)))
         mult, shift = np.int64(m), np.int64(s)
     qmin, qmax = _out_range(op, o_t, attrs.activation)
+    real_multiplier = None
+    if options.tflite_float_fc and x_t.bits == 8 and w_t.bits == 8 and o_t.bits == 8:
+        # reference_integer_ops::FullyConnected(PerChannel) with float scales: double requantization.
+        real_multiplier = np.float64(s_in) * _channel_scales(op, w_t, cout).astype(np.float64) / np.float64(s_out)
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
         x = inputs[0].reshape(-1, depth)
-        out = ops.fully_connected(x, x_zp, w, bias, mult, shift, o_zp, qmin, qmax, w_zp=w_zp)
+        out = ops.fully_connected(x, x_zp, w, bias, mult, shift, o_zp, qmin, qmax, w_zp=w_zp,
+                                  real_multiplier=real_multiplier)
         return [_check_shape(op, o_t, out)]
 
     return run
@@ -230,7 +253,7 @@ def _binary_inputs(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor]:
     return graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
 
 
-def _prepare_add(graph: Graph, op: Op) -> Kernel:
+def _prepare_add(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, ElementwiseAttrs) else ElementwiseAttrs()
     a_t, b_t, o_t = _binary_inputs(graph, op)
     _require_int8(op, a_t, b_t, o_t)
@@ -246,7 +269,7 @@ def _prepare_add(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_mul(graph: Graph, op: Op) -> Kernel:
+def _prepare_mul(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, ElementwiseAttrs) else ElementwiseAttrs()
     a_t, b_t, o_t = _binary_inputs(graph, op)
     _require_int8(op, a_t, b_t, o_t)
@@ -262,7 +285,7 @@ def _prepare_mul(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_pool(graph: Graph, op: Op, average: bool) -> Kernel:
+def _prepare_pool(graph: Graph, op: Op, options: ReferenceOptions, average: bool) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, PoolAttrs) else PoolAttrs()
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, o_t)
@@ -283,15 +306,15 @@ def _prepare_pool(graph: Graph, op: Op, average: bool) -> Kernel:
     return run
 
 
-def _prepare_average_pool(graph: Graph, op: Op) -> Kernel:
-    return _prepare_pool(graph, op, average=True)
+def _prepare_average_pool(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
+    return _prepare_pool(graph, op, options, average=True)
 
 
-def _prepare_max_pool(graph: Graph, op: Op) -> Kernel:
-    return _prepare_pool(graph, op, average=False)
+def _prepare_max_pool(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
+    return _prepare_pool(graph, op, options, average=False)
 
 
-def _prepare_mean(graph: Graph, op: Op) -> Kernel:
+def _prepare_mean(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, ReduceAttrs) else ReduceAttrs()
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, o_t)
@@ -315,7 +338,7 @@ def _prepare_mean(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_pad(graph: Graph, op: Op) -> Kernel:
+def _prepare_pad(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     paddings = _const(graph, op, 1).astype(np.int64).reshape(-1, 2)
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
@@ -332,7 +355,7 @@ def _prepare_pad(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_reshape(graph: Graph, op: Op) -> Kernel:
+def _prepare_reshape(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     o_t = graph.tensors[op.outputs[0]]
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -341,7 +364,7 @@ def _prepare_reshape(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_softmax(graph: Graph, op: Op) -> Kernel:
+def _prepare_softmax(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, SoftmaxAttrs) else SoftmaxAttrs()
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, o_t)
@@ -357,7 +380,7 @@ def _prepare_softmax(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_log_softmax(graph: Graph, op: Op) -> Kernel:
+def _prepare_log_softmax(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, o_t)
     s_in, _ = _qparams(op, x_t)
@@ -372,7 +395,7 @@ def _prepare_log_softmax(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_quantize(graph: Graph, op: Op) -> Kernel:
+def _prepare_quantize(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     s_out, z_out = _qparams(op, o_t)
     if o_t.dtype not in ("int8", "uint8", "int16"):
@@ -398,7 +421,7 @@ def _prepare_quantize(graph: Graph, op: Op) -> Kernel:
     return run_int
 
 
-def _prepare_dequantize(graph: Graph, op: Op) -> Kernel:
+def _prepare_dequantize(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     if o_t.dtype != "float32" or x_t.dtype not in ("int8", "uint8", "int16"):
         raise _unsupported(op, f"DEQUANTIZE from {x_t.dtype} to {o_t.dtype}")
@@ -410,7 +433,7 @@ def _prepare_dequantize(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_transpose(graph: Graph, op: Op) -> Kernel:
+def _prepare_transpose(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     o_t = graph.tensors[op.outputs[0]]
     perm = tuple(int(p) for p in _const(graph, op, 1).ravel())
 
@@ -420,7 +443,7 @@ def _prepare_transpose(graph: Graph, op: Op) -> Kernel:
     return run
 
 
-def _prepare_concatenation(graph: Graph, op: Op) -> Kernel:
+def _prepare_concatenation(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, ConcatAttrs) else ConcatAttrs()
     o_t = graph.tensors[op.outputs[0]]
     axis = attrs.axis % len(o_t.shape)
@@ -457,7 +480,7 @@ def _nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixe
     return idx
 
 
-def _prepare_resize_nearest_neighbor(graph: Graph, op: Op) -> Kernel:
+def _prepare_resize_nearest_neighbor(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     attrs = op.attrs if isinstance(op.attrs, ResizeAttrs) else ResizeAttrs()
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     out_h, out_w = (int(v) for v in _const(graph, op, 1).ravel()[:2])
@@ -477,21 +500,21 @@ def _table_kernel(op: Op, o_t: Tensor, table: np.ndarray) -> Kernel:
     return run
 
 
-def _prepare_logistic(graph: Graph, op: Op) -> Kernel:
+def _prepare_logistic(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, o_t)
     (s_in, z_in), (s_out, z_out) = _qparams(op, x_t), _qparams(op, o_t)
     return _table_kernel(op, o_t, transcendental.logistic_table(float(s_in), z_in, float(s_out), z_out))
 
 
-def _prepare_hard_swish(graph: Graph, op: Op) -> Kernel:
+def _prepare_hard_swish(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, o_t)
     (s_in, z_in), (s_out, z_out) = _qparams(op, x_t), _qparams(op, o_t)
     return _table_kernel(op, o_t, transcendental.hard_swish_table(float(s_in), z_in, float(s_out), z_out))
 
 
-def _prepare_relu_x(graph: Graph, op: Op, act_max: Optional[float]) -> Kernel:
+def _prepare_relu_x(graph: Graph, op: Op, options: ReferenceOptions, act_max: Optional[float]) -> Kernel:
     x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     _require_int8(op, x_t, o_t)
     (s_in, z_in), (s_out, z_out) = _qparams(op, x_t), _qparams(op, o_t)
@@ -512,12 +535,12 @@ def _prepare_relu_x(graph: Graph, op: Op, act_max: Optional[float]) -> Kernel:
     return run
 
 
-def _prepare_relu(graph: Graph, op: Op) -> Kernel:
-    return _prepare_relu_x(graph, op, None)
+def _prepare_relu(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
+    return _prepare_relu_x(graph, op, options, None)
 
 
-def _prepare_relu6(graph: Graph, op: Op) -> Kernel:
-    return _prepare_relu_x(graph, op, 6.0)
+def _prepare_relu6(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
+    return _prepare_relu_x(graph, op, options, 6.0)
 
 
 #: Op kind -> preparer. The kinds are the TFLite builtin names the reader produces.
@@ -546,7 +569,7 @@ OP_PREPARERS: dict[str, Preparer] = {
 }
 
 
-def find_unsupported(graph: Graph) -> list[str]:
+def find_unsupported(graph: Graph, options: ReferenceOptions = ReferenceOptions()) -> list[str]:
     """Ops the interpreter cannot run, as ``"KIND at index I: reason"`` (empty when all run)."""
     problems = []
     for op in graph.ops:
@@ -555,7 +578,7 @@ def find_unsupported(graph: Graph) -> list[str]:
             problems.append(f"{op.kind} at index {op.index}: no reference kernel")
             continue
         try:
-            preparer(graph, op)
+            preparer(graph, op, options)
         except UnsupportedOpError as exc:
             problems.append(str(exc).replace("unsupported op ", "", 1))
     return problems
@@ -579,6 +602,7 @@ class Interpreter:
     ----------
     graph : the model (from :func:`tvm_mixq.reader.read_tflite`, possibly with sub-byte
         bitwidths set on its tensors by a plan).
+    options : see :class:`ReferenceOptions` (default: TFLite ``BUILTIN_REF`` behaviour).
 
     Raises
     ------
@@ -586,8 +610,9 @@ class Interpreter:
         An op kind, dtype or attribute outside what the reference implements.
     """
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, options: ReferenceOptions = ReferenceOptions()) -> None:
         self.graph = graph
+        self.options = options
         self._prepared: list[_PreparedOp] = []
         for op in graph.ops:
             preparer = OP_PREPARERS.get(op.kind)
@@ -597,7 +622,7 @@ class Interpreter:
             for t_index in op.outputs:
                 t = graph.tensors[t_index]
                 clamps.append(_storage_range(t) if t.dtype in _INT_RANGES and t.bits < 8 else None)
-            self._prepared.append(_PreparedOp(op, preparer(graph, op), clamps))
+            self._prepared.append(_PreparedOp(op, preparer(graph, op, options), clamps))
 
     # -- inputs -------------------------------------------------------------------------------
     def _input_tensors(self) -> list[Tensor]:
@@ -697,6 +722,7 @@ class Interpreter:
         return {i: np.concatenate(vs, axis=0) for i, vs in stacked.items()}
 
 
-def run_reference(graph: Graph, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """One-shot convenience: ``Interpreter(graph).run(inputs)``."""
-    return Interpreter(graph).run(inputs)
+def run_reference(graph: Graph, inputs: Sequence[np.ndarray],
+                  options: ReferenceOptions = ReferenceOptions()) -> list[np.ndarray]:
+    """One-shot convenience: ``Interpreter(graph, options).run(inputs)``."""
+    return Interpreter(graph, options).run(inputs)

@@ -325,18 +325,31 @@ def fully_connected(
     qmin: int,
     qmax: int,
     w_zp: int = 0,
+    real_multiplier: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """TFLite int8 FULLY_CONNECTED: ``x [N, K]``, ``w [Cout, K]`` -> ``[N, Cout]`` int64.
 
     ``acc = sum (x - x_zp) * (w - w_zp) + bias``; ``multiplier``/``shift`` per-tensor scalars or
     per output channel ``[Cout]``.
+
+    ``real_multiplier`` (scalar or ``[Cout]``) selects the requantization of TFLite's reference
+    kernel (``BUILTIN_REF``) for int8 weights: ``round(acc * real_multiplier)`` in double, half
+    away from zero, with ``real_multiplier = double(s_in) * double(s_w) / double(s_out)``;
+    ``multiplier``/``shift`` are then ignored. TFLM and CMSIS-NN use the fixed-point multiplier
+    (``real_multiplier=None``), and so do the project's kernels.
     """
     x2 = _i64(x) - np.int64(x_zp)
     wm = _i64(w) - np.int64(w_zp)
     if x2.shape[-1] != wm.shape[-1]:
         raise ValueError(f"fully_connected: input depth {x2.shape[-1]} != weights depth {wm.shape[-1]}")
     acc = _matmul_exact(x2, wm.T)
-    return _finish(acc, bias, multiplier, shift, out_zp, qmin, qmax)
+    if real_multiplier is None:
+        return _finish(acc, bias, multiplier, shift, out_zp, qmin, qmax)
+    if bias is not None:
+        acc = acc + _i64(bias)
+    scaled = acc.astype(np.float64) * np.asarray(real_multiplier, dtype=np.float64)
+    rounded = (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)).astype(np.int64)
+    return np.clip(rounded + np.int64(out_zp), qmin, qmax).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -279,7 +279,7 @@ def build_schedule(
     for key, st in s.stores.items():
         if s.root(key) != key or st.last < 0:
             continue
-        names = [f"t{t}" for t in st.tensors] or [f"step{key[1]}"]
+        names = [f"t{t}" for t in st.tensors] or [f"{'op' if st.kind == 'accumulator' else 'step'}{key[1]}"]
         prefix = {"tile": "tile", "input": "input", "scratch": "scratch", "accumulator": "acc", "slice": "slice"}
         label = prefix.get(st.kind, key[0] if key[0] in ("tile", "slice") else "t")
         if key[0] == "tile" and st.kind == "input":

@@ -29,7 +29,7 @@ from .builder import build_schedule
 from .channel_split import SplitChain, disjoint, find_split_chains
 from .memory import make_memory_plan
 from .opinfo import ScratchFn, default_scratch_bytes, graph_macs
-from .options import parse_options
+from .options import OptionsLike, plan_options
 from .patches import StageCut, build_patch_stage, parse_grid, stage_cuts, stage_macs
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,7 @@ class _Planner:
         h, w = self.g.tensors[cut.split_tensor].shape[1:3]
         forced = parse_grid(self.opts.patch_grid)
         if forced is not None:
-            if forced[0] > h or forced[1] > w:
-                raise MixqError(f"mixq.patch_grid={self.opts.patch_grid}: larger than the stage output {h}x{w}")
-            return [forced]
+            return [forced] if forced[0] <= h and forced[1] <= w else []
         return [(g, g) for g in range(2, min(h, w, MAX_GRID) + 1)]
 
     def better(self, a: _Candidate, b: Optional[_Candidate], limit: Optional[int]) -> bool:
@@ -194,7 +192,8 @@ class _Planner:
                 if self.better(c, best, limit):
                     best = c
         if best is None:
-            raise MixqError("no patch stage fits the forced mixq.patch_grid / mixq.patch_stage_end")
+            raise MixqError(f"mixq.patch_grid={self.opts.patch_grid}: no patch stage output has that many rows and "
+                            "columns")
         if limit is not None and best.peak > limit:
             low = min(self.evaluated, key=lambda c: c.peak)
             raise MixqError(
@@ -215,9 +214,12 @@ def default_precision(graph: Graph, bits: int = 8) -> dict[int, TensorPrecision]
 
 def plan_memory(
     graph: Graph,
-    config: Optional[Mapping[str, Any] | PlanOptions] = None,
+    config: OptionsLike = None,
     precision: Optional[dict[int, TensorPrecision]] = None,
     scratch_fn: ScratchFn = default_scratch_bytes,
+    *,
+    max_extra_macs: Optional[float] = None,
+    alignment: Optional[int] = None,
 ) -> Plan:
     """Plan patches, channel splits and the arena of ``graph``.
 
@@ -226,11 +228,16 @@ def plan_memory(
     graph
         The model (batch 1, NHWC).
     config
-        ``mixq.*`` options (see :mod:`tvm_mixq.schedule.options`) or parsed :class:`PlanOptions`.
+        ``mixq.*`` options: a mapping, :class:`tvm_mixq.options.MixqOptions` or :class:`PlanOptions`
+        (see :mod:`tvm_mixq.schedule.options`).
     precision
         Bitwidth per activation tensor (defaults to the graph's, 8-bit); buffers are sized at it.
     scratch_fn
         Kernel scratch bytes per op (the kernel library's formula; a conservative default).
+    max_extra_macs
+        Recomputation allowed when minimising the peak without a limit (default 0.15 = 15%).
+    alignment
+        Arena alignment of every buffer in bytes (default 8).
 
     Raises
     ------
@@ -239,7 +246,7 @@ def plan_memory(
         reachable peak).
     """
     t0 = time.perf_counter()
-    opts = config if isinstance(config, PlanOptions) else parse_options(config)
+    opts = plan_options(config, max_extra_macs=max_extra_macs, alignment=alignment)
     if not graph.inputs:
         raise MixqError("the model has no input")
     precision = precision if precision is not None else default_precision(graph)

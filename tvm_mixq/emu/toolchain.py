@@ -6,7 +6,9 @@ converted here with :data:`~tvm_mixq.emu.targets.INSTRUCTIONS_PER_TICK`), check 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -115,6 +117,50 @@ def build_elf(
     if proc.returncode != 0:
         raise EmulationError(f"{GCC} failed building {out.name}: {_first_lines(proc.stderr or proc.stdout)}")
     return out
+
+
+def compile_objects(
+    sources: Sequence[PathLike],
+    target: Union[str, Target],
+    out_dir: PathLike,
+    include_dirs: Sequence[PathLike] = (),
+    defines: Optional[Mapping[str, Union[str, int, None]]] = None,
+    timeout: float = 600.0,
+) -> list[Path]:
+    """Compile C sources to objects for ``target`` with the flags of :func:`build_elf`.
+
+    Objects are cached in ``out_dir`` under a name that hashes the source, the flags and the
+    headers of ``include_dirs``: a second call with unchanged inputs compiles nothing.
+    """
+    tgt = get_target(target) if isinstance(target, str) else target
+    gcc = find_tool(GCC)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    flags = [*tgt.cpu_flags, *OPT_FLAGS, *WARNING_FLAGS, "-ffunction-sections", "-fdata-sections"]
+    flags += [f"-I{HARNESS_DIR}"] + [f"-I{Path(d)}" for d in include_dirs]
+    for key, value in (defines or {}).items():
+        flags.append(f"-D{key}" if value is None else f"-D{key}={value}")
+    headers = hashlib.sha256(" ".join(flags).encode())
+    for d in include_dirs:
+        for h in sorted(Path(d).glob("*.h")):
+            headers.update(h.name.encode() + h.read_bytes())
+    objects = []
+    for src in map(Path, sources):
+        digest = headers.copy()
+        digest.update(src.read_bytes())
+        obj = out / f"{src.stem}-{digest.hexdigest()[:12]}.o"
+        if not obj.exists():
+            tmp = obj.with_suffix(f".tmp{os.getpid()}")
+            cmd = [gcc, *flags, "-c", str(src), "-o", str(tmp)]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise EmulationError(f"{GCC} timed out after {timeout:.0f} s compiling {src.name}") from None
+            if proc.returncode != 0:
+                raise EmulationError(f"{GCC} failed compiling {src.name}: {_first_lines(proc.stderr or proc.stdout)}")
+            os.replace(tmp, obj)
+        objects.append(obj)
+    return objects
 
 
 @dataclass

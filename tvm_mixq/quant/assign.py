@@ -1,0 +1,135 @@
+"""One call from an int8 graph (and plan) to its mixed-precision version: calibrate, VDPC, VDQS.
+
+:func:`assign_precision` takes plain typed parameters (the ``mixq.*`` options already parsed), so
+the Relax passes, the command lines and the scripts call it alike:
+
+>>> mp = assign_precision(graph, plan=plan, calib_inputs=data, bits=(8, 4, 2), outlier_k=3.0,
+...                       lambda_=0.5, cost_model="bitops", cost_budget=1 / 2.2)
+>>> mp.graph            # the quantized graph the reference, kernels and codegen run
+>>> mp.apply_to(plan)   # plan.graph, plan.precision, Patch.bits, plan.outlier_graph
+
+Float weights: when the float TFLite model is given (``float_model``), weights are requantized
+to 4/2 bits from its float weights, matched op by op (same op kinds in the same order, same
+weight shapes); otherwise from the int8 weights.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..errors import MixqError
+from ..graph import Graph
+from .calibration import Calibration, calibrate, load_calibration_data, validate_inputs
+from .cost import CostEvaluator, make_cost_model
+from .execute import PlanRunner
+from .float_weights import float_weights_for
+from .precision import PrecisionAssignment, write_to_plan
+from .vdpc import DEFAULT_OUTLIER_K, PatchClass, classify_patches
+from .vdqs import DEFAULT_LAMBDA, VdqsResult, build_graphs, vdqs_search
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MixedPrecision:
+    """The precision part of a plan: the assignment and the graphs that realise it."""
+
+    assignment: PrecisionAssignment
+    graph: Graph  # normal patches and every layer outside the patch stage
+    outlier_graph: Optional[Graph]  # outlier patches of the stage (None without outliers)
+    calibration: Calibration
+    patch_class: PatchClass
+    search: Optional[VdqsResult]
+    bitops: int
+    int8_bitops: int
+
+    @property
+    def bitops_reduction(self) -> float:
+        return self.int8_bitops / self.bitops if self.bitops else float("inf")
+
+    def runner(self, plan: Any = None) -> PlanRunner:
+        return PlanRunner(self.graph, self.outlier_graph, plan, self.assignment.outlier_patches)
+
+    def apply_to(self, plan: Any) -> None:
+        """Write into a plan: its graph becomes the quantized one, precision and patch bits set."""
+        plan.graph = self.graph
+        write_to_plan(plan, self.assignment)
+        if hasattr(plan, "outlier_graph"):
+            plan.outlier_graph = self.outlier_graph
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "assignment": self.assignment.to_dict(),
+            "bitops": self.bitops,
+            "int8_bitops": self.int8_bitops,
+            "bitops_reduction": self.bitops_reduction,
+            "vdpc": self.patch_class.to_dict(),
+            "search": self.search.to_dict() if self.search is not None else None,
+            "calibration_samples": self.calibration.samples,
+            "synthetic_calibration": self.calibration.synthetic,
+        }
+
+
+def assign_precision(
+    graph: Graph,
+    plan: Any = None,
+    calib_inputs: Optional[np.ndarray] = None,
+    calib_path: Optional[str | os.PathLike] = None,
+    bits: Sequence[int] = (8, 4, 2),
+    outlier_k: float = DEFAULT_OUTLIER_K,
+    lambda_: float = DEFAULT_LAMBDA,
+    cost_model: str = "bitops",
+    cost_table: Optional[str | os.PathLike] = None,
+    cost_budget: Optional[float] = None,
+    sram_budget_bytes: Optional[int] = None,
+    sram_of: Optional[Callable[[PrecisionAssignment], int]] = None,
+    float_model: Optional[str | os.PathLike] = None,
+    calibration: Optional[Calibration] = None,
+) -> MixedPrecision:
+    """Calibrate, classify patches (VDPC), search bitwidths (VDQS), build the quantized graphs.
+
+    Parameters
+    ----------
+    graph : the int8 graph; plan : its plan (patch stage; None: layer by layer).
+    calib_inputs / calib_path : calibration samples (array with a leading batch axis, or an
+        ``.npz`` with ``input_0``); neither: the documented synthetic fallback, with a warning.
+    bits : ``mixq.bits``; outlier_k : ``mixq.outlier_k``; lambda_ : ``mixq.lambda``.
+    cost_model : ``mixq.cost_model`` (``bitops`` or ``measured``, the latter reads ``cost_table``).
+    cost_budget : target cost as a fraction of the int8 patch-based cost (None: VDQS stops when no
+        step scores positive).
+    sram_budget_bytes, sram_of : optional SRAM budget and the function measuring an assignment's peak.
+    float_model : the float ``.tflite`` to requantize weights from.
+    calibration : reuse an earlier calibration of the same graph and plan.
+    """
+    if calibration is None:
+        if calib_path is not None:
+            data: Optional[np.ndarray] = load_calibration_data(graph, calib_path)
+        elif calib_inputs is not None:
+            data = validate_inputs(graph, calib_inputs)
+        else:
+            data = None
+        calibration = calibrate(graph, data, plan)
+    fw = None
+    if float_model is not None:
+        fw = float_weights_for(graph, float_model)
+    pc = classify_patches(calibration, plan, outlier_k) if plan is not None else PatchClass([], [], {}, {}, outlier_k)
+    model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table))
+    result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
+                         sram_of, fw)
+    normal, outlier = build_graphs(graph, result.assignment, calibration, fw)
+    ev = CostEvaluator(graph, plan)
+    return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,
+                          ev.bitops(result.assignment), ev.int8_bitops())
+
+
+def realise(graph: Graph, assignment: PrecisionAssignment, calibration: Calibration, plan: Any = None,
+            float_weights: Optional[Mapping[int, np.ndarray]] = None) -> MixedPrecision:
+    """A :class:`MixedPrecision` for a given assignment (uniform, random, loaded from JSON)."""
+    normal, outlier = build_graphs(graph, assignment, calibration, float_weights)
+    ev = CostEvaluator(graph, plan)
+    pc = PatchClass(list(assignment.outlier_patches), list(assignment.outlier_tensors), {}, {}, float("nan"))
+    return MixedPrecision(assignment, normal, outlier, calibration, pc, None, ev.bitops(assignment), ev.int8_bitops())

@@ -1,0 +1,232 @@
+"""Cost of a precision assignment: BitOPs, or instructions measured by the kernel benchmark.
+
+Work items
+    The graph's work is a list of :class:`WorkItem`: one per (op, patch) for the ops of the plan's
+    patch stage (MACs of that patch's tile, halo recomputation included) and one per op outside
+    the stage (or for every op when there is no patch stage). Only CONV_2D, DEPTHWISE_CONV_2D and
+    FULLY_CONNECTED carry MACs; ADD and pooling are not counted.
+
+BitOPs (``cost_model="bitops"``)
+    ``sum macs * b_in * b_w`` where ``b_in`` is the bitwidth of the op's activation input *as the
+    patch sees it* (an outlier patch reads its outlier tensors at 8 bits) and ``b_w`` that of the
+    op's weights. The int8 patch-based figure is ``64 * macs`` of the same work items.
+
+Measured (``cost_model="measured"``)
+    Instructions from the cost table that ``mixq bench kernels`` writes (JSON, ``results`` list of
+    rows with ``op``, ``in_bits``, ``w_bits``, ``out_bits``, ``macs``, ``instructions``; rows of
+    baselines are ignored when a ``baseline`` field names anything but the row's own kernel). For
+    each (op family, in, w, out) the table gives instructions per MAC (total instructions over total
+    MACs of the matching rows); an item costs ``macs * that ratio``. A missing combination falls
+    back to the same (op, in, w) with any output width, then to the BitOPs-proportional scaling of
+    the op's int8 ratio (logged once per combination). Op families: ``pointwise`` (1x1 CONV_2D),
+    ``conv2d``, ``depthwise``, ``fully_connected``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
+
+from ..errors import MixqError
+from ..graph import Graph, Op
+from .precision import WEIGHTED_OPS, PrecisionAssignment
+
+log = logging.getLogger(__name__)
+
+COST_MODELS = ("bitops", "measured")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """MACs of one op, for one patch of the patch stage (``patch`` None: the whole op)."""
+
+    op: int
+    macs: int
+    patch: Optional[int] = None
+
+
+def op_macs(graph: Graph, op: Op) -> int:
+    """MACs of an op run once on whole tensors (0 for ops without weights)."""
+    if op.kind == "FULLY_CONNECTED":
+        w = graph.tensors[op.inputs[1]].shape
+        rows = graph.tensors[op.inputs[0]].size // int(w[-1])
+        return int(rows * w[0] * w[-1])
+    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        w = graph.tensors[op.inputs[1]].shape
+        y = graph.tensors[op.outputs[0]].shape
+        per_pixel = int(w[0] * w[1] * w[2] * w[3]) if op.kind == "CONV_2D" else int(w[1] * w[2] * w[3])
+        return int(y[0] * y[1] * y[2]) * per_pixel
+    return 0
+
+
+def work_items(graph: Graph, plan: Any = None) -> list[WorkItem]:
+    """Work of the graph run as ``plan`` says (patch stage patch by patch), or layer by layer."""
+    items: list[WorkItem] = []
+    stage = getattr(plan, "patch_stage", None) if plan is not None else None
+    staged: set[int] = set(stage.ops) if stage is not None else set()
+    if stage is not None:
+        for patch in stage.patches:
+            for tile in patch.op_tiles:
+                if graph.ops[tile.op].kind in WEIGHTED_OPS and tile.macs > 0:
+                    items.append(WorkItem(tile.op, int(tile.macs), patch.index))
+    for op in graph.ops:
+        if op.kind in WEIGHTED_OPS and op.index not in staged:
+            items.append(WorkItem(op.index, op_macs(graph, op)))
+    return items
+
+
+class CostModel(Protocol):
+    name: str
+
+    def op_cost(self, graph: Graph, op: int, macs: int, in_bits: int, w_bits: int, out_bits: int) -> float:
+        ...
+
+
+class BitopsCost:
+    """``macs * in_bits * w_bits``."""
+
+    name = "bitops"
+
+    def op_cost(self, graph: Graph, op: int, macs: int, in_bits: int, w_bits: int, out_bits: int) -> float:
+        return float(macs * in_bits * w_bits)
+
+
+def op_family(graph: Graph, op: Op) -> str:
+    """The kernel-benchmark name of an op: pointwise, conv2d, depthwise or fully_connected."""
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return "depthwise"
+    if op.kind == "FULLY_CONNECTED":
+        return "fully_connected"
+    if op.kind == "CONV_2D":
+        w = graph.tensors[op.inputs[1]].shape
+        return "pointwise" if w[1] == 1 and w[2] == 1 else "conv2d"
+    raise MixqError(f"no kernel cost for op kind {op.kind}")
+
+
+class MeasuredCost:
+    """Instructions per MAC from a kernel-benchmark cost table (see the module docstring)."""
+
+    name = "measured"
+
+    def __init__(self, table: dict[str, Any], source: str = "<table>") -> None:
+        rows = table.get("results") if isinstance(table, dict) else None
+        if not isinstance(rows, list) or not rows:
+            raise MixqError(f"cost table {source} has no 'results' rows")
+        sums: dict[tuple[str, int, int, int], list[float]] = {}
+        for r in rows:
+            try:
+                key = (str(r["op"]), int(r["in_bits"]), int(r["w_bits"]), int(r["out_bits"]))
+                macs, instr = float(r["macs"]), float(r["instructions"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MixqError(f"cost table {source}: malformed row {r!r}") from exc
+            if macs <= 0 or instr <= 0:
+                continue
+            acc = sums.setdefault(key, [0.0, 0.0])
+            acc[0] += instr
+            acc[1] += macs
+        if not sums:
+            raise MixqError(f"cost table {source} has no row with positive macs and instructions")
+        self.per_mac = {k: v[0] / v[1] for k, v in sums.items()}
+        self.source = source
+        self._warned: set[tuple[str, int, int, int]] = set()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "MeasuredCost":
+        try:
+            with open(path, encoding="utf-8") as f:
+                table = json.load(f)
+        except OSError as exc:
+            raise MixqError(f"cannot read cost table {path}: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise MixqError(f"cost table {path} is not JSON: {exc.msg} at line {exc.lineno}") from exc
+        return cls(table, str(path))
+
+    def instructions_per_mac(self, family: str, in_bits: int, w_bits: int, out_bits: int) -> float:
+        key = (family, in_bits, w_bits, out_bits)
+        if key in self.per_mac:
+            return self.per_mac[key]
+        same = [v for (f, i, w, _), v in self.per_mac.items() if (f, i, w) == (family, in_bits, w_bits)]
+        if same:
+            return sum(same) / len(same)
+        base = [v for (f, i, w, _), v in self.per_mac.items() if (f, i, w) == (family, 8, 8)]
+        if not base:
+            raise MixqError(f"cost table {self.source} has no {family} kernel at all")
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("cost table %s has no %s kernel for W%dA%d: scaling the int8 cost by BitOPs",
+                        self.source, family, w_bits, in_bits)
+        return min(base) * in_bits * w_bits / 64.0
+
+    def op_cost(self, graph: Graph, op: int, macs: int, in_bits: int, w_bits: int, out_bits: int) -> float:
+        fam = op_family(graph, graph.ops[op])
+        return macs * self.instructions_per_mac(fam, in_bits, w_bits, out_bits)
+
+
+def make_cost_model(name: str, table_path: Optional[str] = None) -> CostModel:
+    """``bitops`` or ``measured`` (the latter needs the kernel benchmark's cost table)."""
+    if name == "bitops":
+        return BitopsCost()
+    if name == "measured":
+        if table_path is None:
+            raise MixqError("mixq.cost_model=measured needs a kernel cost table (mixq bench kernels --json)")
+        return MeasuredCost.from_file(table_path)
+    raise MixqError(f"unknown cost model {name!r}: expected one of {', '.join(COST_MODELS)}")
+
+
+class CostEvaluator:
+    """Cost of assignments of one graph and one plan, fast enough to call in the search loop."""
+
+    def __init__(self, graph: Graph, plan: Any = None, model: Optional[CostModel] = None) -> None:
+        self.graph = graph
+        self.items = work_items(graph, plan)
+        self.model = model if model is not None else BitopsCost()
+        self._in = {op.index: op.inputs[0] for op in graph.ops if op.kind in WEIGHTED_OPS}
+        self._out = {op.index: op.outputs[0] for op in graph.ops if op.kind in WEIGHTED_OPS}
+        # work items grouped by op, outlier patches separately
+        self._by_op: dict[int, list[WorkItem]] = {}
+        for it in self.items:
+            self._by_op.setdefault(it.op, []).append(it)
+
+    @property
+    def macs(self) -> int:
+        return sum(it.macs for it in self.items)
+
+    def int8_bitops(self) -> int:
+        return 64 * self.macs
+
+    def op_cost(self, op: int, a: PrecisionAssignment) -> float:
+        total = 0.0
+        outliers = set(a.outlier_patches)
+        out_tensors = set(a.outlier_tensors)
+        t_in, t_out = self._in[op], self._out[op]
+        wb = a.bits_of_weights(op)
+        for it in self._by_op.get(op, []):
+            in_b = a.bits_of_tensor(t_in)
+            out_b = a.bits_of_tensor(t_out)
+            if it.patch is not None and it.patch in outliers:
+                if t_in in out_tensors:
+                    in_b = 8
+                if t_out in out_tensors:
+                    out_b = 8
+            total += self.model.op_cost(self.graph, op, it.macs, in_b, wb, out_b)
+        return total
+
+    def cost(self, a: PrecisionAssignment) -> float:
+        return sum(self.op_cost(op, a) for op in self._by_op)
+
+    def bitops(self, a: PrecisionAssignment) -> int:
+        """BitOPs whatever the evaluator's model."""
+        if isinstance(self.model, BitopsCost):
+            return int(self.cost(a))
+        saved = self.model
+        self.model = BitopsCost()
+        try:
+            return int(self.cost(a))
+        finally:
+            self.model = saved
+
+    def ops_touching(self, tensor: int) -> list[int]:
+        """Weighted ops whose cost depends on a tensor's bitwidth (it is their input or output)."""
+        return [o for o in self._by_op if self._in[o] == tensor or self._out[o] == tensor]

@@ -133,3 +133,28 @@ def test_add_params_and_add():
     real = 0.05 * (x1 + 3) + 0.1 * (x2 - 5)
     approx = np.clip(np.round(real / 0.12) + 2, -128, 127)
     assert np.abs(out - approx).max() <= 1
+
+
+def test_fully_connected_double_requantization_rounds_half_away():
+    x = np.array([[1, 1]])
+    w = np.array([[1, 2]])
+    # acc = 3 (x_zp 0), real multiplier 0.5 -> 1.5 -> 2; -3 * 0.5 = -1.5 -> -2
+    assert ops.fully_connected(x, 0, w, None, 0, 0, 0, -128, 127, real_multiplier=0.5).item() == 2
+    assert ops.fully_connected(-x, 0, w, None, 0, 0, 0, -128, 127, real_multiplier=0.5).item() == -2
+    per_channel = ops.fully_connected(x, 0, np.array([[1, 2], [2, 2]]), np.array([0, 1]), 0, 0, 0, -128, 127,
+                                      real_multiplier=np.array([0.5, 2.0]))
+    np.testing.assert_array_equal(per_channel, [[2, 10]])
+
+
+def test_mul_broadcasts_and_clamps():
+    x1 = np.arange(-4, 4).reshape(1, 8)
+    x2 = np.array([[2], [-3]])
+    out = ops.mul(x1, 0, x2, 0, 1 << 30, 1, 0, -5, 5)  # multiplier 1.0
+    np.testing.assert_array_equal(out, np.clip(x1 * x2, -5, 5))
+
+
+def test_avg_and_max_pool_requantization():
+    x = np.array([0, 2, 4, 6]).reshape(1, 2, 2, 1)
+    # centred on zero point 2: values -2, 0, 2, 4 -> mean 1 -> x2 (m 2^30, shift 2) -> 2 + out_zp 1 = 3
+    assert ops.avg_pool(x, (2, 2), (2, 2), (0, 0, 0, 0), 0, 15, x_zp=2, multiplier=1 << 30, shift=2, out_zp=1).item() == 3
+    assert ops.max_pool(x, (2, 2), (2, 2), (0, 0, 0, 0), 0, 15, x_zp=2, multiplier=1 << 30, shift=2, out_zp=1).item() == 9

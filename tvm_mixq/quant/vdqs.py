@@ -310,8 +310,8 @@ def vdqs_search(
         best = None
         for kind, idx, b in cands:
             d = delta(kind, idx, b)
-            if d <= 0 and not (sram_budget_bytes is not None and kind == "act"):
-                continue
+            if d <= 0 and not has_budget:
+                continue  # without a budget only steps that save cost are worth an entropy loss
             om = omega(kind, idx, b)
             ph = d / phi_norm
             s = -lambda_ * om + (1.0 - lambda_) * ph

@@ -1,0 +1,197 @@
+"""VDQS search, cost models and VDPC patch classification."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from paths import MLPERF_INT8
+from tvm_mixq.errors import MixqError
+from tvm_mixq.quant.assign import assign_precision
+from tvm_mixq.quant.calibration import Calibration, PatchStats, TensorStats, calibrate
+from tvm_mixq.quant.cost import BitopsCost, CostEvaluator, MeasuredCost, make_cost_model, op_family, work_items
+from tvm_mixq.quant.precision import PrecisionAssignment
+from tvm_mixq.quant.vdpc import classify_patches, stage_internal_tensors
+from tvm_mixq.quant.vdqs import candidate_tensors, random_assignment, uniform_assignment, vdqs_search
+from tvm_mixq.reader import read_tflite
+from tvm_mixq.schedule.search import plan_memory
+
+
+@pytest.fixture(scope="module")
+def kws():
+    g = read_tflite(MLPERF_INT8["kws"])
+    plan = plan_memory(g, {"mixq.patch_grid": "2x2", "mixq.patch_stage_end": "3"})
+    return g, plan, calibrate(g, None, plan)
+
+
+def synthetic_table(graph) -> dict:
+    """A kernel cost table in the benchmark's format: sub-byte kernels cheaper per MAC."""
+    rows = []
+    per_mac = {8: 1.3, 4: 0.9, 2: 0.7}
+    for fam in ("pointwise", "conv2d", "depthwise", "fully_connected"):
+        for a in (8, 4, 2):
+            for w in (8, 4, 2):
+                for o in (8, 4, 2):
+                    rows.append({"op": fam, "in_bits": a, "w_bits": w, "out_bits": o, "macs": 1000,
+                                 "instructions": int(1000 * max(per_mac[a], per_mac[w]) + 10 * (8 - o)),
+                                 "bit_exact": True, "baseline": "cmsis_int8", "baseline_instructions": 2600,
+                                 "shape": {"h": 8, "w": 8, "cin": 16, "cout": 16, "kh": 1, "kw": 1, "stride": 1,
+                                           "pad": 0}})
+    return {"target": "cortex-m7", "results": rows}
+
+
+def test_work_items_follow_patches(kws):
+    g, plan, _ = kws
+    items = work_items(g, plan)
+    ev = CostEvaluator(g, plan)
+    assert ev.macs == plan.macs
+    staged = [it for it in items if it.patch is not None]
+    assert {it.patch for it in staged} == {0, 1, 2, 3}
+    assert ev.int8_bitops() == 64 * plan.macs
+
+
+def test_bitops_of_an_assignment(kws):
+    g, plan, _ = kws
+    ev = CostEvaluator(g)
+    op = g.ops[2]
+    a = PrecisionAssignment({op.inputs[0]: 4}, {op.index: 2})
+    macs = 25 * 5 * 64 * 64
+    assert ev.int8_bitops() - ev.bitops(a) == macs * 64 - macs * 4 * 2
+
+
+def test_outlier_patches_counted_at_8_bits(kws):
+    g, plan, _ = kws
+    ev = CostEvaluator(g, plan)
+    inner = stage_internal_tensors(plan)
+    a = PrecisionAssignment({t: 4 for t in inner})
+    all_out = PrecisionAssignment({t: 4 for t in inner}, {}, [0, 1, 2, 3], inner)
+    assert ev.bitops(all_out) == ev.int8_bitops() > ev.bitops(a)
+
+
+def test_search_meets_budget_and_is_fast(kws):
+    g, plan, calib = kws
+    t0 = time.perf_counter()
+    r = vdqs_search(g, calib, plan, cost_budget=1 / 2.2)
+    assert time.perf_counter() - t0 < 30
+    assert r.budget_met and r.bitops * 2.2 <= r.int8_bitops
+    assert r.steps and all(s.bits in (4, 2) for s in r.steps)
+    assert all(b < 8 for b in list(r.assignment.act_bits.values()) + list(r.assignment.weight_bits.values()))
+
+
+def test_search_without_budget_stops_at_non_positive_scores(kws):
+    g, plan, calib = kws
+    assert not vdqs_search(g, calib, plan, lambda_=1.0).steps  # only the entropy term: nothing scores > 0
+    r = vdqs_search(g, calib, plan, lambda_=0.0)  # only the gain: lowers everything that saves cost
+    assert r.bitops < r.int8_bitops
+    assert all(s.score > 0 for s in r.steps)
+
+
+def test_allowed_bits_respected(kws):
+    g, plan, calib = kws
+    r = vdqs_search(g, calib, plan, bits=(8, 4), cost_budget=0.3)
+    assert set(r.assignment.act_bits.values()) | set(r.assignment.weight_bits.values()) <= {4}
+    assert not r.budget_met  # 0.3 of int8 needs 2-bit somewhere
+    with pytest.raises(MixqError, match="include 8"):
+        vdqs_search(g, calib, plan, bits=(4, 2))
+    with pytest.raises(MixqError, match="lambda"):
+        vdqs_search(g, calib, plan, lambda_=1.5)
+
+
+def test_larger_lambda_gives_up_less_entropy(kws):
+    g, plan, calib = kws
+    low = vdqs_search(g, calib, plan, lambda_=0.2)
+    high = vdqs_search(g, calib, plan, lambda_=0.8)
+    assert high.bitops >= low.bitops
+
+
+def test_measured_cost_model(kws, tmp_path):
+    g, plan, calib = kws
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps(synthetic_table(g)))
+    model = make_cost_model("measured", str(path))
+    assert isinstance(model, MeasuredCost)
+    assert model.instructions_per_mac("pointwise", 8, 8, 8) == pytest.approx(1.3)
+    assert model.instructions_per_mac("depthwise", 4, 2, 4) == pytest.approx(0.94)
+    r = vdqs_search(g, calib, plan, cost_model=model, cost_budget=0.8)
+    assert r.cost_model == "measured" and r.cost <= 0.8 * r.int8_cost
+    assert r.bitops < r.int8_bitops
+    assert op_family(g, g.ops[0]) == "conv2d" and op_family(g, g.ops[2]) == "pointwise"
+
+
+def test_measured_cost_table_errors(tmp_path):
+    with pytest.raises(MixqError, match="needs a kernel cost table"):
+        make_cost_model("measured")
+    with pytest.raises(MixqError, match="unknown cost model"):
+        make_cost_model("cycles")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(MixqError, match="not JSON"):
+        MeasuredCost.from_file(bad)
+    with pytest.raises(MixqError, match="no 'results'"):
+        MeasuredCost({"results": []})
+    with pytest.raises(MixqError, match="malformed"):
+        MeasuredCost({"results": [{"op": "pointwise"}]})
+    partial = MeasuredCost({"results": [{"op": "pointwise", "in_bits": 8, "w_bits": 8, "out_bits": 8,
+                                          "macs": 100, "instructions": 200}]})
+    assert partial.instructions_per_mac("pointwise", 4, 4, 4) == pytest.approx(2.0 * 16 / 64)
+    assert isinstance(make_cost_model("bitops"), BitopsCost)
+
+
+def test_random_and_uniform_assignments(kws):
+    g, plan, calib = kws
+    ev = CostEvaluator(g, plan)
+    target = ev.int8_bitops() / 2.2
+    a = random_assignment(g, calib, target, plan, seed=1)
+    b = random_assignment(g, calib, target, plan, seed=2)
+    assert ev.bitops(a) <= target and ev.bitops(b) <= target
+    assert a.to_dict() != b.to_dict()
+    u = uniform_assignment(g, calib, 4)
+    assert ev.bitops(u) <= ev.int8_bitops() // 4 + 64 * ev.macs // 8
+    assert set(u.act_bits) == set(candidate_tensors(g, calib))
+
+
+def _stats_for_vdpc(plan, planted_patch: int) -> Calibration:
+    """Calibration of a stage whose tensors are uniform noise, one patch holding a huge value."""
+    rng = np.random.default_rng(0)
+    tensors, patches = {}, []
+    stage_tensors = sorted({t for p in plan.patch_stage.patches for t in p.tensor_tiles})
+    for t in stage_tensors:
+        s = TensorStats(t, f"t{t}", 0.1, 0)
+        s.add(rng.integers(-20, 21, 10000))
+        tensors[t] = s
+    for p in plan.patch_stage.patches:
+        ps = PatchStats(p.index)
+        for t in stage_tensors:
+            big = 120 if p.index == planted_patch else 20
+            ps.qmax[t] = [big] * 8
+            ps.qmin[t] = [-20] * 8
+        patches.append(ps)
+    return Calibration("synthetic", 8, tensors, patches)
+
+
+def test_vdpc_finds_the_planted_outlier_patch(kws):
+    g, plan, _ = kws
+    calib = _stats_for_vdpc(plan, planted_patch=2)
+    pc = classify_patches(calib, plan, k=3.0)
+    assert pc.outlier_patches == [2]
+    assert pc.outlier_tensors == stage_internal_tensors(plan)
+    assert plan.patch_stage.split_tensor not in pc.outlier_tensors
+    assert classify_patches(calib, plan, k=100.0).outlier_patches == []
+    assert len(classify_patches(calib, plan, k=0.5).outlier_patches) == 4
+    with pytest.raises(MixqError):
+        classify_patches(calib, plan, k=3.0, min_rate=0.0)
+
+
+def test_assign_precision_end_to_end(kws, tmp_path):
+    g, plan, calib = kws
+    data = np.random.default_rng(0).integers(-128, 128, (8, 49, 10, 1)).astype(np.int8)
+    path = tmp_path / "calib.npz"
+    np.savez(path, input_0=data)
+    mp = assign_precision(g, plan, calib_path=path, cost_budget=0.5)
+    assert mp.bitops <= 0.5 * mp.int8_bitops
+    assert mp.calibration.samples == 8 and not mp.calibration.synthetic
+    out = mp.runner(plan).run(data)[0]
+    assert out.shape == (8, 12)
+    d = mp.to_dict()
+    json.dumps(d)
+    assert d["bitops_reduction"] >= 2.0

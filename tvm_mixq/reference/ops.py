@@ -42,10 +42,6 @@ from .subbyte import qrange
 IntPair = tuple[int, int]
 Padding4 = tuple[int, int, int, int]
 
-#: Integers below this magnitude are exact in float64; the matrix products use BLAS in float64
-#: whenever the largest possible partial sum stays below it.
-_FLOAT64_EXACT = float(1 << 52)
-
 _DTYPE_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
@@ -176,14 +172,12 @@ def _pad_centered(x: np.ndarray, x_zp: int, padding: Padding4, oh: int, ow: int,
 
 
 def _matmul_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact integer ``a @ b`` (int64 in, int64 out), through float64 BLAS when it is exact."""
-    if a.size == 0 or b.size == 0:
-        return (a @ b).astype(np.int64)
-    amax = float(np.abs(a).max())
-    bmax = float(np.abs(b).max())
-    if amax * bmax * a.shape[-1] < _FLOAT64_EXACT:
-        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
-    return a @ b
+    """Exact integer ``a @ b`` in int64.
+
+    ``np.einsum`` on int64 runs single-threaded in NumPy's own loops: exact, and on a loaded
+    machine steadier than a multi-threaded BLAS call on small matrices.
+    """
+    return np.einsum("ij,jk->ik", a, b)
 
 
 def _finish(acc: np.ndarray, bias: Optional[np.ndarray], multiplier, shift, out_zp: int, qmin: int,

@@ -27,7 +27,7 @@ _EXPORTS = {
     "import_graph": "importer",
     "partition_for_mixq": "patterns",
     "pattern_table": "patterns",
-    "pipeline": "pipeline",
+    "pipeline": "pipelines",
     "MixqPlanner": "planner",
     "PlanContext": "planner",
     "Annotations": "planner",

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 # TVM-side entry points, loaded on first use so that `import tvm_mixq` does not import TVM.
 _LAZY_EXPORTS = {
-    "pipeline": "tvm_mixq.relax.pipeline",
+    "pipeline": "tvm_mixq.relax.pipelines",
     "pass_context": "tvm_mixq.relax.config",
     "from_tflite": "tvm_mixq.relax.importer",
     "MixqOptions": "tvm_mixq.options",

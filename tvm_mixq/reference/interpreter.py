@@ -8,6 +8,11 @@ lookups for LOGISTIC and HARD_SWISH. The kernels live in :mod:`.ops` (convolutio
 element-wise) and :mod:`.transcendental`; this module prepares their parameters once per op
 (``prepare``) and runs them (``run``), in the spirit of TFLite's Prepare/Invoke.
 
+One place where TFLite's reference kernels and TFLM/CMSIS-NN differ: TFLite's int8
+FULLY_CONNECTED requantizes in double (``round(acc * s_in * s_w / s_out)``), TFLM with the
+fixed-point multiplier. :class:`ReferenceOptions` selects which (TFLite's by default, which is
+what ``mixq check`` compares against); sub-byte layers always use the fixed-point multiplier.
+
 Values are held unpacked: integer tensors as int64 arrays holding the stored integer values,
 float tensors (model input before QUANTIZE, output after DEQUANTIZE) as float32.
 

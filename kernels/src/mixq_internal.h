@@ -51,13 +51,13 @@ MIXQ_INLINE void mixq_store_u32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 
 /* ---- requantization: TFLite MultiplyByQuantizedMultiplier with double rounding ------------- */
 
+/* SaturatingRoundingDoublingHighMul. TFLite's (ab + nudge) / 2^31 with a sign-dependent nudge and
+ * truncating division equals floor((ab + 2^30) / 2^31) for every product, i.e. an arithmetic shift. */
 MIXQ_INLINE int32_t mixq_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 MIXQ_INLINE int32_t mixq_rdbpot(int32_t x, int32_t exponent) {
@@ -129,9 +129,7 @@ MIXQ_INLINE int32_t mixq_w2_bitpos(int32_t t) {
 /* Weight k of one row in kernel layout (signed value). */
 MIXQ_INLINE int32_t mixq_get_weight(const uint8_t *row, int32_t k, int32_t w_bits) {
     if (w_bits == 8) {
-        /* groups of 4 stored as w0 w2 w1 w3 so that SXTB16(x) = (w0, w1), SXTB16(x >> 8) = (w2, w3) */
-        const int32_t j = k & 3;
-        return (int32_t)(int8_t)row[(k & ~3) + (((j & 1) << 1) | (j >> 1))];
+        return (int32_t)(int8_t)row[k];
     }
     if (w_bits == 4) {
         const int32_t v = (row[k >> 1] >> ((k & 1) << 2)) & 0xF;

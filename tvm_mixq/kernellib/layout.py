@@ -7,8 +7,8 @@ Weights of conv2d / pointwise / fully connected (``[Cout, KH, KW, Cin]`` or ``[C
 row of ``K = KH*KW*Cin`` weights per output channel, zero-padded to :func:`weight_row_len` and
 stored row after row:
 
-* 8 bits: groups of four stored in the order ``w0 w2 w1 w3`` (so that ``SXTB16(x)`` gives the
-  lanes ``(w0, w1)`` and ``SXTB16(x >> 8)`` gives ``(w2, w3)``); one byte per weight;
+* 8 bits: plain int8, one byte per weight (the DSP path pairs ``SXTB16(x) = (w0, w2)`` and
+  ``SXTB16(x ror 8) = (w1, w3)`` with an im2col row stored in the order ``a0 a2 a1 a3``);
 * 4 bits: plain two's complement nibbles, little-end first; half a byte per weight;
 * 2 bits: ``u = w + 2`` in ``[0, 3]``, 16 per little-endian 32-bit word, permuted so that
   ``ror(x, r) & 0x30033003`` for ``r = 0, 2, 8, 10`` gives the four SMLAD lane words of the
@@ -86,8 +86,7 @@ def pack_weights(w: np.ndarray, bits: int) -> np.ndarray:
     padded = np.zeros((cout, kp), dtype=np.int64)
     padded[:, :k] = rows
     if bits == 8:
-        order = padded.reshape(cout, kp // 4, 4)[:, :, [0, 2, 1, 3]]
-        return (order.reshape(-1) & 0xFF).astype(np.uint8)
+        return (padded.reshape(-1) & 0xFF).astype(np.uint8)
     if bits == 4:
         return subbyte.pack(padded, 4, signed=True)
     u = (padded + 2).reshape(cout, kp // 16, 16)

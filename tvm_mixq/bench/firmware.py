@@ -210,12 +210,16 @@ def library_objects(target: str, build_dir: Path, with_ours: bool) -> list[Path]
     return objs
 
 
-def run_image(image: FirmwareImage, target: str, build_dir: Path, timeout: float = 600.0) -> dict[str, RunOutcome]:
-    """Build and run one image; map each run's name to its outcome."""
+def run_image(image: FirmwareImage, target: str, build_dir: Path, work_dir: Path,
+              timeout: float = 600.0) -> dict[str, RunOutcome]:
+    """Build and run one image; map each run's name to its outcome.
+
+    Library objects are cached in ``build_dir``; the image's source and ELF go to ``work_dir``.
+    """
     build_dir = Path(build_dir)
-    src_dir = build_dir / "src" / target
-    src_dir.mkdir(parents=True, exist_ok=True)
-    src = src_dir / f"{image.name}.c"
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    src = work_dir / f"{image.name}-{target}.c"
     src.write_text(image.render(target))
     includes: list[Path] = [BASELINE_DIR / "include"]
     if image.with_ours:
@@ -223,7 +227,7 @@ def run_image(image: FirmwareImage, target: str, build_dir: Path, timeout: float
 
         includes += include_dirs()
     objs = library_objects(target, build_dir, image.with_ours)
-    elf = build_elf([src, *objs], target, build_dir / "elf" / f"{image.name}-{target}.elf", include_dirs=includes)
+    elf = build_elf([src, *objs], target, work_dir / f"{image.name}-{target}.elf", include_dirs=includes)
     result = run_elf(elf, target, timeout=timeout)
     outcomes: dict[str, RunOutcome] = {}
     for r in image.runs:

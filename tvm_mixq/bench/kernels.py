@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -185,9 +186,11 @@ def run_kernel_bench(
     log.info("%d layers, %d kernel calls in %d images", len(shape_list), len(planned), len(images))
 
     outcomes: dict[str, RunOutcome] = {}
-    for image in images:
-        log.info("running %s (%d calls, %d KB of data)", image.name, len(image.runs), image.flash_bytes // 1024)
-        outcomes.update(run_image(image, target, bdir, timeout=timeout))
+    bdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=bdir) as work:
+        for image in images:
+            log.info("running %s (%d calls, %d KB of data)", image.name, len(image.runs), image.flash_bytes // 1024)
+            outcomes.update(run_image(image, target, bdir, Path(work), timeout=timeout))
 
     report = BenchReport(target=target, ours=with_ours, ours_missing_reason=None if with_ours else reason)
     measured: dict[tuple[int, str, str], Measurement] = {}

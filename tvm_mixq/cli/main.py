@@ -19,6 +19,8 @@ from ..errors import MixqError
 SUBCOMMAND_MODULES = (
     "check",
     "reference",
+    "bench",
+    "tflm",
 )
 
 log = logging.getLogger("tvm_mixq")

@@ -158,3 +158,29 @@ def test_avg_and_max_pool_requantization():
     # centred on zero point 2: values -2, 0, 2, 4 -> mean 1 -> x2 (m 2^30, shift 2) -> 2 + out_zp 1 = 3
     assert ops.avg_pool(x, (2, 2), (2, 2), (0, 0, 0, 0), 0, 15, x_zp=2, multiplier=1 << 30, shift=2, out_zp=1).item() == 3
     assert ops.max_pool(x, (2, 2), (2, 2), (0, 0, 0, 0), 0, 15, x_zp=2, multiplier=1 << 30, shift=2, out_zp=1).item() == 9
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_conv2d_property_against_direct_formula(data):
+    kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    dh, dw = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    h = data.draw(st.integers((kh - 1) * dh + 1, 7))
+    w_ = data.draw(st.integers((kw - 1) * dw + 1, 7))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    padding = tuple(data.draw(st.integers(0, 2)) for _ in range(4))
+    cin, cout = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    bits = data.draw(st.sampled_from([8, 4, 2]))
+    lo, hi = qrange(bits, True)
+    seed = data.draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, (1, h, w_, cin))
+    wt = rng.integers(lo, hi + 1, (cout, kh, kw, cin))
+    mult, shift = quantize_multipliers(rng.uniform(0.001, 0.5, cout))
+    x_zp = int(rng.integers(-128, 128))
+    got = ops.conv2d(x, x_zp, wt, None, stride, padding, (dh, dw), mult, shift, 0, lo, hi)
+    acc = _direct_conv_acc(x, x_zp, wt, stride, padding, (dh, dw))
+    np.testing.assert_array_equal(got, np.clip(multiply_by_quantized_multiplier(acc, mult, shift), lo, hi))

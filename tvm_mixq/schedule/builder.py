@@ -181,9 +181,22 @@ def build_schedule(
     if stage is not None:
         ops = [o for o in stage.ops if any(ot.op == o for ot in stage.patches[0].op_tiles)]
 
+        tile_cache: dict[int, int] = {}
+
         def tile_bytes(t: int) -> int:
-            c = graph.tensors[t].shape[-1]
-            return max(s.bytes(t, p.tensor_tiles[t].area * c, p.bits.get(t, bits_of(t))) for p in stage.patches)
+            if t not in tile_cache:
+                c = graph.tensors[t].shape[-1]
+                overridden = any(t in p.bits for p in stage.patches)
+                patches = stage.patches if overridden else [max(stage.patches, key=lambda p: p.tensor_tiles[t].area)]
+                tile_cache[t] = max(s.bytes(t, p.tensor_tiles[t].area * c, p.bits.get(t, bits_of(t))) for p in patches)
+            return tile_cache[t]
+
+        # distinct (window, output) tile shapes per op: the scratch formula depends on nothing else
+        tile_shapes: dict[int, set[tuple[int, int, int, int]]] = {}
+        for p in stage.patches:
+            for ot in p.op_tiles:
+                tile_shapes.setdefault(ot.op, set()).add(
+                    (ot.window.h.size, ot.window.w.size, ot.output.h.size, ot.output.w.size))
 
         if mode != MODE_INPUT_COUNTED:
             s.new(("tile", inp), "input", tile_bytes(inp), inp)
@@ -216,12 +229,8 @@ def build_schedule(
                 if k is None:
                     k = s.new(("tile", out), "tile", tile_bytes(out), out)
             s.use(k, st)
-            scratch = 0
-            for p in stage.patches:
-                for ot in p.op_tiles:
-                    if ot.op == o:
-                        scratch = max(scratch, scratch_fn(graph, op, (ot.window.h.size, ot.window.w.size),
-                                                          (ot.output.h.size, ot.output.w.size), in_place))
+            scratch = max((scratch_fn(graph, op, (a, b), (c, d), in_place) for a, b, c, d in tile_shapes.get(o, ())),
+                          default=0)
             s.scratch(st, scratch)
         body_end = len(s.steps) - 1
         s.span(s.key_of[stage.split_tensor], 0, body_end)

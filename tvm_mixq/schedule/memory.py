@@ -47,22 +47,16 @@ def _units(buffers: Sequence[Buffer]) -> list[list[Buffer]]:
 def _place_units(units: list[list[Buffer]], alignment: int) -> int:
     placed: list[Buffer] = []
     for unit in units:
-        candidates = {0}
-        for m in unit:
-            for p in placed:
-                if _time_overlap(m, p) and not _may_share(m, p):
-                    candidates.add(max(0, align_up(p.end - m.group_offset, alignment)))
-        for base in sorted(candidates):
-            ok = True
-            for m in unit:
-                lo, hi = base + m.group_offset, base + m.group_offset + m.size
-                for p in placed:
-                    if p.offset < hi and lo < p.end and _time_overlap(m, p) and not _may_share(m, p):
-                        ok = False
-                        break
-                if not ok:
-                    break
-            if ok:
+        # (member's offset in the unit, member size, placed buffer's start, end) of every clash risk
+        risks = [
+            (m.group_offset, m.size, p.offset, p.end)
+            for m in unit
+            for p in placed
+            if m.first <= p.last and p.first <= m.last and not _may_share(m, p)
+        ]
+        candidates = sorted({0} | {max(0, align_up(end - goff, alignment)) for goff, _, _, end in risks})
+        for base in candidates:
+            if all(not (start < base + goff + size and base + goff < end) for goff, size, start, end in risks):
                 for m in unit:
                     m.offset = base + m.group_offset
                 placed.extend(unit)

@@ -14,7 +14,7 @@ regions are computed per grid row and per grid column and combined.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ..graph import Graph, Op
@@ -34,12 +34,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StageCut:
-    """A valid patch stage: ops ``0..end`` (inclusive, in graph order), input and split tensor."""
+    """A valid patch stage: ops ``0..end`` (inclusive, in graph order), input and split tensor.
+    ``windows`` and ``inputs`` hold, per op of the stage, its spatial windows (or ``None``) and
+    its activation inputs, computed once."""
 
     end: int
     ops: tuple[int, ...]
     input_tensor: int
     split_tensor: int
+    windows: tuple = field(default=(), compare=False, repr=False)
+    inputs: tuple = field(default=(), compare=False, repr=False)
 
 
 def _is_local(graph: Graph, op: Op) -> bool:
@@ -70,9 +74,13 @@ def stage_cuts(graph: Graph) -> list[StageCut]:
     consumers = graph.consumers()
     produced: set[int] = set()
     cuts: list[StageCut] = []
+    windows: list = []
+    inputs: list = []
     for k, op in enumerate(graph.ops):
         if not _is_local(graph, op):
             break
+        windows.append(spatial_windows(graph, op))
+        inputs.append(tuple(activation_inputs(graph, op)))
         if any(t != inp and t not in produced for t in activation_inputs(graph, op)):
             break
         produced.update(op.outputs)
@@ -83,7 +91,8 @@ def stage_cuts(graph: Graph) -> list[StageCut]:
         }
         split = op.outputs[0]
         if crossing == {split} and split not in graph.outputs:
-            cuts.append(StageCut(k, tuple(o.index for o in graph.ops[: k + 1]), inp, split))
+            cuts.append(StageCut(k, tuple(o.index for o in graph.ops[: k + 1]), inp, split, tuple(windows),
+                                 tuple(inputs)))
     return cuts
 
 
@@ -102,18 +111,20 @@ def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval) -> tup
     """Backward pass along one axis: region of every stage tensor, window and padding per op."""
     regions: dict[int, Interval] = {cut.split_tensor: tile}
     windows: dict[int, tuple[Interval, int, int]] = {}
-    for idx in reversed(cut.ops):
+    cached = len(cut.windows) == len(cut.ops)
+    for pos in reversed(range(len(cut.ops))):
+        idx = cut.ops[pos]
         op = graph.ops[idx]
         out = regions.get(op.outputs[0])
         if out is None:  # output unused inside the stage and not the split: nothing to compute
             continue
-        sw = spatial_windows(graph, op)
+        sw = cut.windows[pos] if cached else spatial_windows(graph, op)
         if sw is not None:
             win, before, after = sw[axis].window(out)
         else:
             win, before, after = out, 0, 0
         windows[idx] = (win, before, after)
-        for t in activation_inputs(graph, op):
+        for t in (cut.inputs[pos] if cached else activation_inputs(graph, op)):
             prev = regions.get(t)
             regions[t] = win if prev is None else prev.union(win)
     return regions, windows

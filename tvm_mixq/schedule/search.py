@@ -58,6 +58,7 @@ class _Planner:
         self.scratch_fn = scratch_fn
         self.base_macs = graph_macs(graph)
         self.evaluated: list[_Candidate] = []
+        self._stages: dict = {}
 
     def bits_of(self, t: int) -> int:
         p = self.precision.get(t)
@@ -66,9 +67,17 @@ class _Planner:
     def mode(self, cut: Optional[StageCut]) -> str:
         return MODE_STREAMED_INPUT if self.opts.stream_input and cut is not None else MODE_INPUT_COUNTED
 
+    def stage(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]):
+        if cut is None or grid is None:
+            return None
+        key = (cut.end, grid)
+        if key not in self._stages:
+            self._stages[key] = build_patch_stage(self.g, cut, grid)
+        return self._stages[key]
+
     def build(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
               splits: tuple[tuple[SplitChain, int], ...]):
-        stage = build_patch_stage(self.g, cut, grid) if cut is not None and grid is not None else None
+        stage = self.stage(cut, grid)
         chans = [c.with_factor(self.g, f) for c, f in splits]
         mode = self.mode(cut if stage is not None else None)
         steps, buffers = build_schedule(self.g, stage, chans, mode, self.bits_of, self.scratch_fn, self.opts.alignment)
@@ -167,6 +176,60 @@ class _Planner:
             return oa
         return (a.peak, a.macs) < (b.peak, b.macs)
 
+    def stage_extra_macs(self, cut: StageCut, grid: tuple[int, int]) -> int:
+        return stage_macs(self.g, cut, grid) - stage_macs(self.g, cut, (1, 1))
+
+    def _smallest_peak(self, cuts: list[StageCut], best: Optional[_Candidate]) -> Optional[_Candidate]:
+        """Every stage end and grid within the recomputation budget; the smallest peak wins."""
+        cap = self.base_macs * (1 + self.opts.max_extra_macs)
+        for cut in cuts:
+            grids = self.grids(cut)
+            if len(grids) > 1:  # grids whose recomputation alone breaks the budget cannot win
+                grids = [gr for gr in grids if self.base_macs + self.stage_extra_macs(cut, gr) <= cap] or grids[:1]
+            if not grids:
+                continue
+            cands = [self.evaluate(cut, gr, ()) for gr in grids]
+            first = min(cands, key=lambda c: (c.peak, c.macs))
+            splits = self.splits_for(cut, first.grid)
+            if splits:
+                cands = [self.evaluate(cut, gr, splits) for gr in grids]
+            for c in cands:
+                if self.better(c, best, None):
+                    best = c
+        return best
+
+    def _fewest_macs(self, cuts: list[StageCut], best: Optional[_Candidate], limit: int) -> Optional[_Candidate]:
+        """Candidates in order of MACs (recomputation at most doubling the work); the first that
+        fits the limit wins. Channel splits (chosen once per stage end) are tried when a candidate
+        does not fit without them."""
+        entries: list[tuple[int, Optional[StageCut], Optional[tuple[int, int]]]] = []
+        if best is not None:
+            entries.append((best.macs, None, None))
+        for cut in cuts:
+            for gr in self.grids(cut):
+                extra = self.stage_extra_macs(cut, gr)
+                if extra <= max(1.0, self.opts.max_extra_macs) * self.base_macs:
+                    entries.append((self.base_macs + extra, cut, gr))
+        entries.sort(key=lambda e: e[0])
+        split_cache: dict[Optional[int], tuple] = {}
+        fit: Optional[_Candidate] = None
+        for macs, cut, gr in entries:
+            if fit is not None and macs > fit.macs:
+                break
+            c = best if cut is None and best is not None else self.evaluate(cut, gr, ())
+            if c.peak > limit and self.opts.channel_split != "off":
+                key = cut.end if cut is not None else None
+                if key not in split_cache:
+                    split_cache[key] = self.splits_for(cut, gr)
+                if split_cache[key]:
+                    c2 = self.evaluate(cut, gr, split_cache[key])
+                    c = c2 if c2.peak < c.peak else c
+            if c.peak <= limit and (fit is None or self.better(c, fit, limit)):
+                fit = c
+            if best is None or self.better(c, best, limit):
+                best = c
+        return fit if fit is not None else best
+
     def search(self) -> _Candidate:
         limit = int(self.opts.sram_limit_kb * 1024) if self.opts.sram_limit_kb is not None else None
         forced = self.opts.patch_grid not in ("auto", "off") or self.opts.patch_stage_end != "auto"
@@ -174,23 +237,10 @@ class _Planner:
         best: Optional[_Candidate] = None
         if not (forced and cuts):
             best = self.evaluate(None, None, self.splits_for(None, None))
-        cap = self.base_macs * (1 + self.opts.max_extra_macs)
-        for cut in cuts:
-            grids = self.grids(cut)
-            if not grids:
-                continue
-            if limit is None and len(grids) > 1:
-                # grids whose recomputation alone breaks the MAC budget cannot win
-                ok = [gr for gr in grids if self.base_macs + stage_macs(self.g, cut, gr) - stage_macs(self.g, cut, (1, 1)) <= cap]
-                grids = ok or grids[:1]
-            cands = [self.evaluate(cut, gr, ()) for gr in grids]
-            first = min(cands, key=lambda c: (c.peak, c.macs))
-            splits = self.splits_for(cut, first.grid)
-            if splits:
-                cands = [self.evaluate(cut, gr, splits) for gr in grids]
-            for c in cands:
-                if self.better(c, best, limit):
-                    best = c
+        if limit is None:
+            best = self._smallest_peak(cuts, best)
+        else:
+            best = self._fewest_macs(cuts, best, limit)
         if best is None:
             raise MixqError(f"mixq.patch_grid={self.opts.patch_grid}: no patch stage output has that many rows and "
                             "columns")

@@ -27,9 +27,10 @@ A tensor whose ``bits`` is 4 or 2 (set by a plan) holds integers in
   clamped to the fused activation's range intersected with the output's n-bit range.
 * ADD and MUL: TFLite's int8 arithmetic with each tensor's own scale and zero point; output
   clamp as above.
-* AVERAGE_POOL_2D: with equal input and output (scale, zero point), TFLite's rounded average of
-  the valid elements. If they differ (a sub-byte output of another scale) the centred average
-  is requantized by ``s_in / s_out`` (see :func:`.ops.avg_pool`); likewise MAX_POOL_2D.
+* AVERAGE_POOL_2D: TFLite's rounded average of the valid elements when input and output share
+  (scale, zero point), and always for int8 to int8 (as TFLite). When a sub-byte input or output
+  has another (scale, zero point), the centred average is requantized by ``s_in / s_out`` (see
+  :func:`.ops.avg_pool`); likewise MAX_POOL_2D.
 * RELU / RELU6 / QUANTIZE (int to int) requantize as TFLite does, clamped to the n-bit range.
 * Every other op with a sub-byte integer output (data movement, MEAN, SOFTMAX, ...) computes the
   int8 result and then clamps it to the output's n-bit range.
@@ -299,7 +300,9 @@ def _prepare_pool(graph: Graph, op: Op, options: ReferenceOptions, average: bool
     qmin, qmax = _out_range(op, o_t, attrs.activation)
     _, pads = ops.compute_padding(x_t.shape[1:3], attrs.filter, attrs.stride, (1, 1), attrs.padding)
     requant: dict[str, int] = {}
-    if (s_in, z_in) != (s_out, z_out):
+    # TFLite's int8 pooling ignores the output's scale (the converter makes them equal); the
+    # requantization is the project's extension for sub-byte tensors of another scale.
+    if (x_t.bits < 8 or o_t.bits < 8) and (s_in, z_in) != (s_out, z_out):
         m, s = quantize_multiplier(float(s_in) / float(s_out))
         requant = {"x_zp": z_in, "multiplier": m, "shift": s, "out_zp": z_out}
     pool = ops.avg_pool if average else ops.max_pool

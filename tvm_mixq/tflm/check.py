@@ -1,0 +1,117 @@
+"""``mixq tflm check``: convert, build the MIXQ ops against TFLM_DIR, run both models in real TFLM.
+
+Figures (:class:`CheckReport`):
+
+* ``bit_exact``: the converted model's outputs in the TFLM interpreter equal, on every sample,
+  the reference interpreter's outputs for the planned graph (:mod:`tvm_mixq.reference`), i.e.
+  TFLM runs exactly the plan. ``original_bit_exact`` is the same comparison for the unconverted
+  int8 model (the reference against TFLM's own kernels).
+* ``arena_bytes_original`` / ``arena_bytes_converted``: the ``head`` of TFLM's allocation report,
+  the non-persistent arena section where TFLM's planner places activations and scratch buffers
+  (the activation arena). ``arena_total_bytes_*`` add the persistent ``tail`` (op data,
+  interpreter structures): what firmware must reserve.
+* Inputs: the first ``samples`` of ``--calib`` when given, else seeded uniform samples over the
+  input's integer range.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from ..reference.interpreter import Interpreter
+from .build import build_ops_library, resolve_tflm_dir, runtime_info, tflm_commit
+from .convert import plan_model
+from .rewriter import rewrite
+from .runner import run_tflm
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SAMPLES = 4
+_SEED = 1234
+
+
+@dataclass
+class CheckReport:
+    model: str
+    bit_exact: bool
+    max_abs_diff: int
+    original_bit_exact: bool
+    samples: int
+    arena_bytes_original: int
+    arena_bytes_converted: int
+    arena_total_bytes_original: int
+    arena_total_bytes_converted: int
+    mixq_ops: int
+    ops: int
+    notes: list[str] = field(default_factory=list)
+    tflm_dir: str = ""
+    tflm_commit: Optional[str] = None
+    runtime: str = ""
+    library: str = ""
+
+    @property
+    def arena_ratio(self) -> float:
+        return self.arena_bytes_original / self.arena_bytes_converted if self.arena_bytes_converted else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["arena_ratio"] = round(self.arena_ratio, 3)
+        return d
+
+    def text(self) -> str:
+        return "\n".join([
+            f"{self.model}: {self.mixq_ops} of {self.ops} ops as MIXQ ops, {self.samples} samples",
+            f"bit_exact (TFLM vs reference of the plan): {self.bit_exact} (max |diff| {self.max_abs_diff})",
+            f"original int8 model, TFLM vs reference: {self.original_bit_exact}",
+            f"TFLM activation arena: {self.arena_bytes_original:,} B -> {self.arena_bytes_converted:,} B "
+            f"({self.arena_ratio:.2f}x smaller)",
+            f"TFLM total arena: {self.arena_total_bytes_original:,} B -> {self.arena_total_bytes_converted:,} B",
+        ] + [f"note: {n}" for n in self.notes])
+
+
+def _check_inputs(graph, samples: Optional[np.ndarray], count: int) -> np.ndarray:
+    if samples is not None:
+        return samples[:count]
+    t = graph.tensors[graph.inputs[0]]
+    info = np.iinfo(np.dtype(t.dtype))
+    rng = np.random.default_rng(_SEED)
+    return rng.integers(info.min, info.max + 1, (count,) + tuple(t.shape[1:])).astype(t.dtype)
+
+
+def check_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = None,
+                pass_config: Iterable[str] = (), samples: int = DEFAULT_SAMPLES, act_bits: Optional[int] = None,
+                weight_bits: Optional[int] = None, tflm_dir: Optional[str | os.PathLike] = None,
+                cache_dir: Optional[Path] = None) -> CheckReport:
+    """Run the whole check (see the module docstring)."""
+    root = resolve_tflm_dir(tflm_dir)  # fail fast, before any planning
+    library = build_ops_library(root, cache_dir)
+    info = runtime_info()
+    planned = plan_model(model, calib, pass_config, act_bits, weight_bits)
+    result = rewrite(planned.graph, planned.assignment, planned.act_quant)
+    graph = planned.graph
+    x = _check_inputs(graph, planned.samples, max(1, samples))
+    n_out = len(graph.outputs)
+    with tempfile.TemporaryDirectory(prefix="mixq_tflm_check_") as tmp:
+        converted_path = Path(tmp) / "converted.tflite"
+        converted_path.write_bytes(result.tflite())
+        original = run_tflm(Path(model), [x], n_out)
+        converted = run_tflm(converted_path, [x], n_out, library=library)
+    want = Interpreter(result.planned).run([x])
+    want_int8 = Interpreter(graph).run([x])
+    diff = max(int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max(initial=0))
+               for a, b in zip(converted.outputs, want))
+    exact = all(np.array_equal(a, b) for a, b in zip(converted.outputs, want))
+    orig_exact = all(np.array_equal(a, b) for a, b in zip(original.outputs, want_int8))
+    return CheckReport(
+        model=graph.name, bit_exact=exact, max_abs_diff=diff, original_bit_exact=orig_exact, samples=int(x.shape[0]),
+        arena_bytes_original=original.arena.head, arena_bytes_converted=converted.arena.head,
+        arena_total_bytes_original=original.arena.total, arena_total_bytes_converted=converted.arena.total,
+        mixq_ops=len(result.mixq_ops), ops=len(result.planned.ops), notes=list(result.notes),
+        tflm_dir=str(root), tflm_commit=tflm_commit(root), runtime=f"tflite-micro {info.version}",
+        library=str(library))

@@ -1,0 +1,91 @@
+"""``mixq tflm convert``: int8 .tflite -> .tflite whose planned sub-byte layers are MIXQ custom ops.
+
+The bitwidths come from the project's mixed-precision planning (:mod:`tvm_mixq.quant`):
+calibration on ``--calib`` samples (or the documented synthetic fallback), then
+
+* ``mixq.enable=0``: nothing lowered (the int8 model, rewritten unchanged);
+* ``act_bits`` / ``weight_bits`` given: every candidate feature map / weight tensor at that
+  bitwidth (:func:`tvm_mixq.quant.vdqs.uniform_assignment`);
+* otherwise the VDQS search over ``mixq.bits`` with ``mixq.lambda``.
+
+The rewriter (:mod:`.rewriter`) then keeps 8-bit whatever TFLM cannot run as a MIXQ op.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+
+from ..errors import MixqError
+from ..graph import Graph, QuantParams
+from ..options import MixqOptions
+from ..quant.calibration import Calibration, calibrate, load_calibration_data
+from ..quant.precision import PrecisionAssignment
+from ..quant.vdqs import calibrated_act_quant, uniform_assignment, vdqs_search
+from ..reader import read_tflite
+from .rewriter import ConversionResult, rewrite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlannedModel:
+    """An int8 model with its calibration and chosen bitwidths."""
+
+    graph: Graph
+    calibration: Calibration
+    assignment: PrecisionAssignment
+    act_quant: dict[int, QuantParams]
+    samples: Optional[np.ndarray]  # the --calib samples, None with the synthetic fallback
+
+
+def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, act_bits: Optional[int] = None,
+                      weight_bits: Optional[int] = None) -> PrecisionAssignment:
+    """Bitwidths per the module docstring."""
+    for name, bits in (("activation", act_bits), ("weight", weight_bits)):
+        if bits is not None and bits not in (8, 4, 2):
+            raise MixqError(f"{name} bitwidth {bits} is not one of 8, 4, 2")
+    if options.plain_int8:
+        return PrecisionAssignment()
+    if act_bits is not None or weight_bits is not None:
+        a = PrecisionAssignment()
+        if act_bits is not None:
+            a.act_bits = uniform_assignment(graph, calib, act_bits, weights=False).act_bits
+        if weight_bits is not None:
+            a.weight_bits = uniform_assignment(graph, calib, weight_bits, activations=False).weight_bits
+        return a
+    return vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_).assignment
+
+
+def plan_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = None,
+               pass_config: Iterable[str] = (), act_bits: Optional[int] = None,
+               weight_bits: Optional[int] = None) -> PlannedModel:
+    """Read, calibrate and choose bitwidths for one model."""
+    graph = read_tflite(model)
+    options = MixqOptions.from_strings(list(pass_config))
+    samples = load_calibration_data(graph, calib) if calib is not None else None
+    calibration = calibrate(graph, samples)
+    assignment = choose_assignment(graph, calibration, options, act_bits, weight_bits)
+    return PlannedModel(graph, calibration, assignment, calibrated_act_quant(calibration, assignment), samples)
+
+
+def convert_model(model: str | os.PathLike, output: str | os.PathLike, calib: Optional[str | os.PathLike] = None,
+                  pass_config: Iterable[str] = (), act_bits: Optional[int] = None,
+                  weight_bits: Optional[int] = None) -> ConversionResult:
+    """Plan, rewrite and write ``output``; returns the conversion (with the planned graph)."""
+    out = Path(output)
+    if out.resolve() == Path(model).resolve():
+        raise MixqError(f"output {out} would overwrite the input model")
+    planned = plan_model(model, calib, pass_config, act_bits, weight_bits)
+    result = rewrite(planned.graph, planned.assignment, planned.act_quant)
+    data = result.tflite()
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise MixqError(f"cannot write {out}: {exc.strerror}") from None
+    log.info("wrote %s (%d bytes)", out, len(data))
+    return result

@@ -3,8 +3,8 @@
 Figures (:class:`CheckReport`):
 
 * ``bit_exact``: the converted model's outputs in the TFLM interpreter equal, on every sample,
-  the reference interpreter's outputs for the planned graph (:mod:`tvm_mixq.reference`), i.e.
-  TFLM runs exactly the plan. ``original_bit_exact`` is the same comparison for the unconverted
+  the reference interpreter's outputs for the planned graph (:mod:`tvm_mixq.reference`, with
+  TFLM's fixed-point FULLY_CONNECTED numerics), i.e. TFLM runs exactly the plan. ``original_bit_exact`` is the same comparison for the unconverted
   int8 model (the reference against TFLM's own kernels).
 * ``arena_bytes_original`` / ``arena_bytes_converted``: the ``head`` of TFLM's allocation report,
   the non-persistent arena section where TFLM's planner places activations and scratch buffers
@@ -24,7 +24,7 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from ..reference.interpreter import Interpreter
+from ..reference.interpreter import Interpreter, ReferenceOptions
 from .build import build_ops_library, resolve_tflm_dir, runtime_info, tflm_commit
 from .convert import plan_model
 from .rewriter import rewrite
@@ -102,8 +102,9 @@ def check_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = N
         converted_path.write_bytes(result.tflite())
         original = run_tflm(Path(model), [x], n_out)
         converted = run_tflm(converted_path, [x], n_out, library=library)
-    want = Interpreter(result.planned).run([x])
-    want_int8 = Interpreter(graph).run([x])
+    tflm_numerics = ReferenceOptions(tflite_float_fc=False)  # TFLM's fixed-point FULLY_CONNECTED
+    want = Interpreter(result.planned, tflm_numerics).run([x])
+    want_int8 = Interpreter(graph, tflm_numerics).run([x])
     diff = max(int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max(initial=0))
                for a, b in zip(converted.outputs, want))
     exact = all(np.array_equal(a, b) for a, b in zip(converted.outputs, want))

@@ -6,7 +6,9 @@ calibration on ``--calib`` samples (or the documented synthetic fallback), then
 * ``mixq.enable=0``: nothing lowered (the int8 model, rewritten unchanged);
 * ``act_bits`` / ``weight_bits`` given: every candidate feature map / weight tensor at that
   bitwidth (:func:`tvm_mixq.quant.vdqs.uniform_assignment`);
-* otherwise the VDQS search over ``mixq.bits`` with ``mixq.lambda``.
+* otherwise the VDQS search over ``mixq.bits`` with ``mixq.lambda``; with ``mixq.sram_limit_kb``
+  the search goes on until the TFLM activation arena estimated by
+  :func:`tvm_mixq.tflm.arena.tflm_arena_estimate` fits that budget.
 
 The rewriter (:mod:`.rewriter`) then keeps 8-bit whatever TFLM cannot run as a MIXQ op.
 """
@@ -27,6 +29,7 @@ from ..quant.calibration import Calibration, calibrate, load_calibration_data
 from ..quant.precision import PrecisionAssignment
 from ..quant.vdqs import calibrated_act_quant, uniform_assignment, vdqs_search
 from ..reader import read_tflite
+from .arena import tflm_arena_estimate
 from .rewriter import ConversionResult, rewrite
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,13 @@ def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, ac
         if weight_bits is not None:
             a.weight_bits = uniform_assignment(graph, calib, weight_bits, activations=False).weight_bits
         return a
-    return vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_).assignment
+    budget = options.sram_limit_bytes
+    result = vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_, sram_budget_bytes=budget,
+                         sram_of=(lambda a: tflm_arena_estimate(graph, a.act_bits)) if budget else None)
+    if not result.budget_met:
+        log.warning("%s: no assignment over bits %s fits the %d-byte arena budget; using the lowest found",
+                    graph.name, options.bits, budget)
+    return result.assignment
 
 
 def plan_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = None,

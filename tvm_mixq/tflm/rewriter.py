@@ -306,7 +306,7 @@ def _pool_options(g: Graph, op: Op) -> dict[str, Any]:
     (s_in, z_in), (s_out, z_out) = _scalar(x), _scalar(o)
     _, pads = ref_ops.compute_padding(tuple(x.shape[1:3]), attrs.filter, attrs.stride, (1, 1), attrs.padding)
     act_min, act_max = _out_range(o, attrs.activation)
-    if (s_in, z_in) != (s_out, z_out):
+    if (x.bits < 8 or o.bits < 8) and (s_in, z_in) != (s_out, z_out):
         mult, shift = quantize_multiplier(float(s_in) / float(s_out))
         in_zp, out_zp = z_in, z_out
     else:  # TFLite's plain rounded average of the stored values

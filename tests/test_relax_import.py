@@ -118,7 +118,7 @@ def test_every_fixture_imports(path) -> None:
     graph = read_tflite(path)
     mod = from_tflite(graph)
     assert len(mod["main"].params) == len(graph.inputs)
-    assert tvm.relax.analysis.well_formed(mod)
+    assert tvm.relax.analysis.check_well_formed(mod)
 
 
 # -- structure of single ops ------------------------------------------------------------------------

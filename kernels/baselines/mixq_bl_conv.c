@@ -137,15 +137,30 @@ MIXQ_BL_INLINE void im2col_pixel(const mixq_bl_layer *L, const uint8_t *in, int3
     }
 }
 
-MIXQ_BL_INLINE int32_t finish(int32_t acc, int32_t c, const mixq_bl_requant *rq, const mixq_bl_layer *L,
-                              int32_t w_bits)
+/* Requantization of one output channel, hoisted out of the loops (output stores are byte
+ * stores that may alias anything, so nothing is re-read from the parameter structs). */
+typedef struct {
+    int32_t bias, multiplier, shift;
+} channel_q;
+
+typedef struct {
+    int32_t output_offset, act_min, act_max, scale_shift;
+} output_q;
+
+MIXQ_BL_INLINE channel_q channel_params(const mixq_bl_requant *rq, int32_t c)
 {
-    acc >>= weight_scale_shift(w_bits);
-    if (rq->bias != NULL) {
-        acc += rq->bias[c];
-    }
-    const int32_t v = mixq_bl_requantize(acc, rq->multiplier[c], rq->shift[c]) + L->output_offset;
-    return mixq_bl_clamp(v, L->act_min, L->act_max);
+    channel_q q;
+    q.bias = rq->bias != NULL ? rq->bias[c] : 0;
+    q.multiplier = rq->multiplier[c];
+    q.shift = rq->shift[c];
+    return q;
+}
+
+MIXQ_BL_INLINE int32_t finish(int32_t acc, channel_q q, output_q o)
+{
+    acc = (acc >> o.scale_shift) + q.bias;
+    const int32_t v = mixq_bl_requantize(acc, q.multiplier, q.shift) + o.output_offset;
+    return mixq_bl_clamp(v, o.act_min, o.act_max);
 }
 
 MIXQ_BL_INLINE void store(uint8_t *out, int32_t index, int32_t out_bits, int32_t v)
@@ -157,35 +172,39 @@ MIXQ_BL_INLINE void store(uint8_t *out, int32_t index, int32_t out_bits, int32_t
     }
 }
 
-/* Dot products of two weight rows with two columns (2x2 block). */
-MIXQ_BL_INLINE void dot_2x2(const uint8_t *w0, const uint8_t *w1, const int16_t *c0, const int16_t *c1, int32_t K,
+/* Dot products of two weight rows with two columns (2x2 block). The second weight row starts
+ * `row_bytes` after the first, the second column `col_stride` bytes after the first: register
+ * offsets keep the inner loop free of spills. */
+MIXQ_BL_INLINE void dot_2x2(const uint8_t *w0, int32_t row_bytes, const int16_t *c0, int32_t col_stride, int32_t K,
                             int32_t w_bits, int32_t acc[4])
 {
     const int32_t G = group_size(w_bits);
     const int32_t groups = K / G;
-    const uint32_t *a0 = (const uint32_t *)(const void *)c0;
-    const uint32_t *a1 = (const uint32_t *)(const void *)c1;
+    const uint8_t *a = (const uint8_t *)c0;
+    const uint8_t *w = w0;
+    const uint8_t *const w_end = w0 + 4 * groups;
     int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
-    for (int32_t g = 0; g < groups; ++g) {
-        const uint32_t u0 = mixq_bl_read_u32(w0 + 4 * g);
-        const uint32_t u1 = mixq_bl_read_u32(w1 + 4 * g);
+    while (w < w_end) {
+        const uint32_t u0 = mixq_bl_read_u32(w);
+        const uint32_t u1 = mixq_bl_read_u32(w + row_bytes);
+        w += 4;
         for (int32_t l = 0; l < G / 2; ++l) {
-            const uint32_t x0 = a0[l];
-            const uint32_t x1 = a1[l];
+            const uint32_t x0 = mixq_bl_read_u32(a + 4 * l);
+            const uint32_t x1 = mixq_bl_read_u32(a + 4 * l + col_stride);
             const uint32_t y0 = weight_lane(u0, w_bits, l);
-            const uint32_t y1 = weight_lane(u1, w_bits, l);
             s00 = mixq_bl_smlad(y0, x0, s00);
             s01 = mixq_bl_smlad(y0, x1, s01);
+            const uint32_t y1 = weight_lane(u1, w_bits, l);
             s10 = mixq_bl_smlad(y1, x0, s10);
             s11 = mixq_bl_smlad(y1, x1, s11);
         }
-        a0 += G / 2;
-        a1 += G / 2;
+        a += 2 * G;
     }
     const int32_t scale = 1 << weight_scale_shift(w_bits);
+    const int16_t *c1 = (const int16_t *)(const void *)((const uint8_t *)c0 + col_stride);
     for (int32_t k = groups * G; k < K; ++k) {
         const int32_t y0 = mixq_bl_get(w0, k, w_bits, 1) * scale;
-        const int32_t y1 = mixq_bl_get(w1, k, w_bits, 1) * scale;
+        const int32_t y1 = mixq_bl_get(w0 + row_bytes, k, w_bits, 1) * scale;
         s00 += y0 * c0[k];
         s01 += y0 * c1[k];
         s10 += y1 * c0[k];
@@ -246,6 +265,16 @@ size_t mixq_bl_conv2d_scratch_bytes(const mixq_bl_layer *layer)
     return 2u * column_bytes(layer->kh * layer->kw * layer->cin);
 }
 
+MIXQ_BL_INLINE output_q output_params(const mixq_bl_layer *L, int32_t w_bits)
+{
+    output_q o;
+    o.output_offset = L->output_offset;
+    o.act_min = L->act_min;
+    o.act_max = L->act_max;
+    o.scale_shift = weight_scale_shift(w_bits);
+    return o;
+}
+
 MIXQ_BL_INLINE void conv_impl(const mixq_bl_layer *L, const mixq_bl_requant *rq, const uint8_t *in,
                               const uint8_t *w, uint8_t *out, int16_t *col0, int16_t *col1, int32_t in_bits,
                               int32_t w_bits, int32_t out_bits)
@@ -253,31 +282,43 @@ MIXQ_BL_INLINE void conv_impl(const mixq_bl_layer *L, const mixq_bl_requant *rq,
     const int32_t K = L->kh * L->kw * L->cin;
     const int32_t row_bytes = K * w_bits / 8;
     const int32_t pixels = L->out_h * L->out_w;
+    const int32_t out_w = L->out_w;
     const int32_t cout = L->cout;
+    const output_q oq = output_params(L, w_bits);
+    const mixq_bl_requant r = *rq;
     for (int32_t p = 0; p < pixels; p += 2) {
         const int two = p + 1 < pixels;
-        im2col_pixel(L, in, p / L->out_w, p % L->out_w, col0, in_bits, w_bits);
+        im2col_pixel(L, in, p / out_w, p % out_w, col0, in_bits, w_bits);
         if (two) {
-            im2col_pixel(L, in, (p + 1) / L->out_w, (p + 1) % L->out_w, col1, in_bits, w_bits);
+            im2col_pixel(L, in, (p + 1) / out_w, (p + 1) % out_w, col1, in_bits, w_bits);
         }
-        const int16_t *c1 = two ? col1 : col0;
+        const int32_t col_stride = two ? (int32_t)((const uint8_t *)col1 - (const uint8_t *)col0) : 0;
+        const int32_t base0 = p * cout;
+        const int32_t base1 = base0 + cout;
         int32_t o = 0;
         for (; o + 1 < cout; o += 2) {
             int32_t acc[4];
-            dot_2x2(w + o * row_bytes, w + (o + 1) * row_bytes, col0, c1, K, w_bits, acc);
-            store(out, p * cout + o, out_bits, finish(acc[0], o, rq, L, w_bits));
-            store(out, p * cout + o + 1, out_bits, finish(acc[2], o + 1, rq, L, w_bits));
+            dot_2x2(w + o * row_bytes, row_bytes, col0, col_stride, K, w_bits, acc);
+            const channel_q q0 = channel_params(&r, o);
+            const channel_q q1 = channel_params(&r, o + 1);
+            const int32_t v00 = finish(acc[0], q0, oq);
+            const int32_t v01 = finish(acc[2], q1, oq);
+            store(out, base0 + o, out_bits, v00);
+            store(out, base0 + o + 1, out_bits, v01);
             if (two) {
-                store(out, (p + 1) * cout + o, out_bits, finish(acc[1], o, rq, L, w_bits));
-                store(out, (p + 1) * cout + o + 1, out_bits, finish(acc[3], o + 1, rq, L, w_bits));
+                const int32_t v10 = finish(acc[1], q0, oq);
+                const int32_t v11 = finish(acc[3], q1, oq);
+                store(out, base1 + o, out_bits, v10);
+                store(out, base1 + o + 1, out_bits, v11);
             }
         }
         if (o < cout) {
             int32_t acc[4];
-            dot_2x2(w + o * row_bytes, w + o * row_bytes, col0, c1, K, w_bits, acc);
-            store(out, p * cout + o, out_bits, finish(acc[0], o, rq, L, w_bits));
+            dot_2x2(w + o * row_bytes, 0, col0, col_stride, K, w_bits, acc);
+            const channel_q q0 = channel_params(&r, o);
+            store(out, base0 + o, out_bits, finish(acc[0], q0, oq));
             if (two) {
-                store(out, (p + 1) * cout + o, out_bits, finish(acc[1], o, rq, L, w_bits));
+                store(out, base1 + o, out_bits, finish(acc[1], q0, oq));
             }
         }
     }
@@ -287,21 +328,26 @@ MIXQ_BL_INLINE void fc_impl(const mixq_bl_layer *L, const mixq_bl_requant *rq, c
                             uint8_t *out, int16_t *col, int32_t in_bits, int32_t w_bits, int32_t out_bits)
 {
     const int32_t K = L->cin;
+    const int32_t cout = L->cout;
     const int32_t row_bytes = K * w_bits / 8;
     const int32_t G = group_size(w_bits);
     const int fast = in_bits == w_bits && K % G == 0;
+    const output_q oq = output_params(L, w_bits);
+    const mixq_bl_requant r = *rq;
     column_segment(col, 0, in, 0, K, K, in_bits, w_bits, L->input_offset, fast);
     int32_t o = 0;
-    for (; o + 1 < L->cout; o += 2) {
+    for (; o + 1 < cout; o += 2) {
         int32_t acc[2];
         dot_2x1(w + o * row_bytes, w + (o + 1) * row_bytes, col, K, w_bits, acc);
-        store(out, o, out_bits, finish(acc[0], o, rq, L, w_bits));
-        store(out, o + 1, out_bits, finish(acc[1], o + 1, rq, L, w_bits));
+        const int32_t v0 = finish(acc[0], channel_params(&r, o), oq);
+        const int32_t v1 = finish(acc[1], channel_params(&r, o + 1), oq);
+        store(out, o, out_bits, v0);
+        store(out, o + 1, out_bits, v1);
     }
-    if (o < L->cout) {
+    if (o < cout) {
         int32_t acc[2];
         dot_2x1(w + o * row_bytes, w + o * row_bytes, col, K, w_bits, acc);
-        store(out, o, out_bits, finish(acc[0], o, rq, L, w_bits));
+        store(out, o, out_bits, finish(acc[0], channel_params(&r, o), oq));
     }
 }
 

@@ -133,10 +133,9 @@ MIXQ_INLINE void mixq_conv_portable(int32_t IB, int32_t WB, int32_t OB, const mi
                 mixq_im2col_i16(IB, g, in, b, oy, ox, row);
                 const int32_t obase = ((b * g->oh + oy) * g->ow + ox) * g->cout;
                 for (int32_t c = 0; c < g->cout; c++) {
-                    const uint8_t *wrow = filter + c * row_bytes;
                     int32_t acc = bias ? bias[c] : 0;
                     for (int32_t k = 0; k < g->k; k++) {
-                        acc += (int32_t)row[k] * mixq_get_weight(wrow, k, WB);
+                        acc += (int32_t)row[k] * mixq_get_weight(filter, row_bytes, c, k, WB);
                     }
                     const int32_t v = mixq_requant(acc, q->multiplier[c], q->shift[c], g->out_zp, g->lo, g->hi);
                     mixq_put_act(out, obase + c, OB, v);
@@ -176,10 +175,16 @@ MIXQ_INLINE mixq_status mixq_conv_run(int32_t IB, int32_t WB, int32_t OB, int32_
     if (st != MIXQ_OK) {
         return st;
     }
-    if (q == 0 || q->multiplier == 0 || q->shift == 0 || in == 0 || filter == 0 || out == 0) {
+    if (q == 0 || q->multiplier == 0 || q->shift == 0 || in == 0 || filter == 0 || out == 0 ||
+        ((uintptr_t)filter & 3u) != 0) {
         return MIXQ_ERR_ARG;
     }
-    if (ctx == 0 || ctx->buf == 0 || ctx->size < mixq_conv_dsp_scratch(IB, WB, &g)) {
+    for (int32_t c = 0; c < g.cout; c++) { /* TFLite multipliers are >= 0; shifts in [-31, 30] */
+        if (q->multiplier[c] < 0 || q->shift[c] < -31 || q->shift[c] > 30) {
+            return MIXQ_ERR_ARG;
+        }
+    }
+    if (ctx == 0 || ctx->buf == 0 || ((uintptr_t)ctx->buf & 3u) != 0 || ctx->size < mixq_conv_dsp_scratch(IB, WB, &g)) {
         return MIXQ_ERR_SCRATCH;
     }
 #if MIXQ_DSP

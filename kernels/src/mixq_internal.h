@@ -118,6 +118,11 @@ MIXQ_INLINE int32_t mixq_row_len(int32_t k, int32_t w_bits) {
 
 MIXQ_INLINE int32_t mixq_row_bytes(int32_t k, int32_t w_bits) { return mixq_row_len(k, w_bits) * w_bits / 8; }
 
+/* Bytes of conv2d / pointwise / fully connected weights (channel count rounded up to even). */
+MIXQ_INLINE int32_t mixq_filter_bytes(int32_t k, int32_t c_out, int32_t w_bits) {
+    return mixq_row_bytes(k, w_bits) * ((c_out + 1) & ~1);
+}
+
 /* Bit position of element t (0..15) inside a 32-bit word of 2-bit weights. Lane word j = ror(x, r_j)
  * & 0x30033003 with r = {0, 2, 8, 10} holds u(4j+1) at bit 0, u(4j) at 12, u(4j+3) at 16 and
  * u(4j+2) at 28 (u = w + 2). */
@@ -126,18 +131,27 @@ MIXQ_INLINE int32_t mixq_w2_bitpos(int32_t t) {
     return pos[t];
 }
 
-/* Weight k of one row in kernel layout (signed value). */
-MIXQ_INLINE int32_t mixq_get_weight(const uint8_t *row, int32_t k, int32_t w_bits) {
+/* Byte offset of the 32-bit word holding weight k of output channel c. Rows are interleaved by
+ * channel pairs, one 32-bit word at a time: [c0 word0, c1 word0, c0 word1, c1 word1, ...] (an odd
+ * last channel is paired with a zero row). */
+MIXQ_INLINE int32_t mixq_weight_word(int32_t row_bytes, int32_t c, int32_t k, int32_t w_bits) {
+    const int32_t per_word = 32 / w_bits;
+    return (c >> 1) * 2 * row_bytes + (k / per_word) * 8 + (c & 1) * 4;
+}
+
+/* Weight k of output channel c in kernel layout (signed value). */
+MIXQ_INLINE int32_t mixq_get_weight(const uint8_t *filter, int32_t row_bytes, int32_t c, int32_t k, int32_t w_bits) {
+    const uint8_t *word = filter + mixq_weight_word(row_bytes, c, k, w_bits);
     if (w_bits == 8) {
-        return (int32_t)(int8_t)row[k];
+        return (int32_t)(int8_t)word[k & 3];
     }
     if (w_bits == 4) {
-        const int32_t v = (row[k >> 1] >> ((k & 1) << 2)) & 0xF;
+        const int32_t t = k & 7;
+        const int32_t v = (word[t >> 1] >> ((t & 1) << 2)) & 0xF;
         return v >= 8 ? v - 16 : v;
     }
     {
         const int32_t pos = mixq_w2_bitpos(k & 15);
-        const uint8_t *word = row + ((k >> 4) << 2);
         return ((word[pos >> 3] >> (pos & 7)) & 3) - 2;
     }
 }

@@ -12,7 +12,7 @@ int32_t mixq_weights_size(int32_t k, int32_t c_out, int32_t w_bits) {
     if (k <= 0 || c_out <= 0 || !mixq_bits_ok(w_bits)) {
         return -1;
     }
-    return mixq_row_bytes(k, w_bits) * c_out;
+    return mixq_filter_bytes(k, c_out, w_bits);
 }
 
 int32_t mixq_packed_size(int32_t count, int32_t bits) {

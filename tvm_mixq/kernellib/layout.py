@@ -4,8 +4,10 @@ Activations (all ops): NHWC, int8 at 8 bits, unsigned at 4 and 2 bits, packed li
 :func:`tvm_mixq.reference.subbyte.pack` defines.
 
 Weights of conv2d / pointwise / fully connected (``[Cout, KH, KW, Cin]`` or ``[Cout, K]``): one
-row of ``K = KH*KW*Cin`` weights per output channel, zero-padded to :func:`weight_row_len` and
-stored row after row:
+row of ``K = KH*KW*Cin`` weights per output channel, zero-padded to :func:`weight_row_len`; the
+rows of each channel pair are interleaved one 32-bit word at a time (``c0 word0, c1 word0, c0
+word1, ...``; an odd last channel is paired with a zero row), so one LDRD fetches a word of both
+channels. Inside a word:
 
 * 8 bits: plain int8, one byte per weight (the DSP path pairs ``SXTB16(x) = (w0, w2)`` and
   ``SXTB16(x ror 8) = (w1, w3)`` with an im2col row stored in the order ``a0 a2 a1 a3``);
@@ -55,7 +57,7 @@ def weight_row_len(k: int, bits: int) -> int:
 
 def weights_size(k: int, cout: int, bits: int) -> int:
     """Bytes of conv2d / pointwise / fully connected weights in the kernel layout."""
-    return weight_row_len(k, bits) * bits // 8 * cout
+    return weight_row_len(k, bits) * bits // 8 * (cout + (cout & 1))
 
 
 def _check_values(values: np.ndarray, lo: int, hi: int, what: str) -> None:
@@ -83,17 +85,22 @@ def pack_weights(w: np.ndarray, bits: int) -> np.ndarray:
     _check_values(rows, lo, hi, f"{bits}-bit weight")
     cout, k = rows.shape
     kp = weight_row_len(k, bits)
-    padded = np.zeros((cout, kp), dtype=np.int64)
-    padded[:, :k] = rows
+    padded = np.zeros((cout + (cout & 1), kp), dtype=np.int64)
+    padded[:cout, :k] = rows
     if bits == 8:
-        return (padded.reshape(-1) & 0xFF).astype(np.uint8)
-    if bits == 4:
-        return subbyte.pack(padded, 4, signed=True)
-    u = (padded + 2).reshape(cout, kp // 16, 16)
-    words = np.zeros((cout, kp // 16), dtype=np.uint64)
-    for t, pos in enumerate(W2_BITPOS):
-        words |= u[:, :, t].astype(np.uint64) << np.uint64(pos)
-    return words.astype("<u4").view(np.uint8).reshape(-1).copy()
+        row_bytes = (padded.reshape(-1) & 0xFF).astype(np.uint8).reshape(padded.shape[0], kp)
+    elif bits == 4:
+        row_bytes = subbyte.pack(padded, 4, signed=True).reshape(padded.shape[0], kp // 2)
+    else:
+        u = (padded + 2).reshape(padded.shape[0], kp // 16, 16)
+        words = np.zeros((padded.shape[0], kp // 16), dtype=np.uint64)
+        for t, pos in enumerate(W2_BITPOS):
+            words |= u[:, :, t].astype(np.uint64) << np.uint64(pos)
+        row_bytes = words.astype("<u4").view(np.uint8).reshape(padded.shape[0], kp // 4)
+    # interleave channel pairs one 32-bit word at a time: [c0 w0, c1 w0, c0 w1, c1 w1, ...]
+    nwords = row_bytes.shape[1] // 4
+    pairs = row_bytes.reshape(-1, 2, nwords, 4).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(pairs).reshape(-1)
 
 
 def pack_depthwise_weights(w: np.ndarray, bits: int) -> np.ndarray:

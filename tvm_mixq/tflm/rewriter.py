@@ -102,6 +102,7 @@ class ConversionResult:
     assignment: PrecisionAssignment
     mixq_ops: list[MixqOpInfo] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    tensor_map: dict[int, int] = field(default_factory=dict)  # planned tensor -> converted tensor
 
     def tflite(self) -> bytes:
         """The converted model as ``.tflite`` bytes."""
@@ -409,4 +410,4 @@ def rewrite(graph: Graph, assignment: AssignmentLike, act_quant: Mapping[int, Qu
     converted = Graph(tensors=b.tensors, ops=new_ops, inputs=[b.planned_tensor(t) for t in planned.inputs],
                       outputs=[b.planned_tensor(t) for t in planned.outputs], name=graph.name)
     log.info("%s: %d ops as MIXQ custom ops", graph.name, len(infos))
-    return ConversionResult(converted, planned, eff, infos, notes)
+    return ConversionResult(converted, planned, eff, infos, notes, dict(b.index))

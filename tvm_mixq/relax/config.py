@@ -17,7 +17,9 @@ import threading
 from typing import Any, Iterable, Mapping, Optional
 
 import tvm
+import tvm_ffi
 
+from ..errors import InputDataError, MixqError, ModelError
 from ..options import (
     OPTION_SPECS,
     PREFIX,
@@ -158,4 +160,12 @@ def parse_pass_configs(items: Iterable[str]) -> dict[str, Any]:
     return config
 
 
+def _register_error_kinds() -> None:
+    """Let the project's bad-input errors cross TVM's FFI (a pass raising them) with their class,
+    so command lines still print one line and exit 2 instead of reporting an internal error."""
+    for cls in (MixqError, ModelError, InputDataError, OptionError):
+        tvm_ffi.register_error(cls)
+
+
 register_options()
+_register_error_kinds()

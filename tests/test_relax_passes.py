@@ -271,3 +271,58 @@ def test_pass_names_for_instrumentation() -> None:
     assert [n for n in seen if n.startswith("mixq.")] == [
         "mixq.Pipeline", "mixq.Partition", "mixq.Calibrate", "mixq.PatchPlan", "mixq.VDPC", "mixq.VDQS",
         "mixq.ChannelSplit", "mixq.MemoryPlan"]
+
+
+# -- the real algorithms behind the passes ------------------------------------------------------------
+
+
+def _graph_pipeline(path, config: Mapping[str, Any]):
+    from tvm_mixq.reader.tflite_reader import read_tflite
+    from tvm_mixq.relax.graph_planner import GraphPlanner
+
+    graph = read_tflite(path)
+    planner = GraphPlanner()
+    with tvm_mixq.pass_context(config):
+        out = tvm_mixq.pipeline(planner=planner, graph=graph)(from_tflite(graph))
+    return graph, planner, out
+
+
+def test_graph_planner_attributes_follow_the_plan() -> None:
+    graph, planner, out = _graph_pipeline(BLOCK, {"mixq.bits": "8,4,2"})
+    assignment = planner.mixed.assignment
+    for layer in layers(out):
+        op = graph.ops[layer.op_index]
+        assert layer.attr("out_bits") == assignment.bits_of_tensor(layer.tensor_index)
+        assert layer.attr("in_bits") == assignment.bits_of_tensor(op.inputs[0])
+        if layer.attr("weight_scale") is not None:
+            assert layer.attr("w_bits") == assignment.bits_of_weights(op.index)
+        stats = planner.calibration.tensors[layer.tensor_index]
+        assert layer.attr("calib_max") == pytest.approx(stats.max)
+    assert int(out.attrs["mixq.peak_sram_bytes"]) == planner.plan.peak
+    assert int(out.attrs["mixq.int8_peak_sram_bytes"]) == planner.plan.baseline_peak
+
+
+def test_graph_planner_int8_baseline() -> None:
+    _, planner, out = _graph_pipeline(BLOCK, {"mixq.enable": 0})
+    assert planner.mixed is None  # no precision search for the baseline
+    assert all(layer.attr("out_bits") is None for layer in layers(out))
+    assert int(out.attrs["mixq.peak_sram_bytes"]) == planner.plan.peak == planner.plan.baseline_peak
+
+
+def test_graph_planner_needs_the_graph(partitioned) -> None:
+    from tvm_mixq.errors import MixqError
+    from tvm_mixq.relax.graph_planner import GraphPlanner
+
+    with pytest.raises(MixqError, match="need the model's graph"):
+        _run(passes.Calibrate(planner=GraphPlanner()), partitioned)
+
+
+@pytest.mark.slow
+def test_graph_planner_on_vww_patches_and_lowers_sram() -> None:
+    graph, planner, out = _graph_pipeline(MLPERF_INT8["vww"], {})
+    stage = planner.plan.patch_stage
+    assert stage is not None
+    patched = [layer for layer in layers(out) if layer.attr("patch_grid") is not None]
+    assert [layer.op_index for layer in patched] == [op for op in stage.ops if op in {lyr.op_index for lyr in patched}]
+    assert all(layer.attr("patch_grid") == list(stage.grid) for layer in patched)
+    assert int(out.attrs["mixq.peak_sram_bytes"]) < int(out.attrs["mixq.int8_peak_sram_bytes"])

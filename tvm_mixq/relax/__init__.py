@@ -31,6 +31,7 @@ _EXPORTS = {
     "MixqPlanner": "planner",
     "PlanContext": "planner",
     "Annotations": "planner",
+    "GraphPlanner": "graph_planner",
 }
 
 __all__ = sorted(_EXPORTS) + ["passes"]

@@ -220,13 +220,15 @@ class Step:
     form the loop body, run once per patch or per channel slice; buffer lifetimes refer to steps.
     ``action`` is "op" (whole tensors), "patch" (one op on one patch tile), "slice" (one op on a
     channel slice), "accumulate" (consumer adds a slice into the int32 accumulator) or
-    "requantize" (accumulator -> int8 output)."""
+    "requantize" (accumulator -> int8 output). ``in_place``: the kernel writes its output over its
+    input (the kernel must support that aliasing)."""
 
     index: int
     op: int
     action: str
     loop: Optional[str] = None
     label: str = ""
+    in_place: bool = False  # the output is written over the input (same start address)
 
 
 @dataclass
@@ -369,7 +371,9 @@ class Plan:
             "channel_splits": [c.to_dict() for c in self.channel_splits],
             "precision": {str(k): {"bits": v.bits, "signed": v.signed} for k, v in sorted(self.precision.items())},
             "steps": [
-                {"index": s.index, "op": s.op, "action": s.action, "loop": s.loop, "label": s.label} for s in self.steps
+                {"index": s.index, "op": s.op, "action": s.action, "loop": s.loop, "label": s.label,
+                 "in_place": s.in_place}
+                for s in self.steps
             ],
             "memory": self.memory.to_dict(),
         }

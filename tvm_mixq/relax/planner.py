@@ -46,6 +46,7 @@ from ..options import MixqOptions
 log = logging.getLogger(__name__)
 
 COMPOSITE = "Composite"
+CODEGEN = "Codegen"
 LAYER_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "avg_pool2d")
 
 AttrValue = Any  # int, float, bool, str, or a list of those
@@ -200,14 +201,35 @@ def _shape(ty: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in ty.shape)
 
 
+def inner_composite(func: relax.Function) -> Optional[relax.Function]:
+    """The mixq composite of a global function: itself, or the local composite of a function
+    wrapped for the external codegen (``Codegen = "mixq"``); None for anything else."""
+    if not isinstance(func, relax.Function) or func.attrs is None:
+        return None
+    if COMPOSITE in func.attrs:
+        return func if str(func.attrs[COMPOSITE]).startswith("mixq.") else None
+    if CODEGEN in func.attrs and str(func.attrs[CODEGEN]) == "mixq":
+        for block in func.body.blocks:
+            for binding in block.bindings:
+                if isinstance(binding.value, relax.Function):
+                    return inner_composite(binding.value)
+    return None
+
+
 def composite_functions(mod: tvm.IRModule) -> dict[str, relax.Function]:
-    """Global name -> composite function of the mixq table."""
-    out = {}
-    for gv, func in mod.functions_items():
-        if isinstance(func, relax.Function) and func.attrs is not None and COMPOSITE in func.attrs:
-            if str(func.attrs[COMPOSITE]).startswith("mixq."):
-                out[gv.name_hint] = func
-    return out
+    """Global name -> mixq layer function (a composite, or its codegen wrapper)."""
+    return {gv.name_hint: func for gv, func in mod.functions_items() if inner_composite(func) is not None}
+
+
+def layer_attrs(func: relax.Function) -> dict[str, AttrValue]:
+    """The ``mixq.*`` attributes of a layer function as Python values (a codegen wrapper's own
+    attributes over those of its composite)."""
+    inner = inner_composite(func)
+    attrs: dict[str, AttrValue] = {}
+    for source in (inner, func):
+        if source is not None and source.attrs is not None:
+            attrs.update({str(k): _python(v) for k, v in source.attrs.items() if str(k).startswith("mixq.")})
+    return attrs
 
 
 def layers(mod: tvm.IRModule) -> list[Layer]:
@@ -225,10 +247,10 @@ def layers(mod: tvm.IRModule) -> list[Layer]:
             func = comps.get(name)
             if func is None:
                 continue
-            attrs = {str(k): _python(v) for k, v in func.attrs.items() if str(k).startswith("mixq.")}
+            attrs = layer_attrs(func)
             result.append(Layer(
                 name=name,
-                op=str(attrs.get("mixq.op", str(func.attrs[COMPOSITE]).split(".", 1)[1])),
+                op=str(attrs.get("mixq.op", str(inner_composite(func).attrs[COMPOSITE]).split(".", 1)[1])),
                 output=str(attrs.get("mixq.output", binding.var.name)),
                 tensor_index=int(attrs.get("mixq.tensor_index", -1)),
                 op_index=int(attrs.get("mixq.op_index", -1)),

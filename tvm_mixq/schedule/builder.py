@@ -13,6 +13,8 @@ In place (one buffer for input and output), where it is legal:
 * DEPTHWISE_CONV_2D (multiplier 1), unary activations, ADD/MUL: when the input dies at the op and
   the output is not larger (an in-place depthwise then needs a small ring buffer, see
   :func:`tvm_mixq.schedule.opinfo.default_scratch_bytes`);
+* a 1x1 stride-1 CONV_2D whose output pixel is not wider than its input pixel (projections,
+  Cout <= Cin): pixel by pixel, output pixel ``p`` goes over input pixel ``p`` once computed;
 * the requantized output of a split consumer: over its own int32 accumulator (byte ``i`` is
   written after word ``i`` is read).
 
@@ -53,7 +55,8 @@ class _Schedule:
         self.stores: dict[Key, _Store] = {}
         self.parent: dict[Key, Key] = {}
         self.key_of: dict[int, Key] = {}
-        self.pairs: list[tuple[Key, Key, str]] = []  # (written-over, written, group): same offset
+        # (a, b, delta): b starts ``delta`` bytes after a and may share bytes with it (in place)
+        self.anchors: list[tuple[Key, Key, int]] = []
 
     # -- storage bookkeeping --------------------------------------------------------------
     def root(self, key: Key) -> Key:
@@ -77,6 +80,13 @@ class _Schedule:
         st.tensors.append(tensor)
         self.key_of[tensor] = r
         return r
+
+    def in_place(self, tensor: int, over: Key, kind: str, size: int) -> Key:
+        """``tensor`` is written over the buffer ``over`` (same start); it keeps its own size and
+        lifetime, so a smaller output does not hold the larger input's bytes once that dies."""
+        key = self.new((kind, tensor), kind, size, tensor)
+        self.anchors.append((self.root(over), key, 0))
+        return key
 
     def use(self, key: Key, step: int) -> None:
         st = self.stores[self.root(key)]
@@ -103,9 +113,29 @@ class _Schedule:
 
 
 def _in_place_kind(op: Op) -> bool:
-    if op.kind == "DEPTHWISE_CONV_2D":
+    if op.kind in ("DEPTHWISE_CONV_2D", "CONV_2D"):
         return isinstance(op.attrs, ConvAttrs) and op.attrs.depth_multiplier == 1
     return op.kind in ELEMENTWISE_UNARY or op.kind in ELEMENTWISE_BINARY
+
+
+def _in_place_legal(s: "_Schedule", op: Op, t_in: int) -> bool:
+    """Whether ``op`` may write its output over its input ``t_in`` (same start address), given
+    that the input dies at the op. Elementwise ops and depthwise convolutions go element by element
+    or row by row; a 1x1 stride-1 convolution goes pixel by pixel and may overwrite pixel ``p``'s
+    input once pixel ``p`` is computed, provided an output pixel takes no more bytes than an input
+    pixel (whole bytes both)."""
+    g = s.g
+    out = op.outputs[0]
+    bits_in, bits_out = s.bits_of(t_in), s.bits_of(out)
+    if bits_out > bits_in:
+        return False
+    if op.kind == "CONV_2D":
+        w = g.tensors[op.inputs[1]].shape
+        if w[1] != 1 or w[2] != 1 or op.attrs.stride != (1, 1):
+            return False
+        cin, cout = g.tensors[t_in].shape[-1], g.tensors[out].shape[-1]
+        return (cin * bits_in) % 8 == 0 and (cout * bits_out) % 8 == 0 and cout * bits_out <= cin * bits_in
+    return True
 
 
 def _pad_folds(graph: Graph, op: Op, consumers: dict[int, list[Op]]) -> bool:
@@ -222,13 +252,14 @@ def build_schedule(
                     for t in ins:
                         kt = s.root(s.key_of[t])
                         if kt[0] == "tile" and s.stores[kt].kind != "input" and last_reader.get(t) == o \
-                                and tile_bytes(out) <= s.stores[kt].size:
-                            k = s.alias(out, kt)
+                                and tile_bytes(out) <= s.stores[kt].size and _in_place_legal(s, op, t):
+                            k = s.in_place(out, kt, "tile", tile_bytes(out))
                             in_place = True
                             break
                 if k is None:
                     k = s.new(("tile", out), "tile", tile_bytes(out), out)
             s.use(k, st)
+            s.steps[st].in_place = in_place
             scratch = max((scratch_fn(graph, op, (a, b), (c, d), in_place) for a, b, c, d in tile_shapes.get(o, ())),
                           default=0)
             s.scratch(st, scratch)
@@ -264,13 +295,15 @@ def build_schedule(
             if _in_place_kind(op):
                 for t in ins:
                     kt = s.root(s.key_of[t])
-                    if dies_at(kt, o) and s.bytes(out) <= s.stores[kt].size and s.stores[kt].kind != "accumulator":
-                        k = s.alias(out, kt)
+                    if dies_at(kt, o) and s.bytes(out) <= s.stores[kt].size and s.stores[kt].kind != "accumulator" \
+                            and _in_place_legal(s, op, t):
+                        k = s.in_place(out, kt, "tensor", s.bytes(out))
                         in_place = True
                         break
             if k is None:
                 k = s.new(("t", out), "tensor", s.bytes(out), out)
         s.use(k, st)
+        s.steps[st].in_place = in_place
         x = graph.tensors[ins[0]] if ins else None
         y = graph.tensors[out]
         if x is not None and len(x.shape) == 4 and len(y.shape) == 4:
@@ -298,18 +331,38 @@ def build_schedule(
         buffers.append(b)
         by_root[key] = b
     if group_pair is not None and group_pair[0] != group_pair[1]:
-        bin_, bout = by_root[group_pair[0]], by_root[group_pair[1]]
+        # the stage output starts ``delta`` bytes before the input buffer
         delta = align_up(overlap_delta(graph, stage, bits_of), alignment) if stage else 0
-        bin_.group = bout.group = "stage io"
-        bin_.group_offset, bout.group_offset = max(delta, 0), max(-delta, 0)
-        bin_.may_overlap, bout.may_overlap = (bout.name,), (bin_.name,)
-    for ka, kb, name in s.pairs:
-        ba, bb = by_root[s.root(ka)], by_root[s.root(kb)]
-        if ba is bb or ba.group is not None or bb.group is not None:
-            continue
-        ba.group = bb.group = name
-        ba.may_overlap, bb.may_overlap = ba.may_overlap + (bb.name,), bb.may_overlap + (ba.name,)
+        s.anchors.append((group_pair[0], group_pair[1], -delta))
+    _make_groups(buffers, [(by_root[s.root(a)], by_root[s.root(b)], d) for a, b, d in s.anchors])
     return s.steps, buffers
+
+
+def _make_groups(buffers: list[Buffer], anchors: list[tuple[Buffer, Buffer, int]]) -> None:
+    """Join anchored buffers into groups with fixed relative offsets (smallest offset 0)."""
+    group_of: dict[str, list[Buffer]] = {}
+    offset: dict[str, int] = {b.name: 0 for b in buffers}
+    member_of: dict[str, str] = {b.name: b.name for b in buffers}
+    for b in buffers:
+        group_of[b.name] = [b]
+    for a, b, delta in anchors:
+        ga, gb = member_of[a.name], member_of[b.name]
+        if a is b or ga == gb:
+            continue
+        shift = offset[a.name] + delta - offset[b.name]  # move b's group so b sits at a + delta
+        for m in group_of[gb]:
+            offset[m.name] += shift
+            member_of[m.name] = ga
+        group_of[ga].extend(group_of.pop(gb))
+        a.may_overlap = a.may_overlap + (b.name,)
+        b.may_overlap = b.may_overlap + (a.name,)
+    for root, members in group_of.items():
+        if len(members) < 2:
+            continue
+        low = min(offset[m.name] for m in members)
+        for m in members:
+            m.group = f"group:{root}"
+            m.group_offset = offset[m.name] - low
 
 
 def _emit_split(s: _Schedule, chain: ChannelSplit, dies_at: Callable[[Key, int], bool]) -> None:
@@ -334,10 +387,13 @@ def _emit_split(s: _Schedule, chain: ChannelSplit, dies_at: Callable[[Key, int],
                 spanning.append(s.key_of[t])
         out = op.outputs[0]
         in_place = False
-        if out in sliced:
+        if out in sliced and op.kind == "PAD" and _pad_folds(g, op, g.consumers()):
+            k = s.alias(out, s.key_of[ins[0]])
+        elif out in sliced:
             k = None
-            if o != chain.producer and slice_bytes(out) <= s.stores[s.root(s.key_of[ins[0]])].size:
-                k = s.alias(out, s.key_of[ins[0]])
+            if o != chain.producer and slice_bytes(out) <= s.stores[s.root(s.key_of[ins[0]])].size \
+                    and _in_place_legal(s, op, ins[0]):
+                k = s.in_place(out, s.key_of[ins[0]], "slice", slice_bytes(out))
                 in_place = True
             if k is None:
                 k = s.new(("slice", out), "slice", slice_bytes(out), out)
@@ -345,6 +401,7 @@ def _emit_split(s: _Schedule, chain: ChannelSplit, dies_at: Callable[[Key, int],
             k = s.new(("t", out), "tensor", s.bytes(out), out)
             spanning.append(k)
         s.use(k, st)
+        s.steps[st].in_place = in_place
         x, y = g.tensors[ins[0]], g.tensors[out]
         scratch = s.scratch_fn(g, op, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), in_place)
         if o != chain.producer:
@@ -366,7 +423,7 @@ def _emit_split(s: _Schedule, chain: ChannelSplit, dies_at: Callable[[Key, int],
         s.use(acc, st)
         out = s.new(("t", q.outputs[0]), "tensor", s.bytes(q.outputs[0]), q.outputs[0])
         s.use(out, st)
-        s.pairs.append((acc, out, f"requantize #{chain.consumer}"))
+        s.anchors.append((acc, out, 0))
     else:
         body_end = len(s.steps) - 1
     for k in spanning:

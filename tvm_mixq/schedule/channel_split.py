@@ -4,7 +4,7 @@ A split chain is ``producer -> channel-wise ops* -> consumer``:
 
 * the *producer* is a CONV_2D; it computes a slice of its output channels from its whole input,
 * *channel-wise* ops (depthwise convolution with depth multiplier 1, per-channel pools, unary
-  elementwise activations) map a channel slice to the same slice,
+  elementwise activations, spatial PAD) map a channel slice to the same slice,
 * the *consumer*, when there is one, is a CONV_2D reading the chain's last tensor: it takes one
   input-channel slice at a time and adds its contribution into a full-size int32 accumulator,
   requantized once after the last slice (integer sums are exact, so numerics do not change).
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable, Optional
+
+import numpy as np
 
 from ..graph import ConvAttrs, Graph, Op
 from ..plan import ChannelSplit
@@ -57,6 +59,9 @@ def _channelwise(graph: Graph, op: Op) -> bool:
         return False
     if op.kind == "DEPTHWISE_CONV_2D":
         return isinstance(op.attrs, ConvAttrs) and op.attrs.depth_multiplier == 1
+    if op.kind == "PAD":  # spatial padding only (channel padding would change the slices)
+        pads = graph.tensors[op.inputs[1]]
+        return pads.data is not None and not np.asarray(pads.data).reshape(-1, 2)[[0, 3]].any()
     return op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D") + ELEMENTWISE_UNARY
 
 

@@ -8,11 +8,13 @@ output written over input rows no later patch reads, whose safety the scheduler 
 Algorithm (:func:`place_greedy`): buffers of one ``group`` move together as one unit at fixed
 relative offsets. Units are taken in a few orders (largest first, as TFLite Micro's greedy planner; by first use;
 by last use, backwards; by size times lifetime); in each order every unit goes at the lowest aligned offset where it does not collide with any already placed buffer
-that is live at the same time. The smallest of the arenas is kept. :func:`place_linear` is the
+that is live at the same time. When the result is above the live-bytes bound, seeded random orders are tried as well. The
+smallest of the arenas is kept. :func:`place_linear` is the
 reference that reuses nothing: every buffer after the previous one.
 """
 from __future__ import annotations
 
+import random
 from typing import Callable, Sequence
 
 from ..plan import Buffer, MemoryPlan, Step, TimelineEntry
@@ -64,7 +66,7 @@ def _place_units(units: list[list[Buffer]], alignment: int) -> int:
     return max((b.end for b in placed), default=0)
 
 
-def place_greedy(buffers: Sequence[Buffer], alignment: int = 8) -> int:
+def place_greedy(buffers: Sequence[Buffer], alignment: int = 8, restarts: int = 32) -> int:
     """Place ``buffers`` (offsets set in place); returns the arena size."""
     units = _units(buffers)
     def extent(u: list[Buffer]) -> int:
@@ -81,6 +83,16 @@ def place_greedy(buffers: Sequence[Buffer], alignment: int = 8) -> int:
     for key in orders:
         peak = _place_units(sorted(units, key=key), alignment)
         if best_peak < 0 or peak < best_peak:
+            best_peak, best_offsets = peak, [b.offset for b in buffers]
+    # a few seeded shuffles when the arena is above the live-bytes bound (cheap: ~1 ms each)
+    bound = liveness_peak(buffers, max((b.last for b in buffers), default=0) + 1)
+    rng = random.Random(len(buffers))
+    for _ in range(restarts):
+        if best_peak <= bound:
+            break
+        rng.shuffle(units)
+        peak = _place_units(units, alignment)
+        if peak < best_peak:
             best_peak, best_offsets = peak, [b.offset for b in buffers]
     for b, off in zip(buffers, best_offsets):
         b.offset = off

@@ -137,7 +137,8 @@ def default_scratch_bytes(graph: Graph, op: Op, in_hw: tuple[int, int], out_hw: 
     """Conservative kernel scratch of an op, in bytes.
 
     * CONV_2D, not a plain 1x1 stride-1 conv: im2col of two output pixels widened to int16,
-      ``2 * cin * kh * kw * 2`` (CMSIS-NN ``arm_convolve_s8``).
+      ``2 * cin * kh * kw * 2`` (CMSIS-NN ``arm_convolve_s8``); a 1x1 conv run in place holds two
+      output pixels, ``2 * cout``.
     * DEPTHWISE_CONV_2D: ``cin * kh * kw * 2`` (``arm_depthwise_conv_s8_opt``); run in place it
       instead delays its output by ``kh // 2 + 1`` output rows in a ring buffer.
     * AVERAGE_POOL_2D: one int32 sum per channel.
@@ -146,6 +147,8 @@ def default_scratch_bytes(graph: Graph, op: Op, in_hw: tuple[int, int], out_hw: 
     if op.kind == "CONV_2D":
         w = graph.tensors[op.inputs[1]].shape
         attrs = op.attrs
+        if in_place:  # two output pixels held until their inputs are consumed
+            return 2 * int(w[0])
         plain_1x1 = w[1] == 1 and w[2] == 1 and isinstance(attrs, ConvAttrs) and attrs.stride == (1, 1)
         return 0 if plain_1x1 else 2 * int(w[3] * w[1] * w[2]) * 2
     if op.kind == "DEPTHWISE_CONV_2D":

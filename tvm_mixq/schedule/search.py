@@ -9,8 +9,8 @@ For every candidate (stage end, grid) the schedule is built and its buffers plac
 * Without a limit: the smallest peak among candidates with at most ``mixq.max_extra_macs``
   recomputation, then the fewest MACs.
 
-Channel splits never add MACs. In ``auto`` they are chosen greedily: while the arena's peak step
-lies in a chain that can run in slices, try split factors for that chain and keep the best, until
+Channel splits never add MACs. In ``auto`` they are chosen greedily: while the step with the most
+live bytes lies in a chain that can run in slices, try split factors for that chain and keep the best, until
 the peak stops falling. Splits are chosen once per stage end (on the best grid without splits)
 and then kept for all grids of that stage end.
 """
@@ -24,10 +24,10 @@ from typing import Any, Mapping, Optional
 
 from ..errors import MixqError
 from ..graph import Graph
-from ..plan import MODE_INPUT_COUNTED, MODE_STREAMED_INPUT, ChannelSplit, Plan, PlanOptions, TensorPrecision
+from ..plan import MODE_INPUT_COUNTED, MODE_STREAMED_INPUT, MemoryPlan, Plan, PlanOptions, TensorPrecision
 from .builder import build_schedule
 from .channel_split import SplitChain, disjoint, find_split_chains
-from .memory import make_memory_plan
+from .memory import make_memory_plan, place_greedy, timeline
 from .opinfo import ScratchFn, default_scratch_bytes, graph_macs
 from .options import OptionsLike, plan_options
 from .patches import StageCut, build_patch_stage, parse_grid, stage_cuts, stage_macs
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Largest square grid tried per axis in ``auto``.
 MAX_GRID = 16
+#: Random placement orders tried per candidate inside the search (the final plan tries more).
+SEARCH_RESTARTS = 8
 #: Split factors tried in ``auto``.
 SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
@@ -76,18 +78,24 @@ class _Planner:
         return self._stages[key]
 
     def build(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
-              splits: tuple[tuple[SplitChain, int], ...]):
+              splits: tuple[tuple[SplitChain, int], ...], final: bool = True):
+        """Schedule and arena of a candidate. ``final=False`` (inside the search): fewer
+        random placement orders and no timeline, to keep the search fast."""
         stage = self.stage(cut, grid)
         chans = [c.with_factor(self.g, f) for c, f in splits]
         mode = self.mode(cut if stage is not None else None)
         steps, buffers = build_schedule(self.g, stage, chans, mode, self.bits_of, self.scratch_fn, self.opts.alignment)
-        memory = make_memory_plan(buffers, steps, mode, self.opts.alignment)
+        if final:
+            memory = make_memory_plan(buffers, steps, mode, self.opts.alignment)
+        else:
+            memory = MemoryPlan(mode, self.opts.alignment, buffers,
+                                place_greedy(buffers, self.opts.alignment, restarts=SEARCH_RESTARTS), [])
         macs = self.base_macs + (stage.recompute_macs if stage else 0)
         return stage, chans, steps, memory, macs
 
     def evaluate(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
                  splits: tuple[tuple[SplitChain, int], ...]) -> _Candidate:
-        _, _, _, memory, macs = self.build(cut, grid, splits)
+        _, _, _, memory, macs = self.build(cut, grid, splits, final=False)
         cand = _Candidate(cut, grid, splits, memory.peak, macs)
         self.evaluated.append(cand)
         return cand
@@ -109,11 +117,14 @@ class _Planner:
     def auto_splits(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> tuple[tuple[SplitChain, int], ...]:
         chains = self.chains(cut)
         chosen: dict[SplitChain, int] = {}
-        _, _, steps, memory, _ = self.build(cut, grid, ())
+        if not chains:
+            return ()
+        _, _, steps, memory, _ = self.build(cut, grid, (), final=False)
         best = memory.peak
         for _ in range(len(chains) + 1):
-            peak_entry = max(memory.timeline, key=lambda e: e.high_water)
-            peak_op = steps[peak_entry.step].op
+            # the step holding the most live bytes is what a split must relieve
+            busiest = max(timeline(memory.buffers, steps), key=lambda e: (e.live_bytes, e.high_water))
+            peak_op = steps[busiest.step].op
             near = [c for c in chains if peak_op in c.ops and (c in chosen or disjoint([c], chosen))]
             improved = None
             for c in near:
@@ -122,7 +133,7 @@ class _Planner:
                         continue
                     trial = dict(chosen)
                     trial[c] = f
-                    _, _, st, mem, _ = self.build(cut, grid, tuple(trial.items()))
+                    _, _, st, mem, _ = self.build(cut, grid, tuple(trial.items()), final=False)
                     if mem.peak < best:
                         best, improved, steps, memory = mem.peak, trial, st, mem
             if improved is None:
@@ -188,11 +199,18 @@ class _Planner:
                 grids = [gr for gr in grids if self.base_macs + self.stage_extra_macs(cut, gr) <= cap] or grids[:1]
             if not grids:
                 continue
-            cands = [self.evaluate(cut, gr, ()) for gr in grids]
-            first = min(cands, key=lambda c: (c.peak, c.macs))
-            splits = self.splits_for(cut, first.grid)
-            if splits:
-                cands = [self.evaluate(cut, gr, splits) for gr in grids]
+            # splits relieve the rest of the graph, exposed best on the finest grid
+            splits = self.splits_for(cut, grids[-1])
+            cands = []
+            stale = 0
+            for gr in grids:  # finer grids: the peak falls, then flattens at the rest of the graph
+                cands.append(self.evaluate(cut, gr, splits))
+                if len(cands) > 1 and cands[-1].peak >= min(c.peak for c in cands[:-1]):
+                    stale += 1
+                    if stale >= 3:
+                        break
+                else:
+                    stale = 0
             for c in cands:
                 if self.better(c, best, None):
                     best = c

@@ -19,7 +19,7 @@ from ...options import MixqOptions
 from .. import patterns
 from ..config import options_from_context
 from ..importer import ATTR_TENSOR_NAMES, ATTR_TENSORS
-from ..planner import composite_functions
+from ..planner import composite_functions, layer_attrs
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,11 @@ class Partition:
         before = set(composite_functions(mod))
         outputs = _binding_names(mod["main"])
         fused = relax.transform.FuseOpsByPattern(_fusion_patterns(outputs), bind_constants=True,
-                                                 annotate_codegen=False)(mod)
+                                                 annotate_codegen=self.annotate_codegen)(mod)
         new = [name for name in composite_functions(fused) if name not in before]
         if not new:
             return mod
-        fused = _name_and_link(fused, new, mod.attrs)
-        if self.annotate_codegen:
-            fused = relax.transform.MergeCompositeFunctions()(fused)
-        return fused
+        return _name_and_link(fused, new, mod.attrs, keep_public=self.annotate_codegen)
 
 
 def _fusion_patterns(outputs: Mapping[int, str]) -> list[relax.transform.FusionPattern]:
@@ -85,11 +82,13 @@ def _fusion_patterns(outputs: Mapping[int, str]) -> list[relax.transform.FusionP
             for row in patterns.pattern_table()]
 
 
-def _name_and_link(mod: tvm.IRModule, new: list[str], source_attrs: Any) -> tvm.IRModule:
-    """Name the new composites ``mixq_<op>_<output>`` and link them to the project graph.
+def _name_and_link(mod: tvm.IRModule, new: list[str], source_attrs: Any, keep_public: bool = False
+                   ) -> tvm.IRModule:
+    """Name the new layer functions ``mixq_<op>_<output>`` and link them to the project graph.
 
     Renaming uses TVM's own ``NormalizeGlobalVar`` (which names a public function after its
-    ``global_symbol``); the composites are made private again afterwards.
+    ``global_symbol``); plain composites are made private again afterwards, while functions
+    wrapped for the external codegen keep their ``global_symbol`` (the C symbol).
     """
     tensors = dict(source_attrs[ATTR_TENSORS]) if source_attrs is not None and ATTR_TENSORS in source_attrs else {}
     tensor_names = (dict(source_attrs[ATTR_TENSOR_NAMES])
@@ -100,8 +99,9 @@ def _name_and_link(mod: tvm.IRModule, new: list[str], source_attrs: Any) -> tvm.
     for index, old in enumerate(new):
         gv = mod.get_global_var(old)
         func = mod[gv]
-        op = str(func.attrs["mixq.op"])
-        output = str(func.attrs["mixq.output"]) if "mixq.output" in func.attrs else f"{index}"
+        attrs = layer_attrs(func)
+        op = str(attrs["mixq.op"])
+        output = str(attrs.get("mixq.output", index))
         name = f"mixq_{op}_{output}"
         while name in taken:
             name += "_"
@@ -115,7 +115,8 @@ def _name_and_link(mod: tvm.IRModule, new: list[str], source_attrs: Any) -> tvm.
             extra["mixq.tensor_name"] = str(tensor_names[output])
         mod[gv] = func.with_attrs(extra)
     mod = relax.transform.NormalizeGlobalVar()(mod)
-    for name in names:
-        gv = mod.get_global_var(name)
-        mod[gv] = mod[gv].without_attr("global_symbol")
+    if not keep_public:
+        for name in names:
+            gv = mod.get_global_var(name)
+            mod[gv] = mod[gv].without_attr("global_symbol")
     return mod

@@ -1,0 +1,94 @@
+"""Build a generated model for the host (microtvm_templates/host) and run it on NumPy inputs.
+
+The host program links the kernel library's host build (portable C path, the same
+:func:`tvm_mixq.kernellib.build_host_library` the kernel tests use), the C runtime and the
+generated model; inputs and outputs travel as raw files. Tests compare its outputs with the
+Python reference.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import MixqError
+from ..kernellib import build_host_library, layout
+from .emitter import GeneratedModel, IoTensor, include_dirs, runtime_sources, template_env
+
+log = logging.getLogger(__name__)
+
+HOST_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "microtvm_templates" / "host"
+HOST_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2")
+
+
+class HostBuildError(MixqError):
+    """The host compiler failed on generated code, or the host program failed."""
+
+
+def render_host_main(model: GeneratedModel) -> Path:
+    env = template_env((HOST_TEMPLATE_DIR,))
+    path = model.out_dir / "host_main.c"
+    path.write_text(env.get_template("main.c.j2").render(m={
+        "prefix": model.prefix, "macro": model.macro, "inputs": model.inputs, "outputs": model.outputs}))
+    return path
+
+
+def build_host(model: GeneratedModel, cc: str = "gcc") -> Path:
+    """Compile the host program of ``model`` into its output directory; returns the executable."""
+    if shutil.which(cc) is None:
+        raise HostBuildError(f"host C compiler {cc!r} not found")
+    lib = build_host_library("release")
+    main = render_host_main(model)
+    exe = model.out_dir / f"{model.prefix}_host"
+    cmd = [cc, *HOST_FLAGS, *[f"-I{d}" for d in [model.out_dir, *include_dirs()]], str(main), str(model.source),
+           *map(str, runtime_sources()), str(lib), f"-Wl,-rpath,{lib.parent}", "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise HostBuildError(f"{cc} failed on the generated code: {proc.stderr.strip()[:2000]}")
+    return exe
+
+
+def _to_bytes(t: IoTensor, value: np.ndarray) -> bytes:
+    value = np.asarray(value)
+    if t.dtype == "int8" and t.bits < 8:
+        return layout.pack_activations(value.reshape(t.shape), t.bits).tobytes()
+    return np.ascontiguousarray(value.astype(t.dtype)).reshape(t.shape).tobytes()
+
+
+def _from_bytes(t: IoTensor, raw: bytes, count: int) -> np.ndarray:
+    if t.dtype == "int8" and t.bits < 8:
+        out = [layout.unpack_activations(np.frombuffer(raw[i * t.nbytes:(i + 1) * t.nbytes], np.uint8), t.bits,
+                                         t.shape).astype(np.int8) for i in range(count)]
+        return np.stack(out)
+    return np.frombuffer(raw, dtype=t.dtype).reshape((count,) + tuple(t.shape))
+
+
+def run_host(model: GeneratedModel, inputs: Sequence[np.ndarray], exe: Path | None = None,
+             timeout: float = 300.0) -> list[np.ndarray]:
+    """Run the host program on ``inputs`` (one array per model input, batch-1 shapes or a leading
+    sample axis); returns the outputs with the same leading axis convention."""
+    exe = exe or build_host(model)
+    if len(inputs) != len(model.inputs):
+        raise MixqError(f"model has {len(model.inputs)} inputs, got {len(inputs)}")
+    arrays = [np.asarray(x) for x in inputs]
+    batched = arrays[0].shape != tuple(model.inputs[0].shape)
+    count = arrays[0].shape[0] if batched else 1
+    with tempfile.TemporaryDirectory() as tmp:
+        in_files, out_files = [], []
+        for i, (t, x) in enumerate(zip(model.inputs, arrays)):
+            samples = x if batched else x[None]
+            path = Path(tmp) / f"in{i}.bin"
+            path.write_bytes(b"".join(_to_bytes(t, s) for s in samples))
+            in_files.append(str(path))
+        out_files = [str(Path(tmp) / f"out{i}.bin") for i in range(len(model.outputs))]
+        proc = subprocess.run([str(exe), str(count), *in_files, *out_files], capture_output=True, text=True,
+                              timeout=timeout)
+        if proc.returncode != 0:
+            raise HostBuildError(f"host run of {model.prefix} failed ({proc.returncode}): {proc.stderr.strip()}")
+        outs = [_from_bytes(t, Path(f).read_bytes(), count) for t, f in zip(model.outputs, out_files)]
+    return outs if batched else [o[0] for o in outs]

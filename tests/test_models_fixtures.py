@@ -306,3 +306,19 @@ def test_load_fashion_mnist_from_other_root(tmp_path: Path) -> None:
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(__import__("gzip").compress((tmp_path / "raw").read_bytes()))
     with pytest.raises(InputDataError, match="outside 0-9"):
         datasets.load_fashion_mnist("test", root=tmp_path)
+
+
+@pytest.mark.slow
+def test_fixtures_regenerate_identically(tmp_path: Path) -> None:
+    """scripts/make_test_models.py writes byte-identical fixtures (needs TensorFlow 2.21)."""
+    import subprocess
+    import sys
+
+    tf = pytest.importorskip("tensorflow")
+    if tf.__version__ != MANIFEST["tensorflow"]:
+        pytest.skip(f"fixtures were made with TensorFlow {MANIFEST['tensorflow']}, found {tf.__version__}")
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_test_models.py"), "--out", str(tmp_path)],
+                   check=True, capture_output=True, timeout=600)
+    for entry in ENTRIES.values():
+        assert (tmp_path / entry["file"]).read_bytes() == (OPS_DIR / entry["file"]).read_bytes(), entry["file"]
+    assert json.loads((tmp_path / "manifest.json").read_text()) == MANIFEST

@@ -24,8 +24,9 @@ from . import passes
 from .planner import MixqPlanner
 
 
-def partition_phase(options: Optional[MixqOptions] = None) -> list[tvm.transform.Pass]:
-    return [passes.Partition(options=options)]
+def partition_phase(options: Optional[MixqOptions] = None, annotate_codegen: bool = False
+                    ) -> list[tvm.transform.Pass]:
+    return [passes.Partition(options=options, annotate_codegen=annotate_codegen)]
 
 
 def plan_phase(planner: MixqPlanner, options: Optional[MixqOptions] = None, graph: Optional[Graph] = None,
@@ -41,8 +42,8 @@ def memory_phase(planner: MixqPlanner, options: Optional[MixqOptions] = None, gr
 
 
 def pipeline(options: Optional[MixqOptions] = None, planner: Optional[MixqPlanner] = None,
-             graph: Optional[Graph] = None, calibration: Optional[Mapping[str, np.ndarray]] = None
-             ) -> tvm.transform.Pass:
+             graph: Optional[Graph] = None, calibration: Optional[Mapping[str, np.ndarray]] = None,
+             annotate_codegen: bool = False) -> tvm.transform.Pass:
     """The mixq pass pipeline.
 
     Parameters
@@ -54,8 +55,11 @@ def pipeline(options: Optional[MixqOptions] = None, planner: Optional[MixqPlanne
         :class:`tvm_mixq.relax.planner.MixqPlanner`); one instance is shared by all passes.
     graph, calibration
         Handed to the planner (the project graph; calibration inputs ``input_0``, ...).
+    annotate_codegen
+        Wrap the layers for the ``relax.ext.mixq`` external codegen, so that
+        ``relax.transform.RunCodegen()`` can follow the pipeline.
     """
     planner = planner if planner is not None else MixqPlanner()
-    seq = (partition_phase(options) + plan_phase(planner, options, graph, calibration)
+    seq = (partition_phase(options, annotate_codegen) + plan_phase(planner, options, graph, calibration)
            + memory_phase(planner, options, graph, calibration))
     return tvm.transform.Sequential(seq, opt_level=0, name="mixq.Pipeline")

@@ -43,12 +43,15 @@ class Partition:
         Fixed options (by default read from the current PassContext). Partitioning itself does
         not depend on them; they are accepted so every mixq pass is built the same way.
     annotate_codegen
-        Also wrap each composite for the ``relax.ext.mixq`` external codegen.
+        Also wrap each composite for the ``relax.ext.mixq`` external codegen (a public function
+        with ``Codegen = "mixq"`` and ``global_symbol`` = its name, the C symbol).
     """
 
     def __init__(self, options: Optional[MixqOptions] = None, annotate_codegen: bool = False) -> None:
         self.options = options
         self.annotate_codegen = annotate_codegen
+        if annotate_codegen:
+            from .. import codegen  # noqa: F401  (registers relax.ext.mixq for RunCodegen)
 
     def transform_module(self, mod: tvm.IRModule, ctx: tvm.transform.PassContext) -> tvm.IRModule:
         if self.options is None:

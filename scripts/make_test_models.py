@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -182,10 +182,6 @@ def _activation(y, act: str | None):
     if act == "relu6":
         return tf.nn.relu6(y)
     raise ValueError(act)
-
-
-def _single(fn_of_rng: Callable[[np.random.RandomState], TensorFn]) -> Callable[[np.random.RandomState], TensorFn]:
-    return fn_of_rng
 
 
 def b_conv(**kw) -> Callable[[np.random.RandomState], TensorFn]:
@@ -517,7 +513,7 @@ def specs() -> list[OpModelSpec]:
                     ("ADD",), notes="ADD with broadcast of a [1,1,1,8] input, fused RELU"),
         OpModelSpec("add_const_broadcast", ((1, 4, 4, 8),), b_binary("add", const_shape=(8,)),
                     ("ADD",), notes="ADD of a constant per-channel vector"),
-        OpModelSpec("add_residual_relu", img8, lambda rng: b_add_after_convs(rng),
+        OpModelSpec("add_residual_relu", img8, b_add_after_convs,
                     ("CONV_2D", "ADD"), notes="residual ADD of two conv branches, fused RELU"),
         OpModelSpec("mul_two_inputs", (img8[0], img8[0]), b_binary("mul"),
                     ("MUL",), notes="MUL of two int8 inputs"),

@@ -292,19 +292,25 @@ def test_read_idx_round_trip_and_errors(tmp_path: Path) -> None:
         datasets.load_fashion_mnist("validation", root=tmp_path)
 
 
+def _write_idx_gz(path: Path, array: np.ndarray) -> None:
+    import gzip
+
+    raw = path.with_suffix(".raw")
+    _write_idx(raw, array)
+    path.write_bytes(gzip.compress(raw.read_bytes()))
+
+
 def test_load_fashion_mnist_from_other_root(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz".removesuffix(".gz"), rng.integers(0, 256, (4, 28, 28)))
-    for name, arr in (("t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (4, 28, 28))),
-                      ("t10k-labels-idx1-ubyte.gz", np.array([0, 3, 9, 1]))):
-        raw = tmp_path / "raw"
-        _write_idx(raw, arr)
-        (tmp_path / name).write_bytes(__import__("gzip").compress(raw.read_bytes()))
+    _write_idx_gz(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (4, 28, 28)))
+    _write_idx_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([0, 3, 9, 1]))
     images, labels = datasets.load_fashion_mnist("test", root=tmp_path)
     assert images.shape == (4, 28, 28) and labels.tolist() == [0, 3, 9, 1]
-    _write_idx(tmp_path / "raw", np.array([0, 3, 12, 1]))
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(__import__("gzip").compress((tmp_path / "raw").read_bytes()))
+    _write_idx_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([0, 3, 12, 1]))
     with pytest.raises(InputDataError, match="outside 0-9"):
+        datasets.load_fashion_mnist("test", root=tmp_path)
+    _write_idx_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([0, 3, 1]))
+    with pytest.raises(InputDataError, match="3 labels for 4 images"):
         datasets.load_fashion_mnist("test", root=tmp_path)
 
 

@@ -137,3 +137,25 @@ def test_pipeline_then_run_codegen() -> None:
     assert all(layer.attr("out_bits") == 8 for layer in layers(planned))
     source = c_source(relax.transform.RunCodegen()(planned))
     assert source.count("mixq_status mixq_") == 6
+
+
+@pytest.mark.parametrize("name", ["vww", "kws", "resnet", "ad"])
+def test_mlperf_models_generate_c_that_compiles_for_cortex_m7(name: str, tmp_path: Path) -> None:
+    from paths import MLPERF_INT8
+    from tvm_mixq.kernellib.build import include_dirs
+
+    graph = read_tflite(MLPERF_INT8[name])
+    source = c_source(run_codegen(from_tflite(graph)))
+    kinds = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D"}
+    assert source.count("mixq_status mixq_") == sum(1 for op in graph.ops if op.kind in kinds)
+    c_file = tmp_path / f"{name}_layers.c"
+    c_file.write_text(source)
+    compilers = [("gcc", ["-fPIC"])]
+    if shutil.which("arm-none-eabi-gcc"):
+        compilers.append(("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard",
+                                                "-mfpu=fpv5-d16"]))
+    for cc, flags in compilers:
+        proc = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", *flags,
+                               *[f"-I{d}" for d in include_dirs()], "-c", str(c_file), "-o", str(tmp_path / "l.o")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{cc}: {proc.stderr[-2000:]}"

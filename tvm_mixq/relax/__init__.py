@@ -7,7 +7,9 @@ Importing this package does not import TVM; its names load on first use:
 * :func:`partition_for_mixq` -- QDQ patterns -> composite functions ``mixq.conv2d``, ...;
 * :mod:`tvm_mixq.relax.passes` -- one ``tvm.transform`` module pass per file;
 * :func:`pipeline` -- the passes as one ``tvm.transform.Sequential``;
-* :func:`pass_context` -- ``tvm.transform.PassContext`` with ``mixq.*`` keys checked.
+* :func:`pass_context` -- ``tvm.transform.PassContext`` with ``mixq.*`` keys checked;
+* :class:`GraphPlanner` -- the passes driven by :mod:`tvm_mixq.schedule` and :mod:`tvm_mixq.quant`;
+* :func:`run_codegen` / :func:`c_source` -- ``relax.ext.mixq``: layers as kernel-library C.
 
 The ``mixq.*`` PassContext keys are registered (C++ shim, :mod:`tvm_mixq.relax.shim`) when
 :mod:`tvm_mixq.relax.config` is imported, which happens as soon as TVM is imported in a process
@@ -32,6 +34,8 @@ _EXPORTS = {
     "PlanContext": "planner",
     "Annotations": "planner",
     "GraphPlanner": "graph_planner",
+    "run_codegen": "codegen",
+    "c_source": "codegen",
 }
 
 __all__ = sorted(_EXPORTS) + ["passes"]

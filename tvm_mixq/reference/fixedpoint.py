@@ -48,26 +48,33 @@ def wrap_int32(x: np.ndarray) -> np.ndarray:
 
 
 def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values."""
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values.
+
+    gemmlowp adds the nudge ``2**30`` (``1 - 2**30`` for a negative product) and divides by
+    ``2**31`` truncating towards zero; for both signs that equals ``floor((a*b + 2**30) / 2**31)``,
+    which is computed here in place (one product, one add, one shift).
+    """
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
+    out = np.multiply(a, b, dtype=np.int64)
+    out += np.int64(1 << 30)
+    out >>= np.int64(31)
     overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    ab = a * b
-    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
-    s = ab + nudge
-    # C integer division truncates towards zero.
-    high = np.where(s >= 0, s >> 31, -((-s) >> 31))
-    return np.where(overflow, np.int64(INT32_MAX), high)
+    if np.any(overflow):
+        out = np.where(overflow, np.int64(INT32_MAX), out)
+    return out
 
 
 def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """gemmlowp ``RoundingDivideByPOT``: x / 2**exponent rounded half away from zero."""
+    """gemmlowp ``RoundingDivideByPOT``: x / 2**exponent rounded half away from zero.
+
+    gemmlowp's ``(x >> e) + (remainder > threshold)`` equals
+    ``(x + 2**(e-1) - [x < 0 and e > 0]) >> e`` (arithmetic shift), computed in one pass.
+    """
     x = np.asarray(x, np.int64)
     exponent = np.asarray(exponent, np.int64)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0).astype(np.int64)
-    return (x >> exponent) + (remainder > threshold).astype(np.int64)
+    half = (np.int64(1) << exponent) >> 1
+    return (x + half - ((x < 0) & (exponent > 0))) >> exponent
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -75,7 +82,9 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shif
     shift = np.asarray(shift, np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    shifted = wrap_int32(np.asarray(x, np.int64) * (np.int64(1) << left))
+    shifted = np.asarray(x, np.int64)
+    if np.any(left):
+        shifted = wrap_int32(shifted * (np.int64(1) << left))
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import tflite
 
-from model_builder import conv_graph, q
+from model_builder import conv_graph
 from paths import MLPERF_INT8, ROOT
+from tflm_models import block_graph, calibrated, convert
 from tvm_mixq.errors import MixqError
-from tvm_mixq.graph import (ConvAttrs, ElementwiseAttrs, FullyConnectedAttrs, Graph, NoAttrs, Op, PoolAttrs,
-                            Tensor)
+from tvm_mixq.graph import PoolAttrs
 from tvm_mixq.quant.calibration import calibrate
 from tvm_mixq.quant.precision import PrecisionAssignment
 from tvm_mixq.quant.vdqs import calibrated_act_quant, uniform_assignment
@@ -29,71 +29,11 @@ from tvm_mixq.tflm.rewriter import rewrite
 TFLM_NUMERICS = ReferenceOptions(tflite_float_fc=False)
 
 
-def _block_graph(seed: int = 0) -> Graph:
-    """input -> CONV 3x3 s2 -> DW 3x3 -> CONV 1x1 -> ADD(conv1x1, dw) -> AVG_POOL -> RESHAPE -> FC."""
-    rng = np.random.default_rng(seed)
-
-    def w(shape, axis):
-        n = shape[axis]
-        return q(list(rng.uniform(0.004, 0.02, n)), 0, axis), rng.integers(-127, 128, shape).astype(np.int8)
-
-    def bias(n):
-        return rng.integers(-300, 300, n).astype(np.int32)
-
-    t: list[Tensor] = []
-
-    def add(name, shape, dtype="int8", quant=None, data=None):
-        t.append(Tensor(len(t), name, shape, dtype, quant, data))
-        return len(t) - 1
-
-    x = add("input", (1, 12, 12, 3), quant=q(0.05, -3))
-    q1, d1 = w((8, 3, 3, 3), 0)
-    c1 = add("c1", (1, 6, 6, 8), quant=q(0.08, -128))
-    qd, dd = w((1, 3, 3, 8), 3)
-    dw = add("dw", (1, 6, 6, 8), quant=q(0.07, -128))
-    q2, d2 = w((8, 1, 1, 8), 0)
-    pw = add("pw", (1, 6, 6, 8), quant=q(0.09, -10))
-    s = add("sum", (1, 6, 6, 8), quant=q(0.12, -20))
-    p = add("pool", (1, 1, 1, 8), quant=q(0.12, -20))
-    r = add("flat", (1, 8), quant=q(0.12, -20))
-    shape_t = add("shape", (2,), "int32", data=np.array([1, 8], np.int32))
-    qf, df = w((4, 8), 0)
-    out = add("logits", (1, 4), quant=q(0.2, 3))
-    ops = []
-
-    def op(kind, ins, outs, attrs):
-        ops.append(Op(len(ops), kind, ins, outs, attrs))
-
-    op("CONV_2D", [x, add("w1", (8, 3, 3, 3), quant=q1, data=d1), add("b1", (8,), "int32", data=bias(8))], [c1],
-       ConvAttrs(stride=(2, 2), padding="SAME", activation="RELU"))
-    op("DEPTHWISE_CONV_2D", [c1, add("wd", (1, 3, 3, 8), quant=qd, data=dd), add("bd", (8,), "int32", data=bias(8))],
-       [dw], ConvAttrs(padding="SAME", activation="RELU6"))
-    op("CONV_2D", [dw, add("w2", (8, 1, 1, 8), quant=q2, data=d2), add("b2", (8,), "int32", data=bias(8))], [pw],
-       ConvAttrs(padding="VALID"))
-    op("ADD", [pw, dw], [s], ElementwiseAttrs(activation="NONE"))
-    op("AVERAGE_POOL_2D", [s], [p], PoolAttrs(filter=(6, 6), stride=(6, 6), padding="VALID"))
-    op("RESHAPE", [p, shape_t], [r], NoAttrs())
-    op("FULLY_CONNECTED", [r, add("wf", (4, 8), quant=qf, data=df), add("bf", (4,), "int32", data=bias(4))], [out],
-       FullyConnectedAttrs())
-    return Graph(t, ops, [x], [out], name="block")
-
-
 def _custom_op_count(data: bytes) -> int:
     model = tflite.Model.GetRootAsModel(data, 0)
     sub = model.Subgraphs(0)
     codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
     return sum(codes[sub.Operators(i).OpcodeIndex()].CustomCode() is not None for i in range(sub.OperatorsLength()))
-
-
-def _calibrated(graph: Graph):
-    return calibrate(graph, np.random.default_rng(3).integers(-128, 128, (16,) + graph.tensors[0].shape[1:])
-                     .astype(np.int8))
-
-
-def _convert(graph: Graph, act_bits: dict, weight_bits: dict | None = None):
-    cal = _calibrated(graph)
-    a = PrecisionAssignment(act_bits=dict(act_bits), weight_bits=dict(weight_bits or {}))
-    return rewrite(graph, a, calibrated_act_quant(cal, a))
 
 
 def _assert_all_tensors_exact(result, samples: int = 3, seed: int = 0) -> None:
@@ -142,7 +82,7 @@ def test_options_round_trip_and_validation():
 def test_conv_becomes_mixq_op_with_packed_tensors():
     g = conv_graph(cin=3, cout=8, size=8, extra_op="AVERAGE_POOL_2D")
     g.ops[1].attrs = PoolAttrs(filter=(2, 2), stride=(1, 1), padding="SAME")
-    res = _convert(g, {3: 4}, {0: 2})
+    res = convert(g, {3: 4}, {0: 2})
     kinds = [op.kind for op in res.converted.ops]
     assert kinds == ["MIXQ_CONV_2D", "MIXQ_AVERAGE_POOL_2D"]
     conv = res.converted.ops[0]
@@ -161,8 +101,8 @@ def test_conv_becomes_mixq_op_with_packed_tensors():
 
 
 def test_block_sub_byte_bit_exact_on_host_kernels():
-    g = _block_graph()
-    res = _convert(g, {1: 4, 2: 2, 3: 4, 4: 4}, {0: 4, 1: 2, 2: 4, 6: 4})
+    g = block_graph()
+    res = convert(g, {1: 4, 2: 2, 3: 4, 4: 4}, {0: 4, 1: 2, 2: 4, 6: 4})
     custom = {op.kind for op in res.converted.ops}
     assert {"MIXQ_CONV_2D", "MIXQ_DEPTHWISE_CONV_2D", "MIXQ_ADD", "MIXQ_AVERAGE_POOL_2D", "MIXQ_FULLY_CONNECTED"} <= custom
     assert res.assignment.act_bits == {1: 4, 2: 2, 3: 4, 4: 4}
@@ -170,10 +110,10 @@ def test_block_sub_byte_bit_exact_on_host_kernels():
 
 
 def test_unconvertible_consumer_keeps_tensors_int8(caplog):
-    g = _block_graph()
+    g = block_graph()
     pool_out = 5  # read by RESHAPE, which has no MIXQ kernel
     with caplog.at_level(logging.INFO, logger="tvm_mixq.tflm.rewriter"):
-        res = _convert(g, {pool_out: 4, 1: 4})
+        res = convert(g, {pool_out: 4, 1: 4})
     assert res.assignment.act_bits == {1: 4}
     assert any("RESHAPE stays builtin int8" in n for n in res.notes)
     assert any("RESHAPE" in r.message for r in caplog.records)
@@ -182,8 +122,8 @@ def test_unconvertible_consumer_keeps_tensors_int8(caplog):
 
 
 def test_model_outputs_stay_int8_and_int8_plan_changes_nothing():
-    g = _block_graph()
-    res = _convert(g, {g.outputs[0]: 4})
+    g = block_graph()
+    res = convert(g, {g.outputs[0]: 4})
     assert res.mixq_ops == [] and any("model input or output" in n for n in res.notes)
     assert [op.kind for op in res.converted.ops] == [op.kind for op in g.ops]
     back = read_tflite_buffer(res.tflite())
@@ -191,14 +131,14 @@ def test_model_outputs_stay_int8_and_int8_plan_changes_nothing():
 
 
 def test_unknown_tensor_name_is_bad_input():
-    g = _block_graph()
+    g = block_graph()
     with pytest.raises(MixqError, match="no tensor named"):
         rewrite(g, {"nope": 4}, {})
 
 
 def test_names_accepted_in_plain_assignment():
-    g = _block_graph()
-    cal = _calibrated(g)
+    g = block_graph()
+    cal = calibrated(g)
     aq = calibrated_act_quant(cal, PrecisionAssignment(act_bits={1: 4}))
     res = rewrite(g, {"c1": 4}, aq)
     assert res.assignment.act_bits == {1: 4}
@@ -208,8 +148,8 @@ def test_names_accepted_in_plain_assignment():
 def test_converted_model_is_valid_tflite():
     from ai_edge_litert.interpreter import Interpreter as LiteRT
 
-    g = _block_graph()
-    res = _convert(g, {1: 4, 3: 4})
+    g = block_graph()
+    res = convert(g, {1: 4, 3: 4})
     data = res.tflite()
     interp = LiteRT(model_content=data)  # parses the flatbuffer; running custom ops needs their kernels
     assert len(interp.get_input_details()) == 1

@@ -74,7 +74,10 @@ def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.int64)
     exponent = np.asarray(exponent, np.int64)
     half = (np.int64(1) << exponent) >> 1
-    return (x + half - ((x < 0) & (exponent > 0))) >> exponent
+    out = x + half
+    out -= (x < 0) if np.all(exponent > 0) else (x < 0) & (exponent > 0)
+    out >>= exponent
+    return out
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -173,3 +173,28 @@ def test_generated_sources_up_to_date():
     proc = subprocess.run([sys.executable, str(REPO / "kernels" / "gen" / "gen_variants.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_requantization_extremes(lib):
+    """Accumulators (set through the bias, input at its zero point) times extreme multipliers and
+    shifts: exact halves, both signs, shifts from -31 to +30, multipliers 0 to 2^31 - 1."""
+    rng = np.random.default_rng(1)
+    limit = (1 << 31) - 1 - 255 * 128
+    accs = np.concatenate([np.array([0, 1, -1, 2, -2, 3, -3, limit, -limit, 1 << 20, -(1 << 20)]),
+                           rng.integers(-limit, limit, size=60), rng.integers(-5000, 5000, size=60)])
+    for shift in (-31, -20, -13, -8, -3, -2, -1, 0, 1, 5, 30):
+        for mult in (0, 1, 1 << 30, (1 << 30) + 1, 1518500250, (1 << 31) - 1):
+            # accumulators whose results land inside the output range, on and around rounding ties
+            scale = (1 << 31) / max(mult, 1) * 2.0 ** (-shift)
+            ties = np.round((np.arange(-130, 131, 3)[:, None] + np.array([0.0, 0.5, -0.5])) * scale)
+            ties = (ties[..., None] + np.array([-1, 0, 1])).reshape(-1)
+            ties = ties[np.abs(ties) <= limit].astype(np.int64)
+            cases_acc = np.concatenate([accs, ties])
+            cout = cases_acc.size
+            x = np.full((1, 1), -128)
+            w = np.zeros((cout, 1), np.int64)
+            m = np.full(cout, mult)
+            s = np.full(cout, shift)
+            want = ops.fully_connected(x, -128, w, cases_acc, m, s, 3, -128, 127)
+            got = lib.fully_connected(x, -128, w, cases_acc, m, s, 3, -128, 127, bits=(8, 8, 8))
+            np.testing.assert_array_equal(got, want, err_msg=f"multiplier {mult} shift {shift}")

@@ -137,7 +137,8 @@ MIXQ_INLINE void mixq_conv_portable(int32_t IB, int32_t WB, int32_t OB, const mi
                     for (int32_t k = 0; k < g->k; k++) {
                         acc += (int32_t)row[k] * mixq_get_weight(filter, row_bytes, c, k, WB);
                     }
-                    const int32_t v = mixq_requant(acc, q->multiplier[c], q->shift[c], g->out_zp, g->lo, g->hi);
+                    const mixq_rq rq = mixq_rq_make(q->multiplier[c], q->shift[c]);
+                    const int32_t v = mixq_clamp(mixq_rq_apply(acc, &rq) + g->out_zp, g->lo, g->hi);
                     mixq_put_act(out, obase + c, OB, v);
                 }
             }

@@ -18,19 +18,7 @@
 #define MIXQ_CONV_DSP_H
 
 #include "mixq_internal.h"
-
-/* SXTB16 of the operand rotated right by 8 bits: lanes (byte1, byte3), sign extended. */
-MIXQ_INLINE uint32_t mixq_sxtb16_ror8(uint32_t x) {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-    return r;
-}
-
-MIXQ_INLINE uint32_t mixq_ror(uint32_t x, uint32_t r) { return r == 0 ? x : (x >> r) | (x << (32u - r)); }
-
-MIXQ_INLINE int32_t mixq_smlad(uint32_t a, uint32_t b, int32_t acc) {
-    return __smlad((int16x2_t)a, (int16x2_t)b, acc);
-}
+#include "mixq_requant_row.h"
 
 /* Packed-lane kernels (A4W4, A2W2) are used from this many output pixels on; below it the
  * per-call weight preparation does not pay off and the widen-to-16 kernel runs instead. */
@@ -45,13 +33,15 @@ MIXQ_INLINE int32_t mixq_use_packed(int32_t IB, int32_t WB, const mixq_conv_geom
 /* Bytes of scratch the DSP path needs. */
 MIXQ_INLINE int32_t mixq_conv_dsp_scratch(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
     const int32_t cpad = (g->cout + 1) & ~1;
+    /* per channel: requantization parameters (16 bytes), an int32 constant, two accumulators */
+    const int32_t per_channel = cpad * (int32_t)(sizeof(mixq_rq) + 12);
     if (mixq_use_packed(IB, WB, g)) {
-        /* activation lanes of two pixels (kp/2 halfwords each) + per-channel constants, and for
-         * A4W4 the re-spaced weights (kp/2 halfwords per channel) */
-        return 2 * g->kp + 4 * cpad + (IB == 4 ? cpad * g->kp : 0);
+        /* activation lanes of two pixels (kp/2 halfwords each), and for A4W4 the re-spaced
+         * weights (kp/2 halfwords per channel) */
+        return 2 * g->kp + per_channel + (IB == 4 ? cpad * g->kp : 0);
     }
     /* int16 im2col rows of two pixels */
-    return 4 * g->kp;
+    return 4 * g->kp + per_channel;
 }
 
 /* Two pixels share one activation buffer, interleaved 8 bytes at a time:
@@ -143,6 +133,7 @@ MIXQ_INLINE void mixq_block16(int32_t WB, const mixq_conv_geom *g, const uint32_
                               int32_t acc[4]) {
     int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0; /* s<pixel><channel> */
     if (WB == 8) {
+#pragma GCC unroll 2
         for (int32_t k = 0; k < g->kp; k += 4, ap += 4, wp += 2) {
             const uint32_t x0 = wp[0], x1 = wp[1];
             MIXQ_DOT2((uint32_t)__sxtb16(x0), (uint32_t)__sxtb16(x1), ap[0], ap[2]);
@@ -422,23 +413,6 @@ MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, co
 }
 #undef MIXQ_A2_STEP
 
-/* ---- requantization (multiplier >= 0, checked by mixq_conv_run) --------------------------- */
-
-MIXQ_INLINE int32_t mixq_requant_dsp(int32_t acc, int32_t m, int32_t s, int32_t zp, int32_t lo, int32_t hi) {
-    int32_t x = acc, r = -s;
-    if (s > 0) {
-        x = (int32_t)((uint32_t)acc << s);
-        r = 0;
-    }
-    /* m >= 0 rules out the one saturating case of SaturatingRoundingDoublingHighMul */
-    const int32_t h = (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
-    const int32_t mask = (int32_t)((1u << r) - 1u);
-    const int32_t thr = (mask >> 1) + (int32_t)((uint32_t)h >> 31);
-    int32_t v = (h >> r) + ((h & mask) > thr ? 1 : 0) + zp;
-    v = v < lo ? lo : v;
-    return v > hi ? hi : v;
-}
-
 /* ---- driver ------------------------------------------------------------------------------ */
 
 MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_geom *g, void *scratch,
@@ -448,15 +422,23 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t pair_words = mixq_row_bytes(g->k, WB) >> 1; /* 32-bit words of one channel pair */
     const int32_t npix = mixq_npix(g);
     int16_t *act = (int16_t *)scratch;
-    /* after the activations (2 pixels): per-channel constants, then the A4W4 re-spaced weights */
-    int32_t *cst = (int32_t *)(void *)(act + (packed ? g->kp : 2 * g->kp));
-    uint32_t *wl = (uint32_t *)(void *)(cst + ((g->cout + 1) & ~1));
+    /* after the activations (2 pixels): requantization parameters, per-channel constants, then the
+     * A4W4 re-spaced weights */
+    mixq_rq *rq = (mixq_rq *)(void *)(act + (packed ? g->kp : 2 * g->kp));
+    int32_t *cst = (int32_t *)(void *)(rq + ((g->cout + 1) & ~1));
+    const int32_t cpad = (g->cout + 1) & ~1;
+    int32_t *accs = cst + cpad; /* 2 * cpad accumulators */
+    uint32_t *wl = (uint32_t *)(void *)(accs + 2 * cpad);
+    mixq_rq_fill(g->cout, q, rq);
     if (packed && IB == 4) {
         mixq_prepare_w4(g, filter, bias, wl, cst);
     } else if (packed) {
         mixq_prepare_w2(g, filter, bias, cst);
+    } else {
+        for (int32_t c = 0; c < g->cout; c++) {
+            cst[c] = bias ? bias[c] : 0;
+        }
     }
-    const int32_t *mult = q->multiplier, *shift = q->shift;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t two = pix + 1 < npix;
         const int32_t pix1 = two ? pix + 1 : pix;
@@ -477,37 +459,24 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
             corr1 = -2 * sum1;
         }
         const uint32_t *ap = (const uint32_t *)(const void *)act;
-        const int32_t o0 = pix * g->cout;
+        /* accumulators of both pixels for every channel, then one requantization pass */
         for (int32_t c = 0; c < g->cout; c += 2) {
-            const int32_t c1 = c + 1;
             int32_t acc[4];
-            int32_t b0, b1;
             if (packed && IB == 4) {
                 mixq_block_a4w4(g, ap, wl + c * (g->kp >> 2), acc);
-                b0 = cst[c];
-                b1 = cst[c1];
             } else if (packed) {
                 mixq_block_a2w2(g, ap, (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
-                b0 = cst[c];
-                b1 = cst[c1];
             } else {
                 mixq_block16(WB, g, ap, (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
-                b0 = bias ? bias[c] : 0;
-                b1 = (bias && c1 < g->cout) ? bias[c1] : 0;
             }
-            mixq_put_act(out, o0 + c, OB, mixq_requant_dsp(acc[0] + b0 + corr0, mult[c], shift[c], g->out_zp, g->lo, g->hi));
-            if (two) {
-                mixq_put_act(out, o0 + g->cout + c, OB,
-                             mixq_requant_dsp(acc[2] + b0 + corr1, mult[c], shift[c], g->out_zp, g->lo, g->hi));
-            }
-            if (c1 < g->cout) {
-                mixq_put_act(out, o0 + c1, OB,
-                             mixq_requant_dsp(acc[1] + b1 + corr0, mult[c1], shift[c1], g->out_zp, g->lo, g->hi));
-                if (two) {
-                    mixq_put_act(out, o0 + g->cout + c1, OB,
-                                 mixq_requant_dsp(acc[3] + b1 + corr1, mult[c1], shift[c1], g->out_zp, g->lo, g->hi));
-                }
-            }
+            accs[c] = acc[0];
+            accs[c + 1] = acc[1];
+            accs[cpad + c] = acc[2];
+            accs[cpad + c + 1] = acc[3];
+        }
+        mixq_requant_row(OB, g->cout, accs, cst, rq, corr0, g->out_zp, g->lo, g->hi, out, pix * g->cout);
+        if (two) {
+            mixq_requant_row(OB, g->cout, accs + cpad, cst, rq, corr1, g->out_zp, g->lo, g->hi, out, (pix + 1) * g->cout);
         }
     }
 }

@@ -14,8 +14,10 @@
 
 #if defined(__GNUC__)
 #define MIXQ_INLINE static inline __attribute__((always_inline))
+#define MIXQ_NOINLINE __attribute__((noinline, unused))
 #else
 #define MIXQ_INLINE static inline
+#define MIXQ_NOINLINE
 #endif
 
 #if defined(__ARM_FEATURE_DSP) && !defined(MIXQ_NO_DSP)
@@ -23,6 +25,24 @@
 #include <arm_acle.h>
 #else
 #define MIXQ_DSP 0
+#endif
+
+#if MIXQ_DSP
+/* ---- packed SIMD helpers (Cortex-M DSP extension) ------------------------------------------ */
+
+/* SXTB16 of the operand rotated right by 8 bits: lanes (byte1, byte3), sign extended. */
+MIXQ_INLINE uint32_t mixq_sxtb16_ror8(uint32_t x) {
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+MIXQ_INLINE uint32_t mixq_ror(uint32_t x, uint32_t r) { return r == 0 ? x : (x >> r) | (x << (32u - r)); }
+
+MIXQ_INLINE int32_t mixq_smlad(uint32_t a, uint32_t b, int32_t acc) {
+    return __smlad((int16x2_t)a, (int16x2_t)b, acc);
+}
+
 #endif
 
 /* Kernel families sharing the convolution core. */
@@ -77,6 +97,55 @@ MIXQ_INLINE int32_t mixq_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
 MIXQ_INLINE int32_t mixq_requant(int32_t acc, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo,
                                  int32_t hi) {
     int32_t v = mixq_mbqm(acc, multiplier, shift) + zp;
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+/* The same MultiplyByQuantizedMultiplier in one 64-bit multiply-accumulate, exact for every
+ * multiplier >= 0 (see kernels/README.md, "Requantization"): with r = -shift >= 1,
+ *   MBQM(x) = (x * m + 2^30 + 2^(30 + r) - [x < 0] * 2^31) >> (31 + r),
+ * whose high word shifted right by r - 1 is the result; with shift >= 0 (r = 0),
+ *   MBQM(x) = ((x << shift) * m + 2^30) >> 31. */
+typedef struct {
+    int32_t m;    /* multiplier, >= 0 */
+    uint32_t blo; /* low and high words of 2^30 + 2^(30 + r) (2^30 when shift >= 0) */
+    int32_t bhi;
+    int32_t sh; /* r - 1 when shift < 0, else -1 - shift */
+} mixq_rq;
+
+MIXQ_INLINE mixq_rq mixq_rq_make(int32_t multiplier, int32_t shift) {
+    mixq_rq q;
+    q.m = multiplier;
+    if (shift >= 0) {
+        q.blo = 1u << 30;
+        q.bhi = 0;
+        q.sh = -1 - shift;
+    } else {
+        const uint64_t b = ((uint64_t)1 << 30) + ((uint64_t)1 << (30 - shift));
+        q.blo = (uint32_t)b;
+        q.bhi = (int32_t)(b >> 32);
+        q.sh = -shift - 1;
+    }
+    return q;
+}
+
+MIXQ_INLINE int32_t mixq_rq_apply(int32_t acc, const mixq_rq *q) {
+    if (q->sh >= 0) {
+        /* B - [acc < 0] 2^31: flip the top bit of the low word, borrow from the high word when
+         * that bit was clear */
+        const uint32_t neg = (uint32_t)(acc >> 31);
+        const uint32_t lo = q->blo ^ (neg & 0x80000000u);
+        const int32_t hi = q->bhi + (int32_t)(neg & (uint32_t)((int32_t)~q->blo >> 31));
+        const int64_t t = (int64_t)acc * q->m + (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+        return (int32_t)(t >> 32) >> q->sh;
+    }
+    {
+        const int32_t x = (int32_t)((uint32_t)acc << (-1 - q->sh));
+        return (int32_t)(((int64_t)x * q->m + ((int64_t)1 << 30)) >> 31);
+    }
+}
+
+MIXQ_INLINE int32_t mixq_clamp(int32_t v, int32_t lo, int32_t hi) {
     v = v < lo ? lo : v;
     return v > hi ? hi : v;
 }

@@ -7,9 +7,12 @@ project's planner (no patches, no splits), and the project's peak with patches o
 only, and both, with the input counted in SRAM and streamed patch by patch; extra MACs of each plan
 and the time planning took.
 
+Every plan is also executed patch by patch / slice by slice in the Python reference on a random
+input and compared with the unscheduled interpreter (``bit_exact``; ``--no-check`` skips it).
+
 Usage::
 
-    python scripts/bench_memory.py [--json] [--models A.tflite B.tflite ...]
+    python scripts/bench_memory.py [--json] [--no-check] [--models A.tflite B.tflite ...]
 
 Without ``--models``: the four MLPerf Tiny int8 models and every ``models/large/*.tflite``.
 """
@@ -26,12 +29,15 @@ import sys
 import time
 from typing import Any, Optional
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tvm_mixq.errors import MixqError  # noqa: E402
 from tvm_mixq.reader import read_tflite  # noqa: E402
 from tvm_mixq.schedule import plan_memory  # noqa: E402
+from tvm_mixq.schedule.execute import check_plan  # noqa: E402
 
 log = logging.getLogger("bench_memory")
 
@@ -76,8 +82,10 @@ def tflm_arena(path: str, arena_size: int = 8 << 20, timeout: float = 600) -> Op
     return int(m.group(1))
 
 
-def bench_model(path: str) -> dict[str, Any]:
+def bench_model(path: str, check: bool = True) -> dict[str, Any]:
     graph = read_tflite(path)
+    rng = np.random.default_rng(0)
+    inputs = [rng.integers(-128, 128, graph.tensors[i].shape).astype(graph.tensors[i].dtype) for i in graph.inputs]
     row: dict[str, Any] = {"model": os.path.basename(path), "tflm_arena_bytes": tflm_arena(path)}
     for name, cfg in CONFIGS.items():
         t0 = time.perf_counter()
@@ -99,6 +107,8 @@ def bench_model(path: str) -> dict[str, Any]:
             "stage_output_shape": list(graph.tensors[st.split_tensor].shape[1:]) if st else None,
             "channel_splits": [{"ops": c.ops, "factor": c.factor} for c in plan.channel_splits],
         }
+        if check:  # the scheduled plan run patch by patch / slice by slice against the interpreter
+            row[name]["bit_exact"] = check_plan(plan, inputs)
     tflm = row["tflm_arena_bytes"]
     for name in CONFIGS:
         r = row[name]
@@ -111,7 +121,8 @@ def _fmt(r: dict[str, Any]) -> str:
     if "error" in r:
         return "error"
     extra = f" +{r['extra_macs_pct']:.1f}%" if r["extra_macs_pct"] else ""
-    return f"{r['peak_bytes']:,}{extra}"
+    flag = "" if r.get("bit_exact", True) else " NOT-EXACT"
+    return f"{r['peak_bytes']:,}{extra}{flag}"
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -135,6 +146,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print()
     print("Peaks in bytes (+extra MACs). patches/splits/both: input counted in SRAM; *_streamed: input read "
           "patch by patch through a callback. TFLM arena: tflite-micro 'Arena allocation head'.")
+    checked = [row[c]["bit_exact"] for row in rows for c in cols if "bit_exact" in row[c]]
+    if checked:
+        print(f"Every plan run patch by patch / slice by slice in the Python reference: "
+              f"{sum(checked)}/{len(checked)} bit-exact with the unscheduled interpreter (one random input).")
     for row in rows:
         b = row["both"]
         if "peak_bytes" in b and b.get("grid"):
@@ -147,10 +162,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--models", nargs="*", help="models to measure (default: MLPerf Tiny + models/large)")
+    ap.add_argument("--no-check", action="store_true", help="skip running each plan against the interpreter")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     models = args.models or DEFAULT_MODELS + sorted(glob.glob(os.path.join(ROOT, "models", "large", "*.tflite")))
-    rows = [bench_model(m) for m in models if os.path.exists(m)]
+    rows = [bench_model(m, check=not args.no_check) for m in models if os.path.exists(m)]
     if args.json:
         print(json.dumps({"models": rows}, indent=2))
     else:

@@ -323,6 +323,8 @@ class PlanOptions:
     max_extra_macs: float = 0.15
     alignment: int = 8
     bits: int = 8
+    in_place_conv: bool = True  # 1x1 projections (Cout <= Cin) write over their input
+    stage_overlap: bool = True  # the stage output overlaps input rows no later patch reads
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

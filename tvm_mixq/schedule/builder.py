@@ -55,6 +55,7 @@ class _Schedule:
         self.stores: dict[Key, _Store] = {}
         self.parent: dict[Key, Key] = {}
         self.key_of: dict[int, Key] = {}
+        self.in_place_conv = True
         # (a, b, delta): b starts ``delta`` bytes after a and may share bytes with it (in place)
         self.anchors: list[tuple[Key, Key, int]] = []
 
@@ -131,7 +132,7 @@ def _in_place_legal(s: "_Schedule", op: Op, t_in: int) -> bool:
         return False
     if op.kind == "CONV_2D":
         w = g.tensors[op.inputs[1]].shape
-        if w[1] != 1 or w[2] != 1 or op.attrs.stride != (1, 1):
+        if not s.in_place_conv or w[1] != 1 or w[2] != 1 or op.attrs.stride != (1, 1):
             return False
         cin, cout = g.tensors[t_in].shape[-1], g.tensors[out].shape[-1]
         return (cin * bits_in) % 8 == 0 and (cout * bits_out) % 8 == 0 and cout * bits_out <= cin * bits_in
@@ -175,9 +176,15 @@ def build_schedule(
     bits_of: Callable[[int], int],
     scratch_fn: ScratchFn,
     alignment: int = 8,
+    in_place_conv: bool = True,
+    stage_overlap: bool = True,
 ) -> tuple[list[Step], list[Buffer]]:
-    """Steps of the schedule and the buffers (unplaced) the arena must hold."""
+    """Steps of the schedule and the buffers (unplaced) the arena must hold.
+
+    ``in_place_conv=False`` keeps 1x1 convolutions out of place and ``stage_overlap=False`` gives
+    the stage output its own bytes (the accounting of a plain liveness planner)."""
     s = _Schedule(graph, bits_of, scratch_fn)
+    s.in_place_conv = in_place_conv
     consumers = graph.consumers()
     stage_ops = set(stage.ops) if stage else set()
     by_producer = {c.producer: c for c in splits}
@@ -267,7 +274,8 @@ def build_schedule(
         s.span(s.key_of[stage.split_tensor], 0, body_end)
         if mode == MODE_INPUT_COUNTED:
             s.span(s.key_of[inp], 0, body_end)
-            if all(u.index in stage_ops for u in consumers.get(inp, [])) and inp not in graph.outputs:
+            if stage_overlap and all(u.index in stage_ops for u in consumers.get(inp, [])) \
+                    and inp not in graph.outputs:
                 group_pair = (s.root(s.key_of[inp]), s.root(s.key_of[stage.split_tensor]))
 
     # -- the rest, op by op or slice by slice ----------------------------------------------

@@ -11,8 +11,8 @@ For every candidate (stage end, grid) the schedule is built and its buffers plac
 
 Channel splits never add MACs. In ``auto`` they are chosen greedily: while the step with the most
 live bytes lies in a chain that can run in slices, try split factors for that chain and keep the best, until
-the peak stops falling. Splits are chosen once per stage end (on the best grid without splits)
-and then kept for all grids of that stage end.
+the peak stops falling. Splits are chosen for the few stage ends that are best without splits
+(on their finest grid within the budget) and then kept for all grids of that stage end.
 """
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_GRID = 16
 #: Random placement orders tried per candidate inside the search (the final plan tries more).
 SEARCH_RESTARTS = 8
+#: Stage ends (the best without splits) for which channel splits are searched.
+SPLIT_CUTS = 6
 #: Split factors tried in ``auto``.
 SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
@@ -84,7 +86,8 @@ class _Planner:
         stage = self.stage(cut, grid)
         chans = [c.with_factor(self.g, f) for c, f in splits]
         mode = self.mode(cut if stage is not None else None)
-        steps, buffers = build_schedule(self.g, stage, chans, mode, self.bits_of, self.scratch_fn, self.opts.alignment)
+        steps, buffers = build_schedule(self.g, stage, chans, mode, self.bits_of, self.scratch_fn, self.opts.alignment,
+                                        self.opts.in_place_conv, self.opts.stage_overlap)
         if final:
             memory = make_memory_plan(buffers, steps, mode, self.opts.alignment)
         else:
@@ -109,10 +112,16 @@ class _Planner:
     def forced_splits(self, cut: Optional[StageCut]) -> tuple[tuple[SplitChain, int], ...]:
         factor = int(self.opts.channel_split)
         chosen: list[SplitChain] = []
-        for c in self.chains(cut):
+        # longest chains first: expand -> depthwise -> project before a bare conv -> conv pair
+        for c in sorted(self.chains(cut), key=lambda c: (-len(c.ops), c.producer)):
             if disjoint([c], chosen):
                 chosen.append(c)
+        chosen.sort(key=lambda c: c.producer)
         return tuple((c, min(factor, c.channels)) for c in chosen)
+
+    def initial_splits(self, cut: Optional[StageCut]) -> tuple[tuple[SplitChain, int], ...]:
+        """Splits every candidate starts with: the forced ones, or none (auto searches later)."""
+        return self.forced_splits(cut) if self.opts.channel_split not in ("auto", "off") else ()
 
     def auto_splits(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> tuple[tuple[SplitChain, int], ...]:
         chains = self.chains(cut)
@@ -128,7 +137,8 @@ class _Planner:
             near = [c for c in chains if peak_op in c.ops and (c in chosen or disjoint([c], chosen))]
             improved = None
             for c in near:
-                for f in SPLIT_FACTORS:
+                chain_best, worse = None, 0
+                for f in SPLIT_FACTORS:  # the peak falls with the factor, then the accumulator rules
                     if f > c.channels or f == chosen.get(c):
                         continue
                     trial = dict(chosen)
@@ -136,6 +146,12 @@ class _Planner:
                     _, _, st, mem, _ = self.build(cut, grid, tuple(trial.items()), final=False)
                     if mem.peak < best:
                         best, improved, steps, memory = mem.peak, trial, st, mem
+                    if chain_best is None or mem.peak < chain_best:
+                        chain_best, worse = mem.peak, 0
+                    else:
+                        worse += 1
+                        if worse >= 2:
+                            break
             if improved is None:
                 break
             chosen = improved
@@ -190,30 +206,48 @@ class _Planner:
     def stage_extra_macs(self, cut: StageCut, grid: tuple[int, int]) -> int:
         return stage_macs(self.g, cut, grid) - stage_macs(self.g, cut, (1, 1))
 
+    def _scan_grids(self, cut: StageCut, grids: list[tuple[int, int]],
+                    splits: tuple[tuple[SplitChain, int], ...]) -> list[_Candidate]:
+        """Grids from coarse to fine; finer grids lower the stage's share of the peak until the
+        rest of the graph dominates, so the scan stops after three grids without a new best."""
+        cands: list[_Candidate] = []
+        stale = 0
+        for gr in grids:
+            cands.append(self.evaluate(cut, gr, splits))
+            if len(cands) > 1 and cands[-1].peak >= min(c.peak for c in cands[:-1]):
+                stale += 1
+                if stale >= 3:
+                    break
+            else:
+                stale = 0
+        return cands
+
     def _smallest_peak(self, cuts: list[StageCut], best: Optional[_Candidate]) -> Optional[_Candidate]:
-        """Every stage end and grid within the recomputation budget; the smallest peak wins."""
+        """Every stage end and grid within the recomputation budget; the smallest peak wins.
+        Channel splits are searched for the stage ends that look best without them."""
         cap = self.base_macs * (1 + self.opts.max_extra_macs)
+        per_cut: list[tuple[int, StageCut, list[tuple[int, int]]]] = []
         for cut in cuts:
             grids = self.grids(cut)
             if len(grids) > 1:  # grids whose recomputation alone breaks the budget cannot win
                 grids = [gr for gr in grids if self.base_macs + self.stage_extra_macs(cut, gr) <= cap] or grids[:1]
             if not grids:
                 continue
-            # splits relieve the rest of the graph, exposed best on the finest grid
-            splits = self.splits_for(cut, grids[-1])
-            cands = []
-            stale = 0
-            for gr in grids:  # finer grids: the peak falls, then flattens at the rest of the graph
-                cands.append(self.evaluate(cut, gr, splits))
-                if len(cands) > 1 and cands[-1].peak >= min(c.peak for c in cands[:-1]):
-                    stale += 1
-                    if stale >= 3:
-                        break
-                else:
-                    stale = 0
+            cands = self._scan_grids(cut, grids, self.initial_splits(cut))
             for c in cands:
                 if self.better(c, best, None):
                     best = c
+            per_cut.append((min(c.peak for c in cands), cut, grids))
+        if self.opts.channel_split == "auto":
+            per_cut.sort(key=lambda e: e[0])
+            for _, cut, grids in per_cut[:SPLIT_CUTS]:
+                # splits relieve the rest of the graph, exposed best on the finest grid
+                splits = self.splits_for(cut, grids[-1])
+                if not splits:
+                    continue
+                for c in self._scan_grids(cut, grids, splits):
+                    if self.better(c, best, None):
+                        best = c
         return best
 
     def _fewest_macs(self, cuts: list[StageCut], best: Optional[_Candidate], limit: int) -> Optional[_Candidate]:
@@ -234,8 +268,8 @@ class _Planner:
         for macs, cut, gr in entries:
             if fit is not None and macs > fit.macs:
                 break
-            c = best if cut is None and best is not None else self.evaluate(cut, gr, ())
-            if c.peak > limit and self.opts.channel_split != "off":
+            c = best if cut is None and best is not None else self.evaluate(cut, gr, self.initial_splits(cut))
+            if c.peak > limit and self.opts.channel_split == "auto":
                 key = cut.end if cut is not None else None
                 if key not in split_cache:
                     split_cache[key] = self.splits_for(cut, gr)
@@ -288,6 +322,8 @@ def plan_memory(
     *,
     max_extra_macs: Optional[float] = None,
     alignment: Optional[int] = None,
+    in_place_conv: Optional[bool] = None,
+    stage_overlap: Optional[bool] = None,
 ) -> Plan:
     """Plan patches, channel splits and the arena of ``graph``.
 
@@ -306,6 +342,9 @@ def plan_memory(
         Recomputation allowed when minimising the peak without a limit (default 0.15 = 15%).
     alignment
         Arena alignment of every buffer in bytes (default 8).
+    in_place_conv, stage_overlap
+        ``False`` turns off running 1x1 projections in place, or overlapping the stage output
+        with consumed input rows (both on by default).
 
     Raises
     ------
@@ -315,13 +354,18 @@ def plan_memory(
     """
     t0 = time.perf_counter()
     opts = plan_options(config, max_extra_macs=max_extra_macs, alignment=alignment)
+    if in_place_conv is not None:
+        opts.in_place_conv = in_place_conv
+    if stage_overlap is not None:
+        opts.stage_overlap = stage_overlap
     if not graph.inputs:
         raise MixqError("the model has no input")
     precision = precision if precision is not None else default_precision(graph)
     planner = _Planner(graph, opts, precision, scratch_fn)
     best = planner.search()
     stage, chans, steps, memory, macs = planner.build(best.cut, best.grid, best.splits)
-    base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=opts.alignment),
+    base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=opts.alignment,
+                                       in_place_conv=opts.in_place_conv),
                     precision, scratch_fn)
     _, _, _, base_mem, _ = base.build(None, None, ())
     plan = Plan(

@@ -156,3 +156,21 @@ def test_in_place_projection_lowers_kws() -> None:
     plan = plan_memory(_model("kws_ref_model.tflite"))
     assert plan.peak < 9_000
     assert any(s.in_place and plan.graph.ops[s.op].kind == "CONV_2D" for s in plan.steps)
+
+
+def test_replan_at_lower_bitwidth_and_custom_scratch() -> None:
+    from tvm_mixq.schedule import replan_memory
+
+    g = mixed_stage_graph()
+    plan = plan_memory(g, {"mixq.patch_stage_end": 5, "mixq.patch_grid": "2x2", "mixq.channel_split": 2})
+    prec = {t: TensorPrecision(t, 4, False) for t in plan.precision}
+    low = replan_memory(plan, prec)
+    assert low.patch_stage is plan.patch_stage and low.channel_splits == plan.channel_splits
+    assert low.peak < plan.peak and low.baseline_peak < plan.baseline_peak
+    assert conflicts(low.memory.buffers) == []
+
+    def big_scratch(graph, op, in_hw, out_hw, in_place):  # a kernel library asking for more
+        return 4096 if op.kind == "CONV_2D" else 0
+
+    wide = replan_memory(plan, scratch_fn=big_scratch)
+    assert wide.peak >= plan.peak and any(b.kind == "scratch" and b.size == 4096 for b in wide.memory.buffers)

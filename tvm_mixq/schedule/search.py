@@ -384,3 +384,26 @@ def plan_memory(
     log.info("planned %s in %.2f s (%d candidates): peak %d B", graph.name, plan.planning_seconds,
              len(planner.evaluated), plan.peak)
     return plan
+
+
+def replan_memory(plan: Plan, precision: Optional[dict[int, TensorPrecision]] = None,
+                  scratch_fn: ScratchFn = default_scratch_bytes) -> Plan:
+    """The same patch stage and channel splits, the arena planned again: after the bitwidths
+    (``precision``, or per-patch ``Patch.bits`` overrides) or the kernels' scratch changed.
+
+    Returns a new :class:`Plan`; the patch stage object is shared with ``plan``.
+    """
+    t0 = time.perf_counter()
+    graph = plan.graph
+    precision = precision if precision is not None else plan.precision
+    planner = _Planner(graph, plan.options, precision, scratch_fn)
+    stage = plan.patch_stage
+    mode = plan.memory.mode
+    steps, buffers = build_schedule(graph, stage, plan.channel_splits, mode, planner.bits_of, scratch_fn,
+                                    plan.options.alignment, plan.options.in_place_conv, plan.options.stage_overlap)
+    memory = make_memory_plan(buffers, steps, mode, plan.options.alignment)
+    base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=plan.options.alignment,
+                                       in_place_conv=plan.options.in_place_conv), precision, scratch_fn)
+    _, _, _, base_mem, _ = base.build(None, None, ())
+    return Plan(graph, plan.options, stage, list(plan.channel_splits), precision, steps, memory, plan.macs,
+                plan.baseline_macs, base_mem.peak, time.perf_counter() - t0)

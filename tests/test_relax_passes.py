@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 tvm = pytest.importorskip("tvm")
-from tvm import relax  # noqa: E402
 
 from paths import MLPERF_INT8, OPS_FIXTURES  # noqa: E402
 import tvm_mixq  # noqa: E402

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from pathlib import Path
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -97,7 +98,10 @@ def _from_tvm_frontend(model: Union[str, os.PathLike, bytes, Graph]) -> tvm.IRMo
 
     if isinstance(model, Graph):
         raise ModelError("the 'tvm' frontend needs the .tflite file or its bytes, not a graph")
-    buf = bytes(model) if isinstance(model, (bytes, bytearray)) else open(model, "rb").read()
+    try:
+        buf = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{model}: cannot read: {exc.strerror or exc}") from None
     try:
         return tvm_from_tflite(tflite.Model.GetRootAsModel(buf, 0))
     except tvm.error.OpNotImplemented as exc:
@@ -204,6 +208,7 @@ class _Importer:
         mod = mod.with_attr(ATTR_TENSORS, {k: v for k, v in self.var_info.items()})
         mod = mod.with_attr(ATTR_TENSOR_NAMES, dict(self.var_names))
         mod = mod.with_attr(ATTR_MODEL, g.name)
+        log.debug("imported %s: %d ops, %d linked tensors", g.name, len(g.ops), len(self.var_info))
         return mod
 
     # -- values -----------------------------------------------------------------------------

@@ -280,6 +280,7 @@ def apply(mod: tvm.IRModule, annotations: Annotations) -> tvm.IRModule:
         mod[gv] = func
     for key, value in annotations.module.items():
         mod = mod.with_attr(key, value)
+    log.debug("annotated %d layer(s), %d module attribute(s)", len(annotations.layers), len(annotations.module))
     return mod
 
 

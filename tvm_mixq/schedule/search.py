@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Optional
 
 from ..errors import MixqError
 from ..graph import Graph

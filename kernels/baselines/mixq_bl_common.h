@@ -50,6 +50,33 @@ MIXQ_BL_INLINE int32_t mixq_bl_requantize(int32_t acc, int32_t multiplier, int32
     return mixq_bl_rounding_divide_by_pot(mixq_bl_doubling_high_mul(shifted, multiplier), right);
 }
 
+/* Per-channel requantization constants, computed once per output channel. */
+typedef struct {
+    int32_t bias, multiplier, left, right, mask, half;
+} mixq_bl_channel;
+
+MIXQ_BL_INLINE mixq_bl_channel mixq_bl_channel_params(const int32_t *bias, const int32_t *multiplier,
+                                                      const int32_t *shift, int32_t c)
+{
+    mixq_bl_channel q;
+    const int32_t s = shift[c];
+    q.bias = bias != NULL ? bias[c] : 0;
+    q.multiplier = multiplier[c];
+    q.left = s > 0 ? s : 0;
+    q.right = s > 0 ? 0 : -s;
+    q.mask = (int32_t)(((uint32_t)1 << q.right) - 1u);
+    q.half = q.mask >> 1;
+    return q;
+}
+
+/* mixq_bl_requantize(acc + bias, multiplier, shift) with the constants of `q`: branch free. */
+MIXQ_BL_INLINE int32_t mixq_bl_requantize_channel(int32_t acc, mixq_bl_channel q)
+{
+    const int32_t x = mixq_bl_doubling_high_mul((int32_t)((uint32_t)(acc + q.bias) << q.left), q.multiplier);
+    const int32_t threshold = q.half + (int32_t)((uint32_t)x >> 31);
+    return (x >> q.right) + ((x & q.mask) > threshold);
+}
+
 MIXQ_BL_INLINE int32_t mixq_bl_clamp(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);

@@ -139,9 +139,7 @@ MIXQ_BL_INLINE void im2col_pixel(const mixq_bl_layer *L, const uint8_t *in, int3
 
 /* Requantization of one output channel, hoisted out of the loops (output stores are byte
  * stores that may alias anything, so nothing is re-read from the parameter structs). */
-typedef struct {
-    int32_t bias, multiplier, shift;
-} channel_q;
+typedef mixq_bl_channel channel_q;
 
 typedef struct {
     int32_t output_offset, act_min, act_max, scale_shift;
@@ -149,17 +147,12 @@ typedef struct {
 
 MIXQ_BL_INLINE channel_q channel_params(const mixq_bl_requant *rq, int32_t c)
 {
-    channel_q q;
-    q.bias = rq->bias != NULL ? rq->bias[c] : 0;
-    q.multiplier = rq->multiplier[c];
-    q.shift = rq->shift[c];
-    return q;
+    return mixq_bl_channel_params(rq->bias, rq->multiplier, rq->shift, c);
 }
 
 MIXQ_BL_INLINE int32_t finish(int32_t acc, channel_q q, output_q o)
 {
-    acc = (acc >> o.scale_shift) + q.bias;
-    const int32_t v = mixq_bl_requantize(acc, q.multiplier, q.shift) + o.output_offset;
+    const int32_t v = mixq_bl_requantize_channel(acc >> o.scale_shift, q) + o.output_offset;
     return mixq_bl_clamp(v, o.act_min, o.act_max);
 }
 

@@ -58,11 +58,8 @@ typedef struct {
 
 MIXQ_BL_INLINE int32_t finish(int32_t acc, const mixq_bl_requant *rq, int32_t c, output_q o, int32_t w_bits)
 {
-    acc >>= 8 - w_bits;
-    if (rq->bias != NULL) {
-        acc += rq->bias[c];
-    }
-    const int32_t v = mixq_bl_requantize(acc, rq->multiplier[c], rq->shift[c]) + o.output_offset;
+    const mixq_bl_channel q = mixq_bl_channel_params(rq->bias, rq->multiplier, rq->shift, c);
+    const int32_t v = mixq_bl_requantize_channel(acc >> (8 - w_bits), q) + o.output_offset;
     return mixq_bl_clamp(v, o.act_min, o.act_max);
 }
 

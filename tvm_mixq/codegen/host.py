@@ -7,7 +7,9 @@ Python reference.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +20,7 @@ import numpy as np
 
 from ..errors import MixqError
 from ..kernellib import build_host_library, layout
+from ..kernellib.build import default_build_dir
 from .emitter import GeneratedModel, IoTensor, include_dirs, runtime_sources, template_env
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,26 @@ def render_host_main(model: GeneratedModel) -> Path:
     return path
 
 
+def _runtime_library(cc: str) -> Path:
+    """The C runtime as a host shared library, cached by a hash of its sources and flags."""
+    srcs = runtime_sources() + sorted(runtime_sources()[0].parent.glob("*.h"))
+    digest = hashlib.sha256(" ".join(HOST_FLAGS).encode())
+    for p in srcs:
+        digest.update(p.read_bytes())
+    out_dir = default_build_dir().parent / "codegen"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lib = out_dir / f"libmixq_rt-{digest.hexdigest()[:16]}.so"
+    if not lib.exists():
+        tmp = lib.with_suffix(f".tmp{os.getpid()}")
+        cmd = [cc, *HOST_FLAGS, "-fPIC", "-shared", *[f"-I{d}" for d in include_dirs()],
+               *map(str, runtime_sources()), "-o", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise HostBuildError(f"{cc} failed on the C runtime: {proc.stderr.strip()[:2000]}")
+        os.replace(tmp, lib)
+    return lib
+
+
 def build_host(model: GeneratedModel, cc: str = "gcc") -> Path:
     """Compile the host program of ``model`` into its output directory; returns the executable."""
     if shutil.which(cc) is None:
@@ -46,7 +69,7 @@ def build_host(model: GeneratedModel, cc: str = "gcc") -> Path:
     main = render_host_main(model)
     exe = model.out_dir / f"{model.prefix}_host"
     cmd = [cc, *HOST_FLAGS, *[f"-I{d}" for d in [model.out_dir, *include_dirs()]], str(main), str(model.source),
-           *map(str, runtime_sources()), str(lib), f"-Wl,-rpath,{lib.parent}", "-o", str(exe)]
+           str(_runtime_library(cc)), str(lib), f"-Wl,-rpath,{lib.parent}", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise HostBuildError(f"{cc} failed on the generated code: {proc.stderr.strip()[:2000]}")
@@ -70,18 +93,23 @@ def _from_bytes(t: IoTensor, raw: bytes, count: int) -> np.ndarray:
 
 def run_host(model: GeneratedModel, inputs: Sequence[np.ndarray], exe: Path | None = None,
              timeout: float = 300.0) -> list[np.ndarray]:
-    """Run the host program on ``inputs`` (one array per model input, batch-1 shapes or a leading
-    sample axis); returns the outputs with the same leading axis convention."""
+    """Run the host program on ``inputs`` (one array per model input: the model's batch-1 shape, or
+    several samples stacked along the batch axis, as :class:`tvm_mixq.reference.Interpreter`
+    takes them); returns the outputs in the same convention."""
     exe = exe or build_host(model)
     if len(inputs) != len(model.inputs):
         raise MixqError(f"model has {len(model.inputs)} inputs, got {len(inputs)}")
     arrays = [np.asarray(x) for x in inputs]
     batched = arrays[0].shape != tuple(model.inputs[0].shape)
     count = arrays[0].shape[0] if batched else 1
+    for t, x in zip(model.inputs, arrays):
+        want = (count,) + tuple(t.shape[1:]) if batched else tuple(t.shape)
+        if tuple(x.shape) != want:
+            raise MixqError(f"input '{t.name}' needs shape {list(want)}, got {list(x.shape)}")
     with tempfile.TemporaryDirectory() as tmp:
         in_files, out_files = [], []
         for i, (t, x) in enumerate(zip(model.inputs, arrays)):
-            samples = x if batched else x[None]
+            samples = [x[n:n + 1] for n in range(count)] if batched else [x]
             path = Path(tmp) / f"in{i}.bin"
             path.write_bytes(b"".join(_to_bytes(t, s) for s in samples))
             in_files.append(str(path))
@@ -91,4 +119,6 @@ def run_host(model: GeneratedModel, inputs: Sequence[np.ndarray], exe: Path | No
         if proc.returncode != 0:
             raise HostBuildError(f"host run of {model.prefix} failed ({proc.returncode}): {proc.stderr.strip()}")
         outs = [_from_bytes(t, Path(f).read_bytes(), count) for t, f in zip(model.outputs, out_files)]
-    return outs if batched else [o[0] for o in outs]
+    if batched:
+        return [o.reshape((count * o.shape[1],) + o.shape[2:]) for o in outs]
+    return [o[0] for o in outs]

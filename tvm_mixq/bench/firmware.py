@@ -232,12 +232,16 @@ def run_image(image: FirmwareImage, target: str, build_dir: Path, work_dir: Path
     outcomes: dict[str, RunOutcome] = {}
     for r in image.runs:
         ticks = result.ticks.get(r.name)
+        scratch = result.values.get(f"{r.name}.scratch")
+        status = int(result.values.get(f"{r.name}.status", 0))
+        if status == 0 and scratch is not None and scratch < 0:
+            status = int(scratch)  # _get_buffer_size refused the layer
         outcomes[r.name] = RunOutcome(
             name=r.name,
             instructions=None if ticks is None else ticks * INSTRUCTIONS_PER_TICK,
             bit_exact=bool(result.checks.get(r.name, False)),
-            scratch_bytes=result.values.get(f"{r.name}.scratch"),
-            status=int(result.values.get(f"{r.name}.status", 0)),
+            scratch_bytes=scratch,
+            status=status,
         )
     if result.exit_code not in (0, 1):
         raise EmulationError(f"benchmark image {image.name} exited with {result.exit_code}")

@@ -73,6 +73,7 @@ class BenchRow:
     baseline_weight_bytes: int
     scratch_bytes: Optional[int]
     baseline_scratch_bytes: Optional[int]
+    status: int = 0  # the project's kernel's return status (negative: it refused the layer)
 
 
 @dataclass
@@ -85,7 +86,13 @@ class BenchReport:
 
     @property
     def all_bit_exact(self) -> bool:
-        return all(m.bit_exact for m in self.measurements)
+        """Every call that ran matched the reference (calls a kernel refused, status < 0, aside)."""
+        return all(m.bit_exact for m in self.measurements if m.status == 0)
+
+    @property
+    def refused(self) -> list[Measurement]:
+        """Calls whose kernel returned an error status (a shape or bitwidth it does not take)."""
+        return [m for m in self.measurements if m.status != 0]
 
     def as_json(self) -> dict:
         return {
@@ -94,6 +101,7 @@ class BenchReport:
             "ours": self.ours,
             "ours_missing_reason": self.ours_missing_reason,
             "bit_exact": self.all_bit_exact,
+            "refused": [asdict(m) for m in self.refused],
             "results": [asdict(r) for r in self.results],
             "measurements": [asdict(m) for m in self.measurements],
             "cmsis_nn_anchor_figures_m7": CMSIS_NN_ANCHOR_FIGURES,
@@ -237,7 +245,15 @@ def _row(case: CaseData, ours: Measurement, baseline: str, b: Measurement) -> Be
         baseline_weight_bytes=b.weight_bytes,
         scratch_bytes=ours.scratch_bytes,
         baseline_scratch_bytes=b.scratch_bytes,
+        status=ours.status,
     )
+
+
+def _exact(rows: Iterable[BenchRow]) -> str:
+    rows = list(rows)
+    if any(r.instructions is None for r in rows) or any(r.status != 0 for r in rows):
+        return "refsd"
+    return "yes" if all(r.bit_exact and r.baseline_bit_exact for r in rows) else "NO"
 
 
 def _shape_label(shape: dict, op: str) -> str:
@@ -273,7 +289,7 @@ def format_table(report: BenchReport) -> str:
                 f"{fmt(r.instructions, 'd'):>10} {fmt(r.macs_per_instruction, '.2f'):>6} "
                 f"{fmt(c.baseline_instructions if c else None, 'd'):>10} {fmt(c.speedup if c else None, '.2f'):>5} "
                 f"{fmt(x.baseline_instructions if x else None, 'd'):>10} {fmt(x.speedup if x else None, '.2f'):>5} "
-                f"{'yes' if all(v.bit_exact and v.baseline_bit_exact for v in rows.values()) else 'NO':>5} "
+                f"{_exact(rows.values()):>5} "
                 f"{r.weight_bytes:>7} {fmt(r.scratch_bytes, 'd'):>7}"
             )
         lines.extend(_summary(report))

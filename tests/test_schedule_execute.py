@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from test_schedule_graphs import mixed_stage_graph, random_input
+from test_schedule_graphs import mixed_stage_graph, random_input, se_graph
 from tvm_mixq.reference.interpreter import Interpreter
 from tvm_mixq.schedule import plan_memory
 from tvm_mixq.schedule.execute import PlanExecutor, check_plan
@@ -39,6 +39,20 @@ def test_scheduled_plan_is_bit_exact(config: dict) -> None:
         for t, v in ours.items():
             assert np.array_equal(v, ref[t].astype(np.int64)), f"tensor {t} differs ({config})"
         assert g.outputs[0] in ours
+
+
+@pytest.mark.parametrize("config", [{}, {"mixq.patch_grid": "3x2", "mixq.stream_input": 1},
+                                    {"mixq.patch_stage_end": 4, "mixq.patch_grid": "4x4"}])
+def test_unary_and_se_graph_bit_exact(config: dict) -> None:
+    g = se_graph(seed=3)
+    plan = plan_memory(g, config)
+    stage = plan.patch_stage
+    if config:
+        assert stage is not None
+    if stage is not None:  # the stage stops before the squeeze-and-excitation block
+        assert all(g.ops[o].kind not in ("MEAN", "LOGISTIC") for o in stage.ops)
+    for seed in range(2):
+        assert check_plan(plan, random_input(g, seed))
 
 
 def test_split_chain_is_really_sliced() -> None:

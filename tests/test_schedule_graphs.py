@@ -13,6 +13,7 @@ from tvm_mixq.graph import (
     Op,
     PoolAttrs,
     QuantParams,
+    ReduceAttrs,
     Tensor,
 )
 from tvm_mixq.reference.interpreter import Interpreter
@@ -90,6 +91,23 @@ class _Builder:
         self.ops.append(Op(len(self.ops), kind, [x], [y.index], PoolAttrs((k, k), (stride, stride), padding, "NONE")))
         return y.index
 
+    def unary(self, x: int, kind: str, scale: float = 0.06, zp: int = -20) -> int:
+        y = self.act(self.tensors[x].shape, scale, zp)
+        self.ops.append(Op(len(self.ops), kind, [x], [y], NoAttrs()))
+        return y
+
+    def mean(self, x: int) -> int:
+        axes = self.const(np.array([1, 2], np.int32))
+        n, h, w, c = self.tensors[x].shape
+        y = self.act((1, 1, 1, c), 0.05, -10)
+        self.ops.append(Op(len(self.ops), "MEAN", [x, axes], [y], ReduceAttrs(keep_dims=True)))
+        return y
+
+    def mul(self, a: int, b: int) -> int:
+        y = self.act(self.tensors[a].shape, 0.06, -15)
+        self.ops.append(Op(len(self.ops), "MUL", [a, b], [y], ElementwiseAttrs("NONE")))
+        return y
+
     def head(self, x: int, classes: int = 4) -> int:
         n = self.tensors[x].size
         shape = self.const(np.array([1, n], np.int32))
@@ -127,6 +145,29 @@ def mixed_stage_graph(seed: int = 0, size: int = 24) -> Graph:
     return b.graph(x, y, "mixed_stage")
 
 
+def se_graph(seed: int = 0, size: int = 20) -> Graph:
+    """MobileNetV3-like: hard-swish, RELU and a same-shape MUL inside the possible stage, then a
+    squeeze-and-excitation block (MEAN, 1x1 convs, LOGISTIC, broadcast MUL) that ends it."""
+    b = _Builder(seed)
+    x = b.act((1, size, size, 3), 0.02, 0)
+    t1 = b.conv(x, 8, 3, stride=2)
+    t2 = b.unary(t1, "HARD_SWISH")
+    t3 = b.dw(t2)
+    t4 = b.unary(t3, "RELU", 0.05, -30)
+    t5 = b.mul(t4, t2)
+    t6 = b.conv(t5, 16, 1)
+    t7 = b.dw(t6, 3, 2)
+    s1 = b.mean(t7)
+    s2 = b.conv(s1, 4, 1)
+    s3 = b.conv(s2, 16, 1)
+    gate = b.act(b.tensors[s3].shape, 1.0 / 256, -128)
+    b.ops.append(Op(len(b.ops), "LOGISTIC", [s3], [gate], NoAttrs()))
+    t8 = b.mul(t7, gate)
+    t9 = b.conv(t8, 8, 1)
+    y = b.head(t9)
+    return b.graph(x, y, "se_block")
+
+
 def random_input(graph: Graph, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(-128, 128, graph.tensors[i].shape).astype(graph.tensors[i].dtype) for i in graph.inputs]
@@ -140,3 +181,9 @@ def test_mixed_stage_graph_runs_and_is_not_saturated() -> None:
         if t in values:
             assert len(np.unique(values[t])) > 5
     assert values[g.outputs[0]].shape == (1, 4)
+
+
+def test_se_graph_runs() -> None:
+    g = se_graph()
+    values = Interpreter(g).run_all(random_input(g))
+    assert len(np.unique(values[g.outputs[0]])) > 1 or values[g.outputs[0]].size == 4

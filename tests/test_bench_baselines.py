@@ -49,3 +49,16 @@ def test_instruction_counts_repeat():
     second = run_kernel_bench("cortex-m7", shapes=shapes, variants=[Variant(4, 4, 4)], with_ours=False)
     assert [m.instructions for m in first.measurements] == [m.instructions for m in second.measurements]
     assert all(m.bit_exact for m in first.measurements)
+
+
+@pytest.mark.slow
+def test_int8_baseline_close_to_cmsis_nn_on_anchors():
+    """The cmsis_int8 baseline is within 30% of real CMSIS-NN's figures (kernel issue, M7)."""
+    from tvm_mixq.bench.shapes import ANCHOR_SHAPES, CMSIS_NN_ANCHOR_FIGURES
+
+    shapes = [s for s in ANCHOR_SHAPES if s.op in CMSIS_NN_ANCHOR_FIGURES]
+    report = run_kernel_bench("cortex-m7", shapes=shapes, variants=[Variant(8, 8, 8)], with_ours=False)
+    assert report.all_bit_exact
+    for m in report.measurements:
+        ref = CMSIS_NN_ANCHOR_FIGURES[m.op]["s8"]
+        assert 0.7 * ref <= m.instructions <= 1.3 * ref, (m.op, m.instructions, ref)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import jinja2
 import numpy as np
 
 from ..emu import INSTRUCTIONS_PER_TICK, EmulationError, build_elf, compile_objects, run_elf
 from ..reference import subbyte
-from .cases import WEIGHTED_OPS, CaseData, act_range
+from .cases import WEIGHTED_OPS, CaseData
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def ours_available() -> Optional[str]:
     if not (KERNELS_DIR / "include" / "mixq_kernels.h").is_file():
         return "kernels/include/mixq_kernels.h not found"
     try:
-        from ..kernellib import build as klbuild  # noqa: F401
+        import tvm_mixq.kernellib.build  # noqa: F401
     except ImportError as exc:
         return f"tvm_mixq.kernellib not importable: {exc}"
     return None

@@ -2,10 +2,10 @@
  * mixq_depthwise_core.h - depthwise convolution core, written once for all bitwidths.
  *
  * Weights [1, KH, KW, C_in * ch_mult] packed plainly (signed, little-end first); output channel
- * oc reads input channel oc / ch_mult. Channels are contiguous in NHWC, so the kernel keeps one
- * int32 accumulator per channel in scratch, adds every valid filter tap as a channel-wise
- * multiply-accumulate (on DSP cores for 8-bit operands: SXTB16 + SMLABB/SMLATT, 4 channels per
- * word), then requantizes the row. Scratch: 24 bytes per output channel.
+ * oc reads input channel oc / ch_mult. Per output pixel the valid filter taps are listed once, then
+ * each channel (on DSP cores with 8-bit operands: each group of 4 channels, SXTB16 +
+ * SMLABB/SMLATT with the accumulators in registers) runs over the taps and is requantized.
+ * Scratch: 20 bytes per output channel and 8 per filter tap.
  */
 #ifndef MIXQ_DEPTHWISE_CORE_H
 #define MIXQ_DEPTHWISE_CORE_H
@@ -13,40 +13,59 @@
 #include "mixq_internal.h"
 #include "mixq_requant_row.h"
 
-MIXQ_INLINE int32_t mixq_dw_scratch(int32_t cout) { return cout * (int32_t)(sizeof(mixq_rq) + 8); }
+/* requantization parameters and bias per channel, (input, weight) offsets of the valid taps */
+MIXQ_INLINE int32_t mixq_dw_scratch(int32_t cout, int32_t taps) {
+    return cout * (int32_t)(sizeof(mixq_rq) + 4) + 8 * taps;
+}
 
 MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_params *p,
                                         const mixq_dims *in, const mixq_dims *filter, const mixq_dims *out) {
     (void)p;
     (void)in;
-    (void)filter;
-    if (!mixq_bits_ok(IB) || !mixq_bits_ok(WB) || !mixq_bits_ok(OB) || out == 0 || out->c <= 0) {
+    if (!mixq_bits_ok(IB) || !mixq_bits_ok(WB) || !mixq_bits_ok(OB) || out == 0 || out->c <= 0 || filter == 0 ||
+        filter->h <= 0 || filter->w <= 0) {
         return -1;
     }
-    return mixq_dw_scratch(out->c);
+    return mixq_dw_scratch(out->c, filter->h * filter->w);
 }
 
-/* acc[c] += (x[c] - zp) * w[c] for the n channels of one filter tap (ch_mult == 1). */
-MIXQ_INLINE void mixq_dw_tap(int32_t IB, int32_t WB, const uint8_t *in, int32_t xbase, const uint8_t *w,
-                             int32_t wbase, int32_t n, int32_t zp, int32_t *acc) {
+/* One output pixel: channels c of every valid tap (taps[2t] = input element offset of channel 0,
+ * taps[2t + 1] = weight element offset), requantized and stored at output element o. */
+MIXQ_INLINE void mixq_dw_pixel(int32_t IB, int32_t WB, int32_t OB, const uint8_t *in, const uint8_t *w,
+                               const int32_t *taps, int32_t ntaps, int32_t cout, int32_t mult, int32_t zp,
+                               const int32_t *cst, const mixq_rq *rq, int32_t ozp, int32_t lo, int32_t hi,
+                               uint8_t *out, int32_t o) {
     int32_t c = 0;
 #if MIXQ_DSP
-    if (IB == 8 && WB == 8) {
+    if (IB == 8 && WB == 8 && mult == 1) {
         const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-zp) * 0x00010001u;
-        for (; c + 4 <= n; c += 4) {
-            const uint32_t x = mixq_load_u32(in + xbase + c), wv = mixq_load_u32(w + wbase + c);
-            const int32_t xe = __sadd16((int16x2_t)__sxtb16(x), (int16x2_t)off);
-            const int32_t xo = __sadd16((int16x2_t)mixq_sxtb16_ror8(x), (int16x2_t)off);
-            const int32_t we = (int32_t)__sxtb16(wv), wo = (int32_t)mixq_sxtb16_ror8(wv);
-            acc[c] = __smlabb(xe, we, acc[c]);
-            acc[c + 1] = __smlabb(xo, wo, acc[c + 1]);
-            acc[c + 2] = __smlatt(xe, we, acc[c + 2]);
-            acc[c + 3] = __smlatt(xo, wo, acc[c + 3]);
+        for (; c + 4 <= cout; c += 4) {
+            int32_t a0 = cst[c], a1 = cst[c + 1], a2 = cst[c + 2], a3 = cst[c + 3];
+            for (int32_t t = 0; t < ntaps; t++) {
+                const uint32_t x = mixq_load_u32(in + taps[2 * t] + c), wv = mixq_load_u32(w + taps[2 * t + 1] + c);
+                const int32_t xe = __sadd16((int16x2_t)__sxtb16(x), (int16x2_t)off);
+                const int32_t xo = __sadd16((int16x2_t)mixq_sxtb16_ror8(x), (int16x2_t)off);
+                const int32_t we = (int32_t)__sxtb16(wv), wo = (int32_t)mixq_sxtb16_ror8(wv);
+                a0 = __smlabb(xe, we, a0);
+                a1 = __smlabb(xo, wo, a1);
+                a2 = __smlatt(xe, we, a2);
+                a3 = __smlatt(xo, wo, a3);
+            }
+            int8_t *dst = (int8_t *)out + o + c;
+            dst[0] = (int8_t)mixq_clamp(mixq_rq_apply(a0, &rq[c]) + ozp, lo, hi);
+            dst[1] = (int8_t)mixq_clamp(mixq_rq_apply(a1, &rq[c + 1]) + ozp, lo, hi);
+            dst[2] = (int8_t)mixq_clamp(mixq_rq_apply(a2, &rq[c + 2]) + ozp, lo, hi);
+            dst[3] = (int8_t)mixq_clamp(mixq_rq_apply(a3, &rq[c + 3]) + ozp, lo, hi);
         }
     }
 #endif
-    for (; c < n; c++) {
-        acc[c] += (mixq_get_act(in, xbase + c, IB) - zp) * mixq_get_dw_weight(w, wbase + c, WB);
+    for (; c < cout; c++) {
+        int32_t acc = cst[c];
+        const int32_t ci = mult == 1 ? c : c / mult;
+        for (int32_t t = 0; t < ntaps; t++) {
+            acc += (mixq_get_act(in, taps[2 * t] + ci, IB) - zp) * mixq_get_dw_weight(w, taps[2 * t + 1] + c, WB);
+        }
+        mixq_put_act(out, o + c, OB, mixq_clamp(mixq_rq_apply(acc, &rq[c]) + ozp, lo, hi));
     }
 }
 
@@ -79,7 +98,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
             return MIXQ_ERR_ARG;
         }
     }
-    if (ctx == 0 || ctx->buf == 0 || ((uintptr_t)ctx->buf & 3u) != 0 || ctx->size < mixq_dw_scratch(cout)) {
+    if (ctx == 0 || ctx->buf == 0 || ((uintptr_t)ctx->buf & 3u) != 0 || ctx->size < mixq_dw_scratch(cout, kh * kw)) {
         return MIXQ_ERR_SCRATCH;
     }
     const uint8_t *in = (const uint8_t *)in_v;
@@ -87,7 +106,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     uint8_t *out = (uint8_t *)out_v;
     mixq_rq *rq = (mixq_rq *)ctx->buf;
     int32_t *cst = (int32_t *)(void *)(rq + cout);
-    int32_t *acc = cst + cout;
+    int32_t *taps = cst + cout;
     mixq_rq_fill(cout, q, rq);
     for (int32_t c = 0; c < cout; c++) {
         cst[c] = bias ? bias[c] : 0;
@@ -95,7 +114,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     for (int32_t b = 0; b < n; b++) {
         for (int32_t oy = 0; oy < oh; oy++) {
             for (int32_t ox = 0; ox < ow; ox++) {
-                memset(acc, 0, (size_t)cout * sizeof(int32_t));
+                int32_t ntaps = 0;
                 for (int32_t ky = 0; ky < kh; ky++) {
                     const int32_t iy = oy * sh - ph + ky * dh;
                     if (iy < 0 || iy >= ih) {
@@ -106,19 +125,13 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
                         if (ix < 0 || ix >= iw) {
                             continue;
                         }
-                        const int32_t xbase = ((b * ih + iy) * iw + ix) * cin;
-                        const int32_t wbase = (ky * kw + kx) * cout;
-                        if (mult == 1) {
-                            mixq_dw_tap(IB, WB, in, xbase, w, wbase, cout, zp, acc);
-                        } else {
-                            for (int32_t oc = 0; oc < cout; oc++) {
-                                acc[oc] += (mixq_get_act(in, xbase + oc / mult, IB) - zp) *
-                                           mixq_get_dw_weight(w, wbase + oc, WB);
-                            }
-                        }
+                        taps[2 * ntaps] = ((b * ih + iy) * iw + ix) * cin;
+                        taps[2 * ntaps + 1] = (ky * kw + kx) * cout;
+                        ntaps++;
                     }
                 }
-                mixq_requant_row(OB, cout, acc, cst, rq, 0, ozp, lo, hi, out, ((b * oh + oy) * ow + ox) * cout);
+                mixq_dw_pixel(IB, WB, OB, in, w, taps, ntaps, cout, mult, zp, cst, rq, ozp, lo, hi, out,
+                              ((b * oh + oy) * ow + ox) * cout);
             }
         }
     }

@@ -178,6 +178,11 @@ class RunResult:
     values: dict[str, int] = field(default_factory=dict)
 
     @property
+    def stdout(self) -> str:
+        """The firmware's console output (semihosting), QEMU's own messages included."""
+        return self.console
+
+    @property
     def instructions(self) -> dict[str, int]:
         return {name: t * INSTRUCTIONS_PER_TICK for name, t in self.ticks.items()}
 

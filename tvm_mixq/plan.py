@@ -229,6 +229,7 @@ class Step:
     loop: Optional[str] = None
     label: str = ""
     in_place: bool = False  # the output is written over the input (same start address)
+    folded: bool = False  # no kernel: a view (RESHAPE) or a PAD folded into its consumers' padding
 
 
 @dataclass
@@ -374,7 +375,7 @@ class Plan:
             "precision": {str(k): {"bits": v.bits, "signed": v.signed} for k, v in sorted(self.precision.items())},
             "steps": [
                 {"index": s.index, "op": s.op, "action": s.action, "loop": s.loop, "label": s.label,
-                 "in_place": s.in_place}
+                 "in_place": s.in_place, "folded": s.folded}
                 for s in self.steps
             ],
             "memory": self.memory.to_dict(),
@@ -411,8 +412,9 @@ class Plan:
         low = [p for p in self.precision.values() if p.bits != 8]
         if low:
             lines.append(f"sub-byte tensors: {len(low)}")
-        peak_step = max(self.memory.timeline, key=lambda e: e.high_water, default=None)
+        peak_step = max(self.memory.timeline, key=lambda e: (e.live_bytes, e.high_water), default=None)
         if peak_step is not None:
-            lines.append(f"peak at step {peak_step.step} ({peak_step.label}): {', '.join(peak_step.live)}")
+            lines.append(f"busiest step {peak_step.step} ({peak_step.label}), {peak_step.live_bytes:,} B live: "
+                         f"{', '.join(peak_step.live)}")
         lines.append(f"planning took {self.planning_seconds:.2f} s")
         return "\n".join(lines)

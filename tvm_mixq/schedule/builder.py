@@ -253,6 +253,7 @@ def build_schedule(
                 k = s.new(("t", out), "tensor", s.bytes(out), out)
             elif op.kind == "PAD" and _pad_folds(graph, op, consumers):
                 k = s.alias(out, s.key_of[ins[0]])
+                s.steps[st].folded = True
             else:
                 k = None
                 if _in_place_kind(op):
@@ -296,8 +297,10 @@ def build_schedule(
         in_place = False
         if op.kind in ALIAS_OPS and ins:
             k = s.alias(out, s.key_of[ins[0]])
+            s.steps[st].folded = True
         elif op.kind == "PAD" and _pad_folds(graph, op, consumers):
             k = s.alias(out, s.key_of[ins[0]])
+            s.steps[st].folded = True
         else:
             k = None
             if _in_place_kind(op):
@@ -397,6 +400,7 @@ def _emit_split(s: _Schedule, chain: ChannelSplit, dies_at: Callable[[Key, int],
         in_place = False
         if out in sliced and op.kind == "PAD" and _pad_folds(g, op, g.consumers()):
             k = s.alias(out, s.key_of[ins[0]])
+            s.steps[st].folded = True
         elif out in sliced:
             k = None
             if o != chain.producer and slice_bytes(out) <= s.stores[s.root(s.key_of[ins[0]])].size \

@@ -429,7 +429,7 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t cpad = (g->cout + 1) & ~1;
     int32_t *accs = cst + cpad; /* 2 * cpad accumulators */
     uint32_t *wl = (uint32_t *)(void *)(accs + 2 * cpad);
-    mixq_rq_fill(g->cout, q, rq);
+    const int32_t right_only = mixq_rq_fill(g->cout, q, rq);
     if (packed && IB == 4) {
         mixq_prepare_w4(g, filter, bias, wl, cst);
     } else if (packed) {
@@ -474,9 +474,10 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
             accs[cpad + c] = acc[2];
             accs[cpad + c + 1] = acc[3];
         }
-        mixq_requant_row(OB, g->cout, accs, cst, rq, corr0, g->out_zp, g->lo, g->hi, out, pix * g->cout);
+        mixq_requant_row(OB, g->cout, accs, cst, rq, corr0, g->out_zp, g->lo, g->hi, right_only, out, pix * g->cout);
         if (two) {
-            mixq_requant_row(OB, g->cout, accs + cpad, cst, rq, corr1, g->out_zp, g->lo, g->hi, out, (pix + 1) * g->cout);
+            mixq_requant_row(OB, g->cout, accs + cpad, cst, rq, corr1, g->out_zp, g->lo, g->hi, right_only, out,
+                             (pix + 1) * g->cout);
         }
     }
 }

@@ -107,7 +107,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     mixq_rq *rq = (mixq_rq *)ctx->buf;
     int32_t *cst = (int32_t *)(void *)(rq + cout);
     int32_t *taps = cst + cout;
-    mixq_rq_fill(cout, q, rq);
+    (void)mixq_rq_fill(cout, q, rq);
     for (int32_t c = 0; c < cout; c++) {
         cst[c] = bias ? bias[c] : 0;
     }

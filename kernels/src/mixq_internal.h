@@ -129,15 +129,20 @@ MIXQ_INLINE mixq_rq mixq_rq_make(int32_t multiplier, int32_t shift) {
     return q;
 }
 
+/* The right-shift case (shift < 0, q->sh >= 0) alone. */
+MIXQ_INLINE int32_t mixq_rq_apply_right(int32_t acc, const mixq_rq *q) {
+    /* B - [acc < 0] 2^31: flip the top bit of the low word, borrow from the high word when that
+     * bit was clear */
+    const uint32_t neg = (uint32_t)(acc >> 31);
+    const uint32_t lo = q->blo ^ (neg & 0x80000000u);
+    const int32_t hi = q->bhi + (int32_t)(neg & (uint32_t)((int32_t)~q->blo >> 31));
+    const int64_t t = (int64_t)acc * q->m + (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+    return (int32_t)(t >> 32) >> q->sh;
+}
+
 MIXQ_INLINE int32_t mixq_rq_apply(int32_t acc, const mixq_rq *q) {
     if (q->sh >= 0) {
-        /* B - [acc < 0] 2^31: flip the top bit of the low word, borrow from the high word when
-         * that bit was clear */
-        const uint32_t neg = (uint32_t)(acc >> 31);
-        const uint32_t lo = q->blo ^ (neg & 0x80000000u);
-        const int32_t hi = q->bhi + (int32_t)(neg & (uint32_t)((int32_t)~q->blo >> 31));
-        const int64_t t = (int64_t)acc * q->m + (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
-        return (int32_t)(t >> 32) >> q->sh;
+        return mixq_rq_apply_right(acc, q);
     }
     {
         const int32_t x = (int32_t)((uint32_t)acc << (-1 - q->sh));

@@ -63,6 +63,8 @@ class _Planner:
         self.base_macs = graph_macs(graph)
         self.evaluated: list[_Candidate] = []
         self._stages: dict = {}
+        self._cut_splits: dict[int, tuple] = {}
+        self._memo: dict[tuple, _Candidate] = {}
 
     def bits_of(self, t: int) -> int:
         p = self.precision.get(t)
@@ -98,9 +100,13 @@ class _Planner:
 
     def evaluate(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
                  splits: tuple[tuple[SplitChain, int], ...]) -> _Candidate:
+        key = (cut.end if cut else None, grid, tuple((c.producer, f) for c, f in splits))
+        if key in self._memo:
+            return self._memo[key]
         _, _, _, memory, macs = self.build(cut, grid, splits, final=False)
         cand = _Candidate(cut, grid, splits, memory.peak, macs)
         self.evaluated.append(cand)
+        self._memo[key] = cand
         return cand
 
     # -- channel splits -------------------------------------------------------------------
@@ -187,7 +193,8 @@ class _Planner:
             return [forced] if forced[0] <= h and forced[1] <= w else []
         return [(g, g) for g in range(2, min(h, w, MAX_GRID) + 1)]
 
-    def better(self, a: _Candidate, b: Optional[_Candidate], limit: Optional[int]) -> bool:
+    def better(self, a: _Candidate, b: Optional[_Candidate], limit: Optional[int],
+               extra_fraction: Optional[float] = None) -> bool:
         if b is None:
             return True
         if limit is not None:
@@ -197,7 +204,8 @@ class _Planner:
             if fa:
                 return (a.macs, a.peak) < (b.macs, b.peak)
             return (a.peak, a.macs) < (b.peak, b.macs)
-        cap = self.base_macs * (1 + self.opts.max_extra_macs)
+        fraction = self.opts.max_extra_macs if extra_fraction is None else extra_fraction
+        cap = self.base_macs * (1 + fraction)
         oa, ob = a.macs <= cap, b.macs <= cap
         if oa != ob:
             return oa
@@ -209,23 +217,26 @@ class _Planner:
     def _scan_grids(self, cut: StageCut, grids: list[tuple[int, int]],
                     splits: tuple[tuple[SplitChain, int], ...]) -> list[_Candidate]:
         """Grids from coarse to fine; finer grids lower the stage's share of the peak until the
-        rest of the graph dominates, so the scan stops after three grids without a new best."""
+        rest of the graph dominates, so the scan stops after two grids without a new best."""
         cands: list[_Candidate] = []
         stale = 0
         for gr in grids:
             cands.append(self.evaluate(cut, gr, splits))
             if len(cands) > 1 and cands[-1].peak >= min(c.peak for c in cands[:-1]):
                 stale += 1
-                if stale >= 3:
+                if stale >= 2:
                     break
             else:
                 stale = 0
         return cands
 
-    def _smallest_peak(self, cuts: list[StageCut], best: Optional[_Candidate]) -> Optional[_Candidate]:
-        """Every stage end and grid within the recomputation budget; the smallest peak wins.
-        Channel splits are searched for the stage ends that look best without them."""
-        cap = self.base_macs * (1 + self.opts.max_extra_macs)
+    def _smallest_peak(self, cuts: list[StageCut], best: Optional[_Candidate],
+                       extra_fraction: Optional[float] = None) -> Optional[_Candidate]:
+        """Every stage end and grid within the recomputation budget (``extra_fraction`` of the
+        model's MACs, default ``max_extra_macs``); the smallest peak wins. Channel splits are
+        searched for the stage ends that look best without them."""
+        fraction = self.opts.max_extra_macs if extra_fraction is None else extra_fraction
+        cap = self.base_macs * (1 + fraction)
         per_cut: list[tuple[int, StageCut, list[tuple[int, int]]]] = []
         for cut in cuts:
             grids = self.grids(cut)
@@ -235,52 +246,58 @@ class _Planner:
                 continue
             cands = self._scan_grids(cut, grids, self.initial_splits(cut))
             for c in cands:
-                if self.better(c, best, None):
+                if self.better(c, best, None, fraction):
                     best = c
             per_cut.append((min(c.peak for c in cands), cut, grids))
         if self.opts.channel_split == "auto":
             per_cut.sort(key=lambda e: e[0])
             for _, cut, grids in per_cut[:SPLIT_CUTS]:
-                # splits relieve the rest of the graph, exposed best on the finest grid
-                splits = self.splits_for(cut, grids[-1])
+                splits = self.cut_splits(cut, grids[-1])
                 if not splits:
                     continue
                 for c in self._scan_grids(cut, grids, splits):
-                    if self.better(c, best, None):
+                    if self.better(c, best, None, fraction):
                         best = c
         return best
 
+    def cut_splits(self, cut: StageCut, finest: tuple[int, int]) -> tuple[tuple[SplitChain, int], ...]:
+        """Auto splits of a stage end, chosen once on its finest grid (where the stage takes the
+        least memory, so the rest of the graph, which splits relieve, is exposed)."""
+        if cut.end not in self._cut_splits:
+            self._cut_splits[cut.end] = self.splits_for(cut, finest)
+        return self._cut_splits[cut.end]
+
     def _fewest_macs(self, cuts: list[StageCut], best: Optional[_Candidate], limit: int) -> Optional[_Candidate]:
-        """Candidates in order of MACs (recomputation at most doubling the work); the first that
-        fits the limit wins. Channel splits (chosen once per stage end) are tried when a candidate
-        does not fit without them."""
-        entries: list[tuple[int, Optional[StageCut], Optional[tuple[int, int]]]] = []
-        if best is not None:
-            entries.append((best.macs, None, None))
+        """First the smallest peak within the recomputation budget, then (if that does not fit)
+        with recomputation up to doubling the work; when even that does not fit, the limit cannot
+        be met. Then, per stage end, grids from coarse to fine
+        (MACs grow with the grid) until one fits: the first fit is that stage end's cheapest;
+        grids costing more than the best fit so far are skipped. Splits found for a stage end
+        by the first pass are tried when a candidate does not fit without them."""
+        if best is not None and best.peak <= limit:
+            return best  # no stage: no recomputation, nothing can be cheaper
+        low = self._smallest_peak(cuts, best)
+        if low is not None and low.peak > limit:  # beyond the usual budget, up to doubling the work
+            wide = self._smallest_peak(cuts, best, max(1.0, self.opts.max_extra_macs))
+            low = wide if wide is not None and wide.peak < low.peak else low
+        if low is None or low.peak > limit:
+            return low
+        fit = low
         for cut in cuts:
             for gr in self.grids(cut):
-                extra = self.stage_extra_macs(cut, gr)
-                if extra <= max(1.0, self.opts.max_extra_macs) * self.base_macs:
-                    entries.append((self.base_macs + extra, cut, gr))
-        entries.sort(key=lambda e: e[0])
-        split_cache: dict[Optional[int], tuple] = {}
-        fit: Optional[_Candidate] = None
-        for macs, cut, gr in entries:
-            if fit is not None and macs > fit.macs:
-                break
-            c = best if cut is None and best is not None else self.evaluate(cut, gr, self.initial_splits(cut))
-            if c.peak > limit and self.opts.channel_split == "auto":
-                key = cut.end if cut is not None else None
-                if key not in split_cache:
-                    split_cache[key] = self.splits_for(cut, gr)
-                if split_cache[key]:
-                    c2 = self.evaluate(cut, gr, split_cache[key])
+                macs = self.base_macs + self.stage_extra_macs(cut, gr)
+                if macs >= fit.macs:
+                    break
+                c = self.evaluate(cut, gr, self.initial_splits(cut))
+                splits = self._cut_splits.get(cut.end)
+                if c.peak > limit and splits:
+                    c2 = self.evaluate(cut, gr, splits)
                     c = c2 if c2.peak < c.peak else c
-            if c.peak <= limit and (fit is None or self.better(c, fit, limit)):
-                fit = c
-            if best is None or self.better(c, best, limit):
-                best = c
-        return fit if fit is not None else best
+                if c.peak <= limit:
+                    if self.better(c, fit, limit):
+                        fit = c
+                    break
+        return fit
 
     def search(self) -> _Candidate:
         limit = int(self.opts.sram_limit_kb * 1024) if self.opts.sram_limit_kb is not None else None

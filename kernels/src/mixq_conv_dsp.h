@@ -119,18 +119,21 @@ MIXQ_INLINE int32_t mixq_im2col16(int32_t IB, int32_t WB, const mixq_conv_geom *
 
 /* ---- widen-to-16 kernel (every combination; A4W4 and A2W2 only for few pixels) ----------- */
 
-/* One pair of weight lane words (channel 0, channel 1) times one activation word of each pixel. */
-#define MIXQ_DOT2(l0, l1, a0, a1)           \
-    do {                                    \
-        s00 = mixq_smlad((a0), (l0), s00);  \
-        s01 = mixq_smlad((a0), (l1), s01);  \
-        s10 = mixq_smlad((a1), (l0), s10);  \
-        s11 = mixq_smlad((a1), (l1), s11);  \
+/* One pair of weight lane words (channel 0, channel 1) times one activation word of each pixel
+ * (NP = 2) or of pixel 0 only (NP = 1). */
+#define MIXQ_DOT2(l0, l1, a0, a1)                  \
+    do {                                           \
+        s00 = mixq_smlad((a0), (l0), s00);         \
+        s01 = mixq_smlad((a0), (l1), s01);         \
+        if (NP == 2) {                             \
+            s10 = mixq_smlad((a1), (l0), s10);     \
+            s11 = mixq_smlad((a1), (l1), s11);     \
+        }                                          \
     } while (0)
 
-/* acc[pixel * 2 + channel] = dot products of the two pixels in buf with the channel pair at wp. */
-MIXQ_INLINE void mixq_block16(int32_t WB, const mixq_conv_geom *g, const uint32_t *ap, const uint32_t *wp,
-                              int32_t acc[4]) {
+/* acc[pixel * 2 + channel] = dot products of the NP pixels in buf with the channel pair at wp. */
+MIXQ_INLINE void mixq_block16(int32_t WB, int32_t NP, const mixq_conv_geom *g, const uint32_t *ap,
+                              const uint32_t *wp, int32_t acc[4]) {
     int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0; /* s<pixel><channel> */
     if (WB == 8) {
 #pragma GCC unroll 2
@@ -173,6 +176,7 @@ MIXQ_INLINE void mixq_block16(int32_t WB, const mixq_conv_geom *g, const uint32_
     acc[2] = s10;
     acc[3] = s11;
 }
+#undef MIXQ_DOT2
 
 /* ---- A4W4: packed lanes, spacing 11 -------------------------------------------------------- */
 
@@ -451,7 +455,9 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
             sum1 = mixq_im2col_a2(g, in, pix1, 1, act);
         } else {
             sum0 = mixq_im2col16(IB, WB, g, in, pix, 0, act);
-            sum1 = mixq_im2col16(IB, WB, g, in, pix1, 1, act);
+            if (two) {
+                sum1 = mixq_im2col16(IB, WB, g, in, pix1, 1, act);
+            }
         }
         int32_t corr0 = 0, corr1 = 0; /* -2 sum(a) for 2-bit weights */
         if (WB == 2) {
@@ -466,8 +472,10 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
                 mixq_block_a4w4(g, ap, wl + c * (g->kp >> 2), acc);
             } else if (packed) {
                 mixq_block_a2w2(g, ap, (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
+            } else if (two) {
+                mixq_block16(WB, 2, g, ap, (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
             } else {
-                mixq_block16(WB, g, ap, (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
+                mixq_block16(WB, 1, g, ap, (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
             }
             accs[c] = acc[0];
             accs[c + 1] = acc[1];

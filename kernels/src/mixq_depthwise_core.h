@@ -37,7 +37,7 @@ MIXQ_INLINE void mixq_dw_pixel(int32_t IB, int32_t WB, int32_t OB, const uint8_t
                                uint8_t *out, int32_t o) {
     int32_t c = 0;
 #if MIXQ_DSP
-    if (IB == 8 && WB == 8 && mult == 1) {
+    if (IB == 8 && WB == 8 && OB == 8 && mult == 1) {
         const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-zp) * 0x00010001u;
         for (; c + 4 <= cout; c += 4) {
             int32_t a0 = cst[c], a1 = cst[c + 1], a2 = cst[c + 2], a3 = cst[c + 3];

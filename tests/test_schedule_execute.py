@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from test_schedule_graphs import mixed_stage_graph, random_input, se_graph
+from test_schedule_graphs import float_input_graph, mixed_stage_graph, random_input, se_graph
 from tvm_mixq.reference.interpreter import Interpreter
 from tvm_mixq.schedule import plan_memory
 from tvm_mixq.schedule.execute import PlanExecutor, check_plan
@@ -53,6 +53,20 @@ def test_unary_and_se_graph_bit_exact(config: dict) -> None:
         assert all(g.ops[o].kind not in ("MEAN", "LOGISTIC") for o in stage.ops)
     for seed in range(2):
         assert check_plan(plan, random_input(g, seed))
+
+
+@pytest.mark.parametrize("config", [{}, {"mixq.stream_input": 1}, {"mixq.patch_stage_end": 2, "mixq.patch_grid": "3x3"}])
+def test_float_input_quantized_in_the_stage(config: dict) -> None:
+    g = float_input_graph()
+    plan = plan_memory(g, config)
+    if config:  # (with the input counted, QUANTIZE in place over the float input already wins)
+        assert plan.patch_stage is not None and plan.patch_stage.ops[0] == 0  # QUANTIZE per patch
+    inp = next(b for b in plan.memory.buffers if 0 in b.tensors)
+    if config.get("mixq.stream_input"):
+        assert inp.size < 16 * 16 * 3 * 4
+    else:
+        assert inp.size == 16 * 16 * 3 * 4  # float32 bytes
+    assert check_plan(plan, random_input(g, 4))
 
 
 def test_split_chain_is_really_sliced() -> None:

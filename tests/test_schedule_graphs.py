@@ -168,9 +168,31 @@ def se_graph(seed: int = 0, size: int = 20) -> Graph:
     return b.graph(x, y, "se_block")
 
 
+def float_input_graph(seed: int = 0, size: int = 16) -> Graph:
+    """A float32 input quantized by the model (QUANTIZE), as many exported models keep it."""
+    b = _Builder(seed)
+    x = Tensor(0, "float_input", (1, size, size, 3), "float32", None)
+    b.tensors.append(x)
+    xq = b.act((1, size, size, 3), 0.02, 3)
+    b.ops.append(Op(0, "QUANTIZE", [0], [xq], NoAttrs()))
+    t1 = b.conv(xq, 8, 3, stride=2)
+    t2 = b.dw(t1)
+    t3 = b.conv(t2, 16, 1)
+    t4 = b.dw(t3, 3, 2)
+    y = b.head(b.conv(t4, 8, 1))
+    return b.graph(0, y, "float_input")
+
+
 def random_input(graph: Graph, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [rng.integers(-128, 128, graph.tensors[i].shape).astype(graph.tensors[i].dtype) for i in graph.inputs]
+    out = []
+    for i in graph.inputs:
+        t = graph.tensors[i]
+        if t.dtype.startswith("float"):
+            out.append(rng.uniform(-2.5, 2.5, t.shape).astype(t.dtype))
+        else:
+            out.append(rng.integers(-128, 128, t.shape).astype(t.dtype))
+    return out
 
 
 def test_mixed_stage_graph_runs_and_is_not_saturated() -> None:

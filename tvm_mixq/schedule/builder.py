@@ -28,7 +28,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ..graph import ConvAttrs, Graph, Op
+import numpy as np
+
+from ..graph import ConvAttrs, Graph, Op, Tensor
 from ..plan import MODE_INPUT_COUNTED, Buffer, ChannelSplit, PatchStage, Step
 from .memory import align_up
 from .opinfo import ALIAS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, ScratchFn, activation_inputs, tensor_bytes
@@ -152,7 +154,11 @@ def overlap_delta(graph: Graph, stage: PatchStage, bits_of: Callable[[int], int]
     x, y = graph.tensors[stage.input_tensor], graph.tensors[stage.split_tensor]
     _, _, wx, cx = x.shape
     _, _, wy, cy = y.shape
-    bx, by = bits_of(stage.input_tensor), bits_of(stage.split_tensor)
+
+    def element_bits(t: Tensor) -> int:  # float or int16 inputs take their whole item size
+        return bits_of(t.index) if t.dtype in ("int8", "uint8") else 8 * np.dtype(t.dtype).itemsize
+
+    bx, by = element_bits(x), element_bits(y)
     n = len(stage.patches)
     min_needed = [0] * n
     lowest = 1 << 62

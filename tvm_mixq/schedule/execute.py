@@ -89,14 +89,17 @@ class PlanExecutor:
         self._kernels[key] = kernel
         return kernel
 
+    def _const(self, t: int) -> np.ndarray:
+        c = self.g.tensors[t]
+        return np.asarray(c.data).astype(np.float32 if c.dtype.startswith("float") else np.int64)
+
     def _run_whole(self, op: Op, values: dict[int, np.ndarray]) -> None:
         key = (op.index, "whole")
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = OP_PREPARERS[op.kind](self.g, op, self.options)
             self._kernels[key] = kernel
-        args = [None if t < 0 else values[t] if t in values else np.asarray(self.g.tensors[t].data).astype(np.int64)
-                for t in op.inputs]
+        args = [None if t < 0 else values[t] if t in values else self._const(t) for t in op.inputs]
         for t, v in zip(op.outputs, kernel(args)):
             values[t] = _clamp_subbyte(self.g.tensors[t], v)
 
@@ -244,7 +247,8 @@ class PlanExecutor:
         g = self.g
         values: dict[int, np.ndarray] = {}
         for t, x in zip(g.inputs, inputs):
-            values[t] = np.asarray(x).reshape(g.tensors[t].shape).astype(np.int64)
+            internal = np.float32 if g.tensors[t].dtype.startswith("float") else np.int64
+            values[t] = np.asarray(x).reshape(g.tensors[t].shape).astype(internal)
         stage = self.plan.patch_stage
         stage_ops = set(stage.ops) if stage else set()
         in_split = {o: c for c in self.plan.channel_splits for o in c.ops}

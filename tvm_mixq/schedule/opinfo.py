@@ -25,7 +25,7 @@ from ..plan import Interval
 SPATIAL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD")
 #: Elementwise ops on same-shape tensors (allowed in a patch stage, may run in place).
 ELEMENTWISE_BINARY = ("ADD", "MUL")
-ELEMENTWISE_UNARY = ("RELU", "RELU6", "LOGISTIC", "HARD_SWISH", "TANH", "LEAKY_RELU")
+ELEMENTWISE_UNARY = ("RELU", "RELU6", "LOGISTIC", "HARD_SWISH", "TANH", "LEAKY_RELU", "QUANTIZE")
 #: Ops whose output is their input's bytes reinterpreted (no copy, same buffer).
 ALIAS_OPS = ("RESHAPE", "SQUEEZE")
 

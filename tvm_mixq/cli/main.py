@@ -21,6 +21,8 @@ SUBCOMMAND_MODULES = (
     "reference",
     "bench",
     "tflm",
+    "deploy",
+    "demo",
 )
 
 log = logging.getLogger("tvm_mixq")

@@ -223,6 +223,27 @@ def _plan_arena(graph: Graph, layers: list[Layer], alignment: int) -> tuple[Aren
     return place(buffers, alignment), by_tensor
 
 
+def dsp_conv_scratch(layer: Layer) -> int:
+    """Scratch of the Cortex-M DSP path of a conv2d / pointwise / fully connected call.
+
+    The host build of the kernel library answers ``get_buffer_size`` for its portable path, which
+    needs less than the DSP path the firmware runs; this bound follows the DSP path's documented
+    needs (kernels/src/mixq_conv_dsp.h): per output channel 28 bytes of requantization constants and
+    accumulators, plus two int16 im2col rows, or for the packed W4A4/W2A2 paths two lane rows and
+    (W4A4) the re-spaced weights. The generated ``init()`` re-checks it on the target.
+    """
+    from ..kernellib.layout import weight_row_len
+
+    ib, wb, _ = layer.p["bits"]
+    f = layer.p["filter_dims"]
+    cpad = (f["n"] + 1) & ~1
+    kp = weight_row_len(f["h"] * f["w"] * f["c"], wb)
+    per_channel = cpad * (16 + 12)
+    if (ib, wb) in ((4, 4), (2, 2)):
+        return max(2 * kp + per_channel + (cpad * kp if ib == 4 else 0), 4 * kp + per_channel)
+    return 4 * kp + per_channel
+
+
 def build_layers(graph: Graph) -> list[Layer]:
     """Prepared layers of ``graph`` (every op, in order), with kernel scratch sizes."""
     layers = [make_layer(graph, op) for op in graph.ops]
@@ -235,6 +256,8 @@ def build_layers(graph: Graph) -> list[Layer]:
             if size < 0:
                 raise MixqError(f"op {layer.op.index} ({layer.op.kind}): the kernel library refuses its shape or "
                                 f"bitwidths {layer.p['bits']}")
+            if layer.template == "fc" or (layer.template == "conv" and layer.p["kernel"] != "depthwise"):
+                size = max(size, dsp_conv_scratch(layer))
             layer.scratch = (size + 3) // 4 * 4
     return layers
 

@@ -1,0 +1,324 @@
+"""End-to-end deployment: plan, generate C, build, run in QEMU, compare, report (DESIGN section 4).
+
+:func:`deploy` makes two deployments of one model with the same code generator:
+
+* the **int8 baseline** (``mixq.enable=0``): the model as it is, layer by layer, all 8-bit;
+* the **mixq** deployment: the mixed-precision graph of :func:`tvm_mixq.quant.assign_precision`
+  (calibration, VDQS bitwidths; sub-byte activations and weights run on the packed kernels).
+
+Both are generated (:func:`tvm_mixq.codegen.generate_c`), checked against the target's memory
+*before* any build (:func:`tvm_mixq.codegen.firmware.check_fit`), built for the QEMU board of the
+target, and with ``run`` executed: the firmware compares its outputs with the Python reference of
+the same graph (``ReferenceOptions(tflite_float_fc=False)``, the fixed-point FULLY_CONNECTED the
+kernels and TFLM compute) and reports instruction counts per layer and in total.
+
+What is not generated yet: the patch stage and channel splits of a :class:`tvm_mixq.plan.Plan`.
+The plan is still made (``mixq.patch_grid`` etc.) and its peak is reported as
+``planned_peak_sram_bytes``; ``peak_sram_bytes`` is the arena the generated code really declares.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from .codegen import GeneratedModel, generate_c
+from .codegen.firmware import DeviceMemory, Firmware, FirmwareRun, build_firmware, check_fit, device_memory, run_firmware
+from .errors import InputDataError, MixqError
+from .graph import Graph
+from .options import MixqOptions
+from .reader import read_tflite
+from .reference.interpreter import Interpreter, ReferenceOptions
+
+log = logging.getLogger(__name__)
+
+#: The arithmetic the kernels implement (fixed-point FULLY_CONNECTED, as TFLM/CMSIS-NN).
+KERNEL_REFERENCE = ReferenceOptions(tflite_float_fc=False)
+DEPLOY_TARGETS = ("cortex-m4", "cortex-m7")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Variant:
+    """One deployment of the model (``int8`` or ``mixq``)."""
+
+    name: str
+    graph: Graph
+    model: GeneratedModel
+    firmware: Optional[Firmware] = None
+    run: Optional[FirmwareRun] = None
+    expected: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def instructions(self) -> Optional[int]:
+        return self.run.total_instructions if self.run else None
+
+    @property
+    def bit_exact(self) -> Optional[bool]:
+        return self.run.passed if self.run else None
+
+    def layers(self) -> list[dict[str, Any]]:
+        rows = []
+        for i, layer in enumerate(self.model.layers):
+            rows.append({
+                "name": layer.label,
+                "op": layer.op.kind,
+                "in_bits": layer.in_bits,
+                "w_bits": layer.w_bits,
+                "out_bits": layer.out_bits,
+                "patches": 1,
+                "channel_split": 1,
+                "macs": layer.macs,
+                "instructions": self.run.layer_instructions[i] if self.run else None,
+            })
+        return rows
+
+
+@dataclass
+class DeployResult:
+    model_path: Path
+    target: str
+    options: MixqOptions
+    memory: DeviceMemory
+    mixq: Variant
+    int8: Variant
+    samples: int
+    planned_peak: Optional[int] = None
+    plan_summary: str = ""
+    tflm_arena_bytes: Optional[int] = None
+    tflm_arena_source: str = ""
+    agreement: Optional[float] = None
+    out_dir: Optional[Path] = None
+    report_path: Optional[Path] = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        mixq = self.mixq
+        return {
+            "model": str(self.model_path),
+            "target": self.target,
+            "pass_config": self.options.to_config(),
+            "peak_sram_bytes": mixq.model.arena_size,
+            "planned_peak_sram_bytes": self.planned_peak,
+            "flash_bytes": mixq.firmware.flash_bytes if mixq.firmware else None,
+            "constant_bytes": mixq.model.const_bytes,
+            "instructions": mixq.instructions,
+            "macs": sum(layer.macs for layer in mixq.model.layers),
+            "bit_exact": mixq.bit_exact,
+            "samples": self.samples,
+            "top1_agreement_with_int8": self.agreement,
+            "layers": mixq.layers(),
+            "baselines": {
+                "int8_instructions": self.int8.instructions,
+                "int8_peak_sram_bytes": self.int8.model.arena_size,
+                "int8_flash_bytes": self.int8.firmware.flash_bytes if self.int8.firmware else None,
+                "int8_bit_exact": self.int8.bit_exact,
+                "tflm_arena_bytes": self.tflm_arena_bytes,
+                "tflm_arena_source": self.tflm_arena_source,
+            },
+            "device_memory": {"sram_bytes": self.memory.sram_bytes, "flash_bytes": self.memory.flash_bytes,
+                              "board": self.memory.board},
+            "report": str(self.report_path) if self.report_path else None,
+            "output_dir": str(self.out_dir) if self.out_dir else None,
+        }
+
+
+def load_npz_inputs(graph: Graph, path: str | os.PathLike) -> list[np.ndarray]:
+    """``input_0..`` of an ``.npz`` as stacked samples (a batch-1 array becomes one sample)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = []
+            for i, t_index in enumerate(graph.inputs):
+                key = f"input_{i}"
+                if key not in npz.files:
+                    raise InputDataError(f"{path} has no array '{key}'")
+                arrays.append(np.asarray(npz[key]))
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"cannot read inputs {path}: {exc}") from exc
+    out = []
+    for t_index, x in zip(graph.inputs, arrays):
+        t = graph.tensors[t_index]
+        if x.dtype.name != t.dtype:
+            raise InputDataError(f"{path}: input '{t.name}' must be {t.dtype}, got {x.dtype.name}")
+        if tuple(x.shape) == tuple(t.shape):
+            x = x.reshape((1,) + tuple(t.shape[1:]))
+        if tuple(x.shape[1:]) != tuple(t.shape[1:]):
+            raise InputDataError(f"{path}: input '{t.name}' needs shape {list(t.shape)} (or N samples along the "
+                                 f"first axis), got {list(x.shape)}")
+        out.append(x)
+    return out
+
+
+def random_inputs(graph: Graph, samples: int = 2, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for t_index in graph.inputs:
+        t = graph.tensors[t_index]
+        shape = (samples,) + tuple(t.shape[1:])
+        if t.dtype == "float32":
+            out.append(rng.normal(0.0, 1.0, size=shape).astype(np.float32))
+        else:
+            info = np.iinfo(np.dtype(t.dtype))
+            out.append(rng.integers(info.min, info.max + 1, size=shape).astype(t.dtype))
+    return out
+
+
+def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[str | os.PathLike],
+                          progress: Progress) -> Graph:
+    """The graph the mixq deployment runs: int8 as is when sub-byte is off, else VDQS's."""
+    if options.plain_int8 or options.min_bits == 8:
+        return graph
+    from .quant.assign import assign_precision
+
+    progress("calibrating and searching bitwidths (VDQS)")
+    t0 = time.perf_counter()
+    mp = assign_precision(graph, plan=None, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
+                          lambda_=options.lambda_, cost_model=options.cost_model)
+    low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
+    progress(f"bitwidths chosen in {time.perf_counter() - t0:.1f} s: {low} sub-byte feature maps, "
+             f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8")
+    return mp.graph
+
+
+def _planned_peak(graph: Graph, options: MixqOptions) -> tuple[Optional[int], str]:
+    try:
+        from .schedule import plan_memory
+
+        plan = plan_memory(graph, options)
+        return plan.peak, plan.summary()
+    except MixqError:
+        raise
+    except Exception as exc:  # the planner is optional for the generated code
+        log.warning("memory planner failed: %s", exc)
+        return None, ""
+
+
+def tflm_arena(path: Path, graph: Graph) -> tuple[Optional[int], str]:
+    """TFLM's activation arena for the model: measured with the tflite-micro interpreter when it
+    runs, else the project's estimate of TFLM's planner."""
+    try:
+        from .tflm.runner import run_tflm
+
+        x = random_inputs(graph, 1)
+        run = run_tflm(path, x, num_outputs=len(graph.outputs))
+        if run.arena.head:
+            return int(run.arena.head), "measured (tflite-micro interpreter)"
+    except Exception as exc:  # tflite-micro missing or failing: fall back to the estimate
+        log.info("TFLM run unavailable (%s); using the estimate", exc)
+    try:
+        from .tflm.arena import tflm_arena_estimate
+
+        return int(tflm_arena_estimate(graph, {})), "estimate"
+    except Exception:
+        return None, ""
+
+
+def _run_or_locate_fault(v: Variant, target: str, samples: list[np.ndarray], say: Progress) -> FirmwareRun:
+    """Run the firmware; when it faults, rebuild it with layer tracing to name the faulting layer."""
+    from .emu import EmulationError, run_elf
+
+    try:
+        return run_firmware(v.firmware, len(v.model.layers))
+    except EmulationError as exc:
+        say(f"the {v.name} firmware faulted: rebuilding with layer tracing to locate the fault")
+        fw = build_firmware(v.model, target, _per_sample(samples), _per_sample(v.expected), trace=True)
+        console = run_elf(fw.elf, target, allow_fault=True).console
+        started = [ln.strip() for ln in console.splitlines() if ln.strip() in
+                   {layer.label for layer in v.model.layers}]
+        if not started:
+            raise
+        layer = next(la for la in v.model.layers if la.label == started[-1])
+        bits = layer.p.get("bits", (layer.in_bits, layer.w_bits, layer.out_bits))
+        raise EmulationError(f"{exc}; the fault is in layer {layer.label} (kernel {layer.template} "
+                             f"{layer.p.get('kernel', '')} bits in/w/out {tuple(bits)})") from None
+
+
+def _per_sample(arrays: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+    return [[a[s:s + 1] for s in range(a.shape[0])] for a in arrays]
+
+
+def _top1(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    y = np.asarray(outputs[0])
+    return y.reshape(y.shape[0], -1).argmax(axis=1)
+
+
+def deploy(
+    model_path: str | os.PathLike,
+    target: str = "cortex-m7",
+    options: Optional[MixqOptions] = None,
+    calib: Optional[str | os.PathLike] = None,
+    inputs_path: Optional[str | os.PathLike] = None,
+    outputs_path: Optional[str | os.PathLike] = None,
+    run: bool = False,
+    out_dir: Optional[str | os.PathLike] = None,
+    report: bool = True,
+    with_tflm: bool = True,
+    progress: Optional[Progress] = None,
+) -> DeployResult:
+    """Plan, generate, build and (``run``) execute ``model_path`` on ``target``; see the module
+    docstring. ``options`` are the ``mixq.*`` pass-config options.
+
+    Raises
+    ------
+    MixqError
+        Bad input, a model that does not fit the target (before any build), a failed build or run.
+    """
+    t_start = time.perf_counter()
+    say = progress or (lambda msg: log.info("%s", msg))
+    if target not in DEPLOY_TARGETS:
+        raise MixqError(f"unknown target {target!r}: expected one of {', '.join(DEPLOY_TARGETS)}")
+    options = options or MixqOptions()
+    path = Path(model_path)
+    if not path.is_file():
+        raise MixqError(f"model {path} does not exist")
+    graph = read_tflite(path)
+    name = path.stem
+    out = Path(out_dir) if out_dir else Path("build") / "deploy" / f"{name}-{target}"
+    out.mkdir(parents=True, exist_ok=True)
+    memory = device_memory(target, options.sram_limit_bytes)
+
+    samples = load_npz_inputs(graph, inputs_path) if inputs_path else random_inputs(graph, 2)
+    mixq_graph = mixed_precision_graph(graph, options, calib, say)
+    say("planning memory")
+    planned, summary = _planned_peak(mixq_graph, options) if options.enable else (None, "")
+
+    say("generating C")
+    int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
+                            description=f"{name}: int8 baseline (mixq.enable=0), layer by layer")
+    mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path),
+                            description=f"{name}: mixq deployment ({options.describe()})")
+    check_fit(mixq_model, memory)
+
+    variants = {}
+    for key, g, m in (("int8", graph, int8_model), ("mixq", mixq_graph, mixq_model)):
+        v = Variant(key, g, m)
+        say(f"reference run of the {key} graph ({samples[0].shape[0]} samples)")
+        v.expected = Interpreter(g, KERNEL_REFERENCE).run(samples)
+        say(f"building the {key} firmware for {target}")
+        v.firmware = build_firmware(m, target, _per_sample(samples), _per_sample(v.expected))
+        if run:
+            say(f"running the {key} firmware in QEMU ({memory.board})")
+            v.run = _run_or_locate_fault(v, target, samples, say)
+        variants[key] = v
+
+    result = DeployResult(path, target, options, memory, variants["mixq"], variants["int8"], samples[0].shape[0],
+                          planned, summary, out_dir=out)
+    result.agreement = float(np.mean(_top1(variants["mixq"].expected) == _top1(variants["int8"].expected)))
+    if with_tflm:
+        say("measuring TFLM's arena")
+        result.tflm_arena_bytes, result.tflm_arena_source = tflm_arena(path, graph)
+    if outputs_path:
+        np.savez(outputs_path, **{f"output_{i}": y for i, y in enumerate(variants["mixq"].expected)})
+    if report:
+        from .report import write_report
+
+        say("writing the report")
+        result.report_path = write_report(result, out / "report")
+    result.seconds = time.perf_counter() - t_start
+    return result

@@ -1,0 +1,83 @@
+"""The report's PNG figures."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def memory_figure(result: Any, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for variant, style in ((result.int8, dict(color="#999999", ls="--")), (result.mixq, dict(color="#1f77b4"))):
+        m = variant.model
+        live = [lb for lb, _ in m.arena.timeline(len(m.layers))]
+        ax.step(range(len(live)), live, where="mid", label=f"{variant.name}: live bytes (arena {m.arena_size:,} B)",
+                **style)
+    ax.axhline(result.memory.sram_bytes, color="#d62728", lw=1.2, label=f"SRAM limit {result.memory.sram_bytes:,} B")
+    if result.tflm_arena_bytes:
+        ax.axhline(result.tflm_arena_bytes, color="#ff7f0e", lw=1, ls=":",
+                   label=f"TFLM arena {result.tflm_arena_bytes:,} B ({result.tflm_arena_source})")
+    peak = max(result.mixq.model.arena_size, result.int8.model.arena_size, result.tflm_arena_bytes or 0)
+    ax.set_ylim(0, max(peak * 1.4, 1))
+    if result.memory.sram_bytes > peak * 1.4:
+        ax.text(0.99, 0.97, f"SRAM limit {result.memory.sram_bytes // 1024} KiB above the plot", ha="right",
+                va="top", transform=ax.transAxes, fontsize=8, color="#d62728")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("bytes")
+    ax.set_title("Activation memory per layer")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def bitwidth_figure(result: Any, path: Path) -> Path:
+    layers = result.mixq.layers()
+    grid = np.array([[layer["in_bits"] if layer["in_bits"] <= 8 else np.nan for layer in layers],
+                     [layer["w_bits"] if layer["w_bits"] else np.nan for layer in layers],
+                     [layer["out_bits"] if layer["out_bits"] <= 8 else np.nan for layer in layers]], dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(layers) + 2), 2.6))
+    cmap = matplotlib.colors.ListedColormap(["#d62728", "#ff7f0e", "#2ca02c"])
+    norm = matplotlib.colors.BoundaryNorm([1, 3, 6, 9], cmap.N)
+    im = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, norm=norm)
+    for (r, c), v in np.ndenumerate(grid):
+        if not np.isnan(v):
+            ax.text(c, r, int(v), ha="center", va="center", fontsize=7, color="white")
+    ax.set_yticks([0, 1, 2], ["input", "weights", "output"])
+    ax.set_xticks(range(len(layers)), [layer["op"].replace("_2D", "").replace("DEPTHWISE_CONV", "DW")[:8]
+                                       for layer in layers], rotation=90, fontsize=7)
+    ax.set_title("Bitwidth per layer (no patch stage in this deployment: no outlier patches to mark)"
+                 if all(layer["patches"] <= 1 for layer in layers) else "Bitwidth per layer (outlier patches marked)",
+                 fontsize=9)
+    fig.colorbar(im, ax=ax, ticks=[2, 4, 8], fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def instructions_figure(result: Any, path: Path) -> Path:
+    mixq = result.mixq.layers()
+    int8 = result.int8.layers()
+    n = len(mixq)
+    x = np.arange(n)
+    fig, ax = plt.subplots(figsize=(max(6, 0.3 * n + 2), 3.6))
+    ax.bar(x - 0.2, [layer["instructions"] or 0 for layer in int8], 0.4, label=f"int8 ({result.int8.instructions:,})",
+           color="#999999")
+    ax.bar(x + 0.2, [layer["instructions"] or 0 for layer in mixq], 0.4, label=f"mixq ({result.mixq.instructions:,})",
+           color="#1f77b4")
+    ax.set_xticks(x, [layer["op"].replace("_2D", "").replace("DEPTHWISE_CONV", "DW")[:8] for layer in mixq],
+                  rotation=90, fontsize=7)
+    ax.set_ylabel("instructions (QEMU -icount)")
+    ax.set_title(f"Instructions per layer on {result.target}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

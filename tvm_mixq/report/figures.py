@@ -25,8 +25,8 @@ def memory_figure(result: Any, path: Path) -> Path:
     peak = max(result.mixq.model.arena_size, result.int8.model.arena_size, result.tflm_arena_bytes or 0)
     ax.set_ylim(0, max(peak * 1.4, 1))
     if result.memory.sram_bytes > peak * 1.4:
-        ax.text(0.99, 0.97, f"SRAM limit {result.memory.sram_bytes // 1024} KiB above the plot", ha="right",
-                va="top", transform=ax.transAxes, fontsize=8, color="#d62728")
+        ax.text(0.99, 0.03, f"SRAM limit {result.memory.sram_bytes // 1024} KiB is above the plot", ha="right",
+                va="bottom", transform=ax.transAxes, fontsize=8, color="#d62728")
     ax.set_xlabel("layer")
     ax.set_ylabel("bytes")
     ax.set_title("Activation memory per layer")

@@ -1,0 +1,82 @@
+"""`mixq deploy` end to end: fit check before the build, QEMU run bit-exact, JSON keys, report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paths import MLPERF_INT8, OPS_FIXTURES
+from tvm_mixq.cli.main import main
+from tvm_mixq.emu import tools_available
+
+NO_TOOLS = tools_available()
+needs_qemu = pytest.mark.skipif(NO_TOOLS is not None, reason=str(NO_TOOLS))
+SMALL = OPS_FIXTURES / "mobilenet_block_int8_io.tflite"
+
+
+def _deploy_json(capsys, *args: str) -> tuple[int, dict]:
+    code = main(["deploy", *args, "--json", "--no-tflm"])
+    out = capsys.readouterr().out
+    return code, (json.loads(out) if out.strip() else {})
+
+
+def test_model_larger_than_sram_is_refused_before_the_build(tmp_path: Path, capsys) -> None:
+    code = main(["deploy", str(MLPERF_INT8["vww"]), "--target", "cortex-m4", "--pass-config", "mixq.enable=0",
+                 "--pass-config", "mixq.sram_limit_kb=16", "-o", str(tmp_path), "--no-tflm"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "does not fit cortex-m4" in err and "SRAM 16,384 B" in err and "arena" in err
+    assert not list(tmp_path.rglob("*.elf")), "nothing may be built for a model that does not fit"
+
+
+def test_unknown_pass_config_key_is_refused(tmp_path: Path, capsys) -> None:
+    code = main(["deploy", str(SMALL), "--pass-config", "mixq.bogus=1", "-o", str(tmp_path)])
+    assert code == 2
+    assert "mixq.bogus" in capsys.readouterr().err
+
+
+@needs_qemu
+def test_deploy_run_json_bit_exact_on_m7(tmp_path: Path, capsys) -> None:
+    code, data = _deploy_json(capsys, str(SMALL), "--target", "cortex-m7", "--run", "-o", str(tmp_path))
+    assert code == 0
+    for key in ("peak_sram_bytes", "flash_bytes", "instructions", "macs", "bit_exact", "layers", "baselines"):
+        assert key in data
+    assert data["bit_exact"] is True and data["baselines"]["int8_bit_exact"] is True
+    assert data["instructions"] > 0 and data["baselines"]["int8_instructions"] > 0
+    assert 0 < data["flash_bytes"] < 200_000
+    layers = data["layers"]
+    assert "DEPTHWISE_CONV_2D" in [layer["op"] for layer in layers]
+    assert sum(layer["instructions"] for layer in layers) <= data["instructions"] * 1.05
+    for key in ("name", "op", "in_bits", "w_bits", "out_bits", "patches", "channel_split", "instructions"):
+        assert key in layers[0]
+    report = Path(data["report"])
+    assert report.is_file() and (report.parent / "memory.png").is_file()
+    assert (report.parent / "instructions.png").is_file() and (report.parent / "bitwidths.png").is_file()
+
+
+@needs_qemu
+def test_deploy_with_inputs_and_outputs_npz(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, size=(3, 16, 16, 3)).astype(np.int8)
+    np.savez(tmp_path / "in.npz", input_0=x)
+    code, data = _deploy_json(capsys, str(SMALL), "--pass-config", "mixq.enable=0", "--inputs",
+                              str(tmp_path / "in.npz"), "--outputs", str(tmp_path / "out.npz"), "--run", "-o",
+                              str(tmp_path / "dep"), "--no-report")
+    assert code == 0 and data["bit_exact"] is True and data["samples"] == 3
+    from tvm_mixq.reader import read_tflite
+    from tvm_mixq.reference.interpreter import Interpreter, ReferenceOptions
+
+    expected = Interpreter(read_tflite(SMALL), ReferenceOptions(tflite_float_fc=False)).run([x])[0]
+    with np.load(tmp_path / "out.npz") as out:
+        np.testing.assert_array_equal(out["output_0"], expected)
+
+
+@needs_qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["kws", "vww"])
+def test_mlperf_int8_deploys_bit_exact_on_m7(key: str, tmp_path: Path, capsys) -> None:
+    code, data = _deploy_json(capsys, str(MLPERF_INT8[key]), "--pass-config", "mixq.enable=0", "--run", "-o",
+                              str(tmp_path), "--no-report")
+    assert code == 0 and data["bit_exact"] is True

@@ -170,7 +170,9 @@ class ChannelSplit:
     ``producer`` computes output-channel slices from its whole input; ``channelwise`` ops map a
     slice to the same slice; ``consumer`` (optional) reads input-channel slices and adds their
     contribution into a full-size int32 accumulator (``accumulator_bytes``), requantized once
-    after the last slice. ``tensors`` are the sliced intermediates, never whole in memory.
+    after the last slice. ``tensors`` are the sliced intermediates, never whole in memory; a slice
+    is stored compact, ``[N, H, W, slice channels]``. Slices are :meth:`slices` (first ones one
+    channel wider when the factor does not divide the channels).
     """
 
     ops: list[int]

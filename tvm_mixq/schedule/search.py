@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_GRID = 16
 #: Random placement orders tried per candidate inside the search (the final plan tries more).
 SEARCH_RESTARTS = 8
+#: Smallest relative peak reduction for which a patch stage is chosen over none (no limit set).
+MIN_STAGE_GAIN = 0.01
 #: Stage ends (the best without splits) for which channel splits are searched.
 SPLIT_CUTS = 6
 #: Split factors tried in ``auto``.
@@ -307,7 +309,11 @@ class _Planner:
         if not (forced and cuts):
             best = self.evaluate(None, None, self.splits_for(None, None))
         if limit is None:
+            plain = best
             best = self._smallest_peak(cuts, best)
+            # a patch stage that saves next to nothing is not worth its loops
+            if plain is not None and best is not plain and plain.peak <= best.peak * (1 + MIN_STAGE_GAIN):
+                best = plain
         else:
             best = self._fewest_macs(cuts, best, limit)
         if best is None:

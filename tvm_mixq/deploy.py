@@ -126,6 +126,7 @@ class DeployResult:
                               "board": self.memory.board},
             "report": str(self.report_path) if self.report_path else None,
             "output_dir": str(self.out_dir) if self.out_dir else None,
+            "export_dir": str(self.out_dir / "export") if self.out_dir else None,
         }
 
 
@@ -292,6 +293,9 @@ def deploy(
     mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path),
                             description=f"{name}: mixq deployment ({options.describe()})")
     check_fit(mixq_model, memory)
+    from .codegen.export import export_model
+
+    export_model(mixq_model, out / "export")
 
     variants = {}
     for key, g, m in (("int8", graph, int8_model), ("mixq", mixq_graph, mixq_model)):

@@ -243,7 +243,8 @@ def build_schedule(
 
         if mode != MODE_INPUT_COUNTED:
             s.new(("tile", inp), "input", tile_bytes(inp), inp)
-        last_reader = {}
+        last_reader: dict[int, int] = {}
+        stage_pos = {o: i for i, o in enumerate(ops)}
         for o in ops:
             for t in activation_inputs(graph, graph.ops[o]):
                 last_reader[t] = o
@@ -265,7 +266,9 @@ def build_schedule(
                 if _in_place_kind(op):
                     for t in ins:
                         kt = s.root(s.key_of[t])
-                        if kt[0] == "tile" and s.stores[kt].kind != "input" and last_reader.get(t) == o \
+                        dead = all(stage_pos.get(last_reader.get(u, -1), -1) <= stage_pos[o]
+                                   for u in s.stores[kt].tensors)
+                        if kt[0] == "tile" and s.stores[kt].kind != "input" and last_reader.get(t) == o and dead \
                                 and tile_bytes(out) <= s.stores[kt].size and _in_place_legal(s, op, t):
                             k = s.in_place(out, kt, "tile", tile_bytes(out))
                             in_place = True

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -84,13 +85,21 @@ def build_host_library(flavour: str = "release", build_dir: Optional[Path] = Non
         return lib
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
     os.close(fd)
-    cmd = [cc, *flags, "-shared", *[f"-I{d}" for d in include_dirs()], *map(str, kernel_sources()), "-o", tmp]
+    obj_dir = Path(tempfile.mkdtemp(dir=out_dir))
+    includes = [f"-I{d}" for d in include_dirs()]
     try:
-        _run(cmd, f"host build ({flavour})")
+        # one compiler process per source, two at a time (the sources are independent)
+        jobs = [([cc, *flags, *includes, "-c", str(src), "-o", str(obj_dir / (src.stem + ".o"))],
+                 f"host build of {src.name} ({flavour})") for src in kernel_sources()]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda job: _run(*job), jobs))
+        _run([cc, *flags, "-shared", *[str(obj_dir / (src.stem + ".o")) for src in kernel_sources()], "-o", tmp],
+             f"host link ({flavour})")
         os.replace(tmp, lib)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        shutil.rmtree(obj_dir, ignore_errors=True)
     log.info("built %s", lib)
     return lib
 

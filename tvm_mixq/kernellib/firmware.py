@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from . import layout
-from .build import REPO_DIR, include_dirs, kernel_sources
+from .build import default_build_dir, include_dirs, kernel_sources
 from .cases import ConvCase
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def run_cases(cases: Sequence[ConvCase], target: str, work_dir: Path) -> tuple[l
 
     work_dir = Path(work_dir)
     src = write_check_firmware(cases, work_dir / "kernel_check.c")
-    objs = toolchain.compile_objects(kernel_sources(), target, REPO_DIR / "build" / "kernellib" / f"obj-{target}",
+    objs = toolchain.compile_objects(kernel_sources(), target, default_build_dir() / f"obj-{target}",
                                      include_dirs=include_dirs())
     elf = toolchain.build_elf([src, *objs], target, work_dir / "kernel_check.elf", include_dirs=include_dirs())
     res = toolchain.run_elf(elf, target, timeout=600)

@@ -55,7 +55,8 @@ def test_unary_and_se_graph_bit_exact(config: dict) -> None:
         assert check_plan(plan, random_input(g, seed))
 
 
-@pytest.mark.parametrize("config", [{}, {"mixq.stream_input": 1}, {"mixq.patch_stage_end": 2, "mixq.patch_grid": "3x3"}])
+@pytest.mark.parametrize("config", [{}, {"mixq.stream_input": 1},
+                                    {"mixq.patch_stage_end": 2, "mixq.patch_grid": "3x3"}])
 def test_float_input_quantized_in_the_stage(config: dict) -> None:
     g = float_input_graph()
     plan = plan_memory(g, config)

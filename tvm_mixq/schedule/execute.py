@@ -104,7 +104,8 @@ class PlanExecutor:
             values[t] = _clamp_subbyte(self.g.tensors[t], v)
 
     # -- patch stage ------------------------------------------------------------------------
-    def _tile_op(self, op: Op, window: np.ndarray, pad: tuple[int, int, int, int], out_shape: tuple[int, ...]) -> np.ndarray:
+    def _tile_op(self, op: Op, window: np.ndarray, pad: tuple[int, int, int, int],
+                 out_shape: tuple[int, ...]) -> np.ndarray:
         x_t = self.g.tensors[op.inputs[0]]
         top, bottom, left, right = pad
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):

@@ -2,14 +2,16 @@
 
 Interface (as TFLite Micro's planners): a list of :class:`tvm_mixq.plan.Buffer` with ``size``,
 ``first`` and ``last`` step; the planner fills in ``offset``. Two buffers whose lifetimes
-intersect never share a byte, except pairs that name each other in ``may_overlap`` (the stage
-output written over input rows no later patch reads, whose safety the scheduler has checked).
+intersect never share a byte, except pairs that name each other in ``may_overlap``: an output
+written over its input in place, the stage output written over input rows no later patch reads
+(the scheduler has checked both are safe).
 
 Algorithm (:func:`place_greedy`): buffers of one ``group`` move together as one unit at fixed
-relative offsets. Units are taken in a few orders (largest first, as TFLite Micro's greedy planner; by first use;
-by last use, backwards; by size times lifetime); in each order every unit goes at the lowest aligned offset where it does not collide with any already placed buffer
-that is live at the same time. When the result is above the live-bytes bound, seeded random orders are tried as well. The
-smallest of the arenas is kept. :func:`place_linear` is the
+relative offsets. Units are taken in a few orders (largest first, as TFLite Micro's greedy
+planner; by first use; by last use, backwards; by size times lifetime); in each order every unit
+goes at the lowest aligned offset where it does not collide with any already placed buffer that
+is live at the same time. When the result is above the live-bytes bound, seeded random orders
+are tried as well. The smallest of the arenas is kept. :func:`place_linear` is the
 reference that reuses nothing: every buffer after the previous one.
 """
 from __future__ import annotations
@@ -130,7 +132,8 @@ def timeline(buffers: Sequence[Buffer], steps: Sequence[Step]) -> list[TimelineE
             if b.end > reach:
                 covered += b.end - max(b.offset, reach)
                 reach = b.end
-        out.append(TimelineEntry(s.index, s.label, covered, max((b.end for b in live), default=0), [b.name for b in live]))
+        high = max((b.end for b in live), default=0)
+        out.append(TimelineEntry(s.index, s.label, covered, high, [b.name for b in live]))
     return out
 
 

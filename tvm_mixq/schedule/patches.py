@@ -107,7 +107,8 @@ def grid_intervals(size: int, parts: int) -> list[Interval]:
     return out
 
 
-def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval) -> tuple[dict[int, Interval], dict[int, tuple[Interval, int, int]]]:
+def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval
+                  ) -> tuple[dict[int, Interval], dict[int, tuple[Interval, int, int]]]:
     """Backward pass along one axis: region of every stage tensor, window and padding per op."""
     regions: dict[int, Interval] = {cut.split_tensor: tile}
     windows: dict[int, tuple[Interval, int, int]] = {}

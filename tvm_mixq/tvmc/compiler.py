@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 
 from ..errors import MixqError
 from ..graph import Graph
-from .mlf import MlfError, is_mlf, write_mlf
+from .mlf import is_mlf, write_mlf
 from .target import CompileTarget
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,41 @@ def resolve_config(target: CompileTarget, pass_configs: Sequence[str]) -> dict[s
     return config
 
 
+@dataclass
+class PlannedModel:
+    """The model after the mixq passes: what :func:`compile_model` generates C from."""
+
+    config: dict[str, Any]
+    options: Any  # tvm_mixq.options.MixqOptions
+    graph: Graph  # the imported int8 graph
+    module: Any  # the Relax IRModule after the pipeline
+    plan: Any  # tvm_mixq.plan.Plan (None if the planner made none)
+    mixed: Any  # tvm_mixq.quant.assign.MixedPrecision (None with mixq.enable=0)
+
+    @property
+    def emit_graph(self) -> Graph:
+        """The graph the C is generated from: int8, or at the searched bitwidths."""
+        return self.mixed.graph if self.mixed is not None else self.graph
+
+
+def plan_model(model_path: Path | str, target: CompileTarget, pass_configs: Sequence[str] = (),
+               opt_level: int = 3) -> PlannedModel:
+    """Read, import into Relax and run the mixq pipeline with the ``--pass-config`` options."""
+    config = resolve_config(target, pass_configs)
+
+    from ..options import MixqOptions
+    from ..reader import read_tflite
+    from ..relax import GraphPlanner, from_tflite, pass_context, pipeline
+
+    graph = read_tflite(model_path)
+    options = MixqOptions.from_config(config)
+    mod = from_tflite(str(model_path))
+    planner = GraphPlanner()
+    with pass_context(config, opt_level=opt_level):
+        mod = pipeline(graph=graph, planner=planner)(mod)
+    return PlannedModel(config, options, graph, mod, planner.plan, planner.mixed)
+
+
 def compile_model(model_path: Path | str, target: CompileTarget, output: Path | str,
                   pass_configs: Sequence[str] = (), module_name: Optional[str] = None,
                   opt_level: int = 3) -> CompileResult:
@@ -164,24 +199,15 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
     if model_path.suffix.lower() != ".tflite":
         raise MixqError(f"{model_path}: only TFLite models (.tflite) are supported (--model-format tflite)")
     _check_output(output, model_path)
-    config = resolve_config(target, pass_configs)
+    planned = plan_model(model_path, target, pass_configs, opt_level)
+    config, options, graph, mod, plan = planned.config, planned.options, planned.graph, planned.module, planned.plan
+    emit_graph = planned.emit_graph
 
     import tvm
 
     from .. import __version__
     from ..codegen import generate_c
-    from ..options import MixqOptions
-    from ..reader import read_tflite
-    from ..relax import GraphPlanner, from_tflite, pass_context, pipeline
 
-    graph = read_tflite(model_path)
-    options = MixqOptions.from_config(config)
-    mod = from_tflite(str(model_path))
-    planner = GraphPlanner()
-    with pass_context(config, opt_level=opt_level):
-        mod = pipeline(graph=graph, planner=planner)(mod)
-    plan = planner.plan
-    emit_graph = planner.mixed.graph if planner.mixed is not None else graph
     name = module_name or model_path.stem
     with tempfile.TemporaryDirectory(prefix="tvmc-compile-") as tmp:
         summary = f"{graph.name} for {target.core}, {options.describe()}"
@@ -191,8 +217,8 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
         archive_files: dict[str, Any] = dict(files)
         if plan is not None:
             archive_files["src/plan.json"] = plan.to_json(indent=1)
-        if planner.mixed is not None:
-            archive_files["src/precision.json"] = json.dumps(planner.mixed.to_dict(), indent=1, default=str)
+        if planned.mixed is not None:
+            archive_files["src/precision.json"] = json.dumps(planned.mixed.to_dict(), indent=1, default=str)
         try:
             archive_files["src/relax.txt"] = mod.script(show_meta=False)
         except Exception as exc:  # noqa: BLE001 - the script is informative only

@@ -316,16 +316,29 @@ def _first_lines(text: str, limit: int = 8) -> str:
     return "; ".join(lines[:limit]) + (" ..." if len(lines) > limit else "")
 
 
+def _is_library(rel: str) -> bool:
+    """Project-relative path of a library source or header directory (not the model's, not main's)."""
+    return rel.startswith(("model/runtime/", "harness"))
+
+
 def _compile(project: Project, cc: str) -> list[Path]:
     """Objects of every project source, cached by a hash of compiler, flags, source and headers."""
     root = project.path
     info = project.info
     flags = list(info["cflags"]) + [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in info["defines"].items()]
     incs = [f"-I{root / d}" for d in info["include_dirs"]]
-    headers = hashlib.sha256((cc + " " + " ".join(flags)).encode())
+    # Library sources (kernels, runtime, harness) see only the library headers: their objects are
+    # shared by every project of the core; the model and main also depend on the model's headers.
+    shared = hashlib.sha256((cc + " " + " ".join(flags)).encode())
+    model_dirs = [d for d in info["include_dirs"] if not _is_library(d)]
     for d in info["include_dirs"]:
+        if _is_library(d):
+            for h in sorted((root / d).glob("*.h")):
+                shared.update(h.name.encode() + h.read_bytes())
+    full = shared.copy()
+    for d in model_dirs:
         for h in sorted((root / d).glob("*.h")):
-            headers.update(h.name.encode() + h.read_bytes())
+            full.update(h.name.encode() + h.read_bytes())
     cache = _cache_dir(project.core)
     cache.mkdir(parents=True, exist_ok=True)
     objects = []
@@ -334,7 +347,7 @@ def _compile(project: Project, cc: str) -> list[Path]:
         extra = []
         if info.get("profile_header") and rel.startswith("model/codegen/"):
             extra = ["-include", str(root / info["profile_header"])]
-        digest = headers.copy()
+        digest = (shared if _is_library(rel) else full).copy()
         digest.update(" ".join(extra[:1]).encode() + src.read_bytes())
         obj = cache / f"{src.stem}-{digest.hexdigest()[:16]}.o"
         if not obj.exists():

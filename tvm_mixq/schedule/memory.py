@@ -68,7 +68,7 @@ def _place_units(units: list[list[Buffer]], alignment: int) -> int:
     return max((b.end for b in placed), default=0)
 
 
-def place_greedy(buffers: Sequence[Buffer], alignment: int = 8, restarts: int = 32) -> int:
+def place_greedy(buffers: Sequence[Buffer], alignment: int = 8, restarts: int = 128) -> int:
     """Place ``buffers`` (offsets set in place); returns the arena size."""
     units = _units(buffers)
     def extent(u: list[Buffer]) -> int:
@@ -87,7 +87,7 @@ def place_greedy(buffers: Sequence[Buffer], alignment: int = 8, restarts: int = 
         if best_peak < 0 or peak < best_peak:
             best_peak, best_offsets = peak, [b.offset for b in buffers]
     # a few seeded shuffles when the arena is above the live-bytes bound (cheap: ~1 ms each)
-    bound = liveness_peak(buffers, max((b.last for b in buffers), default=0) + 1)
+    bound = _live_bound(buffers)
     rng = random.Random(len(buffers))
     for _ in range(restarts):
         if best_peak <= bound:
@@ -99,6 +99,30 @@ def place_greedy(buffers: Sequence[Buffer], alignment: int = 8, restarts: int = 
     for b, off in zip(buffers, best_offsets):
         b.offset = off
     return best_peak
+
+
+def _live_bound(buffers: Sequence[Buffer]) -> int:
+    """Largest number of bytes live at one step, a group's members counted by the union of their
+    (fixed, relative) ranges: no placement can do better."""
+    n = max((b.last for b in buffers), default=-1) + 1
+    best = 0
+    for step in range(n):
+        total = 0
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        for b in buffers:
+            if b.first <= step <= b.last:
+                if b.group is None:
+                    total += b.size
+                else:
+                    ranges.setdefault(b.group, []).append((b.group_offset, b.group_offset + b.size))
+        for rs in ranges.values():
+            reach = -1
+            for lo, hi in sorted(rs):
+                if hi > reach:
+                    total += hi - max(lo, reach)
+                    reach = hi
+        best = max(best, total)
+    return best
 
 
 def place_linear(buffers: Sequence[Buffer], alignment: int = 8) -> int:

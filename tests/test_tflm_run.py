@@ -117,3 +117,22 @@ def test_mlperf_check_bit_exact_and_arena_halved(ops_library, model, budget_kb):
     report = check_model(MLPERF_INT8[model], pass_config=[f"mixq.sram_limit_kb={budget_kb}"], samples=2)
     assert report.bit_exact and report.original_bit_exact
     assert report.arena_bytes_original >= 2 * report.arena_bytes_converted
+
+
+@requires_tflm
+@pytest.mark.slow
+def test_kws_firmware_bit_exact_in_qemu_cortex_m7():
+    from tvm_mixq.emu import tools_available
+    from tvm_mixq.tflm.convert import plan_model
+    from tvm_mixq.tflm.firmware import expected_outputs, firmware_check
+    from tvm_mixq.tflm.rewriter import rewrite
+
+    problem = tools_available()
+    if problem:
+        pytest.skip(problem)
+    pm = plan_model(MLPERF_INT8["kws"], act_bits=4, weight_bits=4)
+    res = rewrite(pm.graph, pm.assignment, pm.act_quant)
+    x = _inputs(pm.graph, 2)
+    run = firmware_check(res.tflite(), res.converted, x, expected_outputs(res.planned, x), "cortex-m7", TFLM_DIR)
+    assert run.bit_exact and len(run.instructions_per_invoke) == 2
+    assert run.arena.head < 16_000  # TFLM's head for the int8 model

@@ -12,6 +12,10 @@ Figures (:class:`CheckReport`):
   interpreter structures): what firmware must reserve.
 * Inputs: the first ``samples`` of ``--calib`` when given, else seeded uniform samples over the
   input's integer range.
+* With ``target`` (``cortex-m4``/``cortex-m7``), both models also run in a TFLM firmware in QEMU
+  (:mod:`.firmware`): ``device`` holds that run's ``bit_exact``, arena figures and instructions per
+  inference. The kernels' packed-SIMD paths run there, and their scratch buffers (part of the
+  arena's head) differ from the host's portable path.
 """
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ class CheckReport:
     tflm_commit: Optional[str] = None
     runtime: str = ""
     library: str = ""
+    device: Optional[dict[str, Any]] = None
 
     @property
     def arena_ratio(self) -> float:
@@ -65,6 +70,13 @@ class CheckReport:
         return d
 
     def text(self) -> str:
+        dev = []
+        if self.device is not None:
+            d = self.device
+            dev = [f"{d['target']} firmware in QEMU: bit_exact {d['bit_exact']}, arena head "
+                   f"{d['arena_bytes_original']:,} B -> {d['arena_bytes_converted']:,} B, total "
+                   f"{d['arena_total_bytes_original']:,} B -> {d['arena_total_bytes_converted']:,} B, instructions "
+                   f"per inference {d['instructions_original']:,} -> {d['instructions_converted']:,}"]
         return "\n".join([
             f"{self.model}: {self.mixq_ops} of {self.ops} ops as MIXQ ops, {self.samples} samples",
             f"bit_exact (TFLM vs reference of the plan): {self.bit_exact} (max |diff| {self.max_abs_diff})",
@@ -72,7 +84,7 @@ class CheckReport:
             f"TFLM activation arena: {self.arena_bytes_original:,} B -> {self.arena_bytes_converted:,} B "
             f"({self.arena_ratio:.2f}x smaller)",
             f"TFLM total arena: {self.arena_total_bytes_original:,} B -> {self.arena_total_bytes_converted:,} B",
-        ] + [f"note: {n}" for n in self.notes])
+        ] + dev + [f"note: {n}" for n in self.notes])
 
 
 def _check_inputs(graph, samples: Optional[np.ndarray], count: int) -> np.ndarray:
@@ -87,7 +99,7 @@ def _check_inputs(graph, samples: Optional[np.ndarray], count: int) -> np.ndarra
 def check_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = None,
                 pass_config: Iterable[str] = (), samples: int = DEFAULT_SAMPLES, act_bits: Optional[int] = None,
                 weight_bits: Optional[int] = None, tflm_dir: Optional[str | os.PathLike] = None,
-                cache_dir: Optional[Path] = None) -> CheckReport:
+                cache_dir: Optional[Path] = None, target: Optional[str] = None) -> CheckReport:
     """Run the whole check (see the module docstring)."""
     root = resolve_tflm_dir(tflm_dir)  # fail fast, before any planning
     library = build_ops_library(root, cache_dir)
@@ -109,10 +121,22 @@ def check_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = N
                for a, b in zip(converted.outputs, want))
     exact = all(np.array_equal(a, b) for a, b in zip(converted.outputs, want))
     orig_exact = all(np.array_equal(a, b) for a, b in zip(original.outputs, want_int8))
+    device = None
+    if target is not None:
+        from .firmware import firmware_check
+
+        fw_conv = firmware_check(result.tflite(), result.converted, x, want[0], target, root)
+        fw_orig = firmware_check(Path(model).read_bytes(), graph, x, want_int8[0], target, root)
+        device = {"target": target, "bit_exact": fw_conv.bit_exact, "original_bit_exact": fw_orig.bit_exact,
+                  "arena_bytes_original": fw_orig.arena.head, "arena_bytes_converted": fw_conv.arena.head,
+                  "arena_total_bytes_original": fw_orig.arena.total,
+                  "arena_total_bytes_converted": fw_conv.arena.total,
+                  "instructions_original": max(fw_orig.instructions_per_invoke, default=0),
+                  "instructions_converted": max(fw_conv.instructions_per_invoke, default=0)}
     return CheckReport(
         model=graph.name, bit_exact=exact, max_abs_diff=diff, original_bit_exact=orig_exact, samples=int(x.shape[0]),
         arena_bytes_original=original.arena.head, arena_bytes_converted=converted.arena.head,
         arena_total_bytes_original=original.arena.total, arena_total_bytes_converted=converted.arena.total,
         mixq_ops=len(result.mixq_ops), ops=len(result.planned.ops), notes=list(result.notes),
         tflm_dir=str(root), tflm_commit=tflm_commit(root), runtime=f"tflite-micro {info.version}",
-        library=str(library))
+        library=str(library), device=device)

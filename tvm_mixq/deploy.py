@@ -12,9 +12,12 @@ target, and with ``run`` executed: the firmware compares its outputs with the Py
 the same graph (``ReferenceOptions(tflite_float_fc=False)``, the fixed-point FULLY_CONNECTED the
 kernels and TFLM compute) and reports instruction counts per layer and in total.
 
-What is not generated yet: the patch stage and channel splits of a :class:`tvm_mixq.plan.Plan`.
-The plan is still made (``mixq.patch_grid`` etc.) and its peak is reported as
-``planned_peak_sram_bytes``; ``peak_sram_bytes`` is the arena the generated code really declares.
+The mixq deployment is generated from a :class:`tvm_mixq.plan.Plan` of the mixed-precision graph:
+its patch stage runs as a table-driven patch loop (streamed input with ``mixq.stream_input=1``),
+and the reference is the plan's own executor. Not generated yet: channel splits (the plan is made
+with ``mixq.channel_split=off``) and the planner's in-place kernels and buffer overlaps, so the
+arena the code declares (``peak_sram_bytes``) is above the planner's figure
+(``planned_peak_sram_bytes``).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .codegen import GeneratedModel, generate_c
+from .codegen import CodegenError, GeneratedModel, generate_c
 from .codegen.firmware import DeviceMemory, Firmware, FirmwareRun, build_firmware, check_fit, device_memory, run_firmware
 from .errors import InputDataError, MixqError
 from .graph import Graph
@@ -65,14 +68,16 @@ class Variant:
 
     def layers(self) -> list[dict[str, Any]]:
         rows = []
+        stage = self.model.stage
         for i, layer in enumerate(self.model.layers):
+            in_stage = stage is not None and layer.op.index in stage.layers
             rows.append({
                 "name": layer.label,
                 "op": layer.op.kind,
                 "in_bits": layer.in_bits,
                 "w_bits": layer.w_bits,
                 "out_bits": layer.out_bits,
-                "patches": 1,
+                "patches": stage.patches if in_stage else 1,
                 "channel_split": 1,
                 "macs": layer.macs,
                 "instructions": self.run.layer_instructions[i] if self.run else None,
@@ -187,15 +192,18 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     return mp.graph
 
 
-def _planned_peak(graph: Graph, options: MixqOptions) -> tuple[Optional[int], str]:
-    try:
-        from .schedule import plan_memory
+def make_plan(graph: Graph, options: MixqOptions, say: Progress):
+    """The memory plan the mixq deployment is generated from (patch stage; channel splits are not
+    generated yet, so the plan is made without them). None when planning fails (layer by layer)."""
+    from .schedule import plan_memory
 
-        plan = plan_memory(graph, options)
-        return plan.peak, plan.summary()
-    except Exception as exc:  # the generated code does not use the patch plan yet: report, go on
-        log.warning("memory planner failed: %s", exc)
-        return None, ""
+    if options.channel_split != "off":
+        say("channel splits are not generated yet: planning with mixq.channel_split=off")
+    try:
+        return plan_memory(graph, options.replace(channel_split="off"))
+    except MixqError as exc:
+        say(f"memory planning failed ({exc}); generating layer by layer")
+        return None
 
 
 def tflm_arena(path: Path, graph: Graph) -> tuple[Optional[int], str]:
@@ -236,6 +244,15 @@ def _run_or_locate_fault(v: Variant, target: str, samples: list[np.ndarray], say
         bits = layer.p.get("bits", (layer.in_bits, layer.w_bits, layer.out_bits))
         raise EmulationError(f"{exc}; the fault is in layer {layer.label} (kernel {layer.template} "
                              f"{layer.p.get('kernel', '')} bits in/w/out {tuple(bits)})") from None
+
+
+def _run_plan(plan, samples: list[np.ndarray]) -> list[np.ndarray]:
+    """The Python reference of the plan itself (patch by patch), sample by sample."""
+    from .schedule.execute import PlanExecutor
+
+    ex = PlanExecutor(plan, KERNEL_REFERENCE)
+    outs = [ex.run([x[s:s + 1] for x in samples]) for s in range(samples[0].shape[0])]
+    return [np.concatenate([o[i] for o in outs], axis=0) for i in range(len(outs[0]))]
 
 
 def _per_sample(arrays: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
@@ -284,14 +301,25 @@ def deploy(
 
     samples = load_npz_inputs(graph, inputs_path) if inputs_path else random_inputs(graph, 2)
     mixq_graph = mixed_precision_graph(graph, options, calib, say)
-    say("planning memory")
-    planned, summary = _planned_peak(mixq_graph, options) if options.enable else (None, "")
+    plan = None
+    if options.enable:
+        say("planning memory (patch stage)")
+        plan = make_plan(mixq_graph, options, say)
+    planned, summary = (plan.peak, plan.summary()) if plan is not None else (None, "")
 
     say("generating C")
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer")
-    mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path),
-                            description=f"{name}: mixq deployment ({options.describe()})")
+    description = f"{name}: mixq deployment ({options.describe()})"
+    try:
+        mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path), description=description,
+                                plan=plan)
+    except CodegenError as exc:
+        if plan is None:
+            raise
+        say(f"the plan's patch stage cannot be generated ({exc}); generating layer by layer")
+        plan = None
+        mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path), description=description)
     check_fit(mixq_model, memory)
     from .codegen.export import export_model
 
@@ -301,7 +329,10 @@ def deploy(
     for key, g, m in (("int8", graph, int8_model), ("mixq", mixq_graph, mixq_model)):
         v = Variant(key, g, m)
         say(f"reference run of the {key} graph ({samples[0].shape[0]} samples)")
-        v.expected = Interpreter(g, KERNEL_REFERENCE).run(samples)
+        if key == "mixq" and plan is not None and plan.patch_stage is not None:
+            v.expected = _run_plan(plan, samples)
+        else:
+            v.expected = Interpreter(g, KERNEL_REFERENCE).run(samples)
         say(f"building the {key} firmware for {target}")
         v.firmware = build_firmware(m, target, _per_sample(samples), _per_sample(v.expected))
         if run:

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import jinja2
 import numpy as np
@@ -23,7 +23,11 @@ from ..graph import Graph, Tensor
 from ..kernellib import KernelLib
 from ..kernellib import build as kbuild
 from .arena import ArenaBuffer, ArenaPlan, place
-from .layers import KERNEL_TEMPLATES, ConstArray, Layer, make_layer
+from .layers import KERNEL_TEMPLATES, CodegenError, ConstArray, Layer, make_layer
+from .patches import prepare_stage
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ class GeneratedModel:
     consts: list[ConstArray]
     inputs: list[IoTensor]
     outputs: list[IoTensor]
+    stage: Optional[object] = None  # patches.StagePlan when a patch stage is generated
 
     @property
     def arena_size(self) -> int:
@@ -174,8 +179,15 @@ def _tensor_bytes(t: Tensor) -> int:
     return t.nbytes
 
 
-def _plan_arena(graph: Graph, layers: list[Layer], alignment: int) -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
-    """Buffers of every activation tensor (RESHAPE outputs share their input's) and of scratch."""
+def _plan_arena(graph: Graph, layers: list[Layer], alignment: int, sizes: Optional[dict[int, int]] = None,
+                spans: Optional[dict[int, tuple[int, int]]] = None, extra: Optional[list[ArenaBuffer]] = None,
+                skip: frozenset[int] = frozenset()) -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
+    """Buffers of every activation tensor (RESHAPE outputs share their input's) and of scratch.
+
+    ``sizes`` replaces a tensor's size (tiles of the patch stage), ``spans`` widens a tensor's
+    lifetime (first, last layer), ``extra`` adds buffers (windows, tiles), ``skip`` leaves tensors
+    out of the arena (a streamed input)."""
+    sizes, spans = sizes or {}, spans or {}
     root: dict[int, int] = {}
 
     def find(t: int) -> int:
@@ -202,6 +214,12 @@ def _plan_arena(graph: Graph, layers: list[Layer], alignment: int) -> tuple[Aren
                 last[r] = max(last.get(r, pos), pos)
     for t in graph.outputs:
         last[find(t)] = end
+    for t, (a, b) in spans.items():
+        r = find(t)
+        first[r] = min(first.get(r, a), a)
+        last[r] = max(last.get(r, b), b)
+    for t in skip:
+        first.pop(find(t), None)
     members: dict[int, list[int]] = {}
     for t in list(first):
         members.setdefault(t, [])
@@ -211,7 +229,7 @@ def _plan_arena(graph: Graph, layers: list[Layer], alignment: int) -> tuple[Aren
     buffers: list[ArenaBuffer] = []
     by_tensor: dict[int, ArenaBuffer] = {}
     for r, ts in members.items():
-        size = max(_tensor_bytes(graph.tensors[t]) for t in ts)
+        size = max(sizes.get(t, _tensor_bytes(graph.tensors[t])) for t in ts)
         kind = "input" if r in graph.inputs else ("output" if any(t in graph.outputs for t in ts) else "tensor")
         b = ArenaBuffer(f"t{r}:{graph.tensors[r].name}", size, first[r], last.get(r, first[r]), kind, sorted(ts))
         buffers.append(b)
@@ -220,6 +238,7 @@ def _plan_arena(graph: Graph, layers: list[Layer], alignment: int) -> tuple[Aren
     for pos, layer in enumerate(layers):
         if layer.scratch > 0:
             buffers.append(ArenaBuffer(f"scratch:{layer.cname}", layer.scratch, pos, pos, "scratch"))
+    buffers += extra or []
     return place(buffers, alignment), by_tensor
 
 
@@ -263,7 +282,7 @@ def build_layers(graph: Graph) -> list[Layer]:
 
 
 def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, source: str = "",
-               description: str = "", alignment: int = 8) -> GeneratedModel:
+               description: str = "", alignment: int = 8, plan: Optional["Plan"] = None) -> GeneratedModel:
     """Write ``<prefix>.h`` and ``<prefix>.c`` for ``graph`` (layer by layer) into ``out_dir``.
 
     Parameters
@@ -272,6 +291,9 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     name : model name for the C identifiers (``mixq_<name>_invoke``); the graph's by default.
     source : where the model came from (written into the file comments).
     description : one line for the header comment (e.g. the plan's summary).
+    plan : a :class:`tvm_mixq.plan.Plan` of ``graph``: its patch stage is generated as a
+        table-driven patch loop (:mod:`.patches`); without it, or without a stage, layer by layer.
+        Channel splits are not generated yet (refused).
 
     Raises
     ------
@@ -284,17 +306,82 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     prefix = f"mixq_{ident}"
     macro = prefix.upper()
     layers = build_layers(graph)
-    arena, by_tensor = _plan_arena(graph, layers, alignment)
+    stage = None
+    if plan is not None:
+        if plan.graph is not graph and len(plan.graph.ops) != len(graph.ops):
+            raise MixqError("the plan belongs to another graph")
+        if plan.channel_splits:
+            raise CodegenError("channel splits are not generated yet (use mixq.channel_split=off)")
+        stage = prepare_stage(graph, plan, {layer.op.index: layer for layer in layers})
+    stage_layers: list[Layer] = []
+    if stage is not None:
+        by_op = {layer.op.index: layer for layer in layers}
+        stage_layers = [by_op[o] for o in stage.ops]
+        layers = stage_layers + [layer for layer in layers if layer.op.index not in set(stage.ops)]
+    for pos, layer in enumerate(layers):
+        layer.position = pos
+    sizes: dict[int, int] = {}
+    spans: dict[int, tuple[int, int]] = {}
+    extra: list[ArenaBuffer] = []
+    skip: frozenset[int] = frozenset()
+    if stage is not None:
+        k = len(stage_layers)
+        stage_ops = set(stage.ops)
+        for t in stage.tile_bytes:
+            if t == stage.split_tensor or (t == stage.input_tensor and not stage.streamed):
+                continue
+            outside = [u.index for u in graph.consumers().get(t, []) if u.index not in stage_ops]
+            if outside or t in graph.outputs:
+                raise CodegenError(f"tensor {t} of the patch stage is read after the stage (ops {outside})")
+        for t, b in stage.tile_bytes.items():
+            if t not in (stage.split_tensor, stage.input_tensor):
+                sizes[t] = b
+        spans[stage.split_tensor] = (0, k - 1)
+        if stage.streamed:
+            skip = frozenset({stage.input_tensor})
+            extra.append(ArenaBuffer("tile:input", stage.tile_bytes[stage.input_tensor], 0, k - 1, "tile"))
+        else:
+            spans[stage.input_tensor] = (-1, k - 1)
+        for pos, layer in enumerate(stage_layers):
+            sl = stage.layers[layer.op.index]
+            for i, nbytes in enumerate(sl.window_bytes):
+                if not sl.direct[i]:
+                    extra.append(ArenaBuffer(f"window:{layer.cname}:{i}", nbytes, pos, pos, "window"))
+            if sl.writes_split:
+                extra.append(ArenaBuffer(f"tile:{layer.cname}", sl.out_tile_bytes, pos, pos, "tile"))
+    arena, by_tensor = _plan_arena(graph, layers, alignment, sizes, spans, extra, skip)
+    named = {b.name: b for b in arena.buffers}
 
     def operand(layer: Layer, pos: int, t_index: int) -> str:
         if pos in layer.const_inputs:
             return layer.const_inputs[pos]
+        if t_index not in by_tensor:  # a streamed input: stage layers read its tile instead
+            return "NULL"
         return f"(arena + {by_tensor[t_index].offset})"
+
+    if stage is not None:
+        for layer in stage_layers:
+            sl = stage.layers[layer.op.index]
+            layer.template = f"patch_{layer.template}"
+            layer.s = sl
+            sl.table_name = layer.const("tiles", "int16_t", sl.table, align=4)
+            for i, t in enumerate(sl.inputs):
+                if t == stage.input_tensor and stage.streamed:
+                    sl.src.append(f"(arena + {named['tile:input'].offset})")
+                else:
+                    sl.src.append(f"(arena + {by_tensor[t].offset})")
+                sl.win.append(sl.src[-1] if sl.direct[i] else f"(arena + {named[f'window:{layer.cname}:{i}'].offset})")
+            if sl.writes_split:
+                sl.dst = f"(arena + {named[f'tile:{layer.cname}'].offset})"
+                sl.split = f"(arena + {by_tensor[stage.split_tensor].offset})"
+                sl.split_w = graph.tensors[stage.split_tensor].shape[2]
+            else:
+                sl.dst = f"(arena + {by_tensor[layer.op.outputs[0]].offset})"
 
     for pos, layer in enumerate(layers):
         layer.src = [operand(layer, i, t) for i, t in enumerate(layer.op.inputs)
                      if t >= 0 and (i in layer.const_inputs or not graph.tensors[t].is_const)]
-        layer.dst = [f"(arena + {by_tensor[t].offset})" for t in layer.op.outputs]
+        layer.dst = [f"(arena + {by_tensor[t].offset})" for t in layer.op.outputs if t in by_tensor]
         if layer.scratch > 0:
             sb = next(b for b in arena.buffers if b.name == f"scratch:{layer.cname}")
             layer.scratch_expr = f"(arena + {sb.offset})"
@@ -303,7 +390,8 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
 
     def io(t_index: int) -> IoTensor:
         t = graph.tensors[t_index]
-        return IoTensor(t_index, t.name, t.dtype, tuple(t.shape), t.nbytes, t.bits, by_tensor[t_index].offset)
+        offset = by_tensor[t_index].offset if t_index in by_tensor else -1
+        return IoTensor(t_index, t.name, t.dtype, tuple(t.shape), t.nbytes, t.bits, offset)
 
     inputs = [io(t) for t in graph.inputs]
     outputs = [io(t) for t in graph.outputs]
@@ -320,7 +408,17 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         "const_bytes": sum(a.nbytes for a in consts),
         "arena_buffers": sorted(arena.buffers, key=lambda b: b.offset),
         "io_note": io_note, "input_rows": rows, "input_row_bytes": in0.nbytes // rows,
+        "stage": stage, "stage_layers": stage_layers, "rest_layers": layers[len(stage_layers):],
+        "input_tile_table": None, "in0": {"h": in0.shape[1] if len(in0.shape) == 4 else 1,
+                                          "w": in0.shape[2] if len(in0.shape) == 4 else 1,
+                                          "c": in0.shape[-1], "bits": in0.bits},
     }
+    if stage is not None and stage.streamed:
+        model["input_tile_table"] = "stage_input_tiles"
+        consts.append(ConstArray("stage_input_tiles", "int16_t", stage.input_tiles.reshape(-1), 4))
+        model["consts"] = consts
+        model["const_bytes"] = sum(a.nbytes for a in consts)
+        model["input_tile_buffer"] = f"(arena + {named['tile:input'].offset})"
     env = template_env()
     header = out / f"{prefix}.h"
     src = out / f"{prefix}.c"
@@ -328,4 +426,5 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     src.write_text(env.get_template("model.c.j2").render(m=model, kernel_templates=KERNEL_TEMPLATES))
     log.info("generated %s: %d layers, arena %d B, constants %d B", prefix, len(layers), arena.size,
              model["const_bytes"])
-    return GeneratedModel(ident, prefix, macro, out, header, src, graph, layers, arena, consts, inputs, outputs)
+    return GeneratedModel(ident, prefix, macro, out, header, src, graph, layers, arena, consts, inputs, outputs,
+                          stage)

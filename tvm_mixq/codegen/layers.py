@@ -80,6 +80,7 @@ class Layer:
     dst: list[str] = field(default_factory=list)
     scratch_expr: str = "0"
     position: int = 0  # index in the generated model's layer list
+    s: Optional[object] = None  # patches.StageLayer of a layer in the patch stage
 
     @property
     def label(self) -> str:
@@ -542,7 +543,7 @@ LAYER_PREPARERS: dict[str, Callable[[Layer, Graph], None]] = {
 }
 
 #: Templates whose call goes through the kernel library (scratch from its get_buffer_size).
-KERNEL_TEMPLATES = ("conv", "fc", "add", "avgpool")
+KERNEL_TEMPLATES = ("conv", "fc", "add", "avgpool", "patch_conv", "patch_add", "patch_avgpool")
 
 
 def make_layer(graph: Graph, op: Op) -> Layer:

@@ -232,6 +232,51 @@ void mixq_rt_resize_nearest(const mixq_rt_shape *is, const mixq_rt_shape *os, co
     }
 }
 
+/* ---- patch tiles ---------------------------------------------------------------------------------- */
+
+static uint32_t get_elem(const uint8_t *p, int32_t i, int32_t bits)
+{
+    const int32_t per = 8 / bits;
+    return ((uint32_t)p[i / per] >> ((i % per) * bits)) & ((1u << bits) - 1u);
+}
+
+static void put_elem(uint8_t *p, int32_t i, int32_t bits, uint32_t v)
+{
+    const int32_t per = 8 / bits;
+    const int32_t sh = (i % per) * bits;
+    const uint32_t mask = ((1u << bits) - 1u) << sh;
+    p[i / per] = (uint8_t)(((uint32_t)p[i / per] & ~mask) | ((v << sh) & mask));
+}
+
+static void copy_rect(const uint8_t *src, int32_t src_w, int32_t sy, int32_t sx, uint8_t *dst, int32_t dst_w,
+                      int32_t dy, int32_t dx, int32_t h, int32_t w, int32_t c, int32_t bits)
+{
+    for (int32_t y = 0; y < h; y++) {
+        const int32_t s0 = ((sy + y) * src_w + sx) * c;
+        const int32_t d0 = ((dy + y) * dst_w + dx) * c;
+        const int32_t n = w * c;
+        if (bits == 8) {
+            memcpy(dst + d0, src + s0, (size_t)n);
+        } else {
+            for (int32_t i = 0; i < n; i++) {
+                put_elem(dst, d0 + i, bits, get_elem(src, s0 + i, bits));
+            }
+        }
+    }
+}
+
+void mixq_rt_gather(const void *src, int32_t src_w, int32_t c, int32_t bits, int32_t y0, int32_t x0, int32_t h,
+                    int32_t w, void *dst)
+{
+    copy_rect((const uint8_t *)src, src_w, y0, x0, (uint8_t *)dst, w, 0, 0, h, w, c, bits);
+}
+
+void mixq_rt_scatter(const void *src, int32_t h, int32_t w, int32_t c, int32_t bits, void *dst, int32_t dst_w,
+                     int32_t y0, int32_t x0)
+{
+    copy_rect((const uint8_t *)src, w, 0, 0, (uint8_t *)dst, dst_w, y0, x0, h, w, c, bits);
+}
+
 /* ---- point-wise ------------------------------------------------------------------------------- */
 
 /* interpreter._table_kernel */

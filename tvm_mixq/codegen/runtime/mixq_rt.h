@@ -83,6 +83,15 @@ void mixq_rt_concat(int32_t outer, int32_t count, const int32_t *block_bytes, co
 void mixq_rt_resize_nearest(const mixq_rt_shape *in_shape, const mixq_rt_shape *out_shape, const int16_t *rows,
                             const int16_t *cols, const int8_t *in, int8_t *out);
 
+/* ---- patch tiles (NHWC, batch 1, element i of a b-bit tensor in bits [(i % (8/b)) * b, ...) of
+ * byte i / (8/b)) --------------------------------------------------------------------------------- */
+/* dst (h x w x c, contiguous) = src[y0 .. y0 + h, x0 .. x0 + w, :] of a tensor src_w pixels wide. */
+void mixq_rt_gather(const void *src, int32_t src_w, int32_t c, int32_t bits, int32_t y0, int32_t x0, int32_t h,
+                    int32_t w, void *dst);
+/* dst[y0 .. y0 + h, x0 .. x0 + w, :] of a tensor dst_w pixels wide = src (h x w x c, contiguous). */
+void mixq_rt_scatter(const void *src, int32_t h, int32_t w, int32_t c, int32_t bits, void *dst, int32_t dst_w,
+                     int32_t y0, int32_t x0);
+
 /* ---- point-wise ----------------------------------------------------------------------------- */
 /* out = table[in + 128] (LOGISTIC, HARD_SWISH). */
 void mixq_rt_lut(int32_t count, const int8_t table[256], const int8_t *in, int8_t *out);

@@ -1,0 +1,85 @@
+"""Generated patch stage (table-driven patch loop, explicit padding, streamed input) bit-exact on
+the host against the reference."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paths import MLPERF_INT8, OPS_FIXTURES, ROOT
+from tvm_mixq.codegen import generate_c, run_host
+from tvm_mixq.codegen.layers import CodegenError
+from tvm_mixq.options import MixqOptions
+from tvm_mixq.reader import read_tflite
+from tvm_mixq.reference.interpreter import Interpreter, ReferenceOptions
+from tvm_mixq.schedule import plan_memory
+from tvm_mixq.schedule.execute import PlanExecutor
+
+REF = ReferenceOptions(tflite_float_fc=False)
+FMNIST = ROOT / "models" / "fmnist_dsconv_int8.tflite"
+
+
+def _inputs(graph, samples: int = 2, seed: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, size=(samples,) + tuple(graph.tensors[i].shape[1:])).astype(np.int8)
+            for i in graph.inputs]
+
+
+def _check(path: Path, tmp_path: Path, *config: str):
+    graph = read_tflite(path)
+    plan = plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=off", *config]))
+    assert plan.patch_stage is not None
+    model = generate_c(graph, tmp_path, name=path.stem, plan=plan)
+    x = _inputs(graph)
+    got = run_host(model, x)
+    expected = Interpreter(graph, REF).run(x)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    planned = PlanExecutor(plan, REF).run([v[:1] for v in x])
+    np.testing.assert_array_equal(got[0][:1], planned[0])
+    return model, plan
+
+
+@pytest.mark.parametrize("grid", ["2x2", "3x3"])
+def test_patch_stage_bit_exact(grid: str, tmp_path: Path) -> None:
+    model, plan = _check(FMNIST, tmp_path, f"mixq.patch_grid={grid}")
+    rows, cols = (int(v) for v in grid.split("x"))
+    assert model.stage.patches == rows * cols
+    source = model.source.read_text()
+    assert f"for (int32_t p = 0; p < {rows * cols}; p++)" in source
+    assert "mixq_rt_gather" in source and "mixq_rt_scatter" in source
+
+
+def test_patch_stage_lowers_the_arena(tmp_path: Path) -> None:
+    graph = read_tflite(FMNIST)
+    lbl = generate_c(graph, tmp_path / "lbl")
+    model, plan = _check(FMNIST, tmp_path / "patch")
+    assert model.arena_size < lbl.arena_size
+    assert model.arena_size >= plan.peak  # the planner's in-place kernels are not generated
+
+
+def test_streamed_input_keeps_the_input_out_of_the_arena(tmp_path: Path) -> None:
+    model, _ = _check(FMNIST, tmp_path, "mixq.stream_input=1")
+    assert model.stage.streamed and model.inputs[0].offset == -1
+    assert "read(user, it[0], it[1], it[2], it[3]" in model.source.read_text()
+
+
+def test_padded_fixture_with_patches(tmp_path: Path) -> None:
+    _check(OPS_FIXTURES / "pad_dwconv_s2.tflite", tmp_path, "mixq.patch_grid=2x2")
+
+
+def test_channel_splits_are_refused(tmp_path: Path) -> None:
+    graph = read_tflite(FMNIST)
+    plan = plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=2"]))
+    if not plan.channel_splits:
+        pytest.skip("the planner made no channel split for this model")
+    with pytest.raises(CodegenError, match="channel splits"):
+        generate_c(graph, tmp_path, plan=plan)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", [(), ("mixq.stream_input=1",)])
+def test_vww_patch_stage_bit_exact(config: tuple[str, ...], tmp_path: Path) -> None:
+    model, plan = _check(MLPERF_INT8["vww"], tmp_path, *config)
+    assert model.arena_size < 55_296  # the layer-by-layer plan of the same planner

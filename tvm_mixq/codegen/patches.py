@@ -1,0 +1,151 @@
+"""The patch stage of a :class:`tvm_mixq.plan.Plan` as generated code.
+
+The stage's ops run once per patch in a table-driven loop: for every op, a constant ``int16`` table
+holds one row per patch (:data:`TABLE_FIELDS`): the window it reads of each activation input (in
+the coordinates of that input's tile buffer, plus the buffer's width), the explicit padding of the
+window (non-zero only at the image border), the output tile's size and its position in the
+stage's output tensor. Each op gathers its window into a contiguous buffer
+(``mixq_rt_gather``; skipped when the window is always the whole tile), calls its kernel with
+the window's dims, the patch's padding and the tile's output dims, and the last op scatters its
+tile into the whole stage output (``mixq_rt_scatter``). Intermediate tensors of the stage exist
+only as tiles. Numerics are those of :class:`tvm_mixq.schedule.execute.PlanExecutor` (explicit
+zero-point padding of the window, then a VALID op).
+
+In the *streamed input* mode the model input is never whole in the arena: each patch's input tile
+is read through the ``read`` callback (or gathered from the caller's input buffer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ..graph import Graph
+from ..plan import MODE_STREAMED_INPUT, Plan
+from .layers import CodegenError, Layer
+
+#: Columns of a stage op's per-patch table.
+TABLE_FIELDS = ("in0_y", "in0_x", "in0_h", "in0_w", "in0_src_w", "in1_y", "in1_x", "in1_h", "in1_w", "in1_src_w",
+                "pad_top", "pad_bottom", "pad_left", "pad_right", "out_h", "out_w", "out_y", "out_x")
+ROW = len(TABLE_FIELDS)
+
+#: Layer templates that can run on a tile, and the op kinds behind them.
+PATCH_TEMPLATES = ("conv", "avgpool", "rt_max_pool", "rt_pad", "add", "rt_requantize", "rt_lut")
+WINDOWED = ("conv", "avgpool", "rt_max_pool", "rt_pad")
+
+
+@dataclass
+class StageLayer:
+    """Stage facts of one layer (the ``s`` attribute the patch templates read)."""
+
+    table: np.ndarray  # [patches, ROW] int16
+    inputs: list[int]  # activation input tensors
+    direct: list[bool]  # window always equals the whole source tile: no gather
+    channels: list[int]
+    bits: list[int]
+    window_bytes: list[int]
+    out_tile_bytes: int
+    writes_split: bool
+    src: list[str] = field(default_factory=list)  # C expressions of the source tile buffers
+    win: list[str] = field(default_factory=list)  # C expressions of the window buffers
+    dst: str = ""
+    split: str = ""
+    split_w: int = 0
+    out_c: int = 0
+    out_bits: int = 8
+    table_name: str = ""
+
+
+@dataclass
+class StagePlan:
+    """What the emitter needs of the patch stage."""
+
+    ops: list[int]
+    patches: int
+    input_tensor: int
+    split_tensor: int
+    streamed: bool
+    tile_bytes: dict[int, int]  # stage tensor -> tile buffer bytes (input: only when streamed)
+    input_tiles: np.ndarray  # [patches, 4] (y, x, h, w) of the input tile, absolute
+    layers: dict[int, StageLayer]
+    grid: tuple[int, int]
+
+
+def _packed(n: int, bits: int) -> int:
+    return (n * bits + 7) // 8
+
+
+def prepare_stage(graph: Graph, plan: Plan, layers: dict[int, Layer]) -> Optional[StagePlan]:
+    """The stage of ``plan`` for code generation (None when the plan has no patch stage).
+
+    Raises
+    ------
+    CodegenError
+        An op of the stage that cannot run on tiles, per-patch bitwidths, or a batch > 1.
+    """
+    st = plan.patch_stage
+    if st is None:
+        return None
+    if any(p.bits for p in st.patches):
+        raise CodegenError("per-patch bitwidths (outlier patches) are not generated yet")
+    ops = [o for o in st.ops if any(ot.op == o for ot in st.patches[0].op_tiles)]
+    for o in ops:
+        layer = layers[o]
+        if layer.template not in PATCH_TEMPLATES:
+            raise CodegenError(f"op {o} ({graph.ops[o].kind}) cannot run patch by patch in generated code")
+        if graph.tensors[graph.ops[o].outputs[0]].shape[0] != 1:
+            raise CodegenError("the patch stage needs batch 1")
+    streamed = plan.memory.mode == MODE_STREAMED_INPUT
+    stage_tensors = {t for p in st.patches for t in p.tensor_tiles}
+    tile_bytes: dict[int, int] = {}
+    for t in stage_tensors:
+        if t == st.input_tensor and not streamed:
+            continue
+        c = graph.tensors[t].shape[-1]
+        tile_bytes[t] = max(_packed(p.tensor_tiles[t].area * c, graph.tensors[t].bits) for p in st.patches)
+    n = len(st.patches)
+    input_tiles = np.array([[p.tensor_tiles[st.input_tensor].h.start, p.tensor_tiles[st.input_tensor].w.start,
+                             p.tensor_tiles[st.input_tensor].h.size, p.tensor_tiles[st.input_tensor].w.size]
+                            for p in st.patches], dtype=np.int16)
+    stage_layers: dict[int, StageLayer] = {}
+    for o in ops:
+        op = graph.ops[o]
+        layer = layers[o]
+        ins = [t for t in op.inputs if t >= 0 and not graph.tensors[t].is_const and
+               (layer.template != "rt_pad" or t == op.inputs[0])]
+        if layer.const_inputs:
+            raise CodegenError(f"op {o} ({op.kind}) with a constant operand cannot run patch by patch")
+        table = np.zeros((n, ROW), dtype=np.int64)
+        direct = [True] * len(ins)
+        win_bytes = [0] * len(ins)
+        out_t = op.outputs[0]
+        out_c = graph.tensors[out_t].shape[-1]
+        out_bytes = 0
+        for pi, patch in enumerate(st.patches):
+            ot = next(x for x in patch.op_tiles if x.op == o)
+            for k, t in enumerate(ins):
+                rect = ot.window if layer.template in WINDOWED else ot.output
+                if t == st.input_tensor and not streamed:
+                    oy, ox, src_w, src_h = 0, 0, graph.tensors[t].shape[2], graph.tensors[t].shape[1]
+                else:
+                    tile = patch.tensor_tiles[t]
+                    oy, ox, src_w, src_h = tile.h.start, tile.w.start, tile.w.size, tile.h.size
+                y, x, h, w = rect.h.start - oy, rect.w.start - ox, rect.h.size, rect.w.size
+                table[pi, 5 * k:5 * k + 5] = (y, x, h, w, src_w)
+                if (y, x, h, w) != (0, 0, src_h, src_w):
+                    direct[k] = False
+                c = graph.tensors[t].shape[-1]
+                win_bytes[k] = max(win_bytes[k], _packed(h * w * c, graph.tensors[t].bits))
+            pad = ot.padding
+            table[pi, 10:14] = (pad.top, pad.bottom, pad.left, pad.right)
+            table[pi, 14:18] = (ot.output.h.size, ot.output.w.size, ot.output.h.start, ot.output.w.start)
+            out_bytes = max(out_bytes, _packed(ot.output.area * out_c, graph.tensors[out_t].bits))
+        if np.abs(table).max() > 32767:
+            raise CodegenError("patch tile coordinates exceed int16")
+        stage_layers[o] = StageLayer(table.astype(np.int16), ins, direct,
+                                     [graph.tensors[t].shape[-1] for t in ins],
+                                     [graph.tensors[t].bits for t in ins], win_bytes, out_bytes,
+                                     out_t == st.split_tensor, out_c=out_c, out_bits=graph.tensors[out_t].bits)
+    return StagePlan(ops, n, st.input_tensor, st.split_tensor, streamed, tile_bytes, input_tiles, stage_layers,
+                     tuple(st.grid))

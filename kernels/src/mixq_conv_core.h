@@ -14,6 +14,7 @@
 #define MIXQ_CONV_CORE_H
 
 #include "mixq_internal.h"
+#include "mixq_requant_row.h"
 
 typedef struct {
     int32_t n, ih, iw, cin;
@@ -120,27 +121,35 @@ MIXQ_INLINE void mixq_im2col_i16(int32_t IB, const mixq_conv_geom *g, const uint
     }
 }
 
-MIXQ_INLINE int32_t mixq_conv_portable_scratch(const mixq_conv_geom *g) { return (g->kp * 2 + 3) & ~3; }
+/* int16 im2col row, then per channel the requantization parameters and an accumulator */
+MIXQ_INLINE int32_t mixq_conv_portable_scratch(const mixq_conv_geom *g) {
+    return ((g->kp * 2 + 3) & ~3) + g->cout * (int32_t)(sizeof(mixq_rq) + 4);
+}
 
 MIXQ_INLINE void mixq_conv_portable(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_geom *g, void *scratch,
                                     const mixq_per_channel_quant *q, const uint8_t *in, const uint8_t *filter,
                                     const int32_t *bias, uint8_t *out) {
     int16_t *row = (int16_t *)scratch;
+    mixq_rq *rq = (mixq_rq *)(void *)((uint8_t *)scratch + ((g->kp * 2 + 3) & ~3));
+    int32_t *accs = (int32_t *)(void *)(rq + g->cout);
     const int32_t row_bytes = mixq_row_bytes(g->k, WB);
+    int32_t mode = mixq_rq_fill(g->cout, q, rq);
+    if (g->lo == mixq_act_lo(OB) && g->hi == mixq_act_hi(OB)) {
+        mode |= MIXQ_RQ_FULL;
+    }
     for (int32_t b = 0; b < g->n; b++) {
         for (int32_t oy = 0; oy < g->oh; oy++) {
             for (int32_t ox = 0; ox < g->ow; ox++) {
                 mixq_im2col_i16(IB, g, in, b, oy, ox, row);
-                const int32_t obase = ((b * g->oh + oy) * g->ow + ox) * g->cout;
                 for (int32_t c = 0; c < g->cout; c++) {
                     int32_t acc = bias ? bias[c] : 0;
                     for (int32_t k = 0; k < g->k; k++) {
                         acc += (int32_t)row[k] * mixq_get_weight(filter, row_bytes, c, k, WB);
                     }
-                    const mixq_rq rq = mixq_rq_make(q->multiplier[c], q->shift[c]);
-                    const int32_t v = mixq_clamp(mixq_rq_apply(acc, &rq) + g->out_zp, g->lo, g->hi);
-                    mixq_put_act(out, obase + c, OB, v);
+                    accs[c] = acc;
                 }
+                mixq_requant_row(OB, g->cout, accs, rq, g->out_zp, g->lo, g->hi, mode, out,
+                                 ((b * g->oh + oy) * g->ow + ox) * g->cout);
             }
         }
     }

@@ -433,7 +433,10 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t cpad = (g->cout + 1) & ~1;
     int32_t *accs = cst + cpad; /* 2 * cpad accumulators */
     uint32_t *wl = (uint32_t *)(void *)(accs + 2 * cpad);
-    const int32_t right_only = mixq_rq_fill(g->cout, q, rq);
+    int32_t mode = mixq_rq_fill(g->cout, q, rq);
+    if (g->lo == mixq_act_lo(OB) && g->hi == mixq_act_hi(OB)) {
+        mode |= MIXQ_RQ_FULL;
+    }
     if (packed && IB == 4) {
         mixq_prepare_w4(g, filter, bias, wl, cst);
     } else if (packed) {
@@ -477,15 +480,15 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
             } else {
                 mixq_block16(WB, 1, g, ap, (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
             }
-            accs[c] = acc[0];
-            accs[c + 1] = acc[1];
-            accs[cpad + c] = acc[2];
-            accs[cpad + c + 1] = acc[3];
+            const int32_t b0 = cst[c], b1 = cst[c + 1];
+            accs[c] = acc[0] + b0 + corr0;
+            accs[c + 1] = acc[1] + b1 + corr0;
+            accs[cpad + c] = acc[2] + b0 + corr1;
+            accs[cpad + c + 1] = acc[3] + b1 + corr1;
         }
-        mixq_requant_row(OB, g->cout, accs, cst, rq, corr0, g->out_zp, g->lo, g->hi, right_only, out, pix * g->cout);
+        mixq_requant_row(OB, g->cout, accs, rq, g->out_zp, g->lo, g->hi, mode, out, pix * g->cout);
         if (two) {
-            mixq_requant_row(OB, g->cout, accs + cpad, cst, rq, corr1, g->out_zp, g->lo, g->hi, right_only, out,
-                             (pix + 1) * g->cout);
+            mixq_requant_row(OB, g->cout, accs + cpad, rq, g->out_zp, g->lo, g->hi, mode, out, (pix + 1) * g->cout);
         }
     }
 }

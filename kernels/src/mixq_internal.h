@@ -129,6 +129,15 @@ MIXQ_INLINE mixq_rq mixq_rq_make(int32_t multiplier, int32_t shift) {
     return q;
 }
 
+/* shift <= -2 (q->sh >= 1): the low word of B is 2^30 and B - 2^31 borrows, so
+ * B - [acc < 0] 2^31 = (bhi + (acc >> 31)) : (2^30 | (acc & 2^31)). */
+MIXQ_INLINE int32_t mixq_rq_apply_r2(int32_t acc, int32_t m, int32_t bhi, int32_t sh) {
+    const uint32_t lo = ((uint32_t)acc & 0x80000000u) | 0x40000000u;
+    const int32_t hi = bhi + (acc >> 31);
+    const int64_t t = (int64_t)acc * m + (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+    return (int32_t)(t >> 32) >> sh;
+}
+
 /* The right-shift case (shift < 0, q->sh >= 0) alone. */
 MIXQ_INLINE int32_t mixq_rq_apply_right(int32_t acc, const mixq_rq *q) {
     /* B - [acc < 0] 2^31: flip the top bit of the low word, borrow from the high word when that

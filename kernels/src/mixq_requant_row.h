@@ -8,84 +8,103 @@
 
 #include "mixq_internal.h"
 
-/* Fill rq[0..n) from per-channel multipliers and shifts; returns 1 when every shift is < 0 (the
- * common case, requantized without a per-output branch). */
+/* How a row can be requantized: MIXQ_RQ_R2 when every shift is <= -2 (no per-output branch),
+ * MIXQ_RQ_FULL when the clamp is the whole output range (a single SSAT/USAT on DSP cores). */
+#define MIXQ_RQ_R2 1
+#define MIXQ_RQ_FULL 2
+
+/* Fill rq[0..n) from per-channel multipliers and shifts; returns the MIXQ_RQ_R2 flag. */
 MIXQ_INLINE int32_t mixq_rq_fill(int32_t n, const mixq_per_channel_quant *q, mixq_rq *rq) {
-    int32_t right_only = 1;
+    int32_t r2 = 1;
     for (int32_t c = 0; c < n; c++) {
         rq[c] = mixq_rq_make(q->multiplier[c], q->shift[c]);
-        right_only &= rq[c].sh >= 0;
+        r2 &= rq[c].sh >= 1;
     }
-    return right_only;
+    return r2 ? MIXQ_RQ_R2 : 0;
 }
 
-/* Requantize one pixel's accumulators (plus per-channel constant and a per-pixel correction) and
- * store them. Kept out of line so that the loops run from registers. */
-#define MIXQ_RQ(c) mixq_clamp(mixq_rq_apply(accs[c] + cst[c] + corr, &rq[c]) + zp, lo, hi)
-#define MIXQ_RQR(c) mixq_clamp(mixq_rq_apply_right(accs[c] + cst[c] + corr, &rq[c]) + zp, lo, hi)
-#define MIXQ_ROW_ARGS                                                                                         \
-    int32_t n, const int32_t *accs, const int32_t *cst, const mixq_rq *rq, int32_t corr, int32_t zp, int32_t lo, \
-        int32_t hi, int32_t right_only
+/* Clamp to the whole range of an OB-bit output. */
+MIXQ_INLINE int32_t mixq_sat(int32_t OB, int32_t v) {
+#if MIXQ_DSP
+    return OB == 8 ? __ssat(v, 8) : (OB == 4 ? __usat(v, 4) : __usat(v, 2));
+#else
+    return mixq_clamp(v, mixq_act_lo(OB), mixq_act_hi(OB));
+#endif
+}
+
+/* Requantize the accumulators of one pixel (bias and corrections already added) and store them.
+ * Kept out of line so that the loops run from registers. */
+#define MIXQ_ROW_ARGS \
+    int32_t n, const int32_t *accs, const mixq_rq *rq, int32_t zp, int32_t lo, int32_t hi, int32_t mode
+
+/* value of channel c with the requantization variant M */
+#define MIXQ_RQV(M, c)                                                                                   \
+    ((M) == 3 ? mixq_sat(OB, mixq_rq_apply_r2(accs[c], rq[c].m, rq[c].bhi, rq[c].sh) + zp)              \
+     : (M) == 1 ? mixq_clamp(mixq_rq_apply_r2(accs[c], rq[c].m, rq[c].bhi, rq[c].sh) + zp, lo, hi)      \
+                : mixq_clamp(mixq_rq_apply(accs[c], &rq[c]) + zp, lo, hi))
+
+#define MIXQ_ROW_LOOPS(STORE)                       \
+    if (mode == 3) {                                \
+        STORE(3);                                   \
+    } else if (mode == 1) {                         \
+        STORE(1);                                   \
+    } else {                                        \
+        STORE(0);                                   \
+    }
 
 static MIXQ_NOINLINE void mixq_requant_row8(MIXQ_ROW_ARGS, int8_t *dst) {
-    if (right_only) {
-        for (int32_t c = 0; c < n; c++) {
-            dst[c] = (int8_t)MIXQ_RQR(c);
-        }
-    } else {
-        for (int32_t c = 0; c < n; c++) {
-            dst[c] = (int8_t)MIXQ_RQ(c);
-        }
+    const int32_t OB = 8;
+#define MIXQ_STORE8(M)                       \
+    for (int32_t c = 0; c < n; c++) {        \
+        dst[c] = (int8_t)MIXQ_RQV(M, c);     \
     }
+    MIXQ_ROW_LOOPS(MIXQ_STORE8)
+#undef MIXQ_STORE8
 }
 
 static MIXQ_NOINLINE void mixq_requant_row4(MIXQ_ROW_ARGS, uint8_t *dst) {
-    if (right_only) {
-        for (int32_t c = 0; c < n; c += 2) {
-            dst[c >> 1] = (uint8_t)(MIXQ_RQR(c) | (MIXQ_RQR(c + 1) << 4));
-        }
-    } else {
-        for (int32_t c = 0; c < n; c += 2) {
-            dst[c >> 1] = (uint8_t)(MIXQ_RQ(c) | (MIXQ_RQ(c + 1) << 4));
-        }
+    const int32_t OB = 4;
+#define MIXQ_STORE4(M)                                                        \
+    for (int32_t c = 0; c < n; c += 2) {                                      \
+        dst[c >> 1] = (uint8_t)(MIXQ_RQV(M, c) | (MIXQ_RQV(M, c + 1) << 4));  \
     }
+    MIXQ_ROW_LOOPS(MIXQ_STORE4)
+#undef MIXQ_STORE4
 }
 
 static MIXQ_NOINLINE void mixq_requant_row2(MIXQ_ROW_ARGS, uint8_t *dst) {
-    if (right_only) {
-        for (int32_t c = 0; c < n; c += 4) {
-            dst[c >> 2] = (uint8_t)(MIXQ_RQR(c) | (MIXQ_RQR(c + 1) << 2) | (MIXQ_RQR(c + 2) << 4) | (MIXQ_RQR(c + 3) << 6));
-        }
-    } else {
-        for (int32_t c = 0; c < n; c += 4) {
-            dst[c >> 2] = (uint8_t)(MIXQ_RQ(c) | (MIXQ_RQ(c + 1) << 2) | (MIXQ_RQ(c + 2) << 4) | (MIXQ_RQ(c + 3) << 6));
-        }
+    const int32_t OB = 2;
+#define MIXQ_STORE2(M)                                                                                  \
+    for (int32_t c = 0; c < n; c += 4) {                                                                \
+        dst[c >> 2] = (uint8_t)(MIXQ_RQV(M, c) | (MIXQ_RQV(M, c + 1) << 2) | (MIXQ_RQV(M, c + 2) << 4) | \
+                                (MIXQ_RQV(M, c + 3) << 6));                                             \
     }
+    MIXQ_ROW_LOOPS(MIXQ_STORE2)
+#undef MIXQ_STORE2
 }
 
 static MIXQ_NOINLINE void mixq_requant_row_any(int32_t OB, MIXQ_ROW_ARGS, uint8_t *out, int32_t o) {
-    (void)right_only;
+    (void)mode;
     for (int32_t c = 0; c < n; c++) {
-        mixq_put_act(out, o + c, OB, MIXQ_RQ(c));
+        mixq_put_act(out, o + c, OB, MIXQ_RQV(0, c));
     }
 }
 
-/* Output elements o .. o+n of an OB-bit tensor from n accumulators (+ cst[c] + corr). */
-MIXQ_INLINE void mixq_requant_row(int32_t OB, int32_t n, const int32_t *accs, const int32_t *cst, const mixq_rq *rq,
-                                  int32_t corr, int32_t zp, int32_t lo, int32_t hi, int32_t right_only, uint8_t *out,
-                                  int32_t o) {
+/* Output elements o .. o+n of an OB-bit tensor from n accumulators. */
+MIXQ_INLINE void mixq_requant_row(int32_t OB, int32_t n, const int32_t *accs, const mixq_rq *rq, int32_t zp,
+                                  int32_t lo, int32_t hi, int32_t mode, uint8_t *out, int32_t o) {
     if (OB == 8) {
-        mixq_requant_row8(n, accs, cst, rq, corr, zp, lo, hi, right_only, (int8_t *)out + o);
+        mixq_requant_row8(n, accs, rq, zp, lo, hi, mode, (int8_t *)out + o);
     } else if (OB == 4 && ((o | n) & 1) == 0) {
-        mixq_requant_row4(n, accs, cst, rq, corr, zp, lo, hi, right_only, out + (o >> 1));
+        mixq_requant_row4(n, accs, rq, zp, lo, hi, mode, out + (o >> 1));
     } else if (OB == 2 && ((o | n) & 3) == 0) {
-        mixq_requant_row2(n, accs, cst, rq, corr, zp, lo, hi, right_only, out + (o >> 2));
+        mixq_requant_row2(n, accs, rq, zp, lo, hi, mode, out + (o >> 2));
     } else {
-        mixq_requant_row_any(OB, n, accs, cst, rq, corr, zp, lo, hi, right_only, out, o);
+        mixq_requant_row_any(OB, n, accs, rq, zp, lo, hi, mode, out, o);
     }
 }
-#undef MIXQ_RQ
-#undef MIXQ_RQR
+#undef MIXQ_RQV
+#undef MIXQ_ROW_LOOPS
 #undef MIXQ_ROW_ARGS
 
 #endif /* MIXQ_REQUANT_ROW_H */

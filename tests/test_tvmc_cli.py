@@ -191,14 +191,16 @@ def test_build_flash_run_refusals(capsys, tmp_path, mlf):
     refused(capsys, ["micro", "build", str(d)], "unreadable")
 
 
-def test_export_project_files(tmp_path, mlf):
-    e = create_project(tmp_path / "export", mlf, "export", ["lib_name=vww"])
-    mk = (e.path / "mixq_model.mk").read_text()
-    cmake = (e.path / "CMakeLists.txt").read_text()
-    for src in e.info["sources"]:
-        assert src in mk and src in cmake
-    assert "add_library(vww STATIC" in cmake
-    assert e.info["artefact"] == "build/libvww.a"
+def test_export_project_layout(tmp_path, mlf):
+    """The export layout of tvm_mixq.codegen.export with its Make and CMake fragments."""
+    e = create_project(tmp_path / "export", mlf, "export")
+    prefix = e.info["model"]["prefix"]
+    for rel in (f"model/{prefix}.c", f"model/{prefix}.h", "runtime/mixq_rt.c", "kernels/include/mixq_kernels.h",
+                "mixq_model.mk", "mixq_model.cmake", "metadata.json"):
+        assert (e.path / rel).is_file(), rel
+    assert not (e.path / "model.mlf").exists()
+    assert all((e.path / s).is_file() for s in e.info["sources"])
+    assert e.info["artefact"] == "build/libmixq_model.a"
 
 
 def test_python_m_entry_point(tmp_path):
@@ -209,3 +211,15 @@ def test_python_m_entry_point(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "python -m tvm_mixq: error: unsupported target kind 'rocm': this driver generates C for Cortex-M or the "
         "host; use \"c -mcpu=cortex-m7\", \"c -mcpu=cortex-m4\" or \"c\""]
+
+
+def test_qemu_project_checked_against_the_board_memory(capsys, tmp_path):
+    """mixq.sram_limit_kb replaces the board's SRAM in the fit check made before any build."""
+    from paths import MLPERF_INT8
+
+    tar = tmp_path / "ad.tar"
+    compile_model(MLPERF_INT8["ad"], parse_target("c -mcpu=cortex-m4"), tar, ["mixq.enable=0", "mixq.sram_limit_kb=8"])
+    refused(capsys, ["micro", "create-project", str(tmp_path / "p"), str(tar), "qemu_cortex_m4"],
+            "does not fit cortex-m4")
+    assert not (tmp_path / "p").exists()
+    assert main(["micro", "create-project", str(tmp_path / "h"), str(tar), "host"]) == 0  # no board, no limit

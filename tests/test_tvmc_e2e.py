@@ -234,8 +234,17 @@ def test_project_makefiles_build_standalone(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proj.artefact.is_file()
     if shutil.which("cmake"):
+        app = tmp_path / "app"
+        app.mkdir()
+        (app / "main.c").write_text(f'#include "{proj.info["model"]["prefix"]}.h"\nint main(void) {{ return '
+                                    f'(int){proj.info["model"]["prefix"]}_init(); }}\n')
+        (app / "CMakeLists.txt").write_text(
+            "cmake_minimum_required(VERSION 3.13)\nproject(app C)\n"
+            f"include({proj.path}/mixq_model.cmake)\nadd_executable(app main.c)\n"
+            "target_link_libraries(app PRIVATE mixq_model m)\n")
         build = tmp_path / "cmake-build"
-        proc = subprocess.run(["cmake", "-S", str(tmp_path / "export"), "-B", str(build)], capture_output=True, text=True)
+        proc = subprocess.run(["cmake", "-S", str(app), "-B", str(build)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
         proc = subprocess.run(["cmake", "--build", str(build)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
+        assert subprocess.run([str(build / "app")]).returncode == 0

@@ -9,14 +9,20 @@ qemu_cortex_m4     bare-metal firmware for QEMU ``mps2-an386`` (Cortex-M4, DSP p
 qemu_cortex_m7     bare-metal firmware for QEMU ``mps2-an500`` (Cortex-M7, DSP paths); both use
                    the startup, semihosting and instruction counter of
                    ``microtvm_templates/qemu_cortex_m``
-export             the model, runtime and kernel sources with a Make fragment and a CMake file,
-                   for an existing firmware tree (no main, no device)
+export             the model, runtime and kernel sources in the layout of
+                   :func:`tvm_mixq.codegen.export.export_model` with its Make and CMake fragments
+                   (``microtvm_templates/export``), for an existing firmware tree (no device)
 =================  ===========================================================================
 
 A project directory holds ``mixq_project.json`` (template, core, model API, build lists), the
-extracted archive in ``model/`` (and ``model.tar``), ``src/`` (the template's main), ``harness/``
-(QEMU), a ``Makefile`` (or ``mixq_model.mk`` and ``CMakeLists.txt`` for export) that builds the
-same artefact standalone, and after ``build`` the artefact in ``build/``. ``tvmc micro build``
+extracted archive in ``model/`` (and ``model.tar``; export: the export layout ``model/``,
+``runtime/``, ``kernels/``), ``src/`` (the template's main), ``harness/`` (QEMU), a ``Makefile``
+that builds the same artefact standalone, and after ``build`` the artefact in ``build/``. QEMU
+projects are checked against the board's memory (``template.json`` of
+``microtvm_templates/qemu_cortex_m*``, or ``mixq.sram_limit_kb``) before anything is built.
+The QEMU ``main.c`` is this package's: it reads inputs and writes outputs through semihosting
+files at run time, so one flashed image serves every ``tvmc run`` (the firmware templates of
+``microtvm_templates/qemu_cortex_m*`` embed their samples at build time, for ``mixq deploy``). ``tvmc micro build``
 compiles in Python with an object cache shared by projects (``$MIXQ_BUILD_DIR/tvmc``), so only
 the model source is compiled again for a new model; ``flash`` stages the firmware for the
 emulator in ``flash/``.
@@ -70,8 +76,8 @@ TEMPLATES: dict[str, Template] = {
                                "QEMU mps2-an386 firmware, Cortex-M4"),
     "qemu_cortex_m7": Template("qemu_cortex_m7", "qemu", "cortex-m7", {"timeout": "600"},
                                "QEMU mps2-an500 firmware, Cortex-M7"),
-    "export": Template("export", "export", None, {"cc": "", "lib_name": "mixq_model"},
-                       "sources + Make fragment + CMake file for an existing firmware tree"),
+    "export": Template("export", "export", None, {"cc": ""},
+                       "sources + Make and CMake fragments for an existing firmware tree"),
 }
 
 
@@ -203,6 +209,8 @@ def create_project(path: Path | str, mlf: Path | str, template_name: str,
     if template.core is not None and core != template.core:
         raise ProjectError(f"{archive.path} was compiled for {core}; template {template.name} runs {template.core}: "
                            f"compile with --target \"c -mcpu={template.core}\"")
+    if template.kind == "qemu":
+        _check_fit(archive, template.core or core)
     dest = Path(path)
     _check_fresh_dir(dest, force)
     dest.mkdir(parents=True, exist_ok=True)
@@ -213,8 +221,51 @@ def create_project(path: Path | str, mlf: Path | str, template_name: str,
         raise
 
 
+def _export_name(mlf_name: str) -> str:
+    """Archive member -> its place in the export layout (model/, runtime/, kernels/)."""
+    for prefix, to in (("codegen/host/src/", "model/"), ("codegen/host/include/", "model/"),
+                       ("runtime/mixq_rt/", "runtime/"), ("runtime/kernels/", "kernels/")):
+        if mlf_name.startswith(prefix):
+            return to + mlf_name[len(prefix):]
+    return ""
+
+
+def _export_layout(dest: Path, archive: MlfArchive) -> tuple[list[str], list[str]]:
+    """Lay the archive's sources out as :func:`tvm_mixq.codegen.export.export_model` does and copy
+    its Make and CMake fragments; returns (sources, include dirs), project-relative."""
+    from ..codegen.export import EXPORT_TEMPLATE_DIR
+
+    staged = dest / "model.mlf"
+    for member in archive.members:
+        target = _export_name(member)
+        if target:
+            (dest / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(staged / member, dest / target)
+    for name in ("mixq_model.mk", "mixq_model.cmake"):
+        shutil.copyfile(EXPORT_TEMPLATE_DIR / name, dest / name)
+    shutil.copyfile(staged / "metadata.json", dest / "metadata.json")
+    shutil.rmtree(staged)
+    build = archive.metadata["build"]
+    sources = [_export_name(s) for s in build["sources"]]
+    include_dirs = list(dict.fromkeys(_export_name(d + "/x")[:-2] for d in build["include_dirs"]))
+    return sources, include_dirs
+
+
+def _check_fit(archive: MlfArchive, core: str) -> None:
+    """The arena and constants against the board's memory, before anything is built."""
+    from types import SimpleNamespace
+
+    from ..codegen.firmware import check_fit, device_memory
+
+    meta = archive.metadata
+    limit_kb = int(meta.get("mixq_options", {}).get("mixq.sram_limit_kb") or 0)
+    memory = device_memory(core, limit_kb * 1024 or None)
+    check_fit(SimpleNamespace(name=meta["model_name"], arena_size=int(meta["memory"]["arena_size_bytes"]),
+                              const_bytes=int(meta["flash"]["constant_bytes"])), memory)
+
+
 def _populate(dest: Path, archive: MlfArchive, template: Template, opts: dict[str, str]) -> Project:
-    extract_mlf(archive, dest / "model")
+    extract_mlf(archive, dest / ("model.mlf" if template.kind == "export" else "model"))
     shutil.copyfile(archive.path, dest / "model.tar")
     meta = archive.metadata
     build = meta["build"]
@@ -262,7 +313,10 @@ def _populate(dest: Path, archive: MlfArchive, template: Template, opts: dict[st
                            "--specs=nano.specs", "-Wl,--gc-sections"]
         info["artefact"] = "build/firmware.elf"
     else:  # export
-        info["artefact"] = f"build/lib{opts['lib_name']}.a"
+        sources, include_dirs = _export_layout(dest, archive)
+        info["sources"], info["include_dirs"] = sources, include_dirs
+        info["model"]["header"] = f"model/{Path(build['header']).name}"
+        info["artefact"] = "build/libmixq_model.a"
         info["cflags"] = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
         if info["core"] != "host":
             from ..emu import OPT_FLAGS, get_target
@@ -280,9 +334,6 @@ def _write_build_files(project: Project) -> None:
     env = _env(OWN_TEMPLATES)
     info = project.info
     ctx = {"info": info, "template": project.template, "model": info["model"]}
-    if project.template.kind == "export":
-        (project.path / "mixq_model.mk").write_text(env.get_template("export.mk.j2").render(**ctx))
-        (project.path / "CMakeLists.txt").write_text(env.get_template("CMakeLists.txt.j2").render(**ctx))
     (project.path / "Makefile").write_text(env.get_template("Makefile.j2").render(**ctx))
     (project.path / "README.md").write_text(env.get_template("README.md.j2").render(**ctx))
 
@@ -318,7 +369,7 @@ def _first_lines(text: str, limit: int = 8) -> str:
 
 def _is_library(rel: str) -> bool:
     """Project-relative path of a library source or header directory (not the model's, not main's)."""
-    return rel.startswith(("model/runtime/", "harness"))
+    return rel.startswith(("model/runtime/", "harness", "runtime/", "kernels/"))
 
 
 def _compile(project: Project, cc: str) -> list[Path]:
@@ -430,7 +481,7 @@ def flash_project(path: Path | str, template: Optional[str] = None) -> tuple[Pro
     kind = project.template.kind
     if kind == "export":
         raise ProjectError("an export project has no device to flash: add its sources to your firmware "
-                           "(mixq_model.mk or CMakeLists.txt)")
+                           "(mixq_model.mk or mixq_model.cmake)")
     if not project.artefact.is_file() or not project.info.get("built"):
         raise ProjectError(f"{project.path} is not built: run tvmc micro build {project.path}")
     if kind == "host":

@@ -63,6 +63,18 @@ def test_streamed_input_keeps_the_input_out_of_the_arena(tmp_path: Path) -> None
     model, _ = _check(FMNIST, tmp_path, "mixq.stream_input=1")
     assert model.stage.streamed and model.inputs[0].offset == -1
     assert "read(user, it[0], it[1], it[2], it[3]" in model.source.read_text()
+    # the same model fed through invoke_streamed and its read callback, tile by tile
+    graph = model.graph
+    x = _inputs(graph)
+    got = run_host(model, x, streamed=True)
+    np.testing.assert_array_equal(got[0], Interpreter(graph, REF).run(x)[0])
+
+
+def test_streamed_callback_without_patch_stage(tmp_path: Path) -> None:
+    graph = read_tflite(OPS_FIXTURES / "conv2d_3x3_same_s1_relu.tflite")
+    model = generate_c(graph, tmp_path)
+    x = _inputs(graph)
+    np.testing.assert_array_equal(run_host(model, x, streamed=True)[0], Interpreter(graph, REF).run(x)[0])
 
 
 def test_padded_fixture_with_patches(tmp_path: Path) -> None:

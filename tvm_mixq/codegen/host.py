@@ -36,8 +36,10 @@ class HostBuildError(MixqError):
 def render_host_main(model: GeneratedModel) -> Path:
     env = template_env((HOST_TEMPLATE_DIR,))
     path = model.out_dir / "host_main.c"
+    t0 = model.graph.tensors[model.graph.inputs[0]]
+    in0 = {"w": t0.shape[2] if len(t0.shape) == 4 else 1, "c": t0.shape[-1], "bits": t0.bits}
     path.write_text(env.get_template("main.c.j2").render(m={
-        "prefix": model.prefix, "macro": model.macro, "inputs": model.inputs, "outputs": model.outputs}))
+        "prefix": model.prefix, "macro": model.macro, "inputs": model.inputs, "outputs": model.outputs, "in0": in0}))
     return path
 
 
@@ -61,14 +63,15 @@ def _runtime_library(cc: str) -> Path:
     return lib
 
 
-def build_host(model: GeneratedModel, cc: str = "gcc") -> Path:
-    """Compile the host program of ``model`` into its output directory; returns the executable."""
+def build_host(model: GeneratedModel, cc: str = "gcc", streamed: bool = False) -> Path:
+    """Compile the host program of ``model`` into its output directory; returns the executable.
+    ``streamed``: the program feeds input 0 through ``invoke_streamed`` and its read callback."""
     if shutil.which(cc) is None:
         raise HostBuildError(f"host C compiler {cc!r} not found")
     lib = build_host_library("release")
     main = render_host_main(model)
-    exe = model.out_dir / f"{model.prefix}_host"
-    cmd = [cc, *HOST_FLAGS, *[f"-I{d}" for d in [model.out_dir, *include_dirs()]], str(main), str(model.source),
+    exe = model.out_dir / f"{model.prefix}_host{'_streamed' if streamed else ''}"
+    cmd = [cc, *HOST_FLAGS, *(["-DMIXQ_HOST_STREAMED"] if streamed else []), *[f"-I{d}" for d in [model.out_dir, *include_dirs()]], str(main), str(model.source),
            str(_runtime_library(cc)), str(lib), f"-Wl,-rpath,{lib.parent}", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -92,11 +95,11 @@ def _from_bytes(t: IoTensor, raw: bytes, count: int) -> np.ndarray:
 
 
 def run_host(model: GeneratedModel, inputs: Sequence[np.ndarray], exe: Path | None = None,
-             timeout: float = 300.0) -> list[np.ndarray]:
+             timeout: float = 300.0, streamed: bool = False) -> list[np.ndarray]:
     """Run the host program on ``inputs`` (one array per model input: the model's batch-1 shape, or
     several samples stacked along the batch axis, as :class:`tvm_mixq.reference.Interpreter`
     takes them); returns the outputs in the same convention."""
-    exe = exe or build_host(model)
+    exe = exe or build_host(model, streamed=streamed)
     if len(inputs) != len(model.inputs):
         raise MixqError(f"model has {len(model.inputs)} inputs, got {len(inputs)}")
     arrays = [np.asarray(x) for x in inputs]

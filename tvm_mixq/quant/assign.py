@@ -89,6 +89,7 @@ def assign_precision(
     sram_of: Optional[Callable[[PrecisionAssignment], int]] = None,
     float_model: Optional[str | os.PathLike] = None,
     calibration: Optional[Calibration] = None,
+    bias_correction: bool = False,
 ) -> MixedPrecision:
     """Calibrate, classify patches (VDPC), search bitwidths (VDQS), build the quantized graphs.
 
@@ -104,6 +105,7 @@ def assign_precision(
     sram_budget_bytes, sram_of : optional SRAM budget and the function measuring an assignment's peak.
     float_model : the float ``.tflite`` to requantize weights from.
     calibration : reuse an earlier calibration of the same graph and plan.
+    bias_correction : correct biases of sub-byte-weight layers (see :func:`build_graphs`).
     """
     if calibration is None:
         if calib_path is not None:
@@ -120,16 +122,16 @@ def assign_precision(
     model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table))
     result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
                          sram_of, fw)
-    normal, outlier = build_graphs(graph, result.assignment, calibration, fw)
+    normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction)
     ev = CostEvaluator(graph, plan)
     return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,
                           ev.bitops(result.assignment), ev.int8_bitops())
 
 
 def realise(graph: Graph, assignment: PrecisionAssignment, calibration: Calibration, plan: Any = None,
-            float_weights: Optional[Mapping[int, np.ndarray]] = None) -> MixedPrecision:
+            float_weights: Optional[Mapping[int, np.ndarray]] = None, bias_correction: bool = False) -> MixedPrecision:
     """A :class:`MixedPrecision` for a given assignment (uniform, random, loaded from JSON)."""
-    normal, outlier = build_graphs(graph, assignment, calibration, float_weights)
+    normal, outlier = build_graphs(graph, assignment, calibration, float_weights, bias_correction)
     ev = CostEvaluator(graph, plan)
     pc = PatchClass(list(assignment.outlier_patches), list(assignment.outlier_tensors), {}, {}, float("nan"))
     return MixedPrecision(assignment, normal, outlier, calibration, pc, None, ev.bitops(assignment), ev.int8_bitops())

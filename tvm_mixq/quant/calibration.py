@@ -17,7 +17,8 @@ Fallback without data (:func:`fallback_inputs`)
 
 Statistics
     Per activation tensor (:class:`TensorStats`): count, min/max, mean/std (real values), the
-    exact histogram of its int8 values (256 bins) and the entropy of that distribution in bits.
+    exact histogram of its int8 values (256 bins), the entropy of that distribution in bits, and
+    the mean of every channel (used to correct biases after weight requantization).
     Per patch of the plan's patch stage (:class:`PatchStats`): for every stage tensor, the largest
     and smallest int8 value of the patch's tile in each calibration sample, which is what VDPC
     classifies patches from.
@@ -66,11 +67,16 @@ class TensorStats:
     hist: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))  # int8 values -128..127
     qmin: int = 127
     qmax: int = -128
+    channel_sum: Optional[np.ndarray] = None  # sum of int8 values per channel (last axis)
 
     def add(self, q: np.ndarray) -> None:
-        v = np.asarray(q, np.int64).ravel()
+        arr = np.asarray(q, np.int64)
+        v = arr.ravel()
         if v.size == 0:
             return
+        per_channel = arr.reshape(-1, arr.shape[-1]).sum(axis=0) if arr.ndim >= 2 else None
+        if per_channel is not None:
+            self.channel_sum = per_channel if self.channel_sum is None else self.channel_sum + per_channel
         self.hist += np.bincount(v + 128, minlength=256)[:256]
         self.count += int(v.size)
         self.qmin = min(self.qmin, int(v.min()))
@@ -95,6 +101,14 @@ class TensorStats:
     def std(self) -> float:
         m = self.mean
         return float(np.sqrt(((self._real() - m) ** 2 * self.hist).sum() / max(self.count, 1)))
+
+    @property
+    def channel_mean(self) -> Optional[np.ndarray]:
+        """Mean real value of every channel (last axis) over the calibration set."""
+        if self.channel_sum is None or self.count == 0:
+            return None
+        per = self.count / self.channel_sum.size
+        return self.scale * (self.channel_sum / per - self.zero_point)
 
     @property
     def entropy(self) -> float:

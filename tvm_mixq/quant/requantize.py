@@ -147,6 +147,7 @@ def apply_assignment(
     assignment: PrecisionAssignment,
     act_quant: Mapping[int, QuantParams],
     float_weights: Optional[Mapping[int, np.ndarray]] = None,
+    input_means: Optional[Mapping[int, np.ndarray]] = None,
 ) -> Graph:
     """A copy of ``graph`` quantized as ``assignment`` says.
 
@@ -158,6 +159,10 @@ def apply_assignment(
         (from :func:`activation_quant`).
     float_weights : optional op index -> float weights of that op (same layout as the int8
         weights) to requantize from instead of the int8 weights.
+    input_means : optional tensor index -> mean real value per channel over the calibration set
+        (:attr:`~tvm_mixq.quant.calibration.TensorStats.channel_mean`). With it, the bias of an op
+        whose weights go sub-byte is corrected for the mean shift the weight rounding causes
+        (``bias += sum (W - W_b) * E[x]``, empirical bias correction; padding ignored).
 
     Raises
     ------
@@ -221,6 +226,9 @@ def apply_assignment(
             s_in_old = float(x_old.quant.scale[0])
             s_in_new = float(x_new.quant.scale[0])
             real_bias = b_old.data.astype(np.float64) * s_in_old * s_w_old
+            mean = None if input_means is None else input_means.get(op.inputs[0])
+            if wbits < 8 and mean is not None:
+                real_bias = real_bias + _mean_shift(op.kind, real, q, s_w_new, axis, np.asarray(mean, np.float64))
             new_bias = np.round(real_bias / (s_in_new * s_w_new))
             if np.abs(new_bias).max(initial=0) > np.iinfo(np.int32).max:
                 raise MixqError(f"requantized bias of op {op.index} leaves the int32 range")
@@ -231,6 +239,21 @@ def apply_assignment(
             )
     _check_shared_constants(graph, assignment)
     return out
+
+
+def _mean_shift(kind: str, real: np.ndarray, q: np.ndarray, scale: np.ndarray, axis: int,
+                mean: np.ndarray) -> np.ndarray:
+    """Per output channel, ``sum (W - W_q) * E[x]``: what the rounded weights lose on average."""
+    shape = [1] * real.ndim
+    shape[axis] = -1
+    dw = real - q.astype(np.float64) * scale.reshape(shape)
+    if kind == "DEPTHWISE_CONV_2D":
+        cout = dw.shape[3]
+        per_in = mean[np.arange(cout) * mean.size // cout] if mean.size != cout else mean
+        return dw.reshape(-1, cout).sum(axis=0) * per_in
+    if kind == "FULLY_CONNECTED":
+        return dw.reshape(dw.shape[0], -1) @ np.resize(mean, dw.shape[-1])
+    return dw.sum(axis=(1, 2)) @ mean  # CONV_2D [cout, kh, kw, cin] x [cin]
 
 
 def _check_shared_constants(graph: Graph, assignment: PrecisionAssignment) -> None:

@@ -47,7 +47,7 @@ from tvm_mixq.datasets import load_fashion_mnist, preprocess, preprocess_float  
 from tvm_mixq.errors import MixqError  # noqa: E402
 from tvm_mixq.graph import Graph  # noqa: E402
 from tvm_mixq.plan import TensorPrecision  # noqa: E402
-from tvm_mixq.quant.assign import MixedPrecision, assign_precision, realise  # noqa: E402
+from tvm_mixq.quant.assign import MixedPrecision, assign_precision, realise, stage_config  # noqa: E402
 from tvm_mixq.quant.calibration import Calibration, calibrate  # noqa: E402
 from tvm_mixq.quant.cost import CostEvaluator  # noqa: E402
 from tvm_mixq.quant.execute import BatchRunner  # noqa: E402
@@ -85,14 +85,6 @@ def float_top1(path: Path, images: np.ndarray, labels: np.ndarray, batch: int = 
         interp.invoke()
         correct += int((interp.get_tensor(out["index"]).argmax(-1) == labels[start:start + batch]).sum())
     return correct / len(images)
-
-
-def stage_config(plan: Any) -> dict[str, Any]:
-    """``mixq.*`` options that make the planner keep ``plan``'s patch stage and grid."""
-    st = plan.patch_stage
-    if st is None:
-        return {"mixq.patch_grid": "off"}
-    return {"mixq.patch_grid": f"{st.grid[0]}x{st.grid[1]}", "mixq.patch_stage_end": str(st.ops[-1])}
 
 
 def peak_sram(graph: Graph, plan: Any, mp: Optional[MixedPrecision]) -> Optional[int]:

@@ -207,3 +207,34 @@ def test_fmnist_w4a4_agrees_mostly():
     ref = BatchRunner(g).run(x)[0].argmax(-1)
     low = BatchRunner(normal).run(x)[0].argmax(-1)
     assert (ref == low).mean() >= 0.8
+
+
+def test_bias_correction_removes_the_mean_shift(kws):
+    g, calib = kws
+    op = g.ops[2]  # 1x1 conv
+    a = PrecisionAssignment({}, {op.index: 2})
+    plain, _ = build_graphs(g, a, calib)
+    corrected, _ = build_graphs(g, a, calib, bias_correction=True)
+    w8 = g.tensors[op.inputs[1]]
+    w2 = plain.tensors[op.inputs[1]]
+    real8 = w8.data.astype(np.float64) * w8.quant.scale.reshape(-1, 1, 1, 1)
+    real2 = w2.data.astype(np.float64) * w2.quant.scale.reshape(-1, 1, 1, 1)
+    mean = calib.tensors[op.inputs[0]].channel_mean
+    expected_shift = (real8 - real2).sum(axis=(1, 2)) @ mean
+    s_acc = g.tensors[op.inputs[0]].quant.scale[0] * w2.quant.scale.astype(np.float64)
+    got_shift = (corrected.tensors[op.inputs[2]].data - plain.tensors[op.inputs[2]].data) * s_acc
+    assert np.allclose(got_shift, expected_shift, atol=float(s_acc.max()))
+    # ops whose weights stay 8-bit keep their bias
+    other = g.ops[4]
+    assert np.array_equal(corrected.tensors[other.inputs[2]].data, g.tensors[other.inputs[2]].data)
+
+
+def test_channel_means(kws):
+    g, calib = kws
+    x = np.random.default_rng(2).integers(-128, 128, (4, 49, 10, 1)).astype(np.int8)
+    c = calibrate(g, x)
+    values = run_all(g, x)
+    for t in (22, 23, 30):
+        s = c.tensors[t]
+        real = s.scale * (values[t].astype(np.float64) - s.zero_point)
+        assert np.allclose(s.channel_mean, real.reshape(-1, real.shape[-1]).mean(axis=0))

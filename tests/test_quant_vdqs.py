@@ -195,3 +195,15 @@ def test_assign_precision_end_to_end(kws, tmp_path):
     d = mp.to_dict()
     json.dumps(d)
     assert d["bitops_reduction"] >= 2.0
+
+
+def test_sram_budget_lowers_the_peak(kws):
+    g, plan, calib = kws
+    from tvm_mixq.quant.assign import sram_function
+
+    peak_of = sram_function(g, plan)
+    int8_peak = peak_of(PrecisionAssignment())
+    r = vdqs_search(g, calib, plan, sram_budget_bytes=int8_peak * 3 // 4, sram_of=peak_of)
+    assert r.budget_met and peak_of(r.assignment) <= int8_peak * 3 // 4
+    with pytest.raises(MixqError, match="memory planner"):
+        vdqs_search(g, calib, plan, sram_budget_bytes=1000)

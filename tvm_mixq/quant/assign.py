@@ -74,6 +74,30 @@ class MixedPrecision:
         }
 
 
+def stage_config(plan: Any) -> dict[str, Any]:
+    """``mixq.*`` options that make the memory planner keep ``plan``'s patch stage and grid."""
+    st = getattr(plan, "patch_stage", None)
+    if st is None:
+        return {"mixq.patch_grid": "off"}
+    return {"mixq.patch_grid": f"{st.grid[0]}x{st.grid[1]}", "mixq.patch_stage_end": str(st.ops[-1])}
+
+
+def sram_function(graph: Graph, plan: Any) -> Callable[[PrecisionAssignment], int]:
+    """Peak SRAM of an assignment: the memory planner on ``plan``'s stage and grid, buffers sized
+    at the assignment's activation bitwidths (outlier patches' 8-bit tiles not counted apart)."""
+    from ..plan import TensorPrecision
+    from ..schedule.search import plan_memory
+
+    config = stage_config(plan)
+
+    def peak(a: PrecisionAssignment) -> int:
+        precision = {t.index: TensorPrecision(t.index, a.bits_of_tensor(t.index), a.bits_of_tensor(t.index) == 8)
+                     for t in graph.tensors if not t.is_const}
+        return int(plan_memory(graph, config, precision).peak)
+
+    return peak
+
+
 def assign_precision(
     graph: Graph,
     plan: Any = None,
@@ -102,7 +126,8 @@ def assign_precision(
     cost_model : ``mixq.cost_model`` (``bitops`` or ``measured``, the latter reads ``cost_table``).
     cost_budget : target cost as a fraction of the int8 patch-based cost (None: VDQS stops when no
         step scores positive).
-    sram_budget_bytes, sram_of : optional SRAM budget and the function measuring an assignment's peak.
+    sram_budget_bytes, sram_of : optional SRAM budget (``mixq.sram_limit_kb`` * 1024) and the function
+        measuring an assignment's peak (default: :func:`sram_function`, the project's memory planner).
     float_model : the float ``.tflite`` to requantize weights from.
     calibration : reuse an earlier calibration of the same graph and plan.
     bias_correction : correct biases of sub-byte-weight layers (see :func:`build_graphs`).
@@ -120,6 +145,8 @@ def assign_precision(
         fw = float_weights_for(graph, float_model)
     pc = classify_patches(calibration, plan, outlier_k) if plan is not None else PatchClass([], [], {}, {}, outlier_k)
     model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table))
+    if sram_budget_bytes is not None and sram_of is None:
+        sram_of = sram_function(graph, plan)
     result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
                          sram_of, fw)
     normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction)

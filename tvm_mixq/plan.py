@@ -17,12 +17,16 @@ Reports print :meth:`Plan.summary`; code generators and the TFLM writer read the
 :meth:`Plan.to_dict` gives a JSON-ready view (the graph itself is referred to by name only).
 
 Reading a plan for code generation: run ``steps`` in order (a run of steps with the same ``loop``
-is a loop body: once per patch of ``patch_stage.patches`` or per slice of the chain's
+is a loop body: once per patch of ``patch_stage.patches`` (loop "patch"), per patch of the later
+stage whose ``loop`` it is ("patch:<k>", :attr:`Plan.later_stages`), or per slice of the chain's
 ``slices()``). A tensor's bytes are at :meth:`MemoryPlan.buffer_of` (``kind`` "tile": the
 tensor's region ``Patch.tensor_tiles[t]`` of the current patch, rows of that region's width;
 "slice": the current channel slice, compact); the stage's first op reads its window from the
 whole input (or, streamed, from the input tile the callback filled) and its last op writes its
-tile into the whole stage output. ``Step.in_place`` outputs start at their input's address;
+tile into the whole stage output. A later stage is the same loop, its first op reading its
+window from the whole intermediate ``input_tensor`` (at ``buffer_of(input_tensor)``), which may
+share bytes with the stage output (the output rows written over input rows no later patch of
+that stage reads, as for the first stage). ``Step.in_place`` outputs start at their input's address;
 ``Step.folded`` steps call no kernel. Scratch: :meth:`MemoryPlan.scratch_of`.
 """
 from __future__ import annotations
@@ -145,7 +149,13 @@ class Patch:
 
 @dataclass
 class PatchStage:
-    """The ops run patch by patch, from the graph input to the split tensor."""
+    """The ops run patch by patch, from the stage input to the split tensor.
+
+    :attr:`Plan.patch_stage` reads the graph input. A *later* stage (:attr:`Plan.later_stages`)
+    has exactly the same shape but reads a whole intermediate tensor (``input_tensor``, produced
+    by an earlier op and read by no op outside the stage); its ``loop`` is ``"patch:<k>"``
+    (k = 1, 2, ...), the ``loop`` of its steps.
+    """
 
     ops: list[int]
     input_tensor: int
@@ -154,6 +164,7 @@ class PatchStage:
     patches: list[Patch]
     macs: int  # MACs of the stage run patch by patch
     baseline_macs: int  # MACs of the same ops run once on whole tensors
+    loop: str = "patch"  # the Step.loop of the stage's body
 
     @property
     def recompute_macs(self) -> int:
@@ -165,6 +176,7 @@ class PatchStage:
             "input_tensor": self.input_tensor,
             "split_tensor": self.split_tensor,
             "grid": list(self.grid),
+            "loop": self.loop,
             "macs": self.macs,
             "baseline_macs": self.baseline_macs,
             "recompute_macs": self.recompute_macs,
@@ -355,6 +367,7 @@ class PlanOptions:
     bits: int = 8
     in_place_conv: bool = True  # 1x1 projections (Cout <= Cin) write over their input
     stage_overlap: bool = True  # the stage output overlaps input rows no later patch reads
+    later_stages: bool = True  # deeper blocks may run as patch stages of their own (Plan.later_stages)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -375,6 +388,17 @@ class Plan:
     baseline_macs: int
     baseline_peak: int = 0  # layer-by-layer int8 arena with the same planner and mode
     planning_seconds: float = 0.0
+    # Mixed precision (tvm_mixq.quant): the graph whose quantization the outlier patches of the
+    # patch stage use for their inner tensors (same weights as ``graph``); None without outliers.
+    outlier_graph: Optional[Graph] = None
+    #: Patch stages after the first, in execution order, each reading a whole intermediate tensor
+    #: (deeper blocks whose expanded intermediates do not fit whole; see :class:`PatchStage`).
+    later_stages: list[PatchStage] = field(default_factory=list)
+
+    @property
+    def stages(self) -> list[PatchStage]:
+        """Every patch stage in execution order: ``patch_stage`` (if any), then ``later_stages``."""
+        return ([self.patch_stage] if self.patch_stage is not None else []) + list(self.later_stages)
 
     @property
     def extra_macs(self) -> float:
@@ -400,6 +424,7 @@ class Plan:
             "extra_macs": self.extra_macs,
             "planning_seconds": self.planning_seconds,
             "patch_stage": self.patch_stage.to_dict() if self.patch_stage else None,
+            "later_stages": [st.to_dict() for st in self.later_stages],
             "channel_splits": [c.to_dict() for c in self.channel_splits],
             "precision": {str(k): {"bits": v.bits, "signed": v.signed} for k, v in sorted(self.precision.items())},
             "steps": [
@@ -431,6 +456,13 @@ class Plan:
             )
         else:
             lines.append("patch stage: none")
+        for st in self.later_stages:
+            t = g.tensors[st.split_tensor]
+            lines.append(
+                f"later patch stage ({st.loop}): ops {st.ops[0]}..{st.ops[-1]} from tensor {st.input_tensor} -> tensor "
+                f"{t.index} {'x'.join(map(str, t.shape[1:]))}, grid {st.grid[0]}x{st.grid[1]}, "
+                f"recomputation {st.recompute_macs:,} MACs"
+            )
         for c in self.channel_splits:
             lines.append(
                 f"channel split: ops {c.ops} in {c.factor} slices of {c.channels} channels"

@@ -135,7 +135,35 @@ MIXQ_INLINE int32_t mixq_im2col16(int32_t IB, int32_t WB, const mixq_conv_geom *
 MIXQ_INLINE void mixq_block16(int32_t WB, int32_t NP, const mixq_conv_geom *g, const uint32_t *ap,
                               const uint32_t *wp, int32_t acc[4]) {
     int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0; /* s<pixel><channel> */
-    if (WB == 8) {
+    if (WB == 8 && NP == 2) {
+        /* per 4 K values: 3 LDRD, 4 SXTB16, 8 SMLAD (16 MACs) */
+        uint32_t x0, x1, e0, e1, p0, p1;
+        int32_t n = g->kp >> 2;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[wp]], #8\n\t"
+            "ldrd %[p0], %[p1], [%[ap]], #8\n\t"
+            "sxtb16 %[e0], %[x0]\n\t"
+            "sxtb16 %[e1], %[x1]\n\t"
+            "sxtb16 %[x0], %[x0], ror #8\n\t"
+            "sxtb16 %[x1], %[x1], ror #8\n\t"
+            "smlad %[s00], %[p0], %[e0], %[s00]\n\t"
+            "smlad %[s01], %[p0], %[e1], %[s01]\n\t"
+            "smlad %[s00], %[p1], %[x0], %[s00]\n\t"
+            "smlad %[s01], %[p1], %[x1], %[s01]\n\t"
+            "ldrd %[p0], %[p1], [%[ap]], #8\n\t"
+            "smlad %[s10], %[p0], %[e0], %[s10]\n\t"
+            "smlad %[s11], %[p0], %[e1], %[s11]\n\t"
+            "smlad %[s10], %[p1], %[x0], %[s10]\n\t"
+            "smlad %[s11], %[p1], %[x1], %[s11]\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [wp] "+r"(wp), [ap] "+r"(ap),
+              [n] "+r"(n), [x0] "=&r"(x0), [x1] "=&r"(x1), [e0] "=&r"(e0), [e1] "=&r"(e1), [p0] "=&r"(p0),
+              [p1] "=&r"(p1)
+            :
+            : "cc", "memory");
+    } else if (WB == 8) {
 #pragma GCC unroll 2
         for (int32_t k = 0; k < g->kp; k += 4, ap += 4, wp += 2) {
             const uint32_t x0 = wp[0], x1 = wp[1];
@@ -276,6 +304,62 @@ MIXQ_INLINE void mixq_prepare_w4(const mixq_conv_geom *g, const uint8_t *filter,
 MIXQ_INLINE void mixq_block_a4w4(const mixq_conv_geom *g, const uint32_t *ap, const uint32_t *wp, int32_t acc[4]) {
     const int32_t P = (896 << 11) + 1024;
     int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+    if (g->kp <= 544) {
+        /* the per-output sums of extracted fields stay below 34 * 1920 < 2^16: the two channels of
+         * a pixel share one register (low and high halfword) */
+        uint32_t sp0 = 0, sp1 = 0, a0, a1, w0, w1;
+        int32_t t00, t01, t10, t11, n = g->kp >> 4;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[a0], %[a1], [%[ap]]\n\t"
+            "ldrd %[w0], %[w1], [%[wp]]\n\t"
+            "smlad %[t00], %[a0], %[w0], %[P]\n\t"
+            "smlad %[t00], %[a1], %[w1], %[t00]\n\t"
+            "ldrd %[w0], %[w1], [%[wp], #8]\n\t"
+            "smlad %[t01], %[a0], %[w0], %[P]\n\t"
+            "smlad %[t01], %[a1], %[w1], %[t01]\n\t"
+            "ldrd %[a0], %[a1], [%[ap], #8]\n\t"
+            "smlad %[t11], %[a0], %[w0], %[P]\n\t"
+            "smlad %[t11], %[a1], %[w1], %[t11]\n\t"
+            "ldrd %[w0], %[w1], [%[wp]]\n\t"
+            "smlad %[t10], %[a0], %[w0], %[P]\n\t"
+            "smlad %[t10], %[a1], %[w1], %[t10]\n\t"
+            "ldrd %[a0], %[a1], [%[ap], #16]\n\t"
+            "ldrd %[w0], %[w1], [%[wp], #16]\n\t"
+            "smlad %[t00], %[a0], %[w0], %[t00]\n\t"
+            "smlad %[t00], %[a1], %[w1], %[t00]\n\t"
+            "ldrd %[w0], %[w1], [%[wp], #24]\n\t"
+            "smlad %[t01], %[a0], %[w0], %[t01]\n\t"
+            "smlad %[t01], %[a1], %[w1], %[t01]\n\t"
+            "ldrd %[a0], %[a1], [%[ap], #24]\n\t"
+            "smlad %[t11], %[a0], %[w0], %[t11]\n\t"
+            "smlad %[t11], %[a1], %[w1], %[t11]\n\t"
+            "ldrd %[w0], %[w1], [%[wp], #16]\n\t"
+            "smlad %[t10], %[a0], %[w0], %[t10]\n\t"
+            "smlad %[t10], %[a1], %[w1], %[t10]\n\t"
+            "adds %[ap], %[ap], #32\n\t"
+            "adds %[wp], %[wp], #32\n\t"
+            "ubfx %[t00], %[t00], #11, #11\n\t"
+            "ubfx %[t01], %[t01], #11, #11\n\t"
+            "ubfx %[t10], %[t10], #11, #11\n\t"
+            "ubfx %[t11], %[t11], #11, #11\n\t"
+            "add %[sp0], %[sp0], %[t00]\n\t"
+            "add %[sp0], %[sp0], %[t01], lsl #16\n\t"
+            "add %[sp1], %[sp1], %[t10]\n\t"
+            "add %[sp1], %[sp1], %[t11], lsl #16\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [sp0] "+r"(sp0), [sp1] "+r"(sp1), [ap] "+r"(ap), [wp] "+r"(wp), [n] "+r"(n), [a0] "=&r"(a0),
+              [a1] "=&r"(a1), [w0] "=&r"(w0), [w1] "=&r"(w1), [t00] "=&r"(t00), [t01] "=&r"(t01),
+              [t10] "=&r"(t10), [t11] "=&r"(t11)
+            : [P] "r"(P)
+            : "cc", "memory");
+        acc[0] = (int32_t)(sp0 & 0xFFFFu);
+        acc[1] = (int32_t)(sp0 >> 16);
+        acc[2] = (int32_t)(sp1 & 0xFFFFu);
+        acc[3] = (int32_t)(sp1 >> 16);
+        return;
+    }
     for (int32_t k = 0; k < g->kp; k += 16, ap += 8, wp += 8) {
         int32_t t00 = mixq_smlad(ap[0], wp[0], P), t01 = mixq_smlad(ap[0], wp[2], P);
         int32_t t10 = mixq_smlad(ap[2], wp[0], P), t11 = mixq_smlad(ap[2], wp[2], P);
@@ -379,32 +463,59 @@ MIXQ_INLINE void mixq_prepare_w2(const mixq_conv_geom *g, const uint8_t *filter,
     }
 }
 
-#define MIXQ_A2_STEP(r, j)                                        \
-    do {                                                          \
-        const uint32_t l0_ = mixq_ror(x0, (r)) & m;               \
-        const uint32_t l1_ = mixq_ror(x1, (r)) & m;               \
-        const uint32_t a0_ = ap[((j) >> 1) * 4 + ((j) & 1)];      \
-        const uint32_t a1_ = ap[((j) >> 1) * 4 + ((j) & 1) + 2];  \
-        t00 = mixq_smlad(a0_, l0_, t00);                          \
-        t01 = mixq_smlad(a0_, l1_, t01);                          \
-        t10 = mixq_smlad(a1_, l0_, t10);                          \
-        t11 = mixq_smlad(a1_, l1_, t11);                          \
-    } while (0)
-
 MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, const uint32_t *wp, int32_t acc[4]) {
     const uint32_t m = 0x30033003u;
     int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
     for (int32_t k0 = 0; k0 < g->kp; k0 += MIXQ_A2_CHUNK) {
         const int32_t k1 = mixq_min_i32(k0 + MIXQ_A2_CHUNK, g->kp);
         int32_t t00 = 0, t01 = 0, t10 = 0, t11 = 0;
-        for (int32_t k = k0; k < k1; k += 16, ap += 8, wp += 2) {
-            const uint32_t x0 = wp[0], x1 = wp[1];
-            /* lane word j of pixel p sits at ap[(j / 2) * 4 + p * 2 + j % 2] */
-            MIXQ_A2_STEP(0, 0);
-            MIXQ_A2_STEP(2, 1);
-            MIXQ_A2_STEP(8, 2);
-            MIXQ_A2_STEP(10, 3);
-        }
+        /* per 16 K values: 1 LDRD, 8 AND with rotated operand, 8 LDR, 16 SMLAD (64 MACs); lane
+         * word j of pixel p sits at ap[(j / 2) * 4 + p * 2 + j % 2] */
+        uint32_t x0, x1, l0, l1, a0, a1;
+        int32_t n = (k1 - k0) >> 4;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[wp]], #8\n\t"
+            "and %[l0], %[m], %[x0]\n\t"
+            "and %[l1], %[m], %[x1]\n\t"
+            "ldr %[a0], [%[ap]]\n\t"
+            "ldr %[a1], [%[ap], #8]\n\t"
+            "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
+            "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
+            "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
+            "smlad %[t11], %[a1], %[l1], %[t11]\n\t"
+            "and %[l0], %[m], %[x0], ror #2\n\t"
+            "and %[l1], %[m], %[x1], ror #2\n\t"
+            "ldr %[a0], [%[ap], #4]\n\t"
+            "ldr %[a1], [%[ap], #12]\n\t"
+            "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
+            "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
+            "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
+            "smlad %[t11], %[a1], %[l1], %[t11]\n\t"
+            "and %[l0], %[m], %[x0], ror #8\n\t"
+            "and %[l1], %[m], %[x1], ror #8\n\t"
+            "ldr %[a0], [%[ap], #16]\n\t"
+            "ldr %[a1], [%[ap], #24]\n\t"
+            "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
+            "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
+            "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
+            "smlad %[t11], %[a1], %[l1], %[t11]\n\t"
+            "and %[l0], %[m], %[x0], ror #10\n\t"
+            "and %[l1], %[m], %[x1], ror #10\n\t"
+            "ldr %[a0], [%[ap], #20]\n\t"
+            "ldr %[a1], [%[ap], #28]\n\t"
+            "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
+            "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
+            "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
+            "smlad %[t11], %[a1], %[l1], %[t11]\n\t"
+            "adds %[ap], %[ap], #32\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [t00] "+r"(t00), [t01] "+r"(t01), [t10] "+r"(t10), [t11] "+r"(t11), [ap] "+r"(ap), [wp] "+r"(wp),
+              [n] "+r"(n), [x0] "=&r"(x0), [x1] "=&r"(x1), [l0] "=&r"(l0), [l1] "=&r"(l1), [a0] "=&r"(a0),
+              [a1] "=&r"(a1)
+            : [m] "r"(m)
+            : "cc", "memory");
         s00 += ((uint32_t)t00 >> 12) & 0xFFF;
         s01 += ((uint32_t)t01 >> 12) & 0xFFF;
         s10 += ((uint32_t)t10 >> 12) & 0xFFF;
@@ -415,7 +526,6 @@ MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, co
     acc[2] = s10;
     acc[3] = s11;
 }
-#undef MIXQ_A2_STEP
 
 /* ---- driver ------------------------------------------------------------------------------ */
 

@@ -51,10 +51,12 @@ def _align(v: int, a: int) -> int:
     return (v + a - 1) // a * a
 
 
-def place(buffers: list[ArenaBuffer], alignment: int = 8) -> ArenaPlan:
-    """Place ``buffers`` (offsets set in place) and return the plan."""
-    order = sorted((b for b in buffers if b.size > 0), key=lambda b: (-b.size, b.first, b.name))
-    placed: list[ArenaBuffer] = []
+def place(buffers: list[ArenaBuffer], alignment: int = 8, fixed: tuple[ArenaBuffer, ...] = ()) -> ArenaPlan:
+    """Place ``buffers`` (offsets set in place) and return the plan. ``fixed`` buffers (part of
+    ``buffers``) keep the offsets they have and are placed around."""
+    order = sorted((b for b in buffers if b.size > 0 and not any(b is f for f in fixed)),
+                   key=lambda b: (-b.size, b.first, b.name))
+    placed: list[ArenaBuffer] = list(fixed)
     for b in order:
         conflicts = sorted((p for p in placed if p.overlaps_in_time(b)), key=lambda p: p.offset)
         offset = 0
@@ -67,5 +69,5 @@ def place(buffers: list[ArenaBuffer], alignment: int = 8) -> ArenaPlan:
     for b in buffers:
         if b.size <= 0:
             b.offset = 0
-    size = _align(max((b.end for b in placed), default=0), alignment)
+    size = _align(max((b.end for b in placed if b.size > 0), default=0), alignment)
     return ArenaPlan(buffers, size, alignment)

@@ -9,6 +9,7 @@ arena and the per-layer facts the deploy report prints. Templates are Jinja2
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -181,7 +182,8 @@ def _tensor_bytes(t: Tensor) -> int:
 
 def _plan_arena(graph: Graph, layers: list[Layer], alignment: int, sizes: Optional[dict[int, int]] = None,
                 spans: Optional[dict[int, tuple[int, int]]] = None, extra: Optional[list[ArenaBuffer]] = None,
-                skip: frozenset[int] = frozenset()) -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
+                skip: frozenset[int] = frozenset(), overlap: Optional[tuple[int, int, int]] = None
+                ) -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
     """Buffers of every activation tensor (RESHAPE outputs share their input's) and of scratch.
 
     ``sizes`` replaces a tensor's size (tiles of the patch stage), ``spans`` widens a tensor's
@@ -196,7 +198,7 @@ def _plan_arena(graph: Graph, layers: list[Layer], alignment: int, sizes: Option
         return t
 
     for layer in layers:
-        if layer.alias:
+        if layer.alias or layer.rows is not None:
             root[find(layer.op.outputs[0])] = find(layer.op.inputs[0])
     end = len(layers)
     first: dict[int, int] = {}
@@ -238,8 +240,16 @@ def _plan_arena(graph: Graph, layers: list[Layer], alignment: int, sizes: Option
     for pos, layer in enumerate(layers):
         if layer.scratch > 0:
             buffers.append(ArenaBuffer(f"scratch:{layer.cname}", layer.scratch, pos, pos, "scratch"))
+        if layer.rows is not None:
+            buffers.append(ArenaBuffer(f"ring:{layer.cname}", layer.rows.ring_bytes, pos, pos, "scratch"))
     buffers += extra or []
-    return place(buffers, alignment), by_tensor
+    if overlap is None:
+        return place(buffers, alignment), by_tensor
+    a, b = by_tensor[overlap[0]], by_tensor[overlap[1]]
+    lo = min(0, -overlap[2])
+    a.offset = -lo
+    b.offset = -lo - overlap[2]
+    return place(buffers, alignment, fixed=(a, b)), by_tensor
 
 
 def dsp_conv_scratch(layer: Layer) -> int:
@@ -263,6 +273,53 @@ def dsp_conv_scratch(layer: Layer) -> int:
     return 4 * kp + per_channel
 
 
+def _choose_in_place(graph: Graph, layers: list[Layer], stage_ops: set[int]) -> None:
+    """Give a row schedule to every convolution outside the patch stage whose input (with every
+    tensor sharing its bytes) is read by no later layer and is no model output."""
+    from .inplace import row_schedule
+
+    last_read: dict[int, int] = {}
+    for pos, layer in enumerate(layers):
+        for t in layer.op.inputs:
+            if t >= 0:
+                last_read[t] = pos
+    alias_of: dict[int, int] = {}
+    for layer in layers:
+        if layer.alias:
+            alias_of[layer.op.outputs[0]] = layer.op.inputs[0]
+    for pos, layer in enumerate(layers):
+        if layer.op.index in stage_ops or layer.template != "conv":
+            continue
+        t_in = layer.op.inputs[0]
+        group = {t_in} | {a for a, b in alias_of.items() if b == t_in}
+        root = t_in
+        while root in alias_of:
+            root = alias_of[root]
+            group.add(root)
+        if any(last_read.get(t, -1) > pos or t in graph.outputs for t in group):
+            continue
+        layer.rows = row_schedule(layer, graph)
+
+
+def _stage_overlap(graph: Graph, plan: "Plan", stage, alignment: int) -> Optional[tuple[int, int, int]]:
+    """(input, stage output, delta) when the stage output may overlap the input buffer: the input is
+    read by the stage only and is no model output. ``delta`` is the planner's
+    (:func:`tvm_mixq.schedule.builder.overlap_delta`: writing patch p's output tile never touches
+    input bytes read by patch p or later, patches in raster order; the generated loop scatters each
+    tile after the patch's reads), rounded up to the arena alignment."""
+    from ..schedule.builder import overlap_delta
+
+    inp, out = stage.input_tensor, stage.split_tensor
+    stage_ops = set(stage.ops)
+    if inp in graph.outputs or any(u.index not in stage_ops for u in graph.consumers().get(inp, [])):
+        return None
+    delta = overlap_delta(graph, plan.patch_stage, lambda t: graph.tensors[t].bits)
+    delta = -(-delta // alignment) * alignment
+    if delta <= -graph.tensors[inp].nbytes:  # no overlap possible: separate buffers
+        return None
+    return inp, out, delta
+
+
 def build_layers(graph: Graph) -> list[Layer]:
     """Prepared layers of ``graph`` (every op, in order), with kernel scratch sizes."""
     layers = [make_layer(graph, op) for op in graph.ops]
@@ -282,7 +339,8 @@ def build_layers(graph: Graph) -> list[Layer]:
 
 
 def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, source: str = "",
-               description: str = "", alignment: int = 8, plan: Optional["Plan"] = None) -> GeneratedModel:
+               description: str = "", alignment: int = 8, plan: Optional["Plan"] = None,
+               in_place: bool = True) -> GeneratedModel:
     """Write ``<prefix>.h`` and ``<prefix>.c`` for ``graph`` (layer by layer) into ``out_dir``.
 
     Parameters
@@ -294,6 +352,8 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     plan : a :class:`tvm_mixq.plan.Plan` of ``graph``: its patch stage is generated as a
         table-driven patch loop (:mod:`.patches`); without it, or without a stage, layer by layer.
         Channel splits are not generated yet (refused).
+    in_place : run convolutions whose input dies at them in place, row by row
+        (:mod:`.inplace`), when that lowers the memory they need.
 
     Raises
     ------
@@ -320,10 +380,13 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         layers = stage_layers + [layer for layer in layers if layer.op.index not in set(stage.ops)]
     for pos, layer in enumerate(layers):
         layer.position = pos
+    if in_place:
+        _choose_in_place(graph, layers, {layer.op.index for layer in stage_layers})
     sizes: dict[int, int] = {}
     spans: dict[int, tuple[int, int]] = {}
     extra: list[ArenaBuffer] = []
     skip: frozenset[int] = frozenset()
+    overlap: Optional[tuple[int, int, int]] = None
     if stage is not None:
         k = len(stage_layers)
         stage_ops = set(stage.ops)
@@ -342,6 +405,7 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
             extra.append(ArenaBuffer("tile:input", stage.tile_bytes[stage.input_tensor], 0, k - 1, "tile"))
         else:
             spans[stage.input_tensor] = (-1, k - 1)
+            overlap = _stage_overlap(graph, plan, stage, alignment)
         for pos, layer in enumerate(stage_layers):
             sl = stage.layers[layer.op.index]
             for i, nbytes in enumerate(sl.window_bytes):
@@ -349,7 +413,12 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
                     extra.append(ArenaBuffer(f"window:{layer.cname}:{i}", nbytes, pos, pos, "window"))
             if sl.writes_split:
                 extra.append(ArenaBuffer(f"tile:{layer.cname}", sl.out_tile_bytes, pos, pos, "tile"))
-    arena, by_tensor = _plan_arena(graph, layers, alignment, sizes, spans, extra, skip)
+    arena, by_tensor = _plan_arena(graph, layers, alignment, sizes, spans, extra, skip, overlap)
+    if overlap is not None:  # greedy placement around the fixed block can lose: keep the smaller
+        plain, plain_by = _plan_arena(graph, layers, alignment, sizes, spans,
+                                      [dataclasses.replace(b) for b in extra], skip, None)
+        if plain.size < arena.size:
+            arena, by_tensor = plain, plain_by
     named = {b.name: b for b in arena.buffers}
 
     def operand(layer: Layer, pos: int, t_index: int) -> str:
@@ -378,6 +447,12 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
             else:
                 sl.dst = f"(arena + {by_tensor[layer.op.outputs[0]].offset})"
 
+    for layer in layers:
+        if layer.rows is not None:
+            layer.rows.table_name = layer.const("rows", "int16_t", layer.rows.table, align=4)
+            layer.rows.ring = f"(arena + {named[f'ring:{layer.cname}'].offset})"
+            layer.rows.buf = f"(arena + {by_tensor[layer.op.inputs[0]].offset})"
+            layer.template = "rows_conv"
     for pos, layer in enumerate(layers):
         layer.src = [operand(layer, i, t) for i, t in enumerate(layer.op.inputs)
                      if t >= 0 and (i in layer.const_inputs or not graph.tensors[t].is_const)]

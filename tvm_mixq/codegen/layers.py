@@ -81,6 +81,7 @@ class Layer:
     scratch_expr: str = "0"
     position: int = 0  # index in the generated model's layer list
     s: Optional[object] = None  # patches.StageLayer of a layer in the patch stage
+    rows: Optional[object] = None  # inplace.RowSchedule of a convolution run in place, row by row
 
     @property
     def label(self) -> str:
@@ -543,7 +544,7 @@ LAYER_PREPARERS: dict[str, Callable[[Layer, Graph], None]] = {
 }
 
 #: Templates whose call goes through the kernel library (scratch from its get_buffer_size).
-KERNEL_TEMPLATES = ("conv", "fc", "add", "avgpool", "patch_conv", "patch_add", "patch_avgpool")
+KERNEL_TEMPLATES = ("conv", "fc", "add", "avgpool", "patch_conv", "patch_add", "patch_avgpool", "rows_conv")
 
 
 def make_layer(graph: Graph, op: Op) -> Layer:

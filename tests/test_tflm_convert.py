@@ -187,3 +187,17 @@ def test_cli_convert_refuses_overwriting_input(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tvm_mixq.cli.main", "tflm", "convert", str(model), "-o", str(model)],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "overwrite" in proc.stderr
+
+
+def test_dsp_target_keeps_8bit_weights_where_w4a4_would_respace_into_the_arena():
+    g = read_tflite(MLPERF_INT8["kws"])
+    cal = calibrate(g, np.random.default_rng(0).integers(-128, 128, (4, 49, 10, 1)).astype(np.int8))
+    a = uniform_assignment(g, cal, 4)
+    aq = calibrated_act_quant(cal, a)
+    on_host = rewrite(g, a, aq, target="host")
+    on_m7 = rewrite(g, a, aq, target="cortex-m7")
+    pointwise = [op.index for op in g.ops if op.kind == "CONV_2D" and g.tensors[op.inputs[1]].shape[1:3] == (1, 1)]
+    assert pointwise and all(on_host.assignment.weight_bits[o] == 4 for o in pointwise)
+    assert all(o not in on_m7.assignment.weight_bits for o in pointwise)  # 64 x 64 B re-spaced > 1 KiB
+    assert on_m7.assignment.weight_bits[0] == 4  # 8-bit input: no W4A4 re-spacing
+    assert sum("re-space 4096 B" in n for n in on_m7.notes) == len(pointwise)

@@ -10,7 +10,9 @@ calibration on ``--calib`` samples (or the documented synthetic fallback), then
   the search goes on until the TFLM activation arena estimated by
   :func:`tvm_mixq.tflm.arena.tflm_arena_estimate` fits that budget.
 
-The rewriter (:mod:`.rewriter`) then keeps 8-bit whatever TFLM cannot run as a MIXQ op.
+The rewriter (:mod:`.rewriter`) then keeps 8-bit whatever TFLM cannot run as a MIXQ op, and on
+``mixq.target`` cores with the DSP extension (the default, cortex-m7) 8-bit weights where the
+packed W4A4 kernel would re-space large weights into the arena.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class PlannedModel:
     assignment: PrecisionAssignment
     act_quant: dict[int, QuantParams]
     samples: Optional[np.ndarray]  # the --calib samples, None with the synthetic fallback
+    options: MixqOptions
 
 
 def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, act_bits: Optional[int] = None,
@@ -79,7 +82,8 @@ def plan_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = No
     samples = load_calibration_data(graph, calib) if calib is not None else None
     calibration = calibrate(graph, samples)
     assignment = choose_assignment(graph, calibration, options, act_bits, weight_bits)
-    return PlannedModel(graph, calibration, assignment, calibrated_act_quant(calibration, assignment), samples)
+    return PlannedModel(graph, calibration, assignment, calibrated_act_quant(calibration, assignment), samples,
+                        options)
 
 
 def convert_model(model: str | os.PathLike, output: str | os.PathLike, calib: Optional[str | os.PathLike] = None,
@@ -90,7 +94,7 @@ def convert_model(model: str | os.PathLike, output: str | os.PathLike, calib: Op
     if out.resolve() == Path(model).resolve():
         raise MixqError(f"output {out} would overwrite the input model")
     planned = plan_model(model, calib, pass_config, act_bits, weight_bits)
-    result = rewrite(planned.graph, planned.assignment, planned.act_quant)
+    result = rewrite(planned.graph, planned.assignment, planned.act_quant, target=planned.options.target)
     data = result.tflite()
     try:
         out.write_bytes(data)

@@ -29,6 +29,13 @@ What stays 8-bit, with a logged note
     sub-byte activations, non-constant weights). The assignment is lowered accordingly and the
     planned graph recomputed until it is stable, so the reference always describes what runs.
     Outlier patches of a patch-based plan do not apply to layer-by-layer TFLM and are dropped.
+
+Target-dependent: on cores with the DSP extension (:data:`DSP_TARGETS`) the kernel library's
+packed W4A4 convolution re-spaces the 4-bit weights into scratch memory, ``C_out x K`` bytes
+taken from TFLM's arena at every call (:func:`respaced_weight_bytes`). Where that exceeds
+``respace_limit`` bytes the layer's weights go back to 8 bits (the A4W8 path needs a few hundred
+bytes), so the arena the plan saves is not spent on scratch; measured on VWW-96 (Cortex-M7, QEMU):
+arena head 75,520 B with W4A4 everywhere, 37,200 B with A4W8, at equal instruction counts.
 """
 from __future__ import annotations
 
@@ -50,7 +57,7 @@ from ..graph import (
     QuantParams,
     Tensor,
 )
-from ..kernellib.layout import pack_depthwise_weights, pack_weights
+from ..kernellib.layout import pack_depthwise_weights, pack_weights, weight_row_len
 from ..quant.precision import PrecisionAssignment
 from ..quant.requantize import apply_assignment
 from ..reference import ops as ref_ops
@@ -71,6 +78,13 @@ MIXQ_KINDS: dict[str, str] = {
 }
 
 _WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+#: Cores whose kernels take the packed-SIMD paths.
+DSP_TARGETS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+#: Largest re-spaced W4A4 weight scratch accepted on a DSP core (bytes).
+DEFAULT_RESPACE_LIMIT = 1024
+#: Output pixels from which the kernel library's DSP convolution takes the packed path.
+PACKED_MIN_PIXELS = 8
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 #: A bitwidth assignment as the Python API accepts it: a PrecisionAssignment, or a plain
@@ -171,6 +185,23 @@ def unconvertible_reason(graph: Graph, op: Op) -> Optional[str]:
     return None
 
 
+def respaced_weight_bytes(graph: Graph, op: Op) -> int:
+    """Scratch bytes of the W4A4 weights the DSP convolution re-spaces (0 when it does not).
+
+    The kernel library takes the packed path for W4A4 convolutions with at least
+    :data:`PACKED_MIN_PIXELS` output pixels and re-spaces ``C_out`` (rounded up to even) rows of
+    the padded row length (``mixq_conv_dsp_scratch`` in kernels/src/mixq_conv_dsp.h).
+    """
+    if op.kind != "CONV_2D":
+        return 0
+    x, w, y = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
+    if x.bits != 4 or w.bits != 4 or y.size // y.shape[-1] < PACKED_MIN_PIXELS:
+        return 0
+    cout = w.shape[0]
+    k = int(np.prod(w.shape[1:]))
+    return ((cout + 1) & ~1) * weight_row_len(k, 4)
+
+
 def normalize_assignment(graph: Graph, assignment: AssignmentLike) -> PrecisionAssignment:
     """A :class:`PrecisionAssignment` from an assignment or a ``{tensor index or name: bits}``."""
     if isinstance(assignment, PrecisionAssignment):
@@ -191,8 +222,10 @@ def normalize_assignment(graph: Graph, assignment: AssignmentLike) -> PrecisionA
 def settle_assignment(graph: Graph, assignment: AssignmentLike,
                       act_quant: Mapping[int, QuantParams],
                       float_weights: Optional[Mapping[int, np.ndarray]] = None,
+                      respace_limit: Optional[int] = None,
                       ) -> tuple[PrecisionAssignment, Graph, list[str]]:
-    """Lower ``assignment`` until every op that touches a sub-byte tensor can be a MIXQ op.
+    """Lower ``assignment`` until every op that touches a sub-byte tensor can be a MIXQ op, and
+    (``respace_limit`` set) no W4A4 layer re-spaces more weight bytes than that into scratch.
 
     Returns the effective assignment, its planned graph and one note per change.
     """
@@ -222,6 +255,14 @@ def settle_assignment(graph: Graph, assignment: AssignmentLike,
                 a.weight_bits.pop(op.index)
                 changed = True
             notes.append(f"op {op.index} {op.kind} stays builtin int8 ({reason}); its tensors back to 8 bits")
+        if respace_limit is not None:
+            for op in planned.ops:
+                respaced = respaced_weight_bytes(planned, op)
+                if respaced > respace_limit and a.weight_bits.get(op.index, 8) == 4:
+                    a.weight_bits.pop(op.index)
+                    changed = True
+                    notes.append(f"op {op.index} {op.kind} weights back to 8 bits: the packed W4A4 kernel would "
+                                 f"re-space {respaced} B of weights into the arena")
         if not changed:
             return a, planned, notes
 
@@ -362,7 +403,8 @@ class _GraphBuilder:
 
 
 def rewrite(graph: Graph, assignment: AssignmentLike, act_quant: Mapping[int, QuantParams],
-            float_weights: Optional[Mapping[int, np.ndarray]] = None) -> ConversionResult:
+            float_weights: Optional[Mapping[int, np.ndarray]] = None, target: Optional[str] = None,
+            respace_limit: int = DEFAULT_RESPACE_LIMIT) -> ConversionResult:
     """Convert ``graph`` per ``assignment`` (see the module docstring).
 
     Parameters
@@ -373,8 +415,11 @@ def rewrite(graph: Graph, assignment: AssignmentLike, act_quant: Mapping[int, Qu
     act_quant : calibrated quantization of each sub-byte feature map
         (:func:`tvm_mixq.quant.vdqs.calibrated_act_quant`).
     float_weights : optional float weights per op index to requantize sub-byte weights from.
+    target : the core the model will run on (``mixq.target``); on :data:`DSP_TARGETS`, W4A4
+        layers whose re-spaced weights exceed ``respace_limit`` bytes keep 8-bit weights.
     """
-    eff, planned, notes = settle_assignment(graph, assignment, act_quant, float_weights)
+    limit = respace_limit if target in DSP_TARGETS else None
+    eff, planned, notes = settle_assignment(graph, assignment, act_quant, float_weights, limit)
     for n in notes:
         log.info("%s", n)
     b = _GraphBuilder(planned)

@@ -4,8 +4,9 @@ Figures (:class:`CheckReport`):
 
 * ``bit_exact``: the converted model's outputs in the TFLM interpreter equal, on every sample,
   the reference interpreter's outputs for the planned graph (:mod:`tvm_mixq.reference`, with
-  TFLM's fixed-point FULLY_CONNECTED numerics), i.e. TFLM runs exactly the plan. ``original_bit_exact`` is the same comparison for the unconverted
-  int8 model (the reference against TFLM's own kernels).
+  TFLM's fixed-point FULLY_CONNECTED numerics), i.e. TFLM runs exactly the plan.
+  ``original_bit_exact`` is the same comparison for the unconverted int8 model (the reference
+  against TFLM's own kernels).
 * ``arena_bytes_original`` / ``arena_bytes_converted``: the ``head`` of TFLM's allocation report,
   the non-persistent arena section where TFLM's planner places activations and scratch buffers
   (the activation arena). ``arena_total_bytes_*`` add the persistent ``tail`` (op data,

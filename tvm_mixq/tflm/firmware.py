@@ -228,7 +228,8 @@ def build_firmware(model: bytes, graph: Graph, inputs: np.ndarray, expected: np.
     want = schema_flatbuffers_version(root)
     if want is not None and flatbuffers_version(fb) != want:
         includes += ["-isystem", str(version_overlay(cache, want))]
-    includes += ["-isystem", str(root), "-isystem", str(fb), "-isystem", str(_ruy_profiler_stub(cache)), "-isystem", str(find_gemmlowp_include(root)),
+    includes += ["-isystem", str(root), "-isystem", str(fb), "-isystem", str(_ruy_profiler_stub(cache)),
+                 "-isystem", str(find_gemmlowp_include(root)),
                  "-I", str(OPS_DIR), "-I", str(KERNELS_DIR / "include"), "-I", str(HARNESS_DIR)]
     cpu = list(tgt.cpu_flags)
     cxxflags = cpu + _COMMON + _CXXFLAGS + includes

@@ -207,3 +207,18 @@ def test_sram_budget_lowers_the_peak(kws):
     assert r.budget_met and peak_of(r.assignment) <= int8_peak * 3 // 4
     with pytest.raises(MixqError, match="memory planner"):
         vdqs_search(g, calib, plan, sram_budget_bytes=1000)
+
+
+def test_measured_cost_reads_the_bench_cost_table_format():
+    table = {"target": "cortex-m7", "entries": [
+        {"impl": "ours", "op": "pointwise", "in_bits": 4, "w_bits": 4, "out_bits": 4, "shape": {}, "macs": 100,
+         "instructions": 80},
+        {"impl": "cmsis_int8", "op": "pointwise", "in_bits": 4, "w_bits": 4, "out_bits": 4, "shape": {},
+         "macs": 100, "instructions": 500},
+        {"impl": "ours", "op": "pointwise", "in_bits": 8, "w_bits": 8, "out_bits": 8, "shape": {}, "macs": 100,
+         "instructions": 130}]}
+    m = MeasuredCost(table)
+    assert m.instructions_per_mac("pointwise", 4, 4, 4) == pytest.approx(0.8)
+    assert m.instructions_per_mac("pointwise", 8, 8, 8) == pytest.approx(1.3)
+    with pytest.raises(MixqError, match="entries"):
+        MeasuredCost({"entries": [dict(table["entries"][1])]})

@@ -114,6 +114,7 @@ def assign_precision(
     float_model: Optional[str | os.PathLike] = None,
     calibration: Optional[Calibration] = None,
     bias_correction: bool = False,
+    target: Optional[str] = None,
 ) -> MixedPrecision:
     """Calibrate, classify patches (VDPC), search bitwidths (VDQS), build the quantized graphs.
 
@@ -123,7 +124,8 @@ def assign_precision(
     calib_inputs / calib_path : calibration samples (array with a leading batch axis, or an
         ``.npz`` with ``input_0``); neither: the documented synthetic fallback, with a warning.
     bits : ``mixq.bits``; outlier_k : ``mixq.outlier_k``; lambda_ : ``mixq.lambda``.
-    cost_model : ``mixq.cost_model`` (``bitops`` or ``measured``, the latter reads ``cost_table``).
+    cost_model : ``mixq.cost_model`` (``bitops`` or ``measured``, the latter reads ``cost_table``, or
+        the kernel benchmark's table for ``target`` (``mixq.target``) when no path is given).
     cost_budget : target cost as a fraction of the int8 patch-based cost (None: VDQS stops when no
         step scores positive).
     sram_budget_bytes, sram_of : optional SRAM budget (``mixq.sram_limit_kb`` * 1024) and the function
@@ -144,7 +146,7 @@ def assign_precision(
     if float_model is not None:
         fw = float_weights_for(graph, float_model)
     pc = classify_patches(calibration, plan, outlier_k) if plan is not None else PatchClass([], [], {}, {}, outlier_k)
-    model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table))
+    model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table), target)
     if sram_budget_bytes is not None and sram_of is None:
         sram_of = sram_function(graph, plan)
     result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,

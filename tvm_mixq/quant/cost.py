@@ -12,9 +12,10 @@ BitOPs (``cost_model="bitops"``)
     op's weights. The int8 patch-based figure is ``64 * macs`` of the same work items.
 
 Measured (``cost_model="measured"``)
-    Instructions from the cost table that ``mixq bench kernels`` writes (JSON, ``results`` list of
-    rows with ``op``, ``in_bits``, ``w_bits``, ``out_bits``, ``macs``, ``instructions``; rows of
-    baselines are ignored when a ``baseline`` field names anything but the row's own kernel). For
+    Instructions from the kernel benchmark: its cost table (``tvm_mixq/bench/data/
+    cost_table_<target>.json``, ``entries`` with ``impl``, ``op``, ``in_bits``, ``w_bits``,
+    ``out_bits``, ``macs``, ``instructions``; only the project's own kernels, ``impl="ours"``) or
+    the ``mixq bench kernels --json`` output (``results`` rows with the same fields). For
     each (op family, in, w, out) the table gives instructions per MAC (total instructions over total
     MACs of the matching rows); an item costs ``macs * that ratio``. A missing combination falls
     back to the same (op, in, w) with any output width, then to the BitOPs-proportional scaling of
@@ -110,10 +111,15 @@ class MeasuredCost:
 
     name = "measured"
 
-    def __init__(self, table: dict[str, Any], source: str = "<table>") -> None:
-        rows = table.get("results") if isinstance(table, dict) else None
+    def __init__(self, table: dict[str, Any], source: str = "<table>", impl: str = "ours") -> None:
+        rows = None
+        if isinstance(table, dict):
+            if isinstance(table.get("entries"), list):  # tvm_mixq.bench cost table
+                rows = [r for r in table["entries"] if isinstance(r, dict) and r.get("impl", impl) == impl]
+            else:  # `mixq bench kernels --json` output
+                rows = table.get("results")
         if not isinstance(rows, list) or not rows:
-            raise MixqError(f"cost table {source} has no 'results' rows")
+            raise MixqError(f"cost table {source} has no 'results' rows (nor 'entries' of impl {impl!r})")
         sums: dict[tuple[str, int, int, int], list[float]] = {}
         for r in rows:
             try:
@@ -164,13 +170,20 @@ class MeasuredCost:
         return macs * self.instructions_per_mac(fam, in_bits, w_bits, out_bits)
 
 
-def make_cost_model(name: str, table_path: Optional[str] = None) -> CostModel:
-    """``bitops`` or ``measured`` (the latter needs the kernel benchmark's cost table)."""
+def make_cost_model(name: str, table_path: Optional[str] = None, target: Optional[str] = None) -> CostModel:
+    """``bitops`` or ``measured`` (the latter reads the kernel benchmark's cost table: ``table_path``,
+    else the benchmark's default file for ``target``, ``tvm_mixq/bench/data/cost_table_<target>.json``)."""
     if name == "bitops":
         return BitopsCost()
     if name == "measured":
+        if table_path is None and target is not None:
+            from ..bench.cost_table import default_path
+
+            if default_path(target).is_file():
+                table_path = str(default_path(target))
         if table_path is None:
-            raise MixqError("mixq.cost_model=measured needs a kernel cost table (mixq bench kernels --json)")
+            raise MixqError("mixq.cost_model=measured needs a kernel cost table (mixq bench kernels --cost-table "
+                            "PATH, or scripts/bench_kernels.py)")
         return MeasuredCost.from_file(table_path)
     raise MixqError(f"unknown cost model {name!r}: expected one of {', '.join(COST_MODELS)}")
 

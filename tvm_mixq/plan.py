@@ -165,6 +165,9 @@ class PatchStage:
     macs: int  # MACs of the stage run patch by patch
     baseline_macs: int  # MACs of the same ops run once on whole tensors
     loop: str = "patch"  # the Step.loop of the stage's body
+    #: Later stage: the stage output is placed over its input, written only over input rows no
+    #: later patch of the stage reads (the first stage does this whenever ``stage_overlap``).
+    input_overlap: bool = False
 
     @property
     def recompute_macs(self) -> int:
@@ -177,6 +180,7 @@ class PatchStage:
             "split_tensor": self.split_tensor,
             "grid": list(self.grid),
             "loop": self.loop,
+            "input_overlap": self.input_overlap,
             "macs": self.macs,
             "baseline_macs": self.baseline_macs,
             "recompute_macs": self.recompute_macs,

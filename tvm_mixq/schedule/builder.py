@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Collection, Optional
 
 import numpy as np
 
@@ -184,15 +184,27 @@ def build_schedule(
     alignment: int = 8,
     in_place_conv: bool = True,
     stage_overlap: bool = True,
+    later: Optional[list[PatchStage]] = None,
+    later_overlap: Collection[int] = (),
+    cache: Optional[dict] = None,
 ) -> tuple[list[Step], list[Buffer]]:
-    """Steps of the schedule and the buffers (unplaced) the arena must hold.
+    """Steps of the schedule and the buffers (unplaced) the arena must hold; ``later`` are the
+    later patch stages (each emitted as its own loop where its first op would run).
 
     ``in_place_conv=False`` keeps 1x1 convolutions out of place and ``stage_overlap=False`` gives
-    the stage output its own bytes (the accounting of a plain liveness planner)."""
+    the stage output its own bytes (the accounting of a plain liveness planner). ``later_overlap``:
+    split tensors of later stages whose output overlaps their input as well. ``cache``: a dict the caller keeps
+    across calls with the same bitwidths and scratch function (patch stages held alive), to
+    skip recomputing per-stage tile sizes."""
     s = _Schedule(graph, bits_of, scratch_fn)
     s.in_place_conv = in_place_conv
+    cache = {} if cache is None else cache  # callers with fixed bits and scratch reuse it across calls
     consumers = graph.consumers()
+    later = list(later or ())
     stage_ops = set(stage.ops) if stage else set()
+    later_first = {st_.ops[0]: st_ for st_ in later}
+    for st_ in later:
+        stage_ops.update(st_.ops)
     by_producer = {c.producer: c for c in splits}
     in_split = {o: c for c in splits for o in c.ops}
 
@@ -219,30 +231,37 @@ def build_schedule(
         for t in graph.inputs:
             s.new(("t", t), "input", s.bytes(t), t)
 
-    # -- patch stage: one body of the patch loop --------------------------------------------
-    group_pair: Optional[tuple[Key, Key]] = None
-    if stage is not None:
-        ops = [o for o in stage.ops if any(ot.op == o for ot in stage.patches[0].op_tiles)]
+    group_pairs: list[tuple[Key, Key, PatchStage]] = []
 
-        tile_cache: dict[int, int] = {}
+    def emit_stage(st_: PatchStage, first: bool) -> None:
+        """One body of a patch loop; the first stage's input is the graph input (whole or
+        streamed tile by tile), a later stage's is a whole intermediate tensor."""
+        ops = [o for o in st_.ops if any(ot.op == o for ot in st_.patches[0].op_tiles)]
+        body_start = len(s.steps)
+        # per-stage facts that depend only on the stage and the bitwidths: kept in ``cache``
+        tile_cache: dict[int, int] = cache.setdefault(("tile bytes", id(st_)), {})
 
         def tile_bytes(t: int) -> int:
             if t not in tile_cache:
                 c = graph.tensors[t].shape[-1]
-                overridden = any(t in p.bits for p in stage.patches)
-                patches = stage.patches if overridden else [max(stage.patches, key=lambda p: p.tensor_tiles[t].area)]
+                overridden = any(t in p.bits for p in st_.patches)
+                patches = st_.patches if overridden else [max(st_.patches, key=lambda p: p.tensor_tiles[t].area)]
                 tile_cache[t] = max(s.bytes(t, p.tensor_tiles[t].area * c, p.bits.get(t, bits_of(t))) for p in patches)
             return tile_cache[t]
 
         # distinct (window, output) tile shapes per op: the scratch formula depends on nothing else
-        tile_shapes: dict[int, set[tuple[int, int, int, int]]] = {}
-        for p in stage.patches:
-            for ot in p.op_tiles:
-                tile_shapes.setdefault(ot.op, set()).add(
-                    (ot.window.h.size, ot.window.w.size, ot.output.h.size, ot.output.w.size))
+        tile_shapes: dict[int, set[tuple[int, int, int, int]]] = cache.get(("tile shapes", id(st_)), {})
+        if not tile_shapes:
+            for p in st_.patches:
+                for ot in p.op_tiles:
+                    tile_shapes.setdefault(ot.op, set()).add(
+                        (ot.window.h.size, ot.window.w.size, ot.output.h.size, ot.output.w.size))
+            cache[("tile shapes", id(st_))] = tile_shapes
+        scratch_cache: dict[tuple[int, bool], int] = cache.setdefault(("scratch", id(st_)), {})
 
-        if mode != MODE_INPUT_COUNTED:
-            s.new(("tile", inp), "input", tile_bytes(inp), inp)
+        sin = st_.input_tensor
+        if first and mode != MODE_INPUT_COUNTED:
+            s.new(("tile", sin), "input", tile_bytes(sin), sin)
         last_reader: dict[int, int] = {}
         stage_pos = {o: i for i, o in enumerate(ops)}
         for o in ops:
@@ -250,13 +269,13 @@ def build_schedule(
                 last_reader[t] = o
         for o in ops:
             op = graph.ops[o]
-            st = s.step(o, "patch", "patch")
+            st = s.step(o, "patch", st_.loop)
             ins = activation_inputs(graph, op)
             for t in ins:
                 s.use(s.key_of[t], st)
             out = op.outputs[0]
             in_place = False
-            if out == stage.split_tensor:
+            if out == st_.split_tensor:
                 k = s.new(("t", out), "tensor", s.bytes(out), out)
             elif op.kind == "PAD" and _pad_folds(graph, op, consumers):
                 k = s.alias(out, s.key_of[ins[0]])
@@ -277,19 +296,29 @@ def build_schedule(
                     k = s.new(("tile", out), "tile", tile_bytes(out), out)
             s.use(k, st)
             s.steps[st].in_place = in_place
-            scratch = max((scratch_fn(graph, op, (a, b), (c, d), in_place) for a, b, c, d in tile_shapes.get(o, ())),
-                          default=0)
-            s.scratch(st, scratch)
+            if (o, in_place) not in scratch_cache:
+                scratch_cache[(o, in_place)] = max(
+                    (scratch_fn(graph, op, (a, b), (c, d), in_place) for a, b, c, d in tile_shapes.get(o, ())),
+                    default=0)
+            s.scratch(st, scratch_cache[(o, in_place)])
         body_end = len(s.steps) - 1
-        s.span(s.key_of[stage.split_tensor], 0, body_end)
-        if mode == MODE_INPUT_COUNTED:
-            s.span(s.key_of[inp], 0, body_end)
-            if stage_overlap and all(u.index in stage_ops for u in consumers.get(inp, [])) \
-                    and inp not in graph.outputs:
-                group_pair = (s.root(s.key_of[inp]), s.root(s.key_of[stage.split_tensor]))
+        s.span(s.key_of[st_.split_tensor], body_start, body_end)
+        if first and mode != MODE_INPUT_COUNTED:
+            return
+        s.span(s.key_of[sin], body_start, body_end)
+        in_key = s.root(s.key_of[sin])
+        stage_set = set(st_.ops)
+        readers_inside = all(u.index in stage_set for t in s.stores[in_key].tensors for u in consumers.get(t, []))
+        if stage_overlap and (first or st_.split_tensor in later_overlap) and readers_inside and not any(t in graph.outputs for t in s.stores[in_key].tensors):
+            group_pairs.append((in_key, s.root(s.key_of[st_.split_tensor]), st_))
+
+    if stage is not None:
+        emit_stage(stage, True)
 
     # -- the rest, op by op or slice by slice ----------------------------------------------
     for o in order:
+        if o in later_first:
+            emit_stage(later_first[o], False)
         if o in stage_ops:
             continue
         op = graph.ops[o]
@@ -350,10 +379,12 @@ def build_schedule(
         b = Buffer(name, st.size, st.first, st.last, st.kind, list(st.tensors))
         buffers.append(b)
         by_root[key] = b
-    if group_pair is not None and group_pair[0] != group_pair[1]:
-        # the stage output starts ``delta`` bytes before the input buffer
-        delta = align_up(overlap_delta(graph, stage, bits_of), alignment) if stage else 0
-        s.anchors.append((group_pair[0], group_pair[1], -delta))
+    for a, b, st_ in group_pairs:
+        if a != b:  # the stage output starts ``delta`` bytes before the input buffer
+            key = ("overlap", id(st_), alignment)
+            if key not in cache:
+                cache[key] = align_up(overlap_delta(graph, st_, bits_of), alignment)
+            s.anchors.append((a, b, -cache[key]))
     _make_groups(buffers, [(by_root[s.root(a)], by_root[s.root(b)], d) for a, b, d in s.anchors])
     return s.steps, buffers
 

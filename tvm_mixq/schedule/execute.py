@@ -5,7 +5,8 @@ Nothing here re-implements an op's arithmetic: every computation goes through th
 interpreter's preparers (:data:`tvm_mixq.reference.interpreter.OP_PREPARERS`) or the functional
 kernels of :mod:`tvm_mixq.reference.ops`, applied to sub-tensors:
 
-* a patch-stage convolution runs on its input window padded explicitly with the input zero point
+* every patch stage (the first, from the graph input, and the later ones, each from a whole
+  intermediate tensor) runs patch by patch; a patch-stage convolution runs on its input window padded explicitly with the input zero point
   (what TFLite's padding means), as a VALID convolution producing exactly its output tile;
 * pools run through :func:`ops.avg_pool` / :func:`ops.max_pool` with the tile's explicit padding
   (padded cells are excluded from the window, as in TFLite);
@@ -21,7 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..graph import ConvAttrs, Graph, Op, PoolAttrs, QuantParams, Tensor
-from ..plan import ChannelSplit, Plan
+from ..plan import ChannelSplit, PatchStage, Plan
 from ..reference import ops
 from ..reference.fixedpoint import quantize_multiplier, quantize_multipliers, requantize
 from ..reference.interpreter import OP_PREPARERS, Interpreter, ReferenceOptions
@@ -136,8 +137,7 @@ class PlanExecutor:
         pool = ops.avg_pool if op.kind == "AVERAGE_POOL_2D" else ops.max_pool
         return pool(window, attrs.filter, attrs.stride, pad, qmin, qmax, **requant)
 
-    def _run_stage(self, values: dict[int, np.ndarray]) -> None:
-        stage = self.plan.patch_stage
+    def _run_stage(self, values: dict[int, np.ndarray], stage: PatchStage) -> None:
         g = self.g
         split_t = g.tensors[stage.split_tensor]
         result = np.zeros(split_t.shape, dtype=np.int64)
@@ -252,10 +252,15 @@ class PlanExecutor:
             values[t] = np.asarray(x).reshape(g.tensors[t].shape).astype(internal)
         stage = self.plan.patch_stage
         stage_ops = set(stage.ops) if stage else set()
+        later = {st.ops[0]: st for st in getattr(self.plan, "later_stages", [])}
+        for st in later.values():
+            stage_ops.update(st.ops)
         in_split = {o: c for c in self.plan.channel_splits for o in c.ops}
         if stage is not None:
-            self._run_stage(values)
+            self._run_stage(values, stage)
         for op in g.ops:
+            if op.index in later:
+                self._run_stage(values, later[op.index])
             if op.index in stage_ops:
                 continue
             chain = in_split.get(op.index)

@@ -101,6 +101,34 @@ def place_greedy(buffers: Sequence[Buffer], alignment: int = 8, restarts: int = 
     return best_peak
 
 
+def live_per_step(buffers: Sequence[Buffer], n_steps: int) -> list[int]:
+    """Bytes live at every step, a group's members counted by the union of their (fixed,
+    relative) ranges: what any placement must hold at that step."""
+    plain = [0] * (n_steps + 1)
+    grouped: dict[str, list[Buffer]] = {}
+    for b in buffers:
+        if b.group is None:
+            plain[b.first] += b.size
+            plain[b.last + 1] -= b.size
+        else:
+            grouped.setdefault(b.group, []).append(b)
+    out, cur = [], 0
+    for d in plain[:n_steps]:
+        cur += d
+        out.append(cur)
+    for members in grouped.values():
+        lo = min(m.first for m in members)
+        hi = max(m.last for m in members)
+        for step in range(lo, min(hi, n_steps - 1) + 1):
+            reach, total = -1, 0
+            for a, z in sorted((m.group_offset, m.group_offset + m.size) for m in members if m.first <= step <= m.last):
+                if z > reach:
+                    total += z - max(a, reach)
+                    reach = z
+            out[step] += total
+    return out
+
+
 def _live_bound(buffers: Sequence[Buffer]) -> int:
     """Largest number of bytes live at one step, a group's members counted by the union of their
     (fixed, relative) ranges: no placement can do better."""

@@ -10,6 +10,11 @@ by several ops of the stage (a residual branch) gets the union of their windows.
 
 Rows and columns are independent (every window is a product of a row and a column interval), so
 regions are computed per grid row and per grid column and combined.
+
+*Later stages* (:func:`later_stage_cuts`) are the same thing deeper in the graph: a run of
+consecutive local ops whose only outside input is one whole intermediate tensor (read by no op
+outside the run) and whose only tensor read outside is their split tensor, e.g. an inverted
+residual block ``expand -> depthwise -> project -> ADD`` whose expanded tensors do not fit whole.
 """
 from __future__ import annotations
 
@@ -44,6 +49,15 @@ class StageCut:
     split_tensor: int
     windows: tuple = field(default=(), compare=False, repr=False)
     inputs: tuple = field(default=(), compare=False, repr=False)
+
+    @property
+    def start(self) -> int:
+        return self.ops[0]
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(first op, last op): identifies the cut."""
+        return (self.ops[0], self.end)
 
 
 def _is_local(graph: Graph, op: Op) -> bool:
@@ -96,6 +110,50 @@ def stage_cuts(graph: Graph) -> list[StageCut]:
     return cuts
 
 
+def later_stage_cuts(graph: Graph, after: int = -1, max_ops: int = 12) -> list[StageCut]:
+    """Every run of ops ``a..b`` (``a > after``, at most ``max_ops`` ops) that can be a later patch
+    stage: all ops local, one outside activation input (4-D, batch 1, produced by an op before
+    ``a``, every consumer inside the run, not a graph output) and the last op's output the only
+    tensor read after the run."""
+    consumers = graph.consumers()
+    producer = {t: op.index for op in graph.ops for t in op.outputs}
+    outputs = set(graph.outputs)
+    local = [_is_local(graph, op) for op in graph.ops]
+    cuts: list[StageCut] = []
+    for a in range(after + 1, len(graph.ops)):
+        if not local[a]:
+            continue
+        first_ins = activation_inputs(graph, graph.ops[a])
+        if len(first_ins) != 1:
+            continue
+        inp = first_ins[0]
+        x = graph.tensors[inp]
+        if inp not in producer or inp in outputs or len(x.shape) != 4 or x.shape[0] != 1:
+            continue
+        inp_users = {u.index for u in consumers.get(inp, [])}
+        produced: set[int] = set()
+        windows: list = []
+        inputs: list = []
+        for b in range(a, min(len(graph.ops), a + max_ops)):
+            op = graph.ops[b]
+            if not local[b]:
+                break
+            ins = activation_inputs(graph, op)
+            if any(t != inp and t not in produced for t in ins):
+                break
+            windows.append(spatial_windows(graph, op))
+            inputs.append(tuple(ins))
+            produced.update(op.outputs)
+            if b - a < 1 or max(inp_users) > b or min(inp_users) < a:
+                continue
+            split = op.outputs[0]
+            inside = set(range(a, b + 1))
+            crossing = {t for t in produced if t in outputs or any(c.index not in inside for c in consumers.get(t, []))}
+            if crossing == {split} and split not in outputs:
+                cuts.append(StageCut(b, tuple(range(a, b + 1)), inp, split, tuple(windows), tuple(inputs)))
+    return cuts
+
+
 def grid_intervals(size: int, parts: int) -> list[Interval]:
     """``size`` split into ``parts`` intervals, the first ``size % parts`` one longer."""
     base, extra = divmod(size, parts)
@@ -131,8 +189,9 @@ def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval
     return regions, windows
 
 
-def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int]) -> PatchStage:
-    """The patch stage of ``cut`` on a ``grid`` (rows x columns) of the split tensor."""
+def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int], loop: str = "patch") -> PatchStage:
+    """The patch stage of ``cut`` on a ``grid`` (rows x columns) of the split tensor; ``loop`` names
+    the loop of its steps ("patch" for the first stage, "patch:<k>" for later ones)."""
     split = graph.tensors[cut.split_tensor]
     gh, gw = grid
     rows = grid_intervals(split.shape[1], gh)
@@ -157,7 +216,7 @@ def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int]) -> Pat
             tiles = {t: Tile(rreg[t], creg[t]) for t in rreg}
             patches.append(Patch(len(patches), i, j, Tile(rows[i], cols[j]), op_tiles, tiles))
     baseline = sum(op_macs(graph, graph.ops[i]) for i in cut.ops)
-    return PatchStage(list(cut.ops), cut.input_tensor, cut.split_tensor, (gh, gw), patches, total, baseline)
+    return PatchStage(list(cut.ops), cut.input_tensor, cut.split_tensor, (gh, gw), patches, total, baseline, loop)
 
 
 def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int]) -> int:

@@ -16,6 +16,7 @@ the peak stops falling. Splits are chosen for the few stage ends that are best w
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -27,10 +28,10 @@ from ..graph import Graph
 from ..plan import MODE_INPUT_COUNTED, MODE_STREAMED_INPUT, MemoryPlan, Plan, PlanOptions, TensorPrecision
 from .builder import build_schedule
 from .channel_split import SplitChain, disjoint, find_split_chains
-from .memory import make_memory_plan, place_greedy, timeline
+from .memory import live_per_step, make_memory_plan, place_greedy, timeline
 from .opinfo import ScratchFn, default_scratch_bytes, graph_macs
 from .options import OptionsLike, plan_options
-from .patches import StageCut, build_patch_stage, parse_grid, stage_cuts, stage_macs
+from .patches import StageCut, build_patch_stage, later_stage_cuts, parse_grid, stage_cuts, stage_macs
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,14 @@ SPLIT_CUTS = 6
 SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
+#: Later patch stages at most (deeper blocks run patch by patch, :attr:`Plan.later_stages`).
+MAX_LATER_STAGES = 3
+#: Ops in a later stage at most.
+LATER_STAGE_OPS = 8
+
+Later = tuple[tuple[StageCut, tuple[int, int]], ...]  # later stages and their grids
+
+
 @dataclass
 class _Candidate:
     cut: Optional[StageCut]
@@ -55,6 +64,8 @@ class _Candidate:
     splits: tuple[tuple[SplitChain, int], ...]
     peak: int
     macs: int
+    later: Later = ()
+    overlap: frozenset = frozenset()  # split tensors of later stages whose output overlaps their input
 
 
 class _Planner:
@@ -69,6 +80,11 @@ class _Planner:
         self._stages: dict = {}
         self._cut_splits: dict[int, tuple] = {}
         self._memo: dict[tuple, _Candidate] = {}
+        self._stage_macs: dict[tuple, int] = {}
+        self._phase: dict[tuple, tuple[list, list[int], int]] = {}
+        self._later_cuts: Optional[list[StageCut]] = None
+        self._build_cache: dict = {}
+        self._stage_phase: dict[tuple, int] = {}
 
     def bits_of(self, t: int) -> int:
         p = self.precision.get(t)
@@ -77,47 +93,73 @@ class _Planner:
     def mode(self, cut: Optional[StageCut]) -> str:
         return MODE_STREAMED_INPUT if self.opts.stream_input and cut is not None else MODE_INPUT_COUNTED
 
-    def stage(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]):
+    def stage(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]], loop: str = "patch"):
         if cut is None or grid is None:
             return None
-        key = (cut.end, grid)
+        key = (cut.key, grid, loop)
         if key not in self._stages:
-            self._stages[key] = build_patch_stage(self.g, cut, grid)
+            self._stages[key] = build_patch_stage(self.g, cut, grid, loop)
         return self._stages[key]
 
-    def build(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
-              splits: tuple[tuple[SplitChain, int], ...], final: bool = True):
-        """Schedule and arena of a candidate. ``final=False`` (inside the search): fewer
-        random placement orders and no timeline, to keep the search fast."""
+    def later_stages(self, later: Later) -> list:
+        return [self.stage(c, gr, f"patch:{k + 1}") for k, (c, gr) in enumerate(sorted(later, key=lambda e: e[0].start))]
+
+    def schedule(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]], splits: Splits, later: Later = (),
+                 overlap: frozenset = frozenset()):
         stage = self.stage(cut, grid)
         chans = [c.with_factor(self.g, f) for c, f in splits]
         mode = self.mode(cut if stage is not None else None)
+        stages = self.later_stages(later)
         steps, buffers = build_schedule(self.g, stage, chans, mode, self.bits_of, self.scratch_fn, self.opts.alignment,
-                                        self.opts.in_place_conv, self.opts.stage_overlap)
+                                        self.opts.in_place_conv, self.opts.stage_overlap, stages, overlap,
+                                        cache=self._build_cache)
+        macs = self.base_macs + (stage.recompute_macs if stage else 0) + sum(st.recompute_macs for st in stages)
+        return stage, stages, chans, mode, steps, buffers, macs
+
+    def build(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
+              splits: tuple[tuple[SplitChain, int], ...], final: bool = True, later: Later = (),
+              overlap: frozenset = frozenset()):
+        """Schedule and arena of a candidate. ``final=False`` (inside the search): fewer
+        random placement orders and no timeline, to keep the search fast."""
+        stage, stages, chans, mode, steps, buffers, macs = self.schedule(cut, grid, splits, later, overlap)
         if final:
             memory = make_memory_plan(buffers, steps, mode, self.opts.alignment)
         else:
             memory = MemoryPlan(mode, self.opts.alignment, buffers,
                                 place_greedy(buffers, self.opts.alignment, restarts=SEARCH_RESTARTS), [])
-        macs = self.base_macs + (stage.recompute_macs if stage else 0)
         return stage, chans, steps, memory, macs
 
     def evaluate(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]],
-                 splits: tuple[tuple[SplitChain, int], ...]) -> _Candidate:
-        key = (cut.end if cut else None, grid, tuple((c.producer, f) for c, f in splits))
+                 splits: tuple[tuple[SplitChain, int], ...], later: Later = (),
+                 overlap: frozenset = frozenset()) -> _Candidate:
+        overlap = frozenset(t for t in overlap if any(c.split_tensor == t for c, _ in later))
+        key = (cut.end if cut else None, grid, tuple((c.producer, f) for c, f in splits),
+               tuple(sorted((c.key, gr) for c, gr in later)), overlap)
         if key in self._memo:
             return self._memo[key]
-        _, _, _, memory, macs = self.build(cut, grid, splits, final=False)
-        cand = _Candidate(cut, grid, splits, memory.peak, macs)
+        _, _, _, memory, macs = self.build(cut, grid, splits, final=False, later=later, overlap=overlap)
+        cand = _Candidate(cut, grid, splits, memory.peak, macs, tuple(sorted(later, key=lambda e: e[0].start)),
+                          overlap)
         self.evaluated.append(cand)
         self._memo[key] = cand
         return cand
 
+    def phase(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]], splits: Splits,
+              later: Later = (), overlap: frozenset = frozenset()) -> tuple[list, list[int], int]:
+        """Steps, live bytes per step (no placement: a lower bound of the arena at each step) and
+        MACs of a candidate; memoised."""
+        key = (cut.end if cut else None, grid, tuple((c.producer, f) for c, f in splits),
+               tuple(sorted((c.key, gr) for c, gr in later)), overlap)
+        if key not in self._phase:
+            _, _, _, _, steps, buffers, macs = self.schedule(cut, grid, splits, later, overlap)
+            self._phase[key] = (steps, live_per_step(buffers, len(steps)), macs)
+        return self._phase[key]
+
     # -- channel splits -------------------------------------------------------------------
-    def chains(self, cut: Optional[StageCut]) -> list[SplitChain]:
+    def chains(self, cut: Optional[StageCut], later: Later = ()) -> list[SplitChain]:
         if self.opts.channel_split == "off":
             return []
-        return find_split_chains(self.g, cut.ops if cut else ())
+        return find_split_chains(self.g, (cut.ops if cut else ()) + tuple(o for c, _ in later for o in c.ops))
 
     def forced_splits(self, cut: Optional[StageCut]) -> tuple[tuple[SplitChain, int], ...]:
         factor = int(self.opts.channel_split)
@@ -133,12 +175,14 @@ class _Planner:
         """Splits every candidate starts with: the forced ones, or none (auto searches later)."""
         return self.forced_splits(cut) if self.opts.channel_split not in ("auto", "off") else ()
 
-    def auto_splits(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> Splits:
-        chains = self.chains(cut)
-        chosen: dict[SplitChain, int] = {}
+    def auto_splits(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]], later: Later = (),
+                    start: Splits = (), overlap: frozenset = frozenset()) -> Splits:
+        chains = self.chains(cut, later)
+        chosen: dict[SplitChain, int] = dict(start)
         if not chains:
             return ()
-        _, _, steps, memory, _ = self.build(cut, grid, (), final=False)
+        _, _, steps, memory, _ = self.build(cut, grid, tuple(chosen.items()), final=False, later=later,
+                                            overlap=overlap)
         best = memory.peak
         for _ in range(len(chains) + 1):
             # the step holding the most live bytes is what a split must relieve
@@ -153,7 +197,8 @@ class _Planner:
                         continue
                     trial = dict(chosen)
                     trial[c] = f
-                    _, _, st, mem, _ = self.build(cut, grid, tuple(trial.items()), final=False)
+                    _, _, st, mem, _ = self.build(cut, grid, tuple(trial.items()), final=False, later=later,
+                                                  overlap=overlap)
                     if mem.peak < best:
                         best, improved, steps, memory = mem.peak, trial, st, mem
                     if chain_best is None or mem.peak < chain_best:
@@ -173,6 +218,126 @@ class _Planner:
         if self.opts.channel_split == "auto":
             return self.auto_splits(cut, grid)
         return self.forced_splits(cut)
+
+
+    # -- later stages ---------------------------------------------------------------------
+    def later_cuts(self) -> list[StageCut]:
+        if self._later_cuts is None:
+            self._later_cuts = later_stage_cuts(self.g, -1, LATER_STAGE_OPS)
+        return self._later_cuts
+
+    def stage_phase(self, cut: StageCut, grid: tuple[int, int], first: bool) -> int:
+        """Bytes live while a stage's loop runs, measured with that stage alone (nothing else in
+        the graph changes what is live then: the stage's input and output are its only tensors
+        crossing it); memoised."""
+        key = (cut.key, grid, first)
+        if key not in self._stage_phase:
+            if first:
+                steps, live, _ = self.phase(cut, grid, ())
+            else:
+                steps, live, _ = self.phase(None, None, (), ((cut, grid),))
+            region = set(cut.ops)
+            self._stage_phase[key] = max((v for st, v in zip(steps, live) if st.op in region), default=0)
+        return self._stage_phase[key]
+
+    def _grid_scan(self, cut: StageCut, cap: float, spent: int, first: bool, target: int
+                   ) -> Optional[tuple[int, int]]:
+        """Grids of ``cut`` from coarse to fine within the MAC cap (``spent``: the other stages'
+        recomputation): the first whose loop holds at most ``target`` live bytes, else the one
+        holding the fewest."""
+        best: Optional[tuple[tuple[int, int], int]] = None
+        stale = 0
+        for gr in self.grids(cut):
+            if self.base_macs + spent + self.stage_extra_macs(cut, gr) > cap:
+                break
+            peak = self.stage_phase(cut, gr, first)
+            if best is None or peak < best[1]:
+                best, stale = (gr, peak), 0
+            else:
+                stale += 1
+                if stale >= 3:
+                    break
+            if peak <= target:
+                break
+        return best[0] if best is not None else None
+
+    def relieve(self, best: _Candidate, cap: float, limit: Optional[int] = None) -> _Candidate:
+        """Greedy: while the step holding the most live bytes can be relieved by a later patch stage
+        (a block run patch by patch from its whole input tensor), or by ending the first stage
+        earlier and running the rest of it as a later stage, take the move that lowers the peak
+        most within the MAC cap; channel splits over the new stages' ops are dropped, and splits
+        are searched again for what remains."""
+        if self.opts.patch_grid != "auto" or self.opts.patch_stage_end != "auto" or not self.opts.later_stages \
+                or not self.later_cuts():
+            return best  # a forced patch stage is the whole patch decision
+        n_ops = len(self.g.ops)
+        for _ in range(2 * MAX_LATER_STAGES + 1):
+            if limit is not None and best.peak <= limit:
+                break
+            steps, live, _ = self.phase(best.cut, best.grid, best.splits, best.later, best.overlap)
+            s_star = max(range(len(live)), key=lambda i: live[i])
+            op_b = steps[s_star].op
+            used = set(best.cut.ops) if best.cut else set()
+            for c, _ in best.later:
+                used |= set(c.ops)
+            first_end = best.cut.end if best.cut else -1
+            spent = best.macs - self.base_macs
+            options: list[_Candidate] = []
+            if len(best.later) < MAX_LATER_STAGES and op_b not in used:
+                for lc in self.later_cuts():
+                    if lc.start <= first_end or op_b not in lc.ops or used & set(lc.ops):
+                        continue
+                    region = set(lc.ops)
+                    target = max((v for st, v in zip(steps, live) if st.op not in region), default=0)
+                    sp = tuple((c, f) for c, f in best.splits if not region & set(c.ops))
+                    found = self._grid_scan(lc, cap, spent, False, target)
+                    if found is not None:
+                        options.append(self.evaluate(best.cut, best.grid, sp, best.later + ((lc, found),), best.overlap))
+            if steps[s_star].loop == "patch" and best.cut is not None and len(best.later) < MAX_LATER_STAGES:
+                nxt = min((c.start for c, _ in best.later), default=n_ops)
+                old_extra = self.stage_extra_macs(best.cut, best.grid)
+                for fc in self.cuts():
+                    if fc.end >= best.cut.end:
+                        continue
+                    lcs = [lc for lc in self.later_cuts() if lc.start == fc.end + 1 and best.cut.end <= lc.end < nxt]
+                    if not lcs:
+                        continue
+                    lc = min(lcs, key=lambda c: c.end)
+                    region = set(best.cut.ops) | set(lc.ops)
+                    target = max((v for st, v in zip(steps, live) if st.op not in region), default=0)
+                    sp = tuple((c, f) for c, f in best.splits if not set(lc.ops) & set(c.ops))
+                    g1 = self._grid_scan(fc, cap, spent - old_extra, True, target)
+                    if g1 is None:
+                        continue
+                    g2 = self._grid_scan(lc, cap, spent - old_extra + self.stage_extra_macs(fc, g1), False, target)
+                    if g2 is not None:
+                        options.append(self.evaluate(fc, g1, sp, best.later + ((lc, g2),), best.overlap))
+            options = [o for o in options if o.macs <= cap]
+            if not options:
+                break
+            move = self.with_overlaps(min(options, key=lambda c: (c.peak, c.macs)))
+            if move.peak >= best.peak:
+                break
+            if self.opts.channel_split == "auto":
+                sp = self.auto_splits(move.cut, move.grid, move.later, move.splits, move.overlap)
+                if sp != move.splits:
+                    c2 = self.evaluate(move.cut, move.grid, sp, move.later, move.overlap)
+                    move = c2 if c2.peak < move.peak else move
+            best = move
+        return best
+
+    def with_overlaps(self, cand: _Candidate) -> _Candidate:
+        """Later stages whose output overlapping their input lowers the placed peak (a fixed
+        overlap saves bytes in its own loop but pins buffers for the placer, so not always)."""
+        if not self.opts.stage_overlap:
+            return cand
+        for c, _ in cand.later:
+            if c.split_tensor in cand.overlap:
+                continue
+            trial = self.evaluate(cand.cut, cand.grid, cand.splits, cand.later, cand.overlap | {c.split_tensor})
+            if trial.peak < cand.peak:
+                cand = trial
+        return cand
 
     # -- stage and grid -------------------------------------------------------------------
     def cuts(self) -> list[StageCut]:
@@ -216,7 +381,14 @@ class _Planner:
         return (a.peak, a.macs) < (b.peak, b.macs)
 
     def stage_extra_macs(self, cut: StageCut, grid: tuple[int, int]) -> int:
-        return stage_macs(self.g, cut, grid) - stage_macs(self.g, cut, (1, 1))
+        """Recomputation of a stage on a grid (memoised: the search asks many times)."""
+        key = (cut.key, grid)
+        if key not in self._stage_macs:
+            base = (cut.key, (1, 1))
+            if base not in self._stage_macs:
+                self._stage_macs[base] = stage_macs(self.g, cut, (1, 1))
+            self._stage_macs[key] = stage_macs(self.g, cut, grid) - self._stage_macs[base]
+        return self._stage_macs[key]
 
     def _scan_grids(self, cut: StageCut, grids: list[tuple[int, int]],
                     splits: tuple[tuple[SplitChain, int], ...]) -> list[_Candidate]:
@@ -316,8 +488,15 @@ class _Planner:
             # a patch stage that saves next to nothing is not worth its loops
             if plain is not None and best is not plain and plain.peak <= best.peak * (1 + MIN_STAGE_GAIN):
                 best = plain
+            if best is not None:
+                relieved = self.relieve(best, self.base_macs * (1 + self.opts.max_extra_macs))
+                if relieved.peak < best.peak * (1 - MIN_STAGE_GAIN):
+                    best = relieved
         else:
             best = self._fewest_macs(cuts, best, limit)
+            if best is not None and best.peak > limit:
+                relieved = self.relieve(best, self.base_macs * (1 + max(1.0, self.opts.max_extra_macs)), limit)
+                best = relieved if relieved.peak < best.peak else best
         if best is None:
             raise MixqError(f"mixq.patch_grid={self.opts.patch_grid}: no patch stage output has that many rows and "
                             "columns")
@@ -349,6 +528,7 @@ def plan_memory(
     alignment: Optional[int] = None,
     in_place_conv: Optional[bool] = None,
     stage_overlap: Optional[bool] = None,
+    later_stages: Optional[bool] = None,
 ) -> Plan:
     """Plan patches, channel splits and the arena of ``graph``.
 
@@ -370,6 +550,9 @@ def plan_memory(
     in_place_conv, stage_overlap
         ``False`` turns off running 1x1 projections in place, or overlapping the stage output
         with consumed input rows (both on by default).
+    later_stages
+        ``False``: one patch stage at most (from the graph input); by default deeper blocks may
+        run as later patch stages (:attr:`Plan.later_stages`) when that lowers the peak.
 
     Raises
     ------
@@ -383,12 +566,15 @@ def plan_memory(
         opts.in_place_conv = in_place_conv
     if stage_overlap is not None:
         opts.stage_overlap = stage_overlap
+    if later_stages is not None:
+        opts.later_stages = later_stages
     if not graph.inputs:
         raise MixqError("the model has no input")
     precision = precision if precision is not None else default_precision(graph)
     planner = _Planner(graph, opts, precision, scratch_fn)
     best = planner.search()
-    stage, chans, steps, memory, macs = planner.build(best.cut, best.grid, best.splits)
+    stage, chans, steps, memory, macs = planner.build(best.cut, best.grid, best.splits, later=best.later,
+                                                      overlap=best.overlap)
     base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=opts.alignment,
                                        in_place_conv=opts.in_place_conv),
                     precision, scratch_fn)
@@ -404,6 +590,8 @@ def plan_memory(
         macs=macs,
         baseline_macs=planner.base_macs,
         baseline_peak=base_mem.peak,
+        later_stages=[dataclasses.replace(st, input_overlap=st.split_tensor in best.overlap)
+                      for st in planner.later_stages(best.later)],
     )
     plan.planning_seconds = time.perf_counter() - t0
     log.info("planned %s in %.2f s (%d candidates): peak %d B", graph.name, plan.planning_seconds,
@@ -425,10 +613,12 @@ def replan_memory(plan: Plan, precision: Optional[dict[int, TensorPrecision]] = 
     stage = plan.patch_stage
     mode = plan.memory.mode
     steps, buffers = build_schedule(graph, stage, plan.channel_splits, mode, planner.bits_of, scratch_fn,
-                                    plan.options.alignment, plan.options.in_place_conv, plan.options.stage_overlap)
+                                    plan.options.alignment, plan.options.in_place_conv, plan.options.stage_overlap,
+                                    list(plan.later_stages),
+                                    [st.split_tensor for st in plan.later_stages if st.input_overlap])
     memory = make_memory_plan(buffers, steps, mode, plan.options.alignment)
     base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=plan.options.alignment,
                                        in_place_conv=plan.options.in_place_conv), precision, scratch_fn)
     _, _, _, base_mem, _ = base.build(None, None, ())
     return Plan(graph, plan.options, stage, list(plan.channel_splits), precision, steps, memory, plan.macs,
-                plan.baseline_macs, base_mem.peak, time.perf_counter() - t0)
+                plan.baseline_macs, base_mem.peak, time.perf_counter() - t0, list(plan.later_stages))

@@ -199,7 +199,9 @@ def test_cortex_m4_qemu_layers_counted(tmp_path):
     inputs = _random_inputs(graph, 2, seed=1)
     outcome = run_project(proj.path, [inputs["input_0"]])
     _assert_same(outcome.outputs, _expected(graph, inputs))
-    assert len(outcome.instructions) == 2 and outcome.instructions[0] == outcome.instructions[1] > 0
+    # per-sample counts: data-dependent branches (saturation) differ by a few ticks at most
+    assert len(outcome.instructions) == 2 and min(outcome.instructions) > 0
+    assert abs(outcome.instructions[0] - outcome.instructions[1]) <= 0.001 * outcome.instructions[0]
     assert len(outcome.layer_instructions) == len(graph.ops)
     # the layers account for the inference, up to the counter's resolution and call overhead
     assert abs(sum(outcome.layer_instructions) - sum(outcome.instructions)) < 0.02 * sum(outcome.instructions)

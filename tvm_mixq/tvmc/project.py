@@ -188,8 +188,12 @@ def load_project(path: Path | str, template: Optional[str] = None) -> Project:
 def _io_context(archive: MlfArchive) -> dict[str, Any]:
     meta = archive.metadata
     prefix = meta["prefix"]
-    return {"prefix": prefix, "macro": prefix.upper(), "inputs": meta["io"]["inputs"],
-            "outputs": meta["io"]["outputs"]}
+    inputs = meta["io"]["inputs"]
+    shape = inputs[0]["shape"]
+    # in0: the first input's row geometry, for the host template's streamed-input build
+    in0 = {"w": shape[2] if len(shape) == 4 else 1, "c": shape[-1], "bits": inputs[0]["bits"]}
+    return {"prefix": prefix, "macro": prefix.upper(), "inputs": inputs, "outputs": meta["io"]["outputs"],
+            "in0": in0}
 
 
 def create_project(path: Path | str, mlf: Path | str, template_name: str,

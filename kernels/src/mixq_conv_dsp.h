@@ -81,7 +81,8 @@ MIXQ_INLINE int32_t mixq_im2col16(int32_t IB, int32_t WB, const mixq_conv_geom *
                                   int32_t p, int16_t *buf) {
     int32_t b, oy, ox, sum = 0, idx = 0;
     mixq_pixel(g, pix, &b, &oy, &ox);
-    const int32_t fast = IB == 8 && WB == 8 && (g->cin & 3) == 0;
+    /* 8-bit inputs whose segments are whole permutation groups are widened a word at a time */
+    const int32_t fast = IB == 8 && ((WB == 8 && (g->cin & 3) == 0) || (WB == 4 && (g->cin & 7) == 0));
     const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-g->in_zp) * 0x00010001u;
     for (int32_t ky = 0; ky < g->kh; ky++) {
         const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
@@ -89,7 +90,7 @@ MIXQ_INLINE int32_t mixq_im2col16(int32_t IB, int32_t WB, const mixq_conv_geom *
             const int32_t ix = ox * g->sw - g->pw + kx * g->dw;
             const int32_t inside = mixq_inside(g, iy, ix);
             const int32_t base = ((b * g->ih + iy) * g->iw + ix) * g->cin;
-            if (fast) {
+            if (fast && WB == 8) {
                 const uint8_t *src = in + base;
                 for (int32_t ci = 0; ci < g->cin; ci += 4, idx += 4) {
                     uint32_t *dst = (uint32_t *)(void *)(buf + mixq_ipos(idx, p));
@@ -100,6 +101,24 @@ MIXQ_INLINE int32_t mixq_im2col16(int32_t IB, int32_t WB, const mixq_conv_geom *
                     } else {
                         dst[0] = 0;
                         dst[1] = 0;
+                    }
+                }
+            } else if (fast) {
+                /* groups of 8 in the order (a0 a4) (a1 a5) | (a2 a6) (a3 a7) */
+                const uint8_t *src = in + base;
+                for (int32_t ci = 0; ci < g->cin; ci += 8, idx += 8) {
+                    uint32_t *d0 = (uint32_t *)(void *)(buf + mixq_ipos(idx, p));
+                    uint32_t *d1 = (uint32_t *)(void *)(buf + mixq_ipos(idx + 4, p));
+                    if (inside) {
+                        const uint32_t x = mixq_load_u32(src + ci), y = mixq_load_u32(src + ci + 4);
+                        const uint32_t xe = __sxtb16(x), xo = mixq_sxtb16_ror8(x);
+                        const uint32_t ye = __sxtb16(y), yo = mixq_sxtb16_ror8(y);
+                        d0[0] = (uint32_t)__sadd16((int16x2_t)((xe & 0xFFFFu) | (ye << 16)), (int16x2_t)off);
+                        d0[1] = (uint32_t)__sadd16((int16x2_t)((xo & 0xFFFFu) | (yo << 16)), (int16x2_t)off);
+                        d1[0] = (uint32_t)__sadd16((int16x2_t)((xe >> 16) | (ye & 0xFFFF0000u)), (int16x2_t)off);
+                        d1[1] = (uint32_t)__sadd16((int16x2_t)((xo >> 16) | (yo & 0xFFFF0000u)), (int16x2_t)off);
+                    } else {
+                        d0[0] = d0[1] = d1[0] = d1[1] = 0;
                     }
                 }
             } else {
@@ -163,6 +182,63 @@ MIXQ_INLINE void mixq_block16(int32_t WB, int32_t NP, const mixq_conv_geom *g, c
               [p1] "=&r"(p1)
             :
             : "cc", "memory");
+    } else if (WB == 4 && NP == 2) {
+        /* per 8 K values: 1 LDRD, 8 SXTB16 of masked nibbles (16 * w), 8 LDR, 16 SMLAD (32 MACs) */
+        uint32_t x0, x1, e0, e1, f0, f1, p;
+        int32_t n = g->kp >> 3;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[wp]], #8\n\t"
+            "lsl %[e0], %[x0], #4\n\t"
+            "and %[e0], %[e0], #0xF0F0F0F0\n\t"
+            "sxtb16 %[f0], %[e0], ror #8\n\t"
+            "sxtb16 %[e0], %[e0]\n\t"
+            "lsl %[e1], %[x1], #4\n\t"
+            "and %[e1], %[e1], #0xF0F0F0F0\n\t"
+            "sxtb16 %[f1], %[e1], ror #8\n\t"
+            "sxtb16 %[e1], %[e1]\n\t"
+            "ldr %[p], [%[ap]]\n\t"
+            "smlad %[s00], %[p], %[e0], %[s00]\n\t"
+            "smlad %[s01], %[p], %[e1], %[s01]\n\t"
+            "ldr %[p], [%[ap], #8]\n\t"
+            "smlad %[s10], %[p], %[e0], %[s10]\n\t"
+            "smlad %[s11], %[p], %[e1], %[s11]\n\t"
+            "ldr %[p], [%[ap], #16]\n\t"
+            "smlad %[s00], %[p], %[f0], %[s00]\n\t"
+            "smlad %[s01], %[p], %[f1], %[s01]\n\t"
+            "ldr %[p], [%[ap], #24]\n\t"
+            "smlad %[s10], %[p], %[f0], %[s10]\n\t"
+            "smlad %[s11], %[p], %[f1], %[s11]\n\t"
+            "and %[x0], %[x0], #0xF0F0F0F0\n\t"
+            "and %[x1], %[x1], #0xF0F0F0F0\n\t"
+            "sxtb16 %[e0], %[x0]\n\t"
+            "sxtb16 %[f0], %[x0], ror #8\n\t"
+            "sxtb16 %[e1], %[x1]\n\t"
+            "sxtb16 %[f1], %[x1], ror #8\n\t"
+            "ldr %[p], [%[ap], #4]\n\t"
+            "smlad %[s00], %[p], %[e0], %[s00]\n\t"
+            "smlad %[s01], %[p], %[e1], %[s01]\n\t"
+            "ldr %[p], [%[ap], #12]\n\t"
+            "smlad %[s10], %[p], %[e0], %[s10]\n\t"
+            "smlad %[s11], %[p], %[e1], %[s11]\n\t"
+            "ldr %[p], [%[ap], #20]\n\t"
+            "smlad %[s00], %[p], %[f0], %[s00]\n\t"
+            "smlad %[s01], %[p], %[f1], %[s01]\n\t"
+            "ldr %[p], [%[ap], #28]\n\t"
+            "smlad %[s10], %[p], %[f0], %[s10]\n\t"
+            "smlad %[s11], %[p], %[f1], %[s11]\n\t"
+            "adds %[ap], %[ap], #32\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [wp] "+r"(wp), [ap] "+r"(ap),
+              [n] "+r"(n), [x0] "=&r"(x0), [x1] "=&r"(x1), [e0] "=&r"(e0), [e1] "=&r"(e1), [f0] "=&r"(f0),
+              [f1] "=&r"(f1), [p] "=&r"(p)
+            :
+            : "cc", "memory");
+        s00 >>= 4; /* exact: every product carried a factor 16 */
+        s01 >>= 4;
+        s10 >>= 4;
+        s11 >>= 4;
     } else if (WB == 8) {
 #pragma GCC unroll 2
         for (int32_t k = 0; k < g->kp; k += 4, ap += 4, wp += 2) {
@@ -400,7 +476,7 @@ MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, i
                                    int16_t *buf) {
     int32_t b, oy, ox, idx = 0, sum = 0;
     mixq_pixel(g, pix, &b, &oy, &ox);
-    const int32_t fast = (g->cin & 3) == 0;
+    const int32_t fast = (g->cin & 3) == 0 && g->cin <= 1364; /* segment sum fits the SMLAD field */
     const uint32_t pad_word = mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
     if (!fast) {
         for (int32_t h = 0; h < (g->kp >> 1); h += 4) {
@@ -420,15 +496,19 @@ MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, i
                 if (!inside) {
                     sum += g->in_zp * g->cin;
                 }
-                for (int32_t ci = 0; ci < g->cin; ci += 4, idx += 4) {
-                    uint32_t lane = pad_word;
-                    if (inside) {
-                        const uint32_t byte = src[ci >> 2];
-                        const uint32_t pairs = (byte & 0x33u) + ((byte >> 2) & 0x33u);
-                        sum += (int32_t)((pairs & 0xFu) + (pairs >> 4));
-                        lane = mixq_a2_lane(byte);
+                if (inside) {
+                    /* lanes from the table; their sum through SMLAD with lanes of ones (field [12, 24)) */
+                    int32_t t = 0;
+                    for (int32_t ci = 0; ci < g->cin; ci += 4, idx += 4) {
+                        const uint32_t lane = mixq_a2_lane_table[src[ci >> 2]];
+                        t = mixq_smlad(lane, 0x10011001u, t);
+                        *(uint32_t *)(void *)(buf + mixq_ipos(idx >> 1, p)) = lane;
                     }
-                    *(uint32_t *)(void *)(buf + mixq_ipos(idx >> 1, p)) = lane;
+                    sum += (int32_t)(((uint32_t)t >> 12) & 0xFFFu);
+                } else {
+                    for (int32_t ci = 0; ci < g->cin; ci += 4, idx += 4) {
+                        *(uint32_t *)(void *)(buf + mixq_ipos(idx >> 1, p)) = pad_word;
+                    }
                 }
             } else {
                 for (int32_t ci = 0; ci < g->cin; ci++, idx++) {

@@ -45,6 +45,9 @@ MIXQ_INLINE int32_t mixq_smlad(uint32_t a, uint32_t b, int32_t acc) {
 
 #endif
 
+/* Byte of four 2-bit activations -> SMLAD lane word (mixq_tables.c). */
+extern const uint32_t mixq_a2_lane_table[256];
+
 /* Kernel families sharing the convolution core. */
 #define MIXQ_KIND_CONV2D 0
 #define MIXQ_KIND_POINTWISE 1

@@ -179,6 +179,7 @@ def test_cli_convert_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert len(report["mixq_ops"]) >= 9 and out.stat().st_size > 0
+    assert report["arena_estimate_converted"] <= report["arena_estimate_original"] // 2
     assert _custom_op_count(out.read_bytes()) == len(report["mixq_ops"])
 
 

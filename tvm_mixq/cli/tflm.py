@@ -62,7 +62,9 @@ def run_convert(args: argparse.Namespace) -> int:
     result = convert_model(args.model, args.output, args.calib, args.pass_config, args.act_bits, args.weight_bits)
     if args.json:
         print(json.dumps({"output": args.output, "mixq_ops": [m.to_dict() for m in result.mixq_ops],
-                          "notes": result.notes, "assignment": result.assignment.to_dict()}, indent=2))
+                          "notes": result.notes, "assignment": result.assignment.to_dict(),
+                          "arena_estimate_original": result.arena_estimate_original,
+                          "arena_estimate_converted": result.arena_estimate_converted}, indent=2))
     else:
         print(result.summary())
         print(f"wrote {args.output}")

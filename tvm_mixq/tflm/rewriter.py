@@ -64,6 +64,7 @@ from ..reference import ops as ref_ops
 from ..reference.fixedpoint import quantize_multiplier, quantize_multipliers
 from ..reference.subbyte import packed_size
 from . import custom_options as co
+from .arena import tflm_arena_estimate
 from .writer import CustomAttrs, write_tflite
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ class ConversionResult:
     mixq_ops: list[MixqOpInfo] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tensor_map: dict[int, int] = field(default_factory=dict)  # planned tensor -> converted tensor
+    #: TFLM's activation arena replayed offline (:mod:`.arena`), kernel scratch not included.
+    arena_estimate_original: int = 0
+    arena_estimate_converted: int = 0
 
     def tflite(self) -> bytes:
         """The converted model as ``.tflite`` bytes."""
@@ -127,6 +131,8 @@ class ConversionResult:
         lines = [f"{len(self.mixq_ops)} of {len(self.planned.ops)} ops -> MIXQ custom ops, "
                  f"{n_sub} sub-byte feature maps, "
                  f"{sum(1 for b in self.assignment.weight_bits.values() if b < 8)} sub-byte weight tensors"]
+        lines.append(f"TFLM activation arena (replayed, without kernel scratch): {self.arena_estimate_original:,} B"
+                     f" -> {self.arena_estimate_converted:,} B")
         lines += [f"  op {m.op:3d} {m.kind:18s} -> {m.custom} (in {m.in_bits}, w {m.w_bits}, out {m.out_bits})"
                   for m in self.mixq_ops]
         lines += [f"  note: {n}" for n in self.notes]
@@ -455,4 +461,5 @@ def rewrite(graph: Graph, assignment: AssignmentLike, act_quant: Mapping[int, Qu
     converted = Graph(tensors=b.tensors, ops=new_ops, inputs=[b.planned_tensor(t) for t in planned.inputs],
                       outputs=[b.planned_tensor(t) for t in planned.outputs], name=graph.name)
     log.info("%s: %d ops as MIXQ custom ops", graph.name, len(infos))
-    return ConversionResult(converted, planned, eff, infos, notes, dict(b.index))
+    return ConversionResult(converted, planned, eff, infos, notes, dict(b.index),
+                            tflm_arena_estimate(graph, {}), tflm_arena_estimate(graph, eff.act_bits))

@@ -63,7 +63,8 @@ def test_host_project_end_to_end(tmp_path, capsys):
         meta = json.loads(t.extractfile("metadata.json").read())
     prefix = meta["prefix"]
     assert {f"codegen/host/src/{prefix}.c", f"codegen/host/include/{prefix}.h", "src/plan.json",
-            "runtime/mixq_rt/mixq_rt.c", "runtime/kernels/include/mixq_kernels.h"} <= names
+            "runtime/mixq_rt/mixq_rt.c", "runtime/kernels/include/mixq_kernels.h", "report/index.html",
+            "report/memory.png"} <= names
     assert set(meta["build"]["sources"]) <= names
     assert meta["target"]["core"] == "cortex-m7" and meta["pass_config"]["mixq.enable"] is False
     assert meta["memory"]["arena_size_bytes"] > 0

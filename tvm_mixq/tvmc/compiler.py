@@ -131,6 +131,42 @@ def _archive_files(model: Any) -> tuple[dict[str, Path], dict[str, Any]]:
     return files, build
 
 
+def _report(planned: "PlannedModel", model: Any, target: CompileTarget, model_path: Path,
+            out_dir: Path) -> dict[str, Path]:
+    """The deployment report of :mod:`tvm_mixq.report` (HTML and PNGs) for the generated code next to
+    the int8 baseline of the same generator; empty for the host target (no board memory to show)."""
+    if target.is_host:
+        return {}
+    try:
+        from ..codegen import generate_c
+        from ..codegen.firmware import device_memory
+        from ..deploy import DeployResult, Variant
+        from ..report import write_report
+    except ImportError as exc:
+        log.info("no report: %s", exc)
+        return {}
+    int8_model = model
+    if planned.mixed is not None:
+        int8_model = generate_c(planned.graph, out_dir / "int8", name=model.name, source=model_path.name,
+                                description="int8 baseline for the report")
+    memory = device_memory(target.core, planned.options.sram_limit_bytes)
+    plan = planned.plan
+    result = DeployResult(model_path=model_path, target=target.core, options=planned.options, memory=memory,
+                          mixq=Variant("mixq" if planned.mixed is not None else "int8", planned.emit_graph, model),
+                          int8=Variant("int8", planned.graph, int8_model), samples=0,
+                          planned_peak=plan.peak if plan is not None else None,
+                          plan_summary=plan.summary() if plan is not None else "")
+    try:
+        from ..tflm.arena import tflm_arena_estimate
+
+        result.tflm_arena_bytes, result.tflm_arena_source = int(tflm_arena_estimate(planned.graph, {})), "estimate"
+    except Exception as exc:  # noqa: BLE001 - the TFLM line of the figure is optional
+        log.info("no TFLM arena estimate in the report: %s", exc)
+    report_dir = out_dir / "report"
+    write_report(result, report_dir)
+    return {f"report/{p.name}": p for p in sorted(report_dir.iterdir()) if p.is_file()}
+
+
 def resolve_config(target: CompileTarget, pass_configs: Sequence[str]) -> dict[str, Any]:
     """The PassContext config of ``--pass-config`` items, with ``mixq.target`` from ``--target``."""
     from ..options import MixqOptions
@@ -219,6 +255,12 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
             archive_files["src/plan.json"] = plan.to_json(indent=1)
         if planned.mixed is not None:
             archive_files["src/precision.json"] = json.dumps(planned.mixed.to_dict(), indent=1, default=str)
+        try:
+            archive_files.update(_report(planned, model, target, model_path, Path(tmp)))
+        except MixqError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the report is informative; the C is what matters
+            log.warning("no HTML report in the archive: %s: %s", type(exc).__name__, exc)
         try:
             archive_files["src/relax.txt"] = mod.script(show_meta=False)
         except Exception as exc:  # noqa: BLE001 - the script is informative only

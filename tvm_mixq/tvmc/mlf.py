@@ -10,7 +10,7 @@ Layout (TVM's MLF directories where they apply)::
     src/plan.json                       the deployment plan (tvm_mixq.plan.Plan.to_dict)
     src/relax.txt                       the Relax module after the mixq passes (TVMScript)
     src/precision.json                  the mixed-precision search, when it ran
-    report.html                         the plan report, when the report module is present
+    report/index.html (+ PNGs)          the deployment report (tvm_mixq.report), Cortex-M targets
 
 ``metadata.json`` names every source, header directory and define a build needs
 (``build`` key), so the project generator reads the archive without knowing the layout.
@@ -24,6 +24,7 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Union
@@ -86,6 +87,7 @@ def write_mlf(path: Union[str, Path], files: Mapping[str, Content], metadata: Ma
             entries[name] = bytes(content)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    now = int(time.time())
     try:
         with tarfile.open(tmp, "w") as tar:
             for name in sorted(entries):
@@ -93,6 +95,7 @@ def write_mlf(path: Union[str, Path], files: Mapping[str, Content], metadata: Ma
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 info.mode = 0o644
+                info.mtime = now
                 tar.addfile(info, io.BytesIO(data))
         umask = os.umask(0)
         os.umask(umask)

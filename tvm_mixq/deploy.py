@@ -68,9 +68,9 @@ class Variant:
 
     def layers(self) -> list[dict[str, Any]]:
         rows = []
-        stage = self.model.stage
         for i, layer in enumerate(self.model.layers):
-            in_stage = stage is not None and layer.op.index in stage.layers
+            stage = self.model.stage_of(layer.op.index)
+            in_stage = stage is not None
             rows.append({
                 "name": layer.label,
                 "op": layer.op.kind,

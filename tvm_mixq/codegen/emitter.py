@@ -25,7 +25,7 @@ from ..kernellib import KernelLib
 from ..kernellib import build as kbuild
 from .arena import ArenaBuffer, ArenaPlan, place
 from .layers import KERNEL_TEMPLATES, CodegenError, ConstArray, Layer, make_layer
-from .patches import prepare_stage
+from .patches import prepare_stages
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -79,7 +79,15 @@ class GeneratedModel:
     consts: list[ConstArray]
     inputs: list[IoTensor]
     outputs: list[IoTensor]
-    stage: Optional[object] = None  # patches.StagePlan when a patch stage is generated
+    stages: list = field(default_factory=list)  # patches.StagePlan of every generated patch stage
+
+    @property
+    def stage(self):
+        """The first patch stage (None without one)."""
+        return self.stages[0] if self.stages else None
+
+    def stage_of(self, op_index: int):
+        return next((st for st in self.stages if op_index in st.layers), None)
 
     @property
     def arena_size(self) -> int:
@@ -301,7 +309,7 @@ def _choose_in_place(graph: Graph, layers: list[Layer], stage_ops: set[int]) -> 
         layer.rows = row_schedule(layer, graph)
 
 
-def _stage_overlap(graph: Graph, plan: "Plan", stage, alignment: int) -> Optional[tuple[int, int, int]]:
+def _stage_overlap(graph: Graph, stage, alignment: int) -> Optional[tuple[int, int, int]]:
     """(input, stage output, delta) when the stage output may overlap the input buffer: the input is
     read by the stage only and is no model output. ``delta`` is the planner's
     (:func:`tvm_mixq.schedule.builder.overlap_delta`: writing patch p's output tile never touches
@@ -313,7 +321,7 @@ def _stage_overlap(graph: Graph, plan: "Plan", stage, alignment: int) -> Optiona
     stage_ops = set(stage.ops)
     if inp in graph.outputs or any(u.index not in stage_ops for u in graph.consumers().get(inp, [])):
         return None
-    delta = overlap_delta(graph, plan.patch_stage, lambda t: graph.tensors[t].bits)
+    delta = overlap_delta(graph, stage, lambda t: graph.tensors[t].bits)
     delta = -(-delta // alignment) * alignment
     if delta <= -graph.tensors[inp].nbytes:  # no overlap possible: separate buffers
         return None
@@ -350,7 +358,8 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     source : where the model came from (written into the file comments).
     description : one line for the header comment (e.g. the plan's summary).
     plan : a :class:`tvm_mixq.plan.Plan` of ``graph``: its patch stage is generated as a
-        table-driven patch loop (:mod:`.patches`); without it, or without a stage, layer by layer.
+        table-driven patch loop (:mod:`.patches`), and so is every later stage of the plan;
+        without a plan, or without stages, layer by layer.
         Channel splits are not generated yet (refused).
     in_place : run convolutions whose input dies at them in place, row by row
         (:mod:`.inplace`), when that lowers the memory they need.
@@ -366,29 +375,43 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     prefix = f"mixq_{ident}"
     macro = prefix.upper()
     layers = build_layers(graph)
-    stage = None
+    stages: list = []
     if plan is not None:
         if plan.graph is not graph and len(plan.graph.ops) != len(graph.ops):
             raise MixqError("the plan belongs to another graph")
         if plan.channel_splits:
             raise CodegenError("channel splits are not generated yet (use mixq.channel_split=off)")
-        stage = prepare_stage(graph, plan, {layer.op.index: layer for layer in layers})
-    stage_layers: list[Layer] = []
-    if stage is not None:
-        by_op = {layer.op.index: layer for layer in layers}
-        stage_layers = [by_op[o] for o in stage.ops]
-        layers = stage_layers + [layer for layer in layers if layer.op.index not in set(stage.ops)]
+        stages = prepare_stages(graph, plan, {layer.op.index: layer for layer in layers})
+    # layer order: graph order, each stage's ops together at its first op
+    by_op = {layer.op.index: layer for layer in layers}
+    stage_of = {o: st for st in stages for o in st.ops}
+    ordered: list[Layer] = []
+    segments: list[dict] = []
+    for layer in layers:
+        st = stage_of.get(layer.op.index)
+        if st is None:
+            ordered.append(layer)
+            segments.append({"stage": None, "layers": [layer]})
+        elif layer.op.index == st.ops[0]:
+            group = [by_op[o] for o in st.ops]
+            ordered.extend(group)
+            segments.append({"stage": st, "layers": group})
+    layers = ordered
     for pos, layer in enumerate(layers):
         layer.position = pos
     if in_place:
-        _choose_in_place(graph, layers, {layer.op.index for layer in stage_layers})
+        _choose_in_place(graph, layers, set(stage_of))
     sizes: dict[int, int] = {}
     spans: dict[int, tuple[int, int]] = {}
     extra: list[ArenaBuffer] = []
     skip: frozenset[int] = frozenset()
-    overlap: Optional[tuple[int, int, int]] = None
-    if stage is not None:
-        k = len(stage_layers)
+    overlaps: list[tuple[int, int, int]] = []
+    for seg in segments:
+        stage = seg["stage"]
+        if stage is None:
+            continue
+        stage_layers = seg["layers"]
+        s0, s1 = stage_layers[0].position, stage_layers[-1].position
         stage_ops = set(stage.ops)
         for t in stage.tile_bytes:
             if t == stage.split_tensor or (t == stage.input_tensor and not stage.streamed):
@@ -399,26 +422,40 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         for t, b in stage.tile_bytes.items():
             if t not in (stage.split_tensor, stage.input_tensor):
                 sizes[t] = b
-        spans[stage.split_tensor] = (0, k - 1)
+        def widen(t: int, a: int, b: int) -> None:
+            old = spans.get(t, (a, b))
+            spans[t] = (min(old[0], a), max(old[1], b))
+
+        widen(stage.split_tensor, s0, s1)
         if stage.streamed:
             skip = frozenset({stage.input_tensor})
-            extra.append(ArenaBuffer("tile:input", stage.tile_bytes[stage.input_tensor], 0, k - 1, "tile"))
+            readers = [layer.position for layer in stage_layers if stage.input_tensor in layer.op.inputs]
+            # read into at the start of every patch, dead after its last reader in the loop body
+            extra.append(ArenaBuffer("tile:input", stage.tile_bytes[stage.input_tensor], s0,
+                                     max(readers, default=s0), "tile"))
         else:
-            spans[stage.input_tensor] = (-1, k - 1)
-            overlap = _stage_overlap(graph, plan, stage, alignment)
-        for pos, layer in enumerate(stage_layers):
+            widen(stage.input_tensor, s0 - 1 if stage.input_tensor in graph.inputs else s0, s1)
+            if stage is stages[0] or getattr(stage.source, "input_overlap", False):
+                candidate = _stage_overlap(graph, stage.source, alignment)
+                if candidate is not None:
+                    overlaps.append(candidate)
+        for layer in stage_layers:
             sl = stage.layers[layer.op.index]
             for i, nbytes in enumerate(sl.window_bytes):
                 if not sl.direct[i]:
-                    extra.append(ArenaBuffer(f"window:{layer.cname}:{i}", nbytes, pos, pos, "window"))
+                    extra.append(ArenaBuffer(f"window:{layer.cname}:{i}", nbytes, layer.position, layer.position,
+                                             "window"))
             if sl.writes_split:
-                extra.append(ArenaBuffer(f"tile:{layer.cname}", sl.out_tile_bytes, pos, pos, "tile"))
-    arena, by_tensor = _plan_arena(graph, layers, alignment, sizes, spans, extra, skip, overlap)
-    if overlap is not None:  # greedy placement around the fixed block can lose: keep the smaller
-        plain, plain_by = _plan_arena(graph, layers, alignment, sizes, spans,
-                                      [dataclasses.replace(b) for b in extra], skip, None)
-        if plain.size < arena.size:
-            arena, by_tensor = plain, plain_by
+                extra.append(ArenaBuffer(f"tile:{layer.cname}", sl.out_tile_bytes, layer.position, layer.position,
+                                         "tile"))
+    # one stage output may overlap its input (a fixed pair of the placement): try each, and none,
+    # since the greedy placement around a fixed pair can also lose; keep the smallest arena
+    arena, by_tensor = _plan_arena(graph, layers, alignment, sizes, spans, extra, skip, None)
+    for overlap in overlaps:
+        trial, trial_by = _plan_arena(graph, layers, alignment, sizes, spans,
+                                      [dataclasses.replace(b) for b in extra], skip, overlap)
+        if trial.size < arena.size:
+            arena, by_tensor = trial, trial_by
     named = {b.name: b for b in arena.buffers}
 
     def operand(layer: Layer, pos: int, t_index: int) -> str:
@@ -428,8 +465,11 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
             return "NULL"
         return f"(arena + {by_tensor[t_index].offset})"
 
-    if stage is not None:
-        for layer in stage_layers:
+    for seg in segments:
+        stage = seg["stage"]
+        if stage is None:
+            continue
+        for layer in seg["layers"]:
             sl = stage.layers[layer.op.index]
             layer.template = f"patch_{layer.template}"
             layer.s = sl
@@ -483,12 +523,13 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         "const_bytes": sum(a.nbytes for a in consts),
         "arena_buffers": sorted(arena.buffers, key=lambda b: b.offset),
         "io_note": io_note, "input_rows": rows, "input_row_bytes": in0.nbytes // rows,
-        "stage": stage, "stage_layers": stage_layers, "rest_layers": layers[len(stage_layers):],
+        "segments": segments, "stages": stages,
         "input_tile_table": None, "in0": {"h": in0.shape[1] if len(in0.shape) == 4 else 1,
                                           "w": in0.shape[2] if len(in0.shape) == 4 else 1,
                                           "c": in0.shape[-1], "bits": in0.bits},
     }
-    if stage is not None and stage.streamed:
+    if stages and stages[0].streamed:
+        stage = stages[0]
         model["input_tile_table"] = "stage_input_tiles"
         consts.append(ConstArray("stage_input_tiles", "int16_t", stage.input_tiles.reshape(-1), 4))
         model["consts"] = consts
@@ -502,4 +543,4 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     log.info("generated %s: %d layers, arena %d B, constants %d B", prefix, len(layers), arena.size,
              model["const_bytes"])
     return GeneratedModel(ident, prefix, macro, out, header, src, graph, layers, arena, consts, inputs, outputs,
-                          stage)
+                          stages)

@@ -17,8 +17,6 @@ is read through the ``read`` callback (or gathered from the caller's input buffe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
-
 import numpy as np
 
 from ..graph import Graph
@@ -70,23 +68,30 @@ class StagePlan:
     input_tiles: np.ndarray  # [patches, 4] (y, x, h, w) of the input tile, absolute
     layers: dict[int, StageLayer]
     grid: tuple[int, int]
+    source: object = None  # the plan's PatchStage
 
 
 def _packed(n: int, bits: int) -> int:
     return (n * bits + 7) // 8
 
 
-def prepare_stage(graph: Graph, plan: Plan, layers: dict[int, Layer]) -> Optional[StagePlan]:
-    """The stage of ``plan`` for code generation (None when the plan has no patch stage).
+def prepare_stages(graph: Graph, plan: Plan, layers: dict[int, Layer]) -> list[StagePlan]:
+    """Every patch stage of ``plan`` (:attr:`Plan.stages` when the plan has it) for code generation."""
+    stages = list(getattr(plan, "stages", [plan.patch_stage] if plan.patch_stage is not None else []))
+    first_streamed = plan.memory.mode == MODE_STREAMED_INPUT
+    return [prepare_stage(graph, st, layers, streamed=(i == 0 and first_streamed and
+                                                       st.input_tensor in graph.inputs))
+            for i, st in enumerate(stages)]
+
+
+def prepare_stage(graph: Graph, st, layers: dict[int, Layer], streamed: bool = False) -> StagePlan:
+    """One :class:`tvm_mixq.plan.PatchStage` for code generation.
 
     Raises
     ------
     CodegenError
         An op of the stage that cannot run on tiles, per-patch bitwidths, or a batch > 1.
     """
-    st = plan.patch_stage
-    if st is None:
-        return None
     if any(p.bits for p in st.patches):
         raise CodegenError("per-patch bitwidths (outlier patches) are not generated yet")
     ops = [o for o in st.ops if any(ot.op == o for ot in st.patches[0].op_tiles)]
@@ -96,7 +101,6 @@ def prepare_stage(graph: Graph, plan: Plan, layers: dict[int, Layer]) -> Optiona
             raise CodegenError(f"op {o} ({graph.ops[o].kind}) cannot run patch by patch in generated code")
         if graph.tensors[graph.ops[o].outputs[0]].shape[0] != 1:
             raise CodegenError("the patch stage needs batch 1")
-    streamed = plan.memory.mode == MODE_STREAMED_INPUT
     stage_tensors = {t for p in st.patches for t in p.tensor_tiles}
     tile_bytes: dict[int, int] = {}
     for t in stage_tensors:
@@ -148,4 +152,4 @@ def prepare_stage(graph: Graph, plan: Plan, layers: dict[int, Layer]) -> Optiona
                                      [graph.tensors[t].bits for t in ins], win_bytes, out_bytes,
                                      out_t == st.split_tensor, out_c=out_c, out_bits=graph.tensors[out_t].bits)
     return StagePlan(ops, n, st.input_tensor, st.split_tensor, streamed, tile_bytes, input_tiles, stage_layers,
-                     tuple(st.grid))
+                     tuple(st.grid), st)

@@ -208,21 +208,41 @@ def test_cortex_m4_qemu_layers_counted(tmp_path):
     assert abs(sum(outcome.layer_instructions) - sum(outcome.instructions)) < 0.02 * sum(outcome.instructions)
 
 
+def _plan_reference(plan, x: np.ndarray) -> list[np.ndarray]:
+    """The plan's own executor (patch by patch), sample by sample."""
+    from tvm_mixq.schedule.execute import PlanExecutor
+
+    ex = PlanExecutor(plan, REF)
+    outs = [ex.run([x[s:s + 1]]) for s in range(x.shape[0])]
+    return [np.concatenate([o[i] for o in outs], axis=0) for i in range(len(outs[0]))]
+
+
 @pytest.mark.slow
 def test_mixed_precision_host_bit_exact(tmp_path):
-    """With the mixq passes on (default options), the C runs the planned bitwidths layer by layer and
-    matches the reference of that graph."""
+    """With the mixq passes on, the C runs the planned bitwidths and the patch stage of the emitted
+    graph's plan, and matches that plan's executor."""
     model = MLPERF_INT8["vww"]
     target = parse_target("c -mcpu=cortex-m7")
-    res = compile_model(model, target, tmp_path / "q.tar", ["mixq.bits=8,4"])
-    assert any(row["out_bits"] == 4 for row in res.metadata["layers"])
-    assert res.metadata["plan"]["patch_stage"] is not None
-    planned = plan_model(model, target, ["mixq.bits=8,4"])
+    configs = ["mixq.bits=8,4"]
+    res = compile_model(model, target, tmp_path / "q.tar", configs)
+    meta = res.metadata
+    assert any(row["out_bits"] == 4 for row in meta["layers"])
+    assert meta["plan"]["patch_stage"] is not None
+    planned = plan_model(model, target, configs)
+    generated = meta["generated"]["patch_stage"]
+    assert (generated is not None) == (planned.code_plan is not None)
+    if generated is not None:
+        assert meta["execution"].startswith("patch stage")
+        assert [row["index"] for row in meta["layers"] if row["patch_grid"]]
     create_project(tmp_path / "p", res.output, "host")
     build_project(tmp_path / "p")
     inputs = _random_inputs(planned.graph, 2, seed=5)
     outcome = run_project(tmp_path / "p", [inputs["input_0"]])
-    _assert_same(outcome.outputs, Interpreter(planned.emit_graph, REF).run([inputs["input_0"]]))
+    if planned.code_plan is not None:
+        expected = _plan_reference(planned.code_plan, inputs["input_0"])
+    else:
+        expected = Interpreter(planned.emit_graph, REF).run([inputs["input_0"]])
+    _assert_same(outcome.outputs, expected)
 
 
 @pytest.mark.slow

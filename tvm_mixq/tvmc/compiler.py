@@ -13,10 +13,11 @@ Steps of :func:`compile_model`:
 4. write the archive (:mod:`.mlf`) with the model sources, the runtime and kernel sources, the plan
    and ``metadata.json``.
 
-The generated C runs layer by layer with one static arena; the patch stage and channel splits of
-the plan are recorded in the metadata (``plan``) with ``"emitted": false`` as long as the C
-emitter does not generate them, and the memory figures of the generated code are those of its
-arena (``memory``).
+With the mixq passes on, the emitted graph is planned again without channel splits (the C emitter
+does not generate them yet) and the C runs that plan's patch stage, then the remaining layers, in
+one static arena (as ``mixq deploy`` does). ``metadata.json`` records the passes' plan (``plan``),
+what the code implements (``generated``, ``src/generated_plan.json``) and the arena of the
+generated code (``memory``).
 """
 from __future__ import annotations
 
@@ -82,8 +83,10 @@ def _io(graph: Graph, model: Any) -> dict[str, list[dict[str, Any]]]:
     return {"inputs": [one(t) for t in model.inputs], "outputs": [one(t) for t in model.outputs]}
 
 
-def _layers(graph: Graph, model: Any, plan: Any) -> list[dict[str, Any]]:
-    stage = getattr(plan, "patch_stage", None) if plan is not None else None
+def _layers(graph: Graph, model: Any, plan: Any, code_plan: Any) -> list[dict[str, Any]]:
+    """Per layer: bitwidths, work, scratch, where its output lives; ``patch_grid`` when it runs in the
+    generated patch stage; ``channel_split`` as the mixq passes planned it (not generated yet)."""
+    stage = code_plan.patch_stage if code_plan is not None else None
     stage_ops = set(stage.ops) if stage is not None else set()
     split = {op: c.factor for c in (plan.channel_splits if plan is not None else []) for op in c.ops}
     offsets = {t: b.offset for b in model.arena.buffers for t in b.tensors}
@@ -192,6 +195,7 @@ class PlannedModel:
     module: Any  # the Relax IRModule after the pipeline
     plan: Any  # tvm_mixq.plan.Plan (None if the planner made none)
     mixed: Any  # tvm_mixq.quant.assign.MixedPrecision (None with mixq.enable=0)
+    code_plan: Any = None  # the plan of emit_graph the C generator implements (patch stage), or None
 
     @property
     def emit_graph(self) -> Graph:
@@ -214,7 +218,23 @@ def plan_model(model_path: Path | str, target: CompileTarget, pass_configs: Sequ
     planner = GraphPlanner()
     with pass_context(config, opt_level=opt_level):
         mod = pipeline(graph=graph, planner=planner)(mod)
-    return PlannedModel(config, options, graph, mod, planner.plan, planner.mixed)
+    planned = PlannedModel(config, options, graph, mod, planner.plan, planner.mixed)
+    if options.enable:
+        planned.code_plan = _code_plan(planned)
+    return planned
+
+
+def _code_plan(planned: PlannedModel) -> Any:
+    """The plan of the emitted graph that the C generator implements: the patch stage at the chosen
+    bitwidths, planned without channel splits (not generated yet). None: layer by layer."""
+    from ..schedule import plan_memory
+
+    try:
+        plan = plan_memory(planned.emit_graph, planned.options.replace(channel_split="off"))
+    except MixqError as exc:
+        log.warning("no patch stage in the generated code: planning the emitted graph failed (%s)", exc)
+        return None
+    return plan if plan.patch_stage is not None else None
 
 
 def compile_model(model_path: Path | str, target: CompileTarget, output: Path | str,
@@ -242,17 +262,28 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
     import tvm
 
     from .. import __version__
-    from ..codegen import generate_c
+    from ..codegen import CodegenError, generate_c
 
     name = module_name or model_path.stem
     with tempfile.TemporaryDirectory(prefix="tvmc-compile-") as tmp:
         summary = f"{graph.name} for {target.core}, {options.describe()}"
-        model = generate_c(emit_graph, Path(tmp) / "codegen", name=name, source=model_path.name,
-                           description=summary[:300])
+        code_plan = planned.code_plan
+        try:
+            model = generate_c(emit_graph, Path(tmp) / "codegen", name=name, source=model_path.name,
+                               description=summary[:300], plan=code_plan)
+        except CodegenError as exc:
+            if code_plan is None:
+                raise
+            log.warning("the patch stage cannot be generated (%s); generating layer by layer", exc)
+            planned.code_plan = code_plan = None
+            model = generate_c(emit_graph, Path(tmp) / "codegen", name=name, source=model_path.name,
+                               description=summary[:300])
         files, build = _archive_files(model)
         archive_files: dict[str, Any] = dict(files)
         if plan is not None:
             archive_files["src/plan.json"] = plan.to_json(indent=1)
+        if code_plan is not None:
+            archive_files["src/generated_plan.json"] = code_plan.to_json(indent=1)
         if planned.mixed is not None:
             archive_files["src/precision.json"] = json.dumps(planned.mixed.to_dict(), indent=1, default=str)
         try:
@@ -275,7 +306,7 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
             "target": target.to_dict(),
             "pass_config": {str(k): _json_value(v) for k, v in config.items()},
             "mixq_options": options.to_config(),
-            "execution": "layer-by-layer",
+            "execution": "patch stage, then layer by layer" if code_plan is not None else "layer by layer",
             "io": _io(emit_graph, model),
             "memory": {
                 "arena_size_bytes": model.arena_size,
@@ -292,19 +323,24 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
                 "baseline_macs": plan.baseline_macs,
                 "patch_stage": stage.to_dict() if stage is not None else None,
                 "channel_splits": [c.to_dict() for c in splits],
-                "emitted": stage is None and not splits,
                 "summary": plan.summary(),
             },
-            "layers": _layers(emit_graph, model, plan),
+            "generated": {
+                "patch_stage": code_plan.patch_stage.to_dict() if code_plan is not None else None,
+                "plan_peak_sram_bytes": code_plan.peak if code_plan is not None else None,
+                "channel_splits": [],
+                "note": "the C implements the patch stage of src/generated_plan.json (the emitted graph planned "
+                        "without channel splits) when there is one; channel splits are not generated yet",
+            },
+            "layers": _layers(emit_graph, model, plan, code_plan),
             "flash": {"constant_bytes": model.const_bytes,
                       "note": "weights and tables of the model; code size is known after tvmc micro build"},
             "build": build,
             "files": sorted(archive_files),
         }
-        if stage is not None or splits:
-            log.warning("the plan's patch stage and channel splits are recorded in metadata.json; the generated C "
-                        "runs layer by layer at the planned bitwidths (arena %d B, plan peak %d B)",
-                        model.arena_size, plan.peak)
+        if splits:
+            log.warning("the plan's channel splits are recorded in metadata.json but not generated (arena %d B, "
+                        "plan peak %d B)", model.arena_size, plan.peak)
         write_mlf(output, archive_files, metadata)
     log.info("wrote %s: %s, arena %d B, constants %d B", output, model.prefix, model.arena_size, model.const_bytes)
     return CompileResult(output, metadata)

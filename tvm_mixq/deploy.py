@@ -124,6 +124,7 @@ class DeployResult:
                 "int8_peak_sram_bytes": self.int8.model.arena_size,
                 "int8_flash_bytes": self.int8.firmware.flash_bytes if self.int8.firmware else None,
                 "int8_bit_exact": self.int8.bit_exact,
+                "int8_layer_instructions": {layer["name"]: layer["instructions"] for layer in self.int8.layers()},
                 "tflm_arena_bytes": self.tflm_arena_bytes,
                 "tflm_arena_source": self.tflm_arena_source,
             },

@@ -64,7 +64,8 @@ def bitwidth_figure(result: Any, path: Path) -> Path:
 
 def instructions_figure(result: Any, path: Path) -> Path:
     mixq = result.mixq.layers()
-    int8 = result.int8.layers()
+    int8_by_name = {layer["name"]: layer for layer in result.int8.layers()}
+    int8 = [int8_by_name.get(layer["name"], {"instructions": 0}) for layer in mixq]  # same op, mixq order
     n = len(mixq)
     x = np.arange(n)
     fig, ax = plt.subplots(figsize=(max(6, 0.3 * n + 2), 3.6))

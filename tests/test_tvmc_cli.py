@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from paths import OPS_FIXTURES, ROOT
@@ -130,8 +129,8 @@ def test_compile_bad_files(capsys, tmp_path, mlf):
 def test_compile_replaces_its_own_archive(capsys, tmp_path, mlf):
     out = tmp_path / "again.tar"
     out.write_bytes(mlf.read_bytes())
-    assert main(["compile", str(SMALL), "--target", "c -mcpu=cortex-m7", "--pass-config", "mixq.enable=0",
-                 "-o", str(out)]) == 0
+    assert main(["compile", str(SMALL), "--target", "c", "--target-c-mcpu", "cortex-m7", "--pass-config",
+                 "mixq.enable=0", "-o", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
     from tvm_mixq.tvmc.mlf import read_mlf
 
@@ -149,6 +148,8 @@ def test_create_project_refusals(capsys, tmp_path, mlf, mlf_m4):
             "has no option 'speed'")
     refused(capsys, ["micro", "create-project", str(d), str(mlf), "host", "--project-option", "cc"],
             "not of the form key=value")
+    refused(capsys, ["micro", "create-project", str(d), str(mlf), "host", "--project-option", "timeout=-1"],
+            "expected seconds > 0")
     refused(capsys, ["micro", "create-project", str(d), str(mlf), "qemu_cortex_m7"], "compiled for host")
     refused(capsys, ["micro", "create-project", str(d), str(mlf_m4), "qemu_cortex_m7"], "compiled for cortex-m4")
     assert not d.exists()

@@ -34,10 +34,10 @@ def _dsp_cases(seed: int, per_variant: int) -> list:
             case.bias, case.multiplier, case.shift = cases._requant(
                 rng, cases.ops.conv2d_accumulate(case.x, case.x_zp, case.w, (1, 1), (1, 1, 1, 1)), bits[2], False)
             out.append(case)
-    # reductions longer than one A2W2 extraction chunk (448)
-    for bits in [(2, 2, 2), (4, 4, 4)]:
-        x = cases._values(rng, (1, 3, 3, 480), *layout.act_range(bits[0]), "max")
-        w = cases._values(rng, (4, 1, 1, 480), *layout.weight_range(bits[1]), "min")
+    # reductions longer than one A2W2 extraction chunk (448) and than the W4A4 assembly loop (544)
+    for bits, k in [((2, 2, 2), 480), ((4, 4, 4), 480), ((4, 4, 4), 640), ((2, 2, 8), 1000)]:
+        x = cases._values(rng, (1, 3, 3, k), *layout.act_range(bits[0]), "max")
+        w = cases._values(rng, (4, 1, 1, k), *layout.weight_range(bits[1]), "min")
         case = cases.ConvCase("pointwise", bits, x, 0, w, None)
         case.bias, case.multiplier, case.shift = cases._requant(
             rng, cases.ops.conv2d_accumulate(x, 0, w), bits[2], False)

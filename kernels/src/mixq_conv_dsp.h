@@ -240,6 +240,28 @@ MIXQ_INLINE void mixq_block16(int32_t WB, int32_t NP, const mixq_conv_geom *g, c
         s10 >>= 4;
         s11 >>= 4;
     } else if (WB == 8) {
+        /* one pixel (the odd last one, fully connected): 2 LDRD, 4 SXTB16, 4 SMLAD per 8 MACs */
+        uint32_t x0, x1, e0, e1, p0, p1;
+        int32_t n = g->kp >> 2;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[wp]], #8\n\t"
+            "ldrd %[p0], %[p1], [%[ap]], #16\n\t"
+            "sxtb16 %[e0], %[x0]\n\t"
+            "sxtb16 %[e1], %[x1]\n\t"
+            "sxtb16 %[x0], %[x0], ror #8\n\t"
+            "sxtb16 %[x1], %[x1], ror #8\n\t"
+            "smlad %[s00], %[p0], %[e0], %[s00]\n\t"
+            "smlad %[s01], %[p0], %[e1], %[s01]\n\t"
+            "smlad %[s00], %[p1], %[x0], %[s00]\n\t"
+            "smlad %[s01], %[p1], %[x1], %[s01]\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [s00] "+r"(s00), [s01] "+r"(s01), [wp] "+r"(wp), [ap] "+r"(ap), [n] "+r"(n), [x0] "=&r"(x0),
+              [x1] "=&r"(x1), [e0] "=&r"(e0), [e1] "=&r"(e1), [p0] "=&r"(p0), [p1] "=&r"(p1)
+            :
+            : "cc", "memory");
+    } else if (WB == 8) {
 #pragma GCC unroll 2
         for (int32_t k = 0; k < g->kp; k += 4, ap += 4, wp += 2) {
             const uint32_t x0 = wp[0], x1 = wp[1];

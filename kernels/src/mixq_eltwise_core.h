@@ -25,16 +25,24 @@ MIXQ_INLINE mixq_status mixq_add_run(int32_t IB1, int32_t IB2, int32_t OB, const
         p->act_min < mixq_act_lo(OB) || p->act_max > mixq_act_hi(OB) || p->left_shift < 0 || p->left_shift > 20) {
         return MIXQ_ERR_ARG;
     }
+    if (p->in1_mult < 0 || p->in2_mult < 0 || p->out_mult < 0 || p->in1_shift < -31 || p->in1_shift > 30 ||
+        p->in2_shift < -31 || p->in2_shift > 30 || p->out_shift < -31 || p->out_shift > 30) {
+        return MIXQ_ERR_ARG;
+    }
     const uint8_t *in1 = (const uint8_t *)in1_v;
     const uint8_t *in2 = (const uint8_t *)in2_v;
     uint8_t *out = (uint8_t *)out_v;
     const int32_t count = dims->n * dims->h * dims->w * dims->c;
+    const mixq_rq r1 = mixq_rq_make(p->in1_mult, p->in1_shift);
+    const mixq_rq r2 = mixq_rq_make(p->in2_mult, p->in2_shift);
+    const mixq_rq ro = mixq_rq_make(p->out_mult, p->out_shift);
+    const int32_t ls = p->left_shift, zp1 = p->in1_zp, zp2 = p->in2_zp;
+    const int32_t ozp = p->output_zp, lo = p->act_min, hi = p->act_max;
     for (int32_t i = 0; i < count; i++) {
-        const int32_t a = (mixq_get_act(in1, i, IB1) - p->in1_zp) * (1 << p->left_shift);
-        const int32_t b = (mixq_get_act(in2, i, IB2) - p->in2_zp) * (1 << p->left_shift);
-        const int32_t sa = mixq_mbqm(a, p->in1_mult, p->in1_shift);
-        const int32_t sb = mixq_mbqm(b, p->in2_mult, p->in2_shift);
-        mixq_put_act(out, i, OB, mixq_requant(sa + sb, p->out_mult, p->out_shift, p->output_zp, p->act_min, p->act_max));
+        const int32_t a = (mixq_get_act(in1, i, IB1) - zp1) * (1 << ls);
+        const int32_t b = (mixq_get_act(in2, i, IB2) - zp2) * (1 << ls);
+        const int32_t v = mixq_rq_apply(mixq_rq_apply(a, &r1) + mixq_rq_apply(b, &r2), &ro) + ozp;
+        mixq_put_act(out, i, OB, mixq_clamp(v, lo, hi));
     }
     return MIXQ_OK;
 }

@@ -67,7 +67,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outputs", default=None, help=".npz to write (arrays output_<i>)")
     p.add_argument("--print-top", type=int, default=None, metavar="N", help="print the N largest values of output 0")
     p.add_argument("--fill-mode", default="random", help="inputs without --inputs: zeros, ones or random")
-    p.add_argument("--print-time", action="store_true", help="print the instruction counts (always shown for QEMU)")
+    p.add_argument("--print-time", action="store_true",
+                   help="also print the instructions of every layer (QEMU; the count per inference is always shown)")
     p.add_argument("--project-option", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="timeout=SECONDS")
     p.set_defaults(func=_cmd_run)

@@ -38,6 +38,7 @@ from .build import (
     flatbuffers_version,
     resolve_tflm_dir,
     schema_flatbuffers_version,
+    tflm_commit,
     version_overlay,
 )
 
@@ -194,6 +195,15 @@ def _c_array(name: str, data: bytes) -> str:
     return f"alignas(16) static const unsigned char {name}[{max(len(data), 1)}] = {{{body}}};"
 
 
+def _headers_digest(root: Path, own: bool) -> str:
+    """Identity of the headers objects depend on: TFLM_DIR's commit, and (``own``) the project's."""
+    h = hashlib.sha256((tflm_commit(root) or str(root)).encode())
+    for d in (OPS_DIR, KERNELS_DIR / "include", KERNELS_DIR / "src", HARNESS_DIR) if own else ():
+        for f in sorted(d.glob("*.h")):
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
 def _compile(tool: str, flags: list[str], src: Path, obj_dir: Path) -> Path:
     digest = hashlib.sha256((tool + " ".join(flags)).encode() + src.read_bytes()).hexdigest()[:12]
     obj = obj_dir / f"{src.stem}-{digest}.o"
@@ -232,22 +242,25 @@ def build_firmware(model: bytes, graph: Graph, inputs: np.ndarray, expected: np.
                  "-isystem", str(find_gemmlowp_include(root)),
                  "-I", str(OPS_DIR), "-I", str(KERNELS_DIR / "include"), "-I", str(HARNESS_DIR)]
     cpu = list(tgt.cpu_flags)
-    cxxflags = cpu + _COMMON + _CXXFLAGS + includes
+    # the headers' identity goes into the flags (a define), hence into the objects' cache keys
+    tflm_cxxflags = cpu + [f"-DMIXQ_FW_HEADERS={_headers_digest(root, False)[:16]}"] + _COMMON + _CXXFLAGS + includes
+    cpu_key = cpu + [f"-DMIXQ_FW_HEADERS={_headers_digest(root, True)[:16]}"]
+    cxxflags = cpu_key + _COMMON + _CXXFLAGS + includes
     tflm_sources = [root / s for s in TFLM_CORE]
     for k in kinds:
         tflm_sources += [root / "tensorflow/lite/micro/kernels" / s for s in BUILTIN_KERNELS[k][1]]
     absent = [s for s in tflm_sources if not s.is_file()]
     if absent:
         raise TflmSetupError(f"TFLM_DIR={root} lacks {absent[0].relative_to(root)}")
-    objects = [_compile(cxx, cxxflags, s, obj_dir) for s in dict.fromkeys(tflm_sources)]
+    objects = [_compile(cxx, tflm_cxxflags, s, obj_dir) for s in dict.fromkeys(tflm_sources)]
     ops = [OPS_DIR / n for n in ("mixq_tflm_common.cc", "mixq_tflm_ops.cc", "mixq_weighted_ops.cc",
                                  "mixq_eltwise_ops.cc")]
     objects += [_compile(cxx, cxxflags + ["-Wall", "-Wextra", "-Werror"], s, obj_dir) for s in ops]
     kernel_srcs = sorted((KERNELS_DIR / "src").glob("*.c")) + sorted((KERNELS_DIR / "generated").glob("*.c"))
-    cflags = cpu + ["-Ofast", "-ffunction-sections", "-fdata-sections"] + _CFLAGS + \
+    cflags = cpu_key + ["-Ofast", "-ffunction-sections", "-fdata-sections"] + _CFLAGS + \
         ["-I", str(KERNELS_DIR / "include"), "-I", str(KERNELS_DIR / "src")]
     objects += [_compile(cc, cflags, s, obj_dir) for s in kernel_srcs]
-    objects += [_compile(cc, cpu + _COMMON + _CFLAGS + ["-I", str(HARNESS_DIR)], HARNESS_DIR / s, obj_dir)
+    objects += [_compile(cc, cpu_key + _COMMON + _CFLAGS + ["-I", str(HARNESS_DIR)], HARNESS_DIR / s, obj_dir)
                 for s in HARNESS_SOURCES]
 
     samples = int(inputs.shape[0])

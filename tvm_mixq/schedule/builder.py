@@ -147,10 +147,12 @@ def _pad_folds(graph: Graph, op: Op, consumers: dict[int, list[Op]]) -> bool:
         and op.outputs[0] not in graph.outputs
 
 
-def overlap_delta(graph: Graph, stage: PatchStage, bits_of: Callable[[int], int]) -> int:
+def overlap_delta(graph: Graph, stage: PatchStage, bits_of: Callable[[int], int],
+                  extents: Optional[list[tuple[int, int, int, int]]] = None) -> int:
     """Bytes by which the stage output must start before the input buffer (negative: after) so
     that writing patch ``p``'s output tile never touches input bytes read by patch ``p`` or later.
-    Patches run in raster order; NHWC layout, batch 1."""
+    Patches run in raster order; NHWC layout, batch 1. ``extents`` (first input row and column
+    read, output tile's row and column stop, per patch in raster order) replaces the patches."""
     x, y = graph.tensors[stage.input_tensor], graph.tensors[stage.split_tensor]
     _, _, wx, cx = x.shape
     _, _, wy, cy = y.shape
@@ -159,17 +161,22 @@ def overlap_delta(graph: Graph, stage: PatchStage, bits_of: Callable[[int], int]
         return bits_of(t.index) if t.dtype in ("int8", "uint8") else 8 * np.dtype(t.dtype).itemsize
 
     bx, by = element_bits(x), element_bits(y)
-    n = len(stage.patches)
+    if extents is None:
+        extents = []
+        for patch in stage.patches:
+            t = patch.tensor_tiles[stage.input_tensor]
+            extents.append((t.h.start, t.w.start, patch.output.h.stop, patch.output.w.stop))
+    n = len(extents)
     min_needed = [0] * n
     lowest = 1 << 62
     for p in reversed(range(n)):
-        t = stage.patches[p].tensor_tiles[stage.input_tensor]
-        lowest = min(lowest, (t.h.start * wx + t.w.start) * cx * bx // 8)
+        h0, w0, _, _ = extents[p]
+        lowest = min(lowest, (h0 * wx + w0) * cx * bx // 8)
         min_needed[p] = lowest
     delta, highest = -(1 << 62), 0
-    for p, patch in enumerate(stage.patches):
-        o = patch.output
-        highest = max(highest, -(-((o.h.stop - 1) * wy + o.w.stop) * cy * by // 8))
+    for p in range(n):
+        _, _, h1, w1 = extents[p]
+        highest = max(highest, -(-((h1 - 1) * wy + w1) * cy * by // 8))
         delta = max(delta, highest - min_needed[p])
     return delta
 
@@ -187,6 +194,7 @@ def build_schedule(
     later: Optional[list[PatchStage]] = None,
     later_overlap: Collection[int] = (),
     cache: Optional[dict] = None,
+    only_ops: Optional[set[int]] = None,
 ) -> tuple[list[Step], list[Buffer]]:
     """Steps of the schedule and the buffers (unplaced) the arena must hold; ``later`` are the
     later patch stages (each emitted as its own loop where its first op would run).
@@ -195,7 +203,8 @@ def build_schedule(
     the stage output its own bytes (the accounting of a plain liveness planner). ``later_overlap``:
     split tensors of later stages whose output overlaps their input as well. ``cache``: a dict the caller keeps
     across calls with the same bitwidths and scratch function (patch stages held alive), to
-    skip recomputing per-stage tile sizes."""
+    skip recomputing per-stage tile sizes. ``only_ops``: schedule just these ops (one stage
+    measured on its own, its input a whole tensor); the rest of the graph is left out."""
     s = _Schedule(graph, bits_of, scratch_fn)
     s.in_place_conv = in_place_conv
     cache = {} if cache is None else cache  # callers with fixed bits and scratch reuse it across calls
@@ -317,7 +326,12 @@ def build_schedule(
 
     # -- the rest, op by op or slice by slice ----------------------------------------------
     for o in order:
+        if only_ops is not None and o not in only_ops:
+            continue
         if o in later_first:
+            sin = later_first[o].input_tensor
+            if sin not in s.key_of:  # measured on its own: the input is simply there
+                s.new(("t", sin), "tensor", s.bytes(sin), sin)
             emit_stage(later_first[o], False)
         if o in stage_ops:
             continue

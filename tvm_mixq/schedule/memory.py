@@ -8,9 +8,10 @@ written over its input in place, the stage output written over input rows no lat
 
 Algorithm (:func:`place_greedy`): buffers of one ``group`` move together as one unit at fixed
 relative offsets. Units are taken in a few orders (largest first, as TFLite Micro's greedy
-planner; by first use; by last use, backwards; by size times lifetime); in each order every unit
-goes at the lowest aligned offset where it does not collide with any already placed buffer that
-is live at the same time. When the result is above the live-bytes bound, seeded random orders
+planner; by first use; by last use, backwards; by size times lifetime), stopping at the first that
+reaches the live-bytes bound; in each order every unit goes at the lowest aligned offset where it
+does not collide with any already placed buffer that is live at the same time. When the result
+is above the live-bytes bound, seeded random orders
 are tried as well. The smallest of the arenas is kept. :func:`place_linear` is the
 reference that reuses nothing: every buffer after the previous one.
 """
@@ -82,12 +83,14 @@ def place_greedy(buffers: Sequence[Buffer], alignment: int = 8, restarts: int = 
         lambda u: (-extent(u) * (max(m.last for m in u) - min(m.first for m in u) + 1), -extent(u)),
     ]
     best_peak, best_offsets = -1, [0] * len(buffers)
+    bound = _live_bound(buffers)
     for key in orders:
         peak = _place_units(sorted(units, key=key), alignment)
         if best_peak < 0 or peak < best_peak:
             best_peak, best_offsets = peak, [b.offset for b in buffers]
+        if best_peak <= bound:
+            break  # no placement can do better
     # a few seeded shuffles when the arena is above the live-bytes bound (cheap: ~1 ms each)
-    bound = _live_bound(buffers)
     rng = random.Random(len(buffers))
     for _ in range(restarts):
         if best_peak <= bound:

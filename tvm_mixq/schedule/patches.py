@@ -165,9 +165,15 @@ def grid_intervals(size: int, parts: int) -> list[Interval]:
     return out
 
 
-def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval
+def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval, memo: Optional[dict] = None
                   ) -> tuple[dict[int, Interval], dict[int, tuple[Interval, int, int]]]:
-    """Backward pass along one axis: region of every stage tensor, window and padding per op."""
+    """Backward pass along one axis: region of every stage tensor, window and padding per op.
+    ``memo``: a dict kept by the caller (results depend only on the cut, axis and tile)."""
+    if memo is not None:
+        key = ("axis", cut.key, axis, tile.start, tile.stop)
+        if key not in memo:
+            memo[key] = _axis_regions(graph, cut, axis, tile)
+        return memo[key]
     regions: dict[int, Interval] = {cut.split_tensor: tile}
     windows: dict[int, tuple[Interval, int, int]] = {}
     cached = len(cut.windows) == len(cut.ops)
@@ -189,20 +195,52 @@ def _axis_regions(graph: Graph, cut: StageCut, axis: int, tile: Interval
     return regions, windows
 
 
-def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int], loop: str = "patch") -> PatchStage:
+def _representatives(info: list, ops: tuple[int, ...]) -> list[int]:
+    """One grid row (or column) per distinct set of region and window sizes."""
+    seen: dict[tuple, int] = {}
+    for i, (reg, win) in enumerate(info):
+        sig = (tuple(sorted((t, r.size) for t, r in reg.items())),
+               tuple((o, win[o][0].size, win[o][1], win[o][2]) for o in ops if o in win))
+        seen.setdefault(sig, i)
+    return sorted(seen.values())
+
+
+def raster_extents(graph: Graph, cut: StageCut, grid: tuple[int, int], memo: Optional[dict] = None
+                   ) -> list[tuple[int, int, int, int]]:
+    """Per patch in raster order: the first input element (row, column) it reads and the end
+    (row, column) of its output tile: what :func:`tvm_mixq.schedule.builder.overlap_delta`
+    needs, without building the patches."""
+    split = graph.tensors[cut.split_tensor]
+    rows = grid_intervals(split.shape[1], grid[0])
+    cols = grid_intervals(split.shape[2], grid[1])
+    rin = [_axis_regions(graph, cut, 0, r, memo)[0][cut.input_tensor].start for r in rows]
+    cin = [_axis_regions(graph, cut, 1, c, memo)[0][cut.input_tensor].start for c in cols]
+    return [(rin[i], cin[j], rows[i].stop, cols[j].stop) for i in range(len(rows)) for j in range(len(cols))]
+
+
+def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int], loop: str = "patch",
+                      representative: bool = False, memo: Optional[dict] = None) -> PatchStage:
     """The patch stage of ``cut`` on a ``grid`` (rows x columns) of the split tensor; ``loop`` names
-    the loop of its steps ("patch" for the first stage, "patch:<k>" for later ones)."""
+    the loop of its steps ("patch" for the first stage, "patch:<k>" for later ones).
+
+    ``representative=True`` keeps only one patch per distinct combination of tile sizes (enough
+    to size every tile buffer and kernel scratch, not to run or to count MACs): the search
+    measures many grids with it."""
     split = graph.tensors[cut.split_tensor]
     gh, gw = grid
     rows = grid_intervals(split.shape[1], gh)
     cols = grid_intervals(split.shape[2], gw)
-    row_info = [_axis_regions(graph, cut, 0, r) for r in rows]
-    col_info = [_axis_regions(graph, cut, 1, c) for c in cols]
+    row_info = [_axis_regions(graph, cut, 0, r, memo) for r in rows]
+    col_info = [_axis_regions(graph, cut, 1, c, memo) for c in cols]
+    keep_r = _representatives(row_info, cut.ops) if representative else range(len(rows))
+    keep_c = _representatives(col_info, cut.ops) if representative else range(len(cols))
     per_pixel = {i: macs_per_pixel(graph, graph.ops[i]) for i in cut.ops}
     patches: list[Patch] = []
     total = 0
-    for i, (rreg, rwin) in enumerate(row_info):
-        for j, (creg, cwin) in enumerate(col_info):
+    for i in keep_r:
+        rreg, rwin = row_info[i]
+        for j in keep_c:
+            creg, cwin = col_info[j]
             op_tiles: list[OpTile] = []
             for idx in cut.ops:
                 if idx not in rwin:
@@ -219,11 +257,11 @@ def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int], loop: 
     return PatchStage(list(cut.ops), cut.input_tensor, cut.split_tensor, (gh, gw), patches, total, baseline, loop)
 
 
-def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int]) -> int:
+def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int], memo: Optional[dict] = None) -> int:
     """MACs of the stage on a grid, without building the patches (rows and columns separable)."""
     split = graph.tensors[cut.split_tensor]
-    rows = [_axis_regions(graph, cut, 0, r)[0] for r in grid_intervals(split.shape[1], grid[0])]
-    cols = [_axis_regions(graph, cut, 1, c)[0] for c in grid_intervals(split.shape[2], grid[1])]
+    rows = [_axis_regions(graph, cut, 0, r, memo)[0] for r in grid_intervals(split.shape[1], grid[0])]
+    cols = [_axis_regions(graph, cut, 1, c, memo)[0] for c in grid_intervals(split.shape[2], grid[1])]
     total = 0
     for idx in cut.ops:
         t = graph.ops[idx].outputs[0]

@@ -25,13 +25,14 @@ from typing import Optional
 
 from ..errors import MixqError
 from ..graph import Graph
-from ..plan import MODE_INPUT_COUNTED, MODE_STREAMED_INPUT, MemoryPlan, Plan, PlanOptions, TensorPrecision
-from .builder import build_schedule
+from ..plan import MODE_INPUT_COUNTED, MODE_STREAMED_INPUT, MemoryPlan, PatchStage, Plan, PlanOptions, TensorPrecision
+from .builder import build_schedule, overlap_delta
 from .channel_split import SplitChain, disjoint, find_split_chains
-from .memory import live_per_step, make_memory_plan, place_greedy, timeline
+from .memory import align_up, live_per_step, make_memory_plan, place_greedy, timeline
 from .opinfo import ScratchFn, default_scratch_bytes, graph_macs
 from .options import OptionsLike, plan_options
-from .patches import StageCut, build_patch_stage, later_stage_cuts, parse_grid, stage_cuts, stage_macs
+from .patches import (StageCut, build_patch_stage, later_stage_cuts, parse_grid, raster_extents, stage_cuts,
+                      stage_macs)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,14 @@ SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 MAX_LATER_STAGES = 3
 #: Ops in a later stage at most.
 LATER_STAGE_OPS = 8
+#: Most grid rows of a row-heavy rectangular grid.
+MAX_RECT_ROWS = 40
+#: Grids evaluated per stage and round when re-tuning the grids of a plan with later stages.
+POLISH_GRIDS = 8
+#: Bisection steps on the live-bytes target of the segment search, and the relative width at
+#: which it stops.
+BISECT_STEPS = 10
+BISECT_TOLERANCE = 0.01
 
 Later = tuple[tuple[StageCut, tuple[int, int]], ...]  # later stages and their grids
 
@@ -84,6 +93,7 @@ class _Planner:
         self._phase: dict[tuple, tuple[list, list[int], int]] = {}
         self._later_cuts: Optional[list[StageCut]] = None
         self._build_cache: dict = {}
+        self._axis_memo: dict = {}
         self._stage_phase: dict[tuple, int] = {}
 
     def bits_of(self, t: int) -> int:
@@ -98,7 +108,7 @@ class _Planner:
             return None
         key = (cut.key, grid, loop)
         if key not in self._stages:
-            self._stages[key] = build_patch_stage(self.g, cut, grid, loop)
+            self._stages[key] = build_patch_stage(self.g, cut, grid, loop, memo=self._axis_memo)
         return self._stages[key]
 
     def later_stages(self, later: Later) -> list:
@@ -226,28 +236,42 @@ class _Planner:
             self._later_cuts = later_stage_cuts(self.g, -1, LATER_STAGE_OPS)
         return self._later_cuts
 
+    def _phase_of(self, cut: StageCut, grid: tuple[int, int], first: bool, overlap: bool) -> int:
+        """Bytes live while a stage's loop runs, measured with that stage alone (its input and
+        output are the only tensors crossing it, so nothing else changes what is live then), on
+        a stage holding one patch per distinct tile shape; the overlap of output and input is
+        computed from every patch."""
+        loop = "patch" if first else "patch:1"
+        stage = build_patch_stage(self.g, cut, grid, loop, representative=True, memo=self._axis_memo)
+        key = ("overlap", id(stage), self.opts.alignment)
+        self._build_cache[key] = align_up(overlap_delta(self.g, stage, self.bits_of,
+                                                        raster_extents(self.g, cut, grid, self._axis_memo)), self.opts.alignment)
+        mode = self.mode(cut if first else None)
+        steps, buffers = build_schedule(self.g, stage if first else None, [], mode, self.bits_of, self.scratch_fn,
+                                        self.opts.alignment, self.opts.in_place_conv, self.opts.stage_overlap,
+                                        [] if first else [stage], [cut.split_tensor] if overlap else [],
+                                        cache=self._build_cache, only_ops=set(cut.ops))
+        for k in [k for k in self._build_cache if isinstance(k, tuple) and len(k) > 1 and k[1] == id(stage)]:
+            del self._build_cache[k]  # the representative stage dies here: its id may be reused
+        region = set(cut.ops)
+        live = live_per_step(buffers, len(steps))
+        return max((v for st, v in zip(steps, live) if st.op in region), default=0)
+
     def stage_phase(self, cut: StageCut, grid: tuple[int, int], first: bool) -> int:
-        """Bytes live while a stage's loop runs, measured with that stage alone (nothing else in
-        the graph changes what is live then: the stage's input and output are its only tensors
-        crossing it); memoised."""
+        """Bytes live while a stage's loop runs (see :meth:`_phase_of`); memoised."""
         key = (cut.key, grid, first)
         if key not in self._stage_phase:
-            if first:
-                steps, live, _ = self.phase(cut, grid, ())
-            else:
-                steps, live, _ = self.phase(None, None, (), ((cut, grid),))
-            region = set(cut.ops)
-            self._stage_phase[key] = max((v for st, v in zip(steps, live) if st.op in region), default=0)
+            self._stage_phase[key] = self._phase_of(cut, grid, first, False)
         return self._stage_phase[key]
 
     def _grid_scan(self, cut: StageCut, cap: float, spent: int, first: bool, target: int
                    ) -> Optional[tuple[int, int]]:
-        """Grids of ``cut`` from coarse to fine within the MAC cap (``spent``: the other stages'
+        """Grids of ``cut``, cheapest first, within the MAC cap (``spent``: the other stages'
         recomputation): the first whose loop holds at most ``target`` live bytes, else the one
         holding the fewest."""
         best: Optional[tuple[tuple[int, int], int]] = None
         stale = 0
-        for gr in self.grids(cut):
+        for gr in self.wide_grids(cut):
             if self.base_macs + spent + self.stage_extra_macs(cut, gr) > cap:
                 break
             peak = self.stage_phase(cut, gr, first)
@@ -255,76 +279,222 @@ class _Planner:
                 best, stale = (gr, peak), 0
             else:
                 stale += 1
-                if stale >= 3:
+                if stale >= 6:
                     break
             if peak <= target:
                 break
         return best[0] if best is not None else None
 
+    def polish(self, cand: _Candidate, cap: float, only: Optional[int] = None, rounds: int = 2) -> _Candidate:
+        """Re-tune the grid of each stage of a plan with later stages against the placed arena
+        (which also pays for overlaps chained from one stage to the next), a few grids per stage:
+        those within the MAC cap whose own loop could stay under the current peak, cheapest first.
+        ``only``: just that later stage (index in ``cand.later``)."""
+        if not cand.later:
+            return cand
+        for _ in range(rounds):
+            improved = False
+            for slot in (range(-1, len(cand.later)) if only is None else (only,)):
+                cut, grid = (cand.cut, cand.grid) if slot < 0 else cand.later[slot]
+                if cut is None or grid is None:
+                    continue
+                spent = cand.macs - self.base_macs - self.stage_extra_macs(cut, grid)
+                tried = 0
+                for gr in self.wide_grids(cut):
+                    if tried >= POLISH_GRIDS or self.base_macs + spent + self.stage_extra_macs(cut, gr) > cap:
+                        break
+                    if gr == grid or self.stage_phase(cut, gr, slot < 0) >= cand.peak:
+                        continue
+                    tried += 1
+                    if slot < 0:
+                        trial = self.evaluate(cut, gr, cand.splits, cand.later, cand.overlap)
+                    else:
+                        later = cand.later[:slot] + ((cut, gr),) + cand.later[slot + 1:]
+                        trial = self.evaluate(cand.cut, cand.grid, cand.splits, later, cand.overlap)
+                    if (trial.peak, trial.macs) < (cand.peak, cand.macs):
+                        cand, improved = trial, True
+                        grid = gr
+            if not improved:
+                break
+        return cand
+
+    def stage_phase_ov(self, cut: StageCut, grid: tuple[int, int]) -> int:
+        """:meth:`stage_phase` of a later stage whose output overlaps its input."""
+        key = (cut.key, grid, "overlap")
+        if key not in self._stage_phase:
+            self._stage_phase[key] = self._phase_of(cut, grid, False, True)
+        return self._stage_phase[key]
+
+    def _bytes(self, t: int) -> int:
+        return self.bits_of(t) * self.g.tensors[t].size // 8
+
+    def delta(self, cut: StageCut, grid: tuple[int, int]) -> int:
+        """Bytes the stage output starts before its input when the two overlap (aligned)."""
+        key = ("delta", cut.key, grid)
+        if key not in self._stage_phase:
+            shim = PatchStage(list(cut.ops), cut.input_tensor, cut.split_tensor, grid, [], 0, 0)
+            d = overlap_delta(self.g, shim, self.bits_of, raster_extents(self.g, cut, grid, self._axis_memo))
+            self._stage_phase[key] = align_up(max(d, 0), self.opts.alignment)
+        return self._stage_phase[key]
+
+    def _cheapest_grid(self, cut: StageCut, first: bool, target: int, budget: float,
+                       max_delta: Optional[int] = None) -> Optional[tuple[tuple[int, int], int, bool]]:
+        """(grid, recomputation, overlap) of the cheapest grid of ``cut`` whose loop holds at
+        most ``target`` live bytes, recomputation within ``budget``; ``None`` if there is none.
+        Grids go cheapest first; the scan stops after four grids without a smaller phase.
+        ``max_delta``: an overlapping output may start at most that many bytes before its input
+        (it is chained to the overlap of the stage before, whose loop pays for it)."""
+        out_bytes = self.bits_of(cut.split_tensor) * self.g.tensors[cut.split_tensor].size // 8
+        in_bytes = self.bits_of(cut.input_tensor) * self.g.tensors[cut.input_tensor].size // 8
+        if not (first and self.opts.stream_input) and in_bytes > target:
+            return None  # the whole input alone is over the target
+        best_phase, stale = None, 0
+        for gr in self.wide_grids(cut):
+            extra = self.stage_extra_macs(cut, gr)
+            if extra > budget:
+                break
+            ph = self.stage_phase(cut, gr, first)
+            if ph <= target:
+                return gr, extra, False
+            if not first and self.opts.stage_overlap and ph - out_bytes <= target \
+                    and (max_delta is None or self.delta(cut, gr) <= max_delta):  # overlap saves < out_bytes
+                pho = self.stage_phase_ov(cut, gr)
+                if pho <= target:
+                    return gr, extra, True
+                ph = min(ph, pho)
+            if best_phase is None or ph < best_phase:
+                best_phase, stale = ph, 0
+            else:
+                stale += 1
+                if stale >= 4:
+                    break
+        return None
+
+    def _chain_phase(self, chain: SplitChain, factor: int) -> int:
+        key = ("chain", chain.producer, factor)
+        if key not in self._stage_phase:
+            steps, live, _ = self.phase(None, None, ((chain, factor),))
+            region = set(chain.ops)
+            self._stage_phase[key] = max((v for st, v in zip(steps, live) if st.op in region), default=0)
+        return self._stage_phase[key]
+
+    def _segments(self, target: int, budget: float):
+        """Cheapest cover of the ops, in graph order, by segments each holding at most ``target``
+        live bytes: a first patch stage (or none), then plain ops, channel-split chains
+        (no recomputation) and later patch stages. Returns (recomputation, first (cut, grid) or
+        None, later stages, overlaps, splits), or ``None`` when no cover fits."""
+        n = len(self.g.ops)
+        steps, live, _ = self.phase(None, None, ())
+        plain = [0] * n
+        for st, v in zip(steps, live):
+            plain[st.op] = max(plain[st.op], v)
+        inf = float("inf")
+        dp: list[float] = [inf] * (n + 1)
+        back: list = [None] * (n + 1)
+        dp[0] = 0
+        if self.opts.patch_stage_end == "auto" and self.opts.patch_grid == "auto":
+            for fc in self.cuts():
+                got = self._cheapest_grid(fc, True, target, budget)
+                if got is not None and got[1] < dp[fc.end + 1]:
+                    dp[fc.end + 1] = got[1]
+                    back[fc.end + 1] = ("first", fc, got[0], 0)
+        later_at: dict[int, list[StageCut]] = {}
+        for lc in self.later_cuts():
+            later_at.setdefault(lc.start, []).append(lc)
+        chains_at: dict[int, list[SplitChain]] = {}
+        for c in self.chains(None):
+            if c.ops == tuple(range(c.producer, c.producer + len(c.ops))):
+                chains_at.setdefault(c.producer, []).append(c)
+        for pos in range(n):
+            if dp[pos] == inf:
+                continue
+            if plain[pos] <= target and dp[pos] < dp[pos + 1]:
+                dp[pos + 1], back[pos + 1] = dp[pos], ("plain", pos)
+            for c in chains_at.get(pos, []):
+                end = pos + len(c.ops)
+                if dp[pos] >= dp[end] or max(plain[o] for o in c.ops) <= target:
+                    continue
+                for f in SPLIT_FACTORS:
+                    if f <= c.channels and self._chain_phase(c, f) <= target:
+                        dp[end], back[end] = dp[pos], ("split", pos, c, f)
+                        break
+            for lc in later_at.get(pos, []):
+                end = lc.end + 1
+                if max(plain[o] for o in lc.ops) <= target:
+                    continue  # nothing to relieve: plain ops do it without recomputation
+                # an overlap chained to the previous stage's overlap widens that stage's loop:
+                # input + its delta + this delta must stay within the target
+                prev = back[pos]
+                max_delta = None
+                if prev is not None and prev[0] == "first" and self.opts.stage_overlap \
+                        and not self.opts.stream_input:
+                    max_delta = target - self._bytes(prev[1].input_tensor) - self.delta(prev[1], prev[2])
+                elif prev is not None and prev[0] == "later" and prev[4]:
+                    max_delta = target - self._bytes(prev[2].input_tensor) - self.delta(prev[2], prev[3])
+                got = self._cheapest_grid(lc, False, target, budget - dp[pos], max_delta)
+                if got is not None and dp[pos] + got[1] < dp[end]:
+                    dp[end], back[end] = dp[pos] + got[1], ("later", pos, lc, got[0], got[2])
+        if dp[n] == inf:
+            return None
+        first, later, overlap, splits = None, [], set(), []
+        pos = n
+        while pos > 0:
+            b = back[pos]
+            if b[0] == "first":
+                first = (b[1], b[2])
+                pos = 0
+            elif b[0] == "plain":
+                pos = b[1]
+            elif b[0] == "split":
+                splits.append((b[2], b[3]))
+                pos = b[1]
+            else:
+                later.append((b[2], b[3]))
+                if b[4]:
+                    overlap.add(b[2].split_tensor)
+                pos = b[1]
+        return dp[n], first, tuple(reversed(later)), frozenset(overlap), tuple(reversed(splits))
+
     def relieve(self, best: _Candidate, cap: float, limit: Optional[int] = None) -> _Candidate:
-        """Greedy: while the step holding the most live bytes can be relieved by a later patch stage
-        (a block run patch by patch from its whole input tensor), or by ending the first stage
-        earlier and running the rest of it as a later stage, take the move that lowers the peak
-        most within the MAC cap; channel splits over the new stages' ops are dropped, and splits
-        are searched again for what remains."""
+        """Patch stages deeper in the graph (:attr:`Plan.later_stages`) where whole tensors do not
+        fit: for a target of live bytes, the cheapest cover of the graph by segments that hold
+        at most that many (:meth:`_segments`, each segment measured on its own); the target
+        is bisected between the layer-by-layer floor and ``best``'s peak, every cover found is
+        placed, and the best placed arena (then its grids re-tuned, :meth:`polish`) is compared
+        with ``best``."""
         if self.opts.patch_grid != "auto" or self.opts.patch_stage_end != "auto" or not self.opts.later_stages \
                 or not self.later_cuts():
             return best  # a forced patch stage is the whole patch decision
-        n_ops = len(self.g.ops)
-        for _ in range(2 * MAX_LATER_STAGES + 1):
-            if limit is not None and best.peak <= limit:
+        budget = cap - self.base_macs
+        # floor: with the input counted, the whole input is live before anything runs
+        inp = self.g.inputs[0]
+        lo = self.bits_of(inp) * self.g.tensors[inp].size // 8 if not self.opts.stream_input else 0
+        hi = best.peak - 1
+        found: list[_Candidate] = []
+        for _ in range(BISECT_STEPS):
+            if lo > hi or (found and hi - lo < BISECT_TOLERANCE * hi):
                 break
-            steps, live, _ = self.phase(best.cut, best.grid, best.splits, best.later, best.overlap)
-            s_star = max(range(len(live)), key=lambda i: live[i])
-            op_b = steps[s_star].op
-            used = set(best.cut.ops) if best.cut else set()
-            for c, _ in best.later:
-                used |= set(c.ops)
-            first_end = best.cut.end if best.cut else -1
-            spent = best.macs - self.base_macs
-            options: list[_Candidate] = []
-            if len(best.later) < MAX_LATER_STAGES and op_b not in used:
-                for lc in self.later_cuts():
-                    if lc.start <= first_end or op_b not in lc.ops or used & set(lc.ops):
-                        continue
-                    region = set(lc.ops)
-                    target = max((v for st, v in zip(steps, live) if st.op not in region), default=0)
-                    sp = tuple((c, f) for c, f in best.splits if not region & set(c.ops))
-                    found = self._grid_scan(lc, cap, spent, False, target)
-                    if found is not None:
-                        options.append(self.evaluate(best.cut, best.grid, sp, best.later + ((lc, found),), best.overlap))
-            if steps[s_star].loop == "patch" and best.cut is not None and len(best.later) < MAX_LATER_STAGES:
-                nxt = min((c.start for c, _ in best.later), default=n_ops)
-                old_extra = self.stage_extra_macs(best.cut, best.grid)
-                for fc in self.cuts():
-                    if fc.end >= best.cut.end:
-                        continue
-                    lcs = [lc for lc in self.later_cuts() if lc.start == fc.end + 1 and best.cut.end <= lc.end < nxt]
-                    if not lcs:
-                        continue
-                    lc = min(lcs, key=lambda c: c.end)
-                    region = set(best.cut.ops) | set(lc.ops)
-                    target = max((v for st, v in zip(steps, live) if st.op not in region), default=0)
-                    sp = tuple((c, f) for c, f in best.splits if not set(lc.ops) & set(c.ops))
-                    g1 = self._grid_scan(fc, cap, spent - old_extra, True, target)
-                    if g1 is None:
-                        continue
-                    g2 = self._grid_scan(lc, cap, spent - old_extra + self.stage_extra_macs(fc, g1), False, target)
-                    if g2 is not None:
-                        options.append(self.evaluate(fc, g1, sp, best.later + ((lc, g2),), best.overlap))
-            options = [o for o in options if o.macs <= cap]
-            if not options:
+            mid = (lo + hi) // 2
+            cover = self._segments(mid, budget)
+            if cover is None:
+                lo = mid + 1
+                continue
+            _, first, later, overlap, splits = cover
+            cut, grid = first if first is not None else (None, None)
+            cand = self.with_overlaps(self.evaluate(cut, grid, splits, later, overlap))
+            found.append(cand)
+            if limit is not None and cand.peak <= limit:
                 break
-            move = self.with_overlaps(min(options, key=lambda c: (c.peak, c.macs)))
-            if move.peak >= best.peak:
-                break
-            if self.opts.channel_split == "auto":
-                sp = self.auto_splits(move.cut, move.grid, move.later, move.splits, move.overlap)
-                if sp != move.splits:
-                    c2 = self.evaluate(move.cut, move.grid, sp, move.later, move.overlap)
-                    move = c2 if c2.peak < move.peak else move
-            best = move
-        return best
+            hi = mid - 1
+        if not found:
+            return best
+        cand = self.polish(min(found, key=lambda c: (c.peak, c.macs)), cap)
+        if cand.peak < best.peak and self.opts.channel_split == "auto":
+            sp = self.auto_splits(cand.cut, cand.grid, cand.later, cand.splits, cand.overlap)
+            if sp != cand.splits:
+                c2 = self.evaluate(cand.cut, cand.grid, sp, cand.later, cand.overlap)
+                cand = c2 if c2.peak < cand.peak else cand
+        return cand if cand.peak < best.peak else best
 
     def with_overlaps(self, cand: _Candidate) -> _Candidate:
         """Later stages whose output overlapping their input lowers the placed peak (a fixed
@@ -354,6 +524,24 @@ class _Planner:
         if not cuts and self.opts.patch_grid != "auto":
             raise MixqError(f"mixq.patch_grid={self.opts.patch_grid}: the model has no stage that can run in patches")
         return cuts
+
+    def wide_grids(self, cut: StageCut) -> list[tuple[int, int]]:
+        """Grids for later stages and for re-tuning a stage: the square ones and row-heavy
+        rectangles (rows 2, 4 or 5 times the columns: thin strips keep the part of the output
+        written ahead of the input rows still to be read small), by recomputation, cheapest first."""
+        forced = parse_grid(self.opts.patch_grid)
+        if forced is not None:
+            return self.grids(cut)
+        key = ("wide", cut.key)
+        if key not in self._stage_macs:
+            h, w = self.g.tensors[cut.split_tensor].shape[1:3]
+            out = set(self.grids(cut))
+            for c in range(1, min(w, MAX_GRID // 2) + 1):
+                for k in (2, 4, 5):
+                    if k * c <= min(h, MAX_RECT_ROWS):
+                        out.add((k * c, c))
+            self._stage_macs[key] = sorted(out, key=lambda gr: (self.stage_extra_macs(cut, gr), gr))
+        return self._stage_macs[key]
 
     def grids(self, cut: StageCut) -> list[tuple[int, int]]:
         h, w = self.g.tensors[cut.split_tensor].shape[1:3]
@@ -386,8 +574,8 @@ class _Planner:
         if key not in self._stage_macs:
             base = (cut.key, (1, 1))
             if base not in self._stage_macs:
-                self._stage_macs[base] = stage_macs(self.g, cut, (1, 1))
-            self._stage_macs[key] = stage_macs(self.g, cut, grid) - self._stage_macs[base]
+                self._stage_macs[base] = stage_macs(self.g, cut, (1, 1), self._axis_memo)
+            self._stage_macs[key] = stage_macs(self.g, cut, grid, self._axis_memo) - self._stage_macs[base]
         return self._stage_macs[key]
 
     def _scan_grids(self, cut: StageCut, grids: list[tuple[int, int]],

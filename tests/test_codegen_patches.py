@@ -81,12 +81,26 @@ def test_padded_fixture_with_patches(tmp_path: Path) -> None:
     _check(OPS_FIXTURES / "pad_dwconv_s2.tflite", tmp_path, "mixq.patch_grid=2x2")
 
 
-def test_channel_splits_are_refused(tmp_path: Path) -> None:
-    graph = read_tflite(FMNIST)
-    plan = plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=2"]))
-    if not plan.channel_splits:
-        pytest.skip("the planner made no channel split for this model")
-    with pytest.raises(CodegenError, match="channel splits"):
+@pytest.mark.parametrize("path", [OPS_FIXTURES / "mobilenet_block_int8_io.tflite", FMNIST], ids=lambda p: p.stem)
+def test_channel_splits_bit_exact(path: Path, tmp_path: Path) -> None:
+    graph = read_tflite(path)
+    plan = plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=2", "mixq.patch_grid=off"]))
+    assert plan.channel_splits
+    model = generate_c(graph, tmp_path, plan=plan)
+    source = model.source.read_text()
+    assert "mixq_rt_conv_accumulate" in source and "for (int32_t s = 0; s < 2; s++)" in source
+    x = _inputs(graph)
+    np.testing.assert_array_equal(run_host(model, x)[0], Interpreter(graph, REF).run(x)[0])
+
+
+def test_sub_byte_channel_split_is_refused(tmp_path: Path) -> None:
+    import dataclasses
+
+    graph = read_tflite(OPS_FIXTURES / "mobilenet_block_int8_io.tflite")
+    plan = plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=2", "mixq.patch_grid=off"]))
+    t = graph.ops[plan.channel_splits[0].producer].outputs[0]
+    graph.tensors[t] = dataclasses.replace(graph.tensors[t], bits=4, signed=False)
+    with pytest.raises(CodegenError, match="sub-byte"):
         generate_c(graph, tmp_path, plan=plan)
 
 

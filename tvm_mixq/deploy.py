@@ -13,11 +13,11 @@ the same graph (``ReferenceOptions(tflite_float_fc=False)``, the fixed-point FUL
 kernels and TFLM compute) and reports instruction counts per layer and in total.
 
 The mixq deployment is generated from a :class:`tvm_mixq.plan.Plan` of the mixed-precision graph:
-its patch stage runs as a table-driven patch loop (streamed input with ``mixq.stream_input=1``),
-and the reference is the plan's own executor. Not generated yet: channel splits (the plan is made
-with ``mixq.channel_split=off``) and the planner's in-place kernels and buffer overlaps, so the
-arena the code declares (``peak_sram_bytes``) is above the planner's figure
-(``planned_peak_sram_bytes``).
+its patch stages run as table-driven patch loops (streamed input with ``mixq.stream_input=1``), its
+channel splits as loops over channel slices, and the reference is the plan's own executor. The
+generated arena (``peak_sram_bytes``) comes from the code generator's own placement (in-place
+convolutions row by row, one stage output over its input); it can exceed the planner's figure
+(``planned_peak_sram_bytes``), whose in-place patch tiles are not generated.
 """
 from __future__ import annotations
 
@@ -194,14 +194,12 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
 
 
 def make_plan(graph: Graph, options: MixqOptions, say: Progress):
-    """The memory plan the mixq deployment is generated from (patch stage; channel splits are not
-    generated yet, so the plan is made without them). None when planning fails (layer by layer)."""
+    """The memory plan the mixq deployment is generated from (patch stages, channel splits); None
+    when planning fails (the deployment is then generated layer by layer)."""
     from .schedule import plan_memory
 
-    if options.channel_split != "off":
-        say("channel splits are not generated yet: planning with mixq.channel_split=off")
     try:
-        return plan_memory(graph, options.replace(channel_split="off"))
+        return plan_memory(graph, options)
     except MixqError as exc:
         say(f"memory planning failed ({exc}); generating layer by layer")
         return None
@@ -312,15 +310,21 @@ def deploy(
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer")
     description = f"{name}: mixq deployment ({options.describe()})"
-    try:
-        mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path), description=description,
-                                plan=plan)
-    except CodegenError as exc:
-        if plan is None:
-            raise
-        say(f"the plan's patch stage cannot be generated ({exc}); generating layer by layer")
-        plan = None
-        mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path), description=description)
+    mixq_model = None
+    while mixq_model is None:
+        try:
+            mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path), description=description,
+                                    plan=plan)
+        except CodegenError as exc:
+            if plan is None:
+                raise
+            if plan.channel_splits:
+                say(f"the plan's channel splits cannot be generated ({exc}); planning without them")
+                plan = make_plan(mixq_graph, options.replace(channel_split="off"), say)
+            else:
+                say(f"the plan cannot be generated ({exc}); generating layer by layer")
+                plan = None
+    planned, summary = (plan.peak, plan.summary()) if plan is not None else (planned, summary)
     check_fit(mixq_model, memory)
     from .codegen.export import export_model
 
@@ -330,7 +334,7 @@ def deploy(
     for key, g, m in (("int8", graph, int8_model), ("mixq", mixq_graph, mixq_model)):
         v = Variant(key, g, m)
         say(f"reference run of the {key} graph ({samples[0].shape[0]} samples)")
-        if key == "mixq" and plan is not None and plan.patch_stage is not None:
+        if key == "mixq" and plan is not None and (plan.patch_stage is not None or plan.channel_splits):
             v.expected = _run_plan(plan, samples)
         else:
             v.expected = Interpreter(g, KERNEL_REFERENCE).run(samples)

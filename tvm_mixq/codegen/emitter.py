@@ -26,6 +26,7 @@ from ..kernellib import build as kbuild
 from .arena import ArenaBuffer, ArenaPlan, place
 from .layers import KERNEL_TEMPLATES, CodegenError, ConstArray, Layer, make_layer
 from .patches import prepare_stages
+from .splits import prepare_splits
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -360,7 +361,7 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     plan : a :class:`tvm_mixq.plan.Plan` of ``graph``: its patch stage is generated as a
         table-driven patch loop (:mod:`.patches`), and so is every later stage of the plan;
         without a plan, or without stages, layer by layer.
-        Channel splits are not generated yet (refused).
+        Channel splits run as loops over channel slices (:mod:`.splits`).
     in_place : run convolutions whose input dies at them in place, row by row
         (:mod:`.inplace`), when that lowers the memory they need.
 
@@ -376,36 +377,62 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     macro = prefix.upper()
     layers = build_layers(graph)
     stages: list = []
+    splits: list = []
     if plan is not None:
         if plan.graph is not graph and len(plan.graph.ops) != len(graph.ops):
             raise MixqError("the plan belongs to another graph")
-        if plan.channel_splits:
-            raise CodegenError("channel splits are not generated yet (use mixq.channel_split=off)")
         stages = prepare_stages(graph, plan, {layer.op.index: layer for layer in layers})
+        splits = prepare_splits(graph, plan, {layer.op.index: layer for layer in layers})
     # layer order: graph order, each stage's ops together at its first op
     by_op = {layer.op.index: layer for layer in layers}
     stage_of = {o: st for st in stages for o in st.ops}
+    split_of = {o: sp for sp in splits for o in sp.ops}
     ordered: list[Layer] = []
     segments: list[dict] = []
     for layer in layers:
         st = stage_of.get(layer.op.index)
-        if st is None:
+        sp = split_of.get(layer.op.index)
+        if st is None and sp is None:
             ordered.append(layer)
-            segments.append({"stage": None, "layers": [layer]})
-        elif layer.op.index == st.ops[0]:
+            segments.append({"stage": None, "split": None, "layers": [layer]})
+        elif st is not None and layer.op.index == st.ops[0]:
             group = [by_op[o] for o in st.ops]
             ordered.extend(group)
-            segments.append({"stage": st, "layers": group})
+            segments.append({"stage": st, "split": None, "layers": group})
+        elif sp is not None and layer.op.index == sp.ops[0]:
+            group = [by_op[o] for o in sp.ops]
+            ordered.extend(group)
+            segments.append({"stage": None, "split": sp, "layers": group})
     layers = ordered
     for pos, layer in enumerate(layers):
         layer.position = pos
     if in_place:
-        _choose_in_place(graph, layers, set(stage_of))
+        _choose_in_place(graph, layers, set(stage_of) | set(split_of))
     sizes: dict[int, int] = {}
     spans: dict[int, tuple[int, int]] = {}
     extra: list[ArenaBuffer] = []
     skip: frozenset[int] = frozenset()
     overlaps: list[tuple[int, int, int]] = []
+    def widen(t: int, a: int, b: int) -> None:
+        old = spans.get(t, (a, b))
+        spans[t] = (min(old[0], a), max(old[1], b))
+
+    for seg in segments:
+        sp = seg["split"]
+        if sp is None:
+            continue
+        s0, s1 = seg["layers"][0].position, seg["layers"][-1].position
+        for t in sp.sliced:
+            sizes[t] = sp.slice_bytes[t]
+        widen(sp.input_tensor, s0, s1)
+        if sp.consumer is None:
+            widen(sp.output_tensor, s0, s1)
+            last = seg["layers"][-1]
+            t_last = last.op.outputs[0]
+            extra.append(ArenaBuffer(f"slice:{last.cname}", graph.tensors[t_last].size // sp.channels *
+                                     int(sp.table[:, 1].max()), last.position, last.position, "slice"))
+        else:
+            extra.append(ArenaBuffer(f"acc:{seg['layers'][0].cname}", sp.acc_bytes, s0, s1, "accumulator"))
     for seg in segments:
         stage = seg["stage"]
         if stage is None:
@@ -422,10 +449,6 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         for t, b in stage.tile_bytes.items():
             if t not in (stage.split_tensor, stage.input_tensor):
                 sizes[t] = b
-        def widen(t: int, a: int, b: int) -> None:
-            old = spans.get(t, (a, b))
-            spans[t] = (min(old[0], a), max(old[1], b))
-
         widen(stage.split_tensor, s0, s1)
         if stage.streamed:
             skip = frozenset({stage.input_tensor})
@@ -487,6 +510,27 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
             else:
                 sl.dst = f"(arena + {by_tensor[layer.op.outputs[0]].offset})"
 
+    for seg in segments:
+        sp = seg["split"]
+        if sp is None:
+            continue
+        first = seg["layers"][0]
+        sp.table_name = first.const("slices", "int16_t", sp.table, align=4)
+        if sp.consumer is not None:
+            sp.acc = f"((int32_t *)(void *)(arena + {named[f'acc:{first.cname}'].offset}))"
+        for layer in seg["layers"]:
+            layer.s = sp
+            layer.p["wslices"] = sp.weight_tables[layer.op.index]
+            layer.consts = [a for a in layer.consts if a.name != layer.p["weights"]]  # sliced copies instead
+            if layer.op.index == sp.consumer:
+                layer.template = "split_acc"
+                continue
+            layer.template = "split_conv"
+            layer.p["put"] = None
+            if sp.consumer is None and layer is seg["layers"][-1]:
+                t = graph.tensors[layer.op.outputs[0]]
+                layer.p["put"] = {"pixels": t.size // sp.channels, "channels": sp.channels,
+                                  "slice": f"(arena + {named[f'slice:{layer.cname}'].offset})"}
     for layer in layers:
         if layer.rows is not None:
             layer.rows.table_name = layer.const("rows", "int16_t", layer.rows.table, align=4)
@@ -523,7 +567,7 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         "const_bytes": sum(a.nbytes for a in consts),
         "arena_buffers": sorted(arena.buffers, key=lambda b: b.offset),
         "io_note": io_note, "input_rows": rows, "input_row_bytes": in0.nbytes // rows,
-        "segments": segments, "stages": stages,
+        "segments": segments, "stages": stages, "splits": splits,
         "input_tile_table": None, "in0": {"h": in0.shape[1] if len(in0.shape) == 4 else 1,
                                           "w": in0.shape[2] if len(in0.shape) == 4 else 1,
                                           "c": in0.shape[-1], "bits": in0.bits},

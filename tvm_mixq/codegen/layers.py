@@ -544,7 +544,7 @@ LAYER_PREPARERS: dict[str, Callable[[Layer, Graph], None]] = {
 }
 
 #: Templates whose call goes through the kernel library (scratch from its get_buffer_size).
-KERNEL_TEMPLATES = ("conv", "fc", "add", "avgpool", "patch_conv", "patch_add", "patch_avgpool", "rows_conv")
+KERNEL_TEMPLATES = ("conv", "fc", "add", "avgpool", "patch_conv", "patch_add", "patch_avgpool", "rows_conv", "split_conv")
 
 
 def make_layer(graph: Graph, op: Op) -> Layer:

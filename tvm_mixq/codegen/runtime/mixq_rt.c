@@ -277,6 +277,56 @@ void mixq_rt_scatter(const void *src, int32_t h, int32_t w, int32_t c, int32_t b
     copy_rect((const uint8_t *)src, w, 0, 0, (uint8_t *)dst, dst_w, y0, x0, h, w, c, bits);
 }
 
+/* ---- channel splits: schedule/execute.py _run_split (ops.conv2d_accumulate, _requantize_consumer) */
+
+void mixq_rt_conv_accumulate(const mixq_rt_acc_params *p, const int8_t *in, const int8_t *w, int32_t *acc)
+{
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
+            int32_t *a = acc + (oy * p->out_w + ox) * p->cout;
+            for (int32_t co = 0; co < p->cout; co++) {
+                int32_t sum = 0;
+                for (int32_t ky = 0; ky < p->kh; ky++) {
+                    const int32_t y = oy * p->sh - p->pt + ky * p->dh;
+                    if (y < 0 || y >= p->in_h) {
+                        continue;
+                    }
+                    for (int32_t kx = 0; kx < p->kw; kx++) {
+                        const int32_t x = ox * p->sw - p->pl + kx * p->dw;
+                        if (x < 0 || x >= p->in_w) {
+                            continue;
+                        }
+                        const int8_t *xi = in + (y * p->in_w + x) * p->cs;
+                        const int8_t *wi = w + ((co * p->kh + ky) * p->kw + kx) * p->cs;
+                        for (int32_t ci = 0; ci < p->cs; ci++) {
+                            sum += ((int32_t)xi[ci] - p->in_zp) * (int32_t)wi[ci];
+                        }
+                    }
+                }
+                a[co] += sum;
+            }
+        }
+    }
+}
+
+void mixq_rt_requantize_acc(int32_t count, int32_t channels, const int32_t *acc, const int32_t *bias,
+                            const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t act_min,
+                            int32_t act_max, int8_t *out)
+{
+    for (int32_t i = 0; i < count; i++) {
+        const int32_t c = i % channels;
+        const int32_t v = acc[i] + (bias != NULL ? bias[c] : 0);
+        out[i] = (int8_t)clamp32(mixq_rt_mbqm(v, mult[c], shift[c]) + out_zp, act_min, act_max);
+    }
+}
+
+void mixq_rt_put_channels(int32_t pixels, int32_t cs, int32_t channels, int32_t c0, const int8_t *src, int8_t *dst)
+{
+    for (int32_t p = 0; p < pixels; p++) {
+        memcpy(dst + p * channels + c0, src + p * cs, (size_t)cs);
+    }
+}
+
 /* ---- point-wise ------------------------------------------------------------------------------- */
 
 /* interpreter._table_kernel */

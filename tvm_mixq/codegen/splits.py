@@ -1,0 +1,100 @@
+"""Channel splits of a :class:`tvm_mixq.plan.Plan` (Pex partial execution) as generated code.
+
+A chain (producer -> channel-wise ops -> optional consumer) runs in a loop over channel slices
+(a constant table of ``(c0, channels)`` rows): the producer computes the slice's output channels from
+its whole input (weights, bias and multipliers of those channels), each depthwise op maps the slice
+to the same slice, and the consumer adds the slice's contribution into a full-size int32
+accumulator (``mixq_rt_conv_accumulate``), requantized once after the last slice
+(``mixq_rt_requantize_acc``). Without a consumer, each slice is copied into its channels of the
+chain's output. The sliced intermediates never exist whole. Numerics: those of
+:meth:`tvm_mixq.schedule.execute.PlanExecutor._run_split`. The chain must be int8 throughout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import Graph
+from ..kernellib import layout
+from ..reference import interpreter as ref
+from .layers import CodegenError, Layer
+
+
+@dataclass
+class SplitPlan:
+    """What the emitter needs of one channel-split chain."""
+
+    ops: list[int]
+    producer: int
+    channelwise: list[int]
+    consumer: int | None
+    input_tensor: int  # the producer's (whole) input
+    output_tensor: int  # the chain's whole output
+    sliced: list[int]  # tensors that exist only as slices
+    table: np.ndarray  # [factor, 2] int16: first channel, channels
+    slice_bytes: dict[int, int]
+    acc_bytes: int
+    channels: int
+    factor: int
+    table_name: str = ""
+    acc: str = ""  # C expression of the accumulator
+    weight_tables: dict[int, str] = field(default_factory=dict)  # op -> C name of its slice pointer table
+
+
+def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPlan]:
+    """Every channel split of ``plan`` for code generation; the weight slices are added to the
+    layers' constants.
+
+    Raises
+    ------
+    CodegenError
+        A chain that is not int8 throughout, or whose ops the generator cannot slice.
+    """
+    out: list[SplitPlan] = []
+    for chain in plan.channel_splits:
+        for o in chain.ops:
+            op = graph.ops[o]
+            tensors = [graph.tensors[t] for t in op.inputs + op.outputs if t >= 0]
+            if any(t.dtype == "int8" and t.bits != 8 for t in tensors):
+                raise CodegenError(f"channel split through op {o}: sub-byte tensors in a split are not generated")
+        prod = layers[chain.producer]
+        if prod.template != "conv" or prod.p["kernel"] == "depthwise":
+            raise CodegenError(f"channel split producer op {chain.producer} must be a CONV_2D")
+        for o in chain.channelwise:
+            if layers[o].template != "conv" or layers[o].p["kernel"] != "depthwise" or layers[o].p["ch_mult"] != 1:
+                raise CodegenError(f"channel split op {o} must be a depthwise convolution (multiplier 1)")
+        if chain.consumer is not None:
+            cons = layers[chain.consumer]
+            if cons.template != "conv" or cons.p["kernel"] == "depthwise":
+                raise CodegenError(f"channel split consumer op {chain.consumer} must be a CONV_2D")
+        slices = chain.slices()
+        table = np.array([(c0, c1 - c0) for c0, c1 in slices], dtype=np.int16)
+        last = chain.consumer if chain.consumer is not None else chain.channelwise[-1] if chain.channelwise \
+            else chain.producer
+        sliced = [graph.ops[o].outputs[0] for o in [chain.producer, *chain.channelwise]]
+        max_cs = max(c1 - c0 for c0, c1 in slices)
+        slice_bytes = {t: graph.tensors[t].size // graph.tensors[t].shape[-1] * max_cs for t in sliced}
+        sp = SplitPlan(list(chain.ops), chain.producer, list(chain.channelwise), chain.consumer,
+                       graph.ops[chain.producer].inputs[0], graph.ops[last].outputs[0], sliced, table, slice_bytes,
+                       0, chain.channels, chain.factor)
+        # weight slices
+        w = ref._weights(graph, graph.ops[chain.producer], 1)
+        sp.weight_tables[chain.producer] = _slices(prod, [layout.pack_weights(w[c0:c1], prod.p["bits"][1])
+                                                          for c0, c1 in slices], "uint8_t")
+        for o in chain.channelwise:
+            wd = ref._weights(graph, graph.ops[o], 1)
+            sp.weight_tables[o] = _slices(layers[o], [layout.pack_depthwise_weights(wd[..., c0:c1], 8)
+                                                      for c0, c1 in slices], "uint8_t")
+        if chain.consumer is not None:
+            cons = layers[chain.consumer]
+            wc = ref._weights(graph, graph.ops[chain.consumer], 1)
+            sp.weight_tables[chain.consumer] = _slices(cons, [wc[..., c0:c1].astype(np.int8) for c0, c1 in slices],
+                                                       "int8_t")
+            sp.acc_bytes = 4 * graph.tensors[graph.ops[chain.consumer].outputs[0]].size
+        out.append(sp)
+    return out
+
+
+def _slices(layer: Layer, arrays: list[np.ndarray], ctype: str) -> list[str]:
+    return [layer.const(f"ws{i}", ctype, a, align=4) for i, a in enumerate(arrays)]

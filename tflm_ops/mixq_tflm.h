@@ -51,4 +51,9 @@ TfLiteStatus MixqRegisterOps(tflite::MicroMutableOpResolver<tOpCount>& resolver)
   return kTfLiteOk;
 }
 
+template <unsigned int tOpCount>
+TfLiteStatus MixqRegisterOps(tflite::MicroMutableOpResolver<tOpCount>* resolver) {
+  return resolver != nullptr ? MixqRegisterOps(*resolver) : kTfLiteError;
+}
+
 #endif  // MIXQ_TFLM_H_

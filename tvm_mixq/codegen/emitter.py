@@ -520,6 +520,9 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
             sp.acc = f"((int32_t *)(void *)(arena + {named[f'acc:{first.cname}'].offset}))"
         for layer in seg["layers"]:
             layer.s = sp
+            if layer.template == "rt_pad":
+                layer.template = "split_pad"
+                continue
             layer.p["wslices"] = sp.weight_tables[layer.op.index]
             layer.consts = [a for a in layer.consts if a.name != layer.p["weights"]]  # sliced copies instead
             if layer.op.index == sp.consumer:

@@ -62,12 +62,18 @@ def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPl
         if prod.template != "conv" or prod.p["kernel"] == "depthwise":
             raise CodegenError(f"channel split producer op {chain.producer} must be a CONV_2D")
         for o in chain.channelwise:
-            if layers[o].template != "conv" or layers[o].p["kernel"] != "depthwise" or layers[o].p["ch_mult"] != 1:
-                raise CodegenError(f"channel split op {o} must be a depthwise convolution (multiplier 1)")
+            lo = layers[o]
+            if lo.template == "rt_pad" and lo.p["before"][3] == 0 and lo.p["in_shape"][3] == lo.p["out_shape"][3]:
+                continue
+            if lo.template != "conv" or lo.p["kernel"] != "depthwise" or lo.p["ch_mult"] != 1:
+                raise CodegenError(f"channel split op {o} must be a depthwise convolution (multiplier 1) or a "
+                                   "spatial PAD")
         if chain.consumer is not None:
             cons = layers[chain.consumer]
             if cons.template != "conv" or cons.p["kernel"] == "depthwise":
                 raise CodegenError(f"channel split consumer op {chain.consumer} must be a CONV_2D")
+        if chain.consumer is None and chain.channelwise and layers[chain.channelwise[-1]].template == "rt_pad":
+            raise CodegenError("a channel split ending in a PAD without a consumer is not generated")
         slices = chain.slices()
         table = np.array([(c0, c1 - c0) for c0, c1 in slices], dtype=np.int16)
         last = chain.consumer if chain.consumer is not None else chain.channelwise[-1] if chain.channelwise \
@@ -83,6 +89,8 @@ def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPl
         sp.weight_tables[chain.producer] = _slices(prod, [layout.pack_weights(w[c0:c1], prod.p["bits"][1])
                                                           for c0, c1 in slices], "uint8_t")
         for o in chain.channelwise:
+            if layers[o].template == "rt_pad":
+                continue
             wd = ref._weights(graph, graph.ops[o], 1)
             sp.weight_tables[o] = _slices(layers[o], [layout.pack_depthwise_weights(wd[..., c0:c1], 8)
                                                       for c0, c1 in slices], "uint8_t")

@@ -58,6 +58,7 @@ class _Schedule:
         self.parent: dict[Key, Key] = {}
         self.key_of: dict[int, Key] = {}
         self.in_place_conv = True
+        self.consumers: dict[int, list[Op]] = {}
         # (a, b, delta): b starts ``delta`` bytes after a and may share bytes with it (in place)
         self.anchors: list[tuple[Key, Key, int]] = []
 
@@ -208,7 +209,10 @@ def build_schedule(
     s = _Schedule(graph, bits_of, scratch_fn)
     s.in_place_conv = in_place_conv
     cache = {} if cache is None else cache  # callers with fixed bits and scratch reuse it across calls
-    consumers = graph.consumers()
+    if ("consumers", id(graph)) not in cache:
+        cache[("consumers", id(graph))] = graph.consumers()
+    consumers = cache[("consumers", id(graph))]
+    s.consumers = consumers
     later = list(later or ())
     stage_ops = set(stage.ops) if stage else set()
     later_first = {st_.ops[0]: st_ for st_ in later}
@@ -452,7 +456,7 @@ def _emit_split(s: _Schedule, chain: ChannelSplit, dies_at: Callable[[Key, int],
                 spanning.append(s.key_of[t])
         out = op.outputs[0]
         in_place = False
-        if out in sliced and op.kind == "PAD" and _pad_folds(g, op, g.consumers()):
+        if out in sliced and op.kind == "PAD" and _pad_folds(g, op, s.consumers):
             k = s.alias(out, s.key_of[ins[0]])
             s.steps[st].folded = True
         elif out in sliced:

@@ -257,18 +257,29 @@ def build_patch_stage(graph: Graph, cut: StageCut, grid: tuple[int, int], loop: 
     return PatchStage(list(cut.ops), cut.input_tensor, cut.split_tensor, (gh, gw), patches, total, baseline, loop)
 
 
-def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int], memo: Optional[dict] = None) -> int:
-    """MACs of the stage on a grid, without building the patches (rows and columns separable)."""
+def _axis_sums(graph: Graph, cut: StageCut, axis: int, parts: int, memo: Optional[dict]) -> dict[int, int]:
+    """Per op of the stage: the summed extent of its output regions over ``parts`` grid rows (or
+    columns); ops whose output is unused are absent."""
+    key = ("sums", cut.key, axis, parts)
+    if memo is not None and key in memo:
+        return memo[key]
     split = graph.tensors[cut.split_tensor]
-    rows = [_axis_regions(graph, cut, 0, r, memo)[0] for r in grid_intervals(split.shape[1], grid[0])]
-    cols = [_axis_regions(graph, cut, 1, c, memo)[0] for c in grid_intervals(split.shape[2], grid[1])]
-    total = 0
+    regs = [_axis_regions(graph, cut, axis, r, memo)[0] for r in grid_intervals(split.shape[1 + axis], parts)]
+    sums = {}
     for idx in cut.ops:
         t = graph.ops[idx].outputs[0]
-        rsum = sum(r[t].size for r in rows if t in r)
-        csum = sum(c[t].size for c in cols if t in c)
-        total += rsum * csum * macs_per_pixel(graph, graph.ops[idx])
-    return total
+        if any(t in r for r in regs):
+            sums[idx] = sum(r[t].size for r in regs if t in r)
+    if memo is not None:
+        memo[key] = sums
+    return sums
+
+
+def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int], memo: Optional[dict] = None) -> int:
+    """MACs of the stage on a grid, without building the patches (rows and columns separable)."""
+    rows = _axis_sums(graph, cut, 0, grid[0], memo)
+    cols = _axis_sums(graph, cut, 1, grid[1], memo)
+    return sum(rows[i] * cols[i] * macs_per_pixel(graph, graph.ops[i]) for i in rows if i in cols)
 
 
 def parse_grid(text: str) -> Optional[tuple[int, int]]:

@@ -46,6 +46,7 @@ SEARCH_RESTARTS = 8
 MIN_STAGE_GAIN = 0.01
 #: Stage ends (the best without splits) for which channel splits are searched.
 SPLIT_CUTS = 6
+SPLIT_CUTS_LATER = 2
 #: Split factors tried in ``auto``.
 SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
@@ -325,6 +326,17 @@ class _Planner:
             self._stage_phase[key] = self._phase_of(cut, grid, False, True)
         return self._stage_phase[key]
 
+    def later_search_on(self) -> bool:
+        """Whether :meth:`relieve` will look for later patch stages."""
+        return self.opts.patch_grid == "auto" and self.opts.patch_stage_end == "auto" and self.opts.later_stages \
+            and bool(self.later_cuts())
+
+    def input_floor(self) -> int:
+        """Bytes every plan holds at its first step: the whole input, unless it is streamed."""
+        if self.opts.stream_input or len(self.g.inputs) != 1:
+            return 0
+        return self._bytes(self.g.inputs[0])
+
     def _bytes(self, t: int) -> int:
         return self.bits_of(t) * self.g.tensors[t].size // 8
 
@@ -462,13 +474,10 @@ class _Planner:
         is bisected between the layer-by-layer floor and ``best``'s peak, every cover found is
         placed, and the best placed arena (then its grids re-tuned, :meth:`polish`) is compared
         with ``best``."""
-        if self.opts.patch_grid != "auto" or self.opts.patch_stage_end != "auto" or not self.opts.later_stages \
-                or not self.later_cuts():
+        if not self.later_search_on():
             return best  # a forced patch stage is the whole patch decision
         budget = cap - self.base_macs
-        # floor: with the input counted, the whole input is live before anything runs
-        inp = self.g.inputs[0]
-        lo = self.bits_of(inp) * self.g.tensors[inp].size // 8 if not self.opts.stream_input else 0
+        lo = self.input_floor()  # with the input counted, the whole input is live before anything runs
         hi = best.peak - 1
         found: list[_Candidate] = []
         for _ in range(BISECT_STEPS):
@@ -579,20 +588,37 @@ class _Planner:
         return self._stage_macs[key]
 
     def _scan_grids(self, cut: StageCut, grids: list[tuple[int, int]],
-                    splits: tuple[tuple[SplitChain, int], ...]) -> list[_Candidate]:
+                    splits: tuple[tuple[SplitChain, int], ...], best: Optional[_Candidate] = None
+                    ) -> tuple[list[_Candidate], int]:
         """Grids from coarse to fine; finer grids lower the stage's share of the peak until the
-        rest of the graph dominates, so the scan stops after two grids without a new best."""
+        rest of the graph dominates, so the scan stops after two grids without a new best.
+        With ``best`` (a candidate within the MAC cap), a grid whose live bytes alone exceed
+        its peak is not placed. Returns the placed candidates and the smallest peak or bound."""
         cands: list[_Candidate] = []
+        low = None
         stale = 0
         for gr in grids:
-            cands.append(self.evaluate(cut, gr, splits))
-            if len(cands) > 1 and cands[-1].peak >= min(c.peak for c in cands[:-1]):
+            if best is not None and best.macs <= self.base_macs * (1 + self.opts.max_extra_macs):
+                _, live, macs = self.phase(cut, gr, splits)
+                bound = max(live, default=0)
+                if bound > best.peak or (bound == best.peak and macs >= best.macs):
+                    low = bound if low is None else min(low, bound)
+                    stale += 1
+                    if stale >= 2:
+                        break
+                    continue
+            c = self.evaluate(cut, gr, splits)
+            if low is not None and c.peak >= low or any(c.peak >= o.peak for o in cands):
                 stale += 1
                 if stale >= 2:
                     break
             else:
                 stale = 0
-        return cands
+            cands.append(c)
+            low = c.peak if low is None else min(low, c.peak)
+            if self.better(c, best, None):
+                best = c
+        return cands, (low if low is not None else 1 << 62)
 
     def _smallest_peak(self, cuts: list[StageCut], best: Optional[_Candidate],
                        extra_fraction: Optional[float] = None) -> Optional[_Candidate]:
@@ -608,18 +634,20 @@ class _Planner:
                 grids = [gr for gr in grids if self.base_macs + self.stage_extra_macs(cut, gr) <= cap] or grids[:1]
             if not grids:
                 continue
-            cands = self._scan_grids(cut, grids, self.initial_splits(cut))
+            cands, low = self._scan_grids(cut, grids, self.initial_splits(cut), best if extra_fraction is None else None)
             for c in cands:
                 if self.better(c, best, None, fraction):
                     best = c
-            per_cut.append((min(c.peak for c in cands), cut, grids))
+            per_cut.append((low, cut, grids))
         if self.opts.channel_split == "auto":
             per_cut.sort(key=lambda e: e[0])
-            for _, cut, grids in per_cut[:SPLIT_CUTS]:
+            # with later stages searched afterwards (they choose splits of their own), fewer
+            n_cuts = SPLIT_CUTS_LATER if self.later_search_on() else SPLIT_CUTS
+            for _, cut, grids in per_cut[:n_cuts]:
                 splits = self.cut_splits(cut, grids[-1])
                 if not splits:
                     continue
-                for c in self._scan_grids(cut, grids, splits):
+                for c in self._scan_grids(cut, grids, splits, best if extra_fraction is None else None)[0]:
                     if self.better(c, best, None, fraction):
                         best = c
         return best
@@ -680,6 +708,11 @@ class _Planner:
                 relieved = self.relieve(best, self.base_macs * (1 + self.opts.max_extra_macs))
                 if relieved.peak < best.peak * (1 - MIN_STAGE_GAIN):
                     best = relieved
+        elif limit < self.input_floor():
+            # nothing fits below the whole input: the usual smallest-peak search tells how far
+            best = self._smallest_peak(cuts, best)
+            if best is not None:
+                best = self.relieve(best, self.base_macs * (1 + self.opts.max_extra_macs))
         else:
             best = self._fewest_macs(cuts, best, limit)
             if best is not None and best.peak > limit:
@@ -690,9 +723,11 @@ class _Planner:
                             "columns")
         if limit is not None and best.peak > limit:
             low = min(self.evaluated, key=lambda c: c.peak)
+            floor = self.input_floor()
             raise MixqError(
                 f"SRAM limit {self.opts.sram_limit_kb:g} KiB ({limit:,} B) cannot be met: the smallest reachable "
                 f"peak is {low.peak:,} B ({math.ceil(low.peak / 1024)} KiB)"
+                + (f"; the whole input alone takes {floor:,} B" if limit < floor else "")
             )
         return best
 

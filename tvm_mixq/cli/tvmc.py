@@ -234,7 +234,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
               + (f"{per[0]:,}" if len(per) == 1 else f"mean {mean:,.0f}, min {min(per):,}, max {max(per):,} over "
                  f"{len(per)} samples"))
     if args.print_time and outcome.layer_instructions:
-        names = [f"{r['op_index']}:{r['op']}" for r in _layers(project)]
+        names = [f"{r['op_index']}:{r['op']}" for r in _layers(project.path)]
         for i, n in enumerate(outcome.layer_instructions):
             label = names[i] if i < len(names) else f"layer {i}"
             print(f"  layer {i:>3} {label:<28} {n // max(outcome.samples, 1):>12,} instructions")
@@ -243,14 +243,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _layers(project: object) -> list[dict]:
+def _layers(project_path: Path) -> list[dict]:
+    """The ``layers`` rows of the project's archive metadata (names for the per-layer counts)."""
     import json
 
-    meta = Path(getattr(project, "path")) / "model" / "metadata.json"
-    try:
-        return list(json.loads(meta.read_text()).get("layers", []))
-    except (OSError, ValueError):
-        return []
+    for meta in (project_path / "model" / "metadata.json", project_path / "metadata.json"):
+        try:
+            return list(json.loads(meta.read_text()).get("layers", []))
+        except (OSError, ValueError):
+            continue
+    return []
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = "tvmc") -> int:

@@ -392,7 +392,8 @@ MIXQ_INLINE void mixq_prepare_w4(const mixq_conv_geom *g, const uint8_t *filter,
         const int32_t k8 = 8 * g->kp; /* sum(n) = sum(w) + 8 kp */
         const int32_t corr = -896 * (g->kp >> 4);
         cst[pair] = (bias ? bias[pair] : 0) + (8 - g->in_zp) * ((int32_t)s0 - k8) + corr;
-        cst[pair + 1] = pair + 1 < g->cout ? (bias ? bias[pair + 1] : 0) + (8 - g->in_zp) * ((int32_t)s1 - k8) + corr : 0;
+        cst[pair + 1] =
+            pair + 1 < g->cout ? (bias ? bias[pair + 1] : 0) + (8 - g->in_zp) * ((int32_t)s1 - k8) + corr : 0;
     }
 }
 

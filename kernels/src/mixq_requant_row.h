@@ -52,8 +52,39 @@ MIXQ_INLINE int32_t mixq_sat(int32_t OB, int32_t v) {
         STORE(0);                                   \
     }
 
+#if MIXQ_DSP
+/* One output of mode MIXQ_RQ_R2 | MIXQ_RQ_FULL in assembly: 2 loads of parameters, AND/ORR/ADD for
+ * B - [acc < 0] 2^31, SMLAL, ASR, the zero point and a saturation (SAT: "ssat %[v], #8" or
+ * "usat %[v], #4" ...). Leaves the value in v. */
+#define MIXQ_RQ_ASM(SAT)                              \
+    "ldr %[a], [%[accs]], #4\n\t"                    \
+    "ldr %[m], [%[rq]], #16\n\t"                     \
+    "ldrd %[hi], %[sh], [%[rq], #-8]\n\t"            \
+    "and %[lo], %[a], #0x80000000\n\t"               \
+    "orr %[lo], %[lo], #0x40000000\n\t"              \
+    "add %[hi], %[hi], %[a], asr #31\n\t"            \
+    "smlal %[lo], %[hi], %[a], %[m]\n\t"             \
+    "asr %[hi], %[hi], %[sh]\n\t"                    \
+    "add %[hi], %[hi], %[zp]\n\t" SAT "\n\t"
+#define MIXQ_RQ_ASM_OPERANDS                                                                                     \
+    [accs] "+r"(accs), [rq] "+r"(rq), [dst] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [m] "=&r"(m), [lo] "=&r"(lo), \
+        [hi] "=&r"(hi), [sh] "=&r"(sh)
+#endif
+
 static MIXQ_NOINLINE void mixq_requant_row8(MIXQ_ROW_ARGS, int8_t *dst) {
     const int32_t OB = 8;
+#if MIXQ_DSP
+    if (mode == 3 && n > 0) {
+        int32_t a, m, lo, hi, sh;
+        __asm__ volatile("1:\n\t" MIXQ_RQ_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
+#endif
 #define MIXQ_STORE8(M)                       \
     for (int32_t c = 0; c < n; c++) {        \
         dst[c] = (int8_t)MIXQ_RQV(M, c);     \
@@ -64,6 +95,21 @@ static MIXQ_NOINLINE void mixq_requant_row8(MIXQ_ROW_ARGS, int8_t *dst) {
 
 static MIXQ_NOINLINE void mixq_requant_row4(MIXQ_ROW_ARGS, uint8_t *dst) {
     const int32_t OB = 4;
+#if MIXQ_DSP
+    if (mode == 3 && n > 0) {
+        int32_t a, m, lo, hi, sh, v;
+        n >>= 1;
+        __asm__ volatile("1:\n\t" MIXQ_RQ_ASM("usat %[v], #4, %[hi]")
+                         MIXQ_RQ_ASM("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
+                         "strb %[v], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
+#endif
 #define MIXQ_STORE4(M)                                                        \
     for (int32_t c = 0; c < n; c += 2) {                                      \
         dst[c >> 1] = (uint8_t)(MIXQ_RQV(M, c) | (MIXQ_RQV(M, c + 1) << 4));  \
@@ -74,6 +120,23 @@ static MIXQ_NOINLINE void mixq_requant_row4(MIXQ_ROW_ARGS, uint8_t *dst) {
 
 static MIXQ_NOINLINE void mixq_requant_row2(MIXQ_ROW_ARGS, uint8_t *dst) {
     const int32_t OB = 2;
+#if MIXQ_DSP
+    if (mode == 3 && n > 0) {
+        int32_t a, m, lo, hi, sh, v;
+        n >>= 2;
+        __asm__ volatile("1:\n\t" MIXQ_RQ_ASM("usat %[v], #2, %[hi]")
+                         MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"
+                         MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
+                         MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t"
+                         "strb %[v], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
+#endif
 #define MIXQ_STORE2(M)                                                                                  \
     for (int32_t c = 0; c < n; c += 4) {                                                                \
         dst[c >> 2] = (uint8_t)(MIXQ_RQV(M, c) | (MIXQ_RQV(M, c + 1) << 2) | (MIXQ_RQV(M, c + 2) << 4) | \
@@ -105,6 +168,10 @@ MIXQ_INLINE void mixq_requant_row(int32_t OB, int32_t n, const int32_t *accs, co
 }
 #undef MIXQ_RQV
 #undef MIXQ_ROW_LOOPS
+#if MIXQ_DSP
+#undef MIXQ_RQ_ASM
+#undef MIXQ_RQ_ASM_OPERANDS
+#endif
 #undef MIXQ_ROW_ARGS
 
 #endif /* MIXQ_REQUANT_ROW_H */

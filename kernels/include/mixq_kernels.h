@@ -13,12 +13,14 @@
  *     [(i % k) * b, (i % k + 1) * b) of byte i / k, k = 8 / b. Real value = scale * (q - zp).
  *   - Weights are signed with zero point 0, quantized per output channel, and are passed in the
  *     kernel layout produced offline by tvm_mixq.kernellib.pack_weights() (conv2d, pointwise,
- *     fully connected: OHWI rows padded to mixq_weight_row_len(); depthwise: [KH, KW, C*mult]
- *     packed plainly). mixq_weights_size() gives the byte count.
+ *     fully connected: OHWI rows padded to mixq_weight_row_len(), channel pairs interleaved one
+ *     32-bit word at a time, 2-bit weights stored as w + 2 in a permuted order; depthwise:
+ *     [KH, KW, C*mult] packed plainly). mixq_weights_size() gives the byte count. The weight
+ *     pointer must be 4-byte aligned.
  *   - Bias is int32 per output channel (may be NULL).
  *   - Requantization is TFLite's (double rounding): out = clamp(MBQM(acc, mult[c], shift[c]) +
  *     output_zp, act_min, act_max), acc = bias[c] + sum((x - input_zp) * w). act_min/act_max must
- *     lie inside the output bitwidth's range.
+ *     lie inside the output bitwidth's range. Multipliers must be >= 0 and shifts in [-31, 30].
  *   - Scratch memory comes from the caller through mixq_context (ctx->buf aligned to 4 bytes,
  *     ctx->size bytes, at least what _get_buffer_size returned). The library never allocates.
  *   - Every kernel returns MIXQ_OK or a negative mixq_status and writes nothing on error.

@@ -121,6 +121,17 @@ def test_mlperf_check_bit_exact_and_arena_halved(ops_library, model, budget_kb):
 
 @requires_tflm
 @pytest.mark.slow
+def test_wide_fully_connected_layers_run_in_blocks_bit_exact(ops_library):
+    from tvm_mixq.tflm.check import check_model
+
+    # AD01: ten FULLY_CONNECTED layers up to 640 outputs, run 16 output channels per kernel call
+    report = check_model(MLPERF_INT8["ad"], samples=2, act_bits=4, weight_bits=4)
+    assert report.bit_exact and report.mixq_ops == 10
+    assert report.arena_bytes_converted < 4 * 768  # per-channel scratch of 16 channels, not 640
+
+
+@requires_tflm
+@pytest.mark.slow
 def test_kws_firmware_bit_exact_in_qemu_cortex_m7():
     from tvm_mixq.emu import tools_available
     from tvm_mixq.tflm.convert import plan_model

@@ -5,7 +5,11 @@
  * weights and the output each at 8, 4 or 2 bits (see mixq_tflm.h). acc = bias[c] +
  * sum((x - input_zp) * w) over the window (padding contributes nothing), out = clamp(
  * MultiplyByQuantizedMultiplier(acc, m[c], s[c]) + output_zp, act_min, act_max).
- * A 1x1 convolution without padding runs the pointwise kernel.
+ * A 1x1 convolution without padding runs the pointwise kernel. A fully connected layer with one
+ * input row runs in blocks of kFcBlock output channels, so that the kernel's per-channel scratch
+ * (requantization data) stays small however wide the layer is; the results are the same. The
+ * weights of the first c output channels (c a multiple of kFcBlock) are the first
+ * mixq_weights_size(K, c, w_bits) bytes of the kernel layout (channel-major, in pairs).
  */
 #include "mixq_tflm_common.h"
 #include "mixq_tflm_ops.h"
@@ -22,6 +26,10 @@ constexpr int kWeights = 1;
 constexpr int kBias = 2;
 constexpr int kRequant = 3;
 
+/* Output channels per fully connected kernel call (whole bytes at any output bitwidth, whole
+ * channel pairs of the weight layout). */
+constexpr int32_t kFcBlock = 16;
+
 struct OpData {
   Kind kind;
   bool options_ok;
@@ -31,6 +39,7 @@ struct OpData {
   mixq_dims in;
   mixq_dims filter;
   mixq_dims out;
+  int32_t block; /* output channels per kernel call */
   Scratch scratch;
 };
 
@@ -121,6 +130,14 @@ int32_t WeightBytes(const OpData& d) {
   return mixq_weights_size(d.filter.h * d.filter.w * d.filter.c, d.filter.n, d.bits.w);
 }
 
+/* Output channels per kernel call: kFcBlock for a single-row fully connected layer, else all. */
+int32_t CallBlock(const OpData& d) {
+  if (d.kind == Kind::kFullyConnected && d.in.n == 1 && d.out.c > kFcBlock) {
+    return kFcBlock;
+  }
+  return d.out.c;
+}
+
 int32_t BufferSize(const OpData& d) {
   switch (d.kind) {
     case Kind::kConv2d:
@@ -129,10 +146,35 @@ int32_t BufferSize(const OpData& d) {
       return mixq_pointwise_get_buffer_size(d.bits, &d.conv, &d.in, &d.filter, &d.out);
     case Kind::kDepthwise:
       return mixq_depthwise_get_buffer_size(d.bits, &d.conv, &d.in, &d.filter, &d.out);
-    case Kind::kFullyConnected:
-      return mixq_fully_connected_get_buffer_size(d.bits, &d.fc, &d.in, &d.filter, &d.out);
+    case Kind::kFullyConnected: {
+      mixq_dims filter = d.filter;
+      mixq_dims out = d.out;
+      filter.n = out.c = d.block;
+      return mixq_fully_connected_get_buffer_size(d.bits, &d.fc, &d.in, &filter, &out);
+    }
   }
   return -1;
+}
+
+/* The fully connected layer block by block (see the file comment). */
+mixq_status FullyConnectedBlocks(const OpData& d, const mixq_context* ctx, const mixq_per_channel_quant& q,
+                                 const uint8_t* x, const uint8_t* w, const int32_t* bias, uint8_t* y) {
+  const int32_t k = d.filter.h * d.filter.w * d.filter.c;
+  for (int32_t c0 = 0; c0 < d.out.c; c0 += d.block) {
+    const int32_t count = d.out.c - c0 < d.block ? d.out.c - c0 : d.block;
+    mixq_dims filter = d.filter;
+    mixq_dims out = d.out;
+    filter.n = out.c = count;
+    const mixq_per_channel_quant qb = {q.multiplier + c0, q.shift + c0};
+    const int32_t w_offset = c0 == 0 ? 0 : mixq_weights_size(k, c0, d.bits.w);
+    const mixq_status st = mixq_fully_connected(d.bits, ctx, &d.fc, &qb, &d.in, x, &filter, w + w_offset,
+                                                bias != nullptr ? bias + c0 : nullptr, &out,
+                                                y + c0 * d.bits.out / 8);
+    if (st != MIXQ_OK) {
+      return st;
+    }
+  }
+  return MIXQ_OK;
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
@@ -157,6 +199,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   MIXQ_TFLM_ENSURE(name,
                    requant != nullptr && requant->type == kTfLiteInt32 && internal::TensorBytes(requant) == 8 * cout,
                    "requant must be INT32 [2, C_out]");
+  data->block = CallBlock(*data);
   const int32_t size = BufferSize(*data);
   MIXQ_TFLM_ENSURE(name, size >= 0, "the kernel library rejects this shape or bitwidth combination");
   return internal::RequestScratch(context, size, &data->scratch);
@@ -187,7 +230,8 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
       status = mixq_depthwise(d.bits, &ctx, &d.conv, &q, &d.in, x, &d.filter, w, bias_data, &d.out, y);
       break;
     case Kind::kFullyConnected:
-      status = mixq_fully_connected(d.bits, &ctx, &d.fc, &q, &d.in, x, &d.filter, w, bias_data, &d.out, y);
+      status = FullyConnectedBlocks(d, &ctx, q, static_cast<const uint8_t*>(x), static_cast<const uint8_t*>(w),
+                                    bias_data, static_cast<uint8_t*>(y));
       break;
   }
   if (status != MIXQ_OK) {

@@ -183,6 +183,27 @@ def float_input_graph(seed: int = 0, size: int = 16) -> Graph:
     return b.graph(0, y, "float_input")
 
 
+def mcunet_block_graph(seed: int = 0, size: int = 32) -> Graph:
+    """MCUNet-like: a stride-2 stem, a separable block, an expand -> explicit PAD -> stride-2 5x5
+    depthwise -> project block, then an inverted residual block whose expanded tensors (16x16x48)
+    are much larger than the input: the kind of block a later patch stage runs."""
+    b = _Builder(seed)
+    x = b.act((1, size, size, 3), 0.02, 0)
+    t1 = b.conv(x, 8, 3, stride=2)  # 0
+    t2 = b.dw(t1)  # 1
+    t3 = b.conv(t2, 8, 1)  # 2
+    t4 = b.conv(t3, 24, 1)  # 3
+    t5 = b.pad(t4, 2, 2, 2, 2)  # 4
+    t6 = b.dw(t5, 5, 2, "VALID")  # 5
+    t7 = b.conv(t6, 12, 1)  # 6
+    t8 = b.conv(t7, 48, 1)  # 7
+    t9 = b.dw(t8, 5)  # 8
+    t10 = b.conv(t9, 12, 1)  # 9
+    t11 = b.add(t10, t7)  # 10
+    y = b.head(b.conv(t11, 8, 1, stride=2))
+    return b.graph(x, y, "mcunet_block")
+
+
 def random_input(graph: Graph, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     out = []

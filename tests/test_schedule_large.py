@@ -56,6 +56,33 @@ def test_mobilenetv2_four_times_below_tflm(config: dict) -> None:
 
 
 @pytest.mark.slow
+def test_mcunet_like_four_times_below_tflm() -> None:
+    """Input counted: the first stage ends before the 7x7 stride-2 block, later stages run that
+    block and the 40x40x48 residual block patch by patch, within 15% extra MACs."""
+    path, g = _large("mcunet_like_int8.tflite")
+    t0 = time.perf_counter()
+    plan = plan_memory(g)
+    assert time.perf_counter() - t0 < 10
+    assert plan.extra_macs <= 0.15
+    assert plan.later_stages
+    assert _tflm_arena(path) >= 4 * plan.peak
+    assert check_plan(plan, random_input(g, 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", [{"mixq.sram_limit_kb": 10}, {"mixq.sram_limit_kb": 10, "mixq.stream_input": 1}])
+def test_unreachable_limit_is_fast(config: dict) -> None:
+    from tvm_mixq.errors import MixqError
+
+    for name in ("mbv2_035_160_int8.tflite", "mcunet_like_int8.tflite"):
+        _, g = _large(name)
+        t0 = time.perf_counter()
+        with pytest.raises(MixqError, match="smallest reachable peak"):
+            plan_memory(g, config)
+        assert time.perf_counter() - t0 < 10
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("config", [{}, {"mixq.stream_input": 1}])
 def test_mcunet_like_plans_are_bit_exact(config: dict) -> None:
     _, g = _large("mcunet_like_int8.tflite")

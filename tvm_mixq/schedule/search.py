@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..errors import MixqError
 from ..graph import Graph
@@ -796,18 +796,27 @@ def plan_memory(
     precision = precision if precision is not None else default_precision(graph)
     planner = _Planner(graph, opts, precision, scratch_fn)
     best = planner.search()
+    plan = _make_plan(planner, best)
+    plan.planning_seconds = time.perf_counter() - t0
+    log.info("planned %s in %.2f s (%d candidates): peak %d B", graph.name, plan.planning_seconds,
+             len(planner.evaluated), plan.peak)
+    return plan
+
+
+def _make_plan(planner: _Planner, best: _Candidate) -> Plan:
+    graph, opts = planner.g, planner.opts
     stage, chans, steps, memory, macs = planner.build(best.cut, best.grid, best.splits, later=best.later,
                                                       overlap=best.overlap)
     base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=opts.alignment,
                                        in_place_conv=opts.in_place_conv),
-                    precision, scratch_fn)
+                    planner.precision, planner.scratch_fn)
     _, _, _, base_mem, _ = base.build(None, None, ())
-    plan = Plan(
+    return Plan(
         graph=graph,
         options=opts,
         patch_stage=stage,
         channel_splits=chans,
-        precision=precision,
+        precision=planner.precision,
         steps=steps,
         memory=memory,
         macs=macs,
@@ -816,9 +825,56 @@ def plan_memory(
         later_stages=[dataclasses.replace(st, input_overlap=st.split_tensor in best.overlap)
                       for st in planner.later_stages(best.later)],
     )
+
+
+def plan_stages(graph: Graph, first: Optional[tuple[int, tuple[int, int]]],
+                later: Sequence[tuple[int, int, tuple[int, int], bool]], config: OptionsLike = None) -> Plan:
+    """A plan with the patch stages given rather than searched (tests, experiments, code
+    generators exercising a layout): ``first`` = (last op, grid) of the stage from the graph
+    input or ``None``; ``later`` = (first op, last op, grid, output overlaps input) per later
+    stage. Channel splits follow ``mixq.channel_split`` (``auto`` searched around the stages).
+
+    Raises
+    ------
+    MixqError
+        A range that is not a valid stage.
+    """
+    t0 = time.perf_counter()
+    opts = plan_options(config)
+    planner = _Planner(graph, opts, default_precision(graph), default_scratch_bytes)
+    cut = None
+    if first is not None:
+        cut = next((c for c in stage_cuts(graph) if c.end == first[0]), None)
+        if cut is None:
+            raise MixqError(f"ops 0..{first[0]} are not a valid first patch stage")
+    chosen: list[tuple[StageCut, tuple[int, int]]] = []
+    overlap = set()
+    for a, b, grid, ov in later:
+        lc = next((c for c in later_stage_cuts(graph, -1, len(graph.ops)) if c.key == (a, b)), None)
+        if lc is None:
+            raise MixqError(f"ops {a}..{b} are not a valid later patch stage")
+        chosen.append((lc, grid))
+        if ov:
+            overlap.add(lc.split_tensor)
+    grid = first[1] if first is not None else None
+    later_t = tuple(chosen)
+    if opts.channel_split == "off":
+        splits: Splits = ()
+    elif opts.channel_split == "auto":
+        splits = planner.auto_splits(cut, grid, later_t, (), frozenset(overlap))
+    else:
+        factor = int(opts.channel_split)
+        splits = tuple((c, min(factor, c.channels)) for c in planner.chains(cut, later_t))
+        used: set[int] = set()
+        kept = []
+        for c, f in splits:
+            if not used.intersection(c.ops):
+                kept.append((c, f))
+                used.update(c.ops)
+        splits = tuple(kept)
+    cand = planner.evaluate(cut, grid, splits, later_t, frozenset(overlap))
+    plan = _make_plan(planner, cand)
     plan.planning_seconds = time.perf_counter() - t0
-    log.info("planned %s in %.2f s (%d candidates): peak %d B", graph.name, plan.planning_seconds,
-             len(planner.evaluated), plan.peak)
     return plan
 
 
@@ -844,4 +900,5 @@ def replan_memory(plan: Plan, precision: Optional[dict[int, TensorPrecision]] = 
                                        in_place_conv=plan.options.in_place_conv), precision, scratch_fn)
     _, _, _, base_mem, _ = base.build(None, None, ())
     return Plan(graph, plan.options, stage, list(plan.channel_splits), precision, steps, memory, plan.macs,
-                plan.baseline_macs, base_mem.peak, time.perf_counter() - t0, list(plan.later_stages))
+                plan.baseline_macs, base_mem.peak, time.perf_counter() - t0,
+                outlier_graph=plan.outlier_graph, later_stages=list(plan.later_stages))

@@ -13,9 +13,9 @@ Steps of :func:`compile_model`:
 4. write the archive (:mod:`.mlf`) with the model sources, the runtime and kernel sources, the plan
    and ``metadata.json``.
 
-With the mixq passes on, the emitted graph is planned again without channel splits (the C emitter
-does not generate them yet) and the C runs that plan's patch stage, then the remaining layers, in
-one static arena (as ``mixq deploy`` does). ``metadata.json`` records the passes' plan (``plan``),
+With the mixq passes on, the emitted graph is planned again with the same options and the C runs
+that plan (patch stage, channel splits; without the splits, or layer by layer, when the generator
+refuses them) in one static arena, as ``mixq deploy`` does. ``metadata.json`` records the passes' plan (``plan``),
 what the code implements (``generated``, ``src/generated_plan.json``) and the arena of the
 generated code (``memory``).
 """
@@ -83,12 +83,20 @@ def _io(graph: Graph, model: Any) -> dict[str, list[dict[str, Any]]]:
     return {"inputs": [one(t) for t in model.inputs], "outputs": [one(t) for t in model.outputs]}
 
 
-def _layers(graph: Graph, model: Any, plan: Any, code_plan: Any) -> list[dict[str, Any]]:
+def _execution(code_plan: Any) -> str:
+    if code_plan is None:
+        return "layer by layer"
+    parts = (["patch stage"] if code_plan.patch_stage is not None else []) + \
+        (["channel splits"] if code_plan.channel_splits else [])
+    return " and ".join(parts) + ", other layers one by one"
+
+
+def _layers(graph: Graph, model: Any, code_plan: Any) -> list[dict[str, Any]]:
     """Per layer: bitwidths, work, scratch, where its output lives; ``patch_grid`` when it runs in the
-    generated patch stage; ``channel_split`` as the mixq passes planned it (not generated yet)."""
+    generated patch stage, ``channel_split`` its slice count in the generated code."""
     stage = code_plan.patch_stage if code_plan is not None else None
     stage_ops = set(stage.ops) if stage is not None else set()
-    split = {op: c.factor for c in (plan.channel_splits if plan is not None else []) for op in c.ops}
+    split = {op: c.factor for c in (code_plan.channel_splits if code_plan is not None else []) for op in c.ops}
     offsets = {t: b.offset for b in model.arena.buffers for t in b.tensors}
     rows = []
     for layer in model.layers:
@@ -224,17 +232,38 @@ def plan_model(model_path: Path | str, target: CompileTarget, pass_configs: Sequ
     return planned
 
 
-def _code_plan(planned: PlannedModel) -> Any:
-    """The plan of the emitted graph that the C generator implements: the patch stage at the chosen
-    bitwidths, planned without channel splits (not generated yet). None: layer by layer."""
+def _code_plan(planned: PlannedModel, channel_splits: bool = True) -> Any:
+    """The plan of the emitted graph that the C generator implements (patch stage, channel splits
+    unless ``channel_splits`` is False). None: layer by layer."""
     from ..schedule import plan_memory
 
+    options = planned.options if channel_splits else planned.options.replace(channel_split="off")
     try:
-        plan = plan_memory(planned.emit_graph, planned.options.replace(channel_split="off"))
+        plan = plan_memory(planned.emit_graph, options)
     except MixqError as exc:
-        log.warning("no patch stage in the generated code: planning the emitted graph failed (%s)", exc)
+        log.warning("planning the emitted graph failed (%s): generating layer by layer", exc)
         return None
-    return plan if plan.patch_stage is not None else None
+    return plan if (plan.patch_stage is not None or plan.channel_splits) else None
+
+
+def _generate(planned: PlannedModel, out_dir: Path, **kwargs: Any) -> Any:
+    """:func:`tvm_mixq.codegen.generate_c` of the planned model: with its plan, else the plan without
+    channel splits, else layer by layer, whichever the generator accepts first (as ``mixq deploy``)."""
+    from ..codegen import CodegenError, generate_c
+
+    while True:
+        plan = planned.code_plan
+        try:
+            return generate_c(planned.emit_graph, out_dir, plan=plan, **kwargs)
+        except CodegenError as exc:
+            if plan is None:
+                raise
+            if plan.channel_splits:
+                log.warning("the plan's channel splits cannot be generated (%s): planning without them", exc)
+                planned.code_plan = _code_plan(planned, channel_splits=False)
+            else:
+                log.warning("the plan cannot be generated (%s): generating layer by layer", exc)
+                planned.code_plan = None
 
 
 def compile_model(model_path: Path | str, target: CompileTarget, output: Path | str,
@@ -262,22 +291,12 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
     import tvm
 
     from .. import __version__
-    from ..codegen import CodegenError, generate_c
-
     name = module_name or model_path.stem
     with tempfile.TemporaryDirectory(prefix="tvmc-compile-") as tmp:
         summary = f"{graph.name} for {target.core}, {options.describe()}"
+        model = _generate(planned, Path(tmp) / "codegen", name=name, source=model_path.name,
+                          description=summary[:300])
         code_plan = planned.code_plan
-        try:
-            model = generate_c(emit_graph, Path(tmp) / "codegen", name=name, source=model_path.name,
-                               description=summary[:300], plan=code_plan)
-        except CodegenError as exc:
-            if code_plan is None:
-                raise
-            log.warning("the patch stage cannot be generated (%s); generating layer by layer", exc)
-            planned.code_plan = code_plan = None
-            model = generate_c(emit_graph, Path(tmp) / "codegen", name=name, source=model_path.name,
-                               description=summary[:300])
         files, build = _archive_files(model)
         archive_files: dict[str, Any] = dict(files)
         if plan is not None:
@@ -306,7 +325,7 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
             "target": target.to_dict(),
             "pass_config": {str(k): _json_value(v) for k, v in config.items()},
             "mixq_options": options.to_config(),
-            "execution": "patch stage, then layer by layer" if code_plan is not None else "layer by layer",
+            "execution": _execution(code_plan),
             "io": _io(emit_graph, model),
             "memory": {
                 "arena_size_bytes": model.arena_size,
@@ -326,21 +345,18 @@ def compile_model(model_path: Path | str, target: CompileTarget, output: Path | 
                 "summary": plan.summary(),
             },
             "generated": {
-                "patch_stage": code_plan.patch_stage.to_dict() if code_plan is not None else None,
+                "patch_stage": code_plan.patch_stage.to_dict() if code_plan and code_plan.patch_stage else None,
+                "channel_splits": [c.to_dict() for c in code_plan.channel_splits] if code_plan else [],
                 "plan_peak_sram_bytes": code_plan.peak if code_plan is not None else None,
-                "channel_splits": [],
-                "note": "the C implements the patch stage of src/generated_plan.json (the emitted graph planned "
-                        "without channel splits) when there is one; channel splits are not generated yet",
+                "note": "the C implements src/generated_plan.json (the emitted graph's plan) when present, "
+                        "else runs layer by layer",
             },
-            "layers": _layers(emit_graph, model, plan, code_plan),
+            "layers": _layers(emit_graph, model, code_plan),
             "flash": {"constant_bytes": model.const_bytes,
                       "note": "weights and tables of the model; code size is known after tvmc micro build"},
             "build": build,
             "files": sorted(archive_files),
         }
-        if splits:
-            log.warning("the plan's channel splits are recorded in metadata.json but not generated (arena %d B, "
-                        "plan peak %d B)", model.arena_size, plan.peak)
         write_mlf(output, archive_files, metadata)
     log.info("wrote %s: %s, arena %d B, constants %d B", output, model.prefix, model.arena_size, model.const_bytes)
     return CompileResult(output, metadata)

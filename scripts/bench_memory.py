@@ -3,8 +3,8 @@
 
 For every model: TFLite Micro's activation arena (the ``head`` figure of ``print_allocations`` of
 the tflite-micro Python interpreter, measured in a subprocess), the layer-by-layer int8 peak of the
-project's planner (no patches, no splits), and the project's peak with patches only, channel splits
-only, and both, with the input counted in SRAM and streamed patch by patch; extra MACs of each plan
+project's planner (no patches, no splits), and the project's peak with patches only (the first
+patch stage and later patch stages of deeper blocks), channel splits only, and both, with the input counted in SRAM and streamed patch by patch; extra MACs of each plan
 and the time planning took.
 
 Every plan is also executed patch by patch / slice by slice in the Python reference on a random
@@ -106,6 +106,9 @@ def bench_model(path: str, check: bool = True) -> dict[str, Any]:
             "stage_end_op": st.ops[-1] if st else None,
             "stage_output_shape": list(graph.tensors[st.split_tensor].shape[1:]) if st else None,
             "channel_splits": [{"ops": c.ops, "factor": c.factor} for c in plan.channel_splits],
+            "later_stages": [{"ops": [ls.ops[0], ls.ops[-1]], "grid": list(ls.grid), "input_overlap": ls.input_overlap,
+                              "output_shape": list(graph.tensors[ls.split_tensor].shape[1:])}
+                             for ls in plan.later_stages],
         }
         if check:  # the scheduled plan run patch by patch / slice by slice against the interpreter
             row[name]["bit_exact"] = check_plan(plan, inputs)
@@ -153,8 +156,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         b = row["both"]
         if "peak_bytes" in b and b.get("grid"):
+            later = "".join(f", later stage ops {ls['ops'][0]}..{ls['ops'][1]} "
+                            f"({'x'.join(map(str, ls['output_shape']))}) grid {ls['grid'][0]}x{ls['grid'][1]}"
+                            + (" over its input" if ls["input_overlap"] else "")
+                            for ls in b.get("later_stages", []))
             print(f"  {row['model']}: both -> stage to op {b['stage_end_op']} "
-                  f"({'x'.join(map(str, b['stage_output_shape']))}), grid {b['grid'][0]}x{b['grid'][1]}, "
+                  f"({'x'.join(map(str, b['stage_output_shape']))}), grid {b['grid'][0]}x{b['grid'][1]}{later}, "
                   f"splits {[(c['ops'][0], c['factor']) for c in b['channel_splits']]}")
 
 

@@ -10,7 +10,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from paths import MLPERF_INT8, OPS_FIXTURES
+from paths import MLPERF_INT8, MODELS, OPS_FIXTURES
 from tvm_mixq.cli.tvmc import main
 from tvm_mixq.emu import tools_available
 from tvm_mixq.reader import read_tflite
@@ -242,6 +242,25 @@ def test_mixed_precision_host_bit_exact(tmp_path):
     else:
         expected = Interpreter(planned.emit_graph, REF).run([inputs["input_0"]])
     _assert_same(outcome.outputs, expected)
+
+
+@pytest.mark.slow
+def test_patch_stage_and_channel_split_host_bit_exact(tmp_path):
+    """An MCUNet-like model: the generated C runs a patch stage and a channel split."""
+    model = MODELS / "large" / "mcunet_like_int8.tflite"
+    target = parse_target("c -mcpu=cortex-m7")
+    configs = ["mixq.bits=8"]
+    res = compile_model(model, target, tmp_path / "m.tar", configs)
+    planned = plan_model(model, target, configs)
+    assert planned.code_plan is not None
+    gen = res.metadata["generated"]
+    assert (gen["patch_stage"] is not None) == (planned.code_plan.patch_stage is not None)
+    assert len(gen["channel_splits"]) == len(planned.code_plan.channel_splits)
+    assert any(row["channel_split"] > 1 for row in res.metadata["layers"]) == bool(gen["channel_splits"])
+    create_project(tmp_path / "p", res.output, "host")
+    build_project(tmp_path / "p")
+    x = _random_inputs(planned.graph, 2, seed=2)["input_0"]
+    _assert_same(run_project(tmp_path / "p", [x]).outputs, _plan_reference(planned.code_plan, x))
 
 
 @pytest.mark.slow

@@ -408,77 +408,94 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         layer.position = pos
     if in_place:
         _choose_in_place(graph, layers, set(stage_of) | set(split_of))
-    sizes: dict[int, int] = {}
-    spans: dict[int, tuple[int, int]] = {}
-    extra: list[ArenaBuffer] = []
-    skip: frozenset[int] = frozenset()
-    overlaps: list[tuple[int, int, int]] = []
-    def widen(t: int, a: int, b: int) -> None:
-        old = spans.get(t, (a, b))
-        spans[t] = (min(old[0], a), max(old[1], b))
 
-    for seg in segments:
-        sp = seg["split"]
-        if sp is None:
-            continue
-        s0, s1 = seg["layers"][0].position, seg["layers"][-1].position
-        for t in sp.sliced:
-            sizes[t] = sp.slice_bytes[t]
-        widen(sp.input_tensor, s0, s1)
-        if sp.consumer is None:
-            widen(sp.output_tensor, s0, s1)
-            last = seg["layers"][-1]
-            t_last = last.op.outputs[0]
-            extra.append(ArenaBuffer(f"slice:{last.cname}", graph.tensors[t_last].size // sp.channels *
-                                     int(sp.table[:, 1].max()), last.position, last.position, "slice"))
-        else:
-            extra.append(ArenaBuffer(f"acc:{seg['layers'][0].cname}", sp.acc_bytes, s0, s1, "accumulator"))
-    for seg in segments:
-        stage = seg["stage"]
-        if stage is None:
-            continue
-        stage_layers = seg["layers"]
-        s0, s1 = stage_layers[0].position, stage_layers[-1].position
-        stage_ops = set(stage.ops)
-        for t in stage.tile_bytes:
-            if t == stage.split_tensor or (t == stage.input_tensor and not stage.streamed):
+    def place_all() -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
+        sizes: dict[int, int] = {}
+        spans: dict[int, tuple[int, int]] = {}
+        extra: list[ArenaBuffer] = []
+        skip: frozenset[int] = frozenset()
+        overlaps: list[tuple[int, int, int]] = []
+
+        def widen(t: int, a: int, b: int) -> None:
+            old = spans.get(t, (a, b))
+            spans[t] = (min(old[0], a), max(old[1], b))
+
+        for seg in segments:
+            sp = seg["split"]
+            if sp is None:
                 continue
-            outside = [u.index for u in graph.consumers().get(t, []) if u.index not in stage_ops]
-            if outside or t in graph.outputs:
-                raise CodegenError(f"tensor {t} of the patch stage is read after the stage (ops {outside})")
-        for t, b in stage.tile_bytes.items():
-            if t not in (stage.split_tensor, stage.input_tensor):
-                sizes[t] = b
-        widen(stage.split_tensor, s0, s1)
-        if stage.streamed:
-            skip = frozenset({stage.input_tensor})
-            readers = [layer.position for layer in stage_layers if stage.input_tensor in layer.op.inputs]
-            # read into at the start of every patch, dead after its last reader in the loop body
-            extra.append(ArenaBuffer("tile:input", stage.tile_bytes[stage.input_tensor], s0,
-                                     max(readers, default=s0), "tile"))
+            s0, s1 = seg["layers"][0].position, seg["layers"][-1].position
+            for t in sp.sliced:
+                sizes[t] = sp.slice_bytes[t]
+            widen(sp.input_tensor, s0, s1)
+            if sp.consumer is None:
+                widen(sp.output_tensor, s0, s1)
+                last = seg["layers"][-1]
+                t_last = last.op.outputs[0]
+                extra.append(ArenaBuffer(f"slice:{last.cname}", graph.tensors[t_last].size // sp.channels *
+                                         int(sp.table[:, 1].max()), last.position, last.position, "slice"))
+            else:
+                extra.append(ArenaBuffer(f"acc:{seg['layers'][0].cname}", sp.acc_bytes, s0, s1, "accumulator"))
+        for seg in segments:
+            stage = seg["stage"]
+            if stage is None:
+                continue
+            stage_layers = seg["layers"]
+            s0, s1 = stage_layers[0].position, stage_layers[-1].position
+            stage_ops = set(stage.ops)
+            for t in stage.tile_bytes:
+                if t == stage.split_tensor or (t == stage.input_tensor and not stage.streamed):
+                    continue
+                outside = [u.index for u in graph.consumers().get(t, []) if u.index not in stage_ops]
+                if outside or t in graph.outputs:
+                    raise CodegenError(f"tensor {t} of the patch stage is read after the stage (ops {outside})")
+            for t, b in stage.tile_bytes.items():
+                if t not in (stage.split_tensor, stage.input_tensor):
+                    sizes[t] = b
+            widen(stage.split_tensor, s0, s1)
+            if stage.streamed:
+                skip = frozenset({stage.input_tensor})
+                readers = [layer.position for layer in stage_layers if stage.input_tensor in layer.op.inputs]
+                # read into at the start of every patch, dead after its last reader in the loop body
+                extra.append(ArenaBuffer("tile:input", stage.tile_bytes[stage.input_tensor], s0,
+                                         max(readers, default=s0), "tile"))
+            else:
+                widen(stage.input_tensor, s0 - 1 if stage.input_tensor in graph.inputs else s0, s1)
+                if stage is stages[0] or getattr(stage.source, "input_overlap", False):
+                    candidate = _stage_overlap(graph, stage.source, alignment)
+                    if candidate is not None:
+                        overlaps.append(candidate)
+            for layer in stage_layers:
+                sl = stage.layers[layer.op.index]
+                for i, nbytes in enumerate(sl.window_bytes):
+                    if not sl.direct[i]:
+                        extra.append(ArenaBuffer(f"window:{layer.cname}:{i}", nbytes, layer.position, layer.position,
+                                                 "window"))
+                if sl.writes_split:
+                    extra.append(ArenaBuffer(f"tile:{layer.cname}", sl.out_tile_bytes, layer.position, layer.position,
+                                             "tile"))
+        # one stage output may overlap its input (a fixed pair of the placement): try each, and none,
+        # since the greedy placement around a fixed pair can also lose; keep the smallest arena
+        arena, by_tensor = _plan_arena(graph, layers, alignment, sizes, spans, extra, skip, None)
+        for overlap in overlaps:
+            trial, trial_by = _plan_arena(graph, layers, alignment, sizes, spans,
+                                          [dataclasses.replace(b) for b in extra], skip, overlap)
+            if trial.size < arena.size:
+                arena, by_tensor = trial, trial_by
+        return arena, by_tensor
+
+    arena, by_tensor = place_all()
+    with_rows = {layer.cname: layer.rows for layer in layers if layer.rows is not None}
+    if with_rows:  # greedy placement is not monotone: keep in-place rows only when they pay off
+        for layer in layers:
+            layer.rows = None
+        plain, plain_by = place_all()
+        if plain.size < arena.size:
+            arena, by_tensor = plain, plain_by
         else:
-            widen(stage.input_tensor, s0 - 1 if stage.input_tensor in graph.inputs else s0, s1)
-            if stage is stages[0] or getattr(stage.source, "input_overlap", False):
-                candidate = _stage_overlap(graph, stage.source, alignment)
-                if candidate is not None:
-                    overlaps.append(candidate)
-        for layer in stage_layers:
-            sl = stage.layers[layer.op.index]
-            for i, nbytes in enumerate(sl.window_bytes):
-                if not sl.direct[i]:
-                    extra.append(ArenaBuffer(f"window:{layer.cname}:{i}", nbytes, layer.position, layer.position,
-                                             "window"))
-            if sl.writes_split:
-                extra.append(ArenaBuffer(f"tile:{layer.cname}", sl.out_tile_bytes, layer.position, layer.position,
-                                         "tile"))
-    # one stage output may overlap its input (a fixed pair of the placement): try each, and none,
-    # since the greedy placement around a fixed pair can also lose; keep the smallest arena
-    arena, by_tensor = _plan_arena(graph, layers, alignment, sizes, spans, extra, skip, None)
-    for overlap in overlaps:
-        trial, trial_by = _plan_arena(graph, layers, alignment, sizes, spans,
-                                      [dataclasses.replace(b) for b in extra], skip, overlap)
-        if trial.size < arena.size:
-            arena, by_tensor = trial, trial_by
+            for layer in layers:
+                layer.rows = with_rows.get(layer.cname)
+            arena, by_tensor = place_all()
     named = {b.name: b for b in arena.buffers}
 
     def operand(layer: Layer, pos: int, t_index: int) -> str:

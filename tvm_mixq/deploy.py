@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .codegen import CodegenError, GeneratedModel, generate_c
+from .codegen.splits import SplitPlan
 from .codegen.firmware import DeviceMemory, Firmware, FirmwareRun, build_firmware, check_fit, device_memory, run_firmware
 from .errors import InputDataError, MixqError
 from .graph import Graph
@@ -78,7 +79,7 @@ class Variant:
                 "w_bits": layer.w_bits,
                 "out_bits": layer.out_bits,
                 "patches": stage.patches if in_stage else 1,
-                "channel_split": 1,
+                "channel_split": layer.s.factor if isinstance(layer.s, SplitPlan) else 1,
                 "macs": layer.macs,
                 "instructions": self.run.layer_instructions[i] if self.run else None,
             })

@@ -486,8 +486,12 @@ def flash_project(path: Path | str, template: Optional[str] = None) -> tuple[Pro
     if kind == "export":
         raise ProjectError("an export project has no device to flash: add its sources to your firmware "
                            "(mixq_model.mk or mixq_model.cmake)")
-    if not project.artefact.is_file() or not project.info.get("built"):
+    if not project.artefact.is_file():
         raise ProjectError(f"{project.path} is not built: run tvmc micro build {project.path}")
+    sha = hashlib.sha256(project.artefact.read_bytes()).hexdigest()
+    if (project.info.get("built") or {}).get("sha256") != sha:  # built with make: record it
+        project.info["built"] = {"artefact": project.info["artefact"], "sha256": sha, "by": "make"}
+        project.save()
     if kind == "host":
         return project, "host project: nothing to flash, tvmc run executes build/ directly"
     staged = project.path / "flash" / "firmware.elf"

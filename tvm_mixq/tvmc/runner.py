@@ -181,7 +181,7 @@ def _write_inputs(project: Project, batched: Sequence[np.ndarray], count: int, w
 
 def _run_host(project: Project, batched: Sequence[np.ndarray], count: int, timeout: float) -> RunOutcome:
     exe = project.artefact
-    if not exe.is_file() or not project.info.get("built"):
+    if not exe.is_file():
         raise ProjectError(f"{project.path} is not built: run tvmc micro build {project.path}")
     io = project.info["io"]
     with tempfile.TemporaryDirectory(prefix="tvmc-run-") as tmp:

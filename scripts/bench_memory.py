@@ -4,8 +4,9 @@
 For every model: TFLite Micro's activation arena (the ``head`` figure of ``print_allocations`` of
 the tflite-micro Python interpreter, measured in a subprocess), the layer-by-layer int8 peak of the
 project's planner (no patches, no splits), and the project's peak with patches only (the first
-patch stage and later patch stages of deeper blocks), channel splits only, and both, with the input counted in SRAM and streamed patch by patch; extra MACs of each plan
-and the time planning took.
+patch stage and later patch stages of deeper blocks), channel splits only, and both, with the
+input counted in SRAM and streamed patch by patch; extra MACs of each plan and the time planning
+took.
 
 Every plan is also executed patch by patch / slice by slice in the Python reference on a random
 input and compared with the unscheduled interpreter (``bit_exact``; ``--no-check`` skips it).

@@ -322,7 +322,8 @@ def build_schedule(
         in_key = s.root(s.key_of[sin])
         stage_set = set(st_.ops)
         readers_inside = all(u.index in stage_set for t in s.stores[in_key].tensors for u in consumers.get(t, []))
-        if stage_overlap and (first or st_.split_tensor in later_overlap) and readers_inside and not any(t in graph.outputs for t in s.stores[in_key].tensors):
+        overlap_on = stage_overlap and (first or st_.split_tensor in later_overlap)
+        if overlap_on and readers_inside and not any(t in graph.outputs for t in s.stores[in_key].tensors):
             group_pairs.append((in_key, s.root(s.key_of[st_.split_tensor]), st_))
 
     if stage is not None:

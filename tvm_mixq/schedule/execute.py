@@ -6,8 +6,9 @@ interpreter's preparers (:data:`tvm_mixq.reference.interpreter.OP_PREPARERS`) or
 kernels of :mod:`tvm_mixq.reference.ops`, applied to sub-tensors:
 
 * every patch stage (the first, from the graph input, and the later ones, each from a whole
-  intermediate tensor) runs patch by patch; a patch-stage convolution runs on its input window padded explicitly with the input zero point
-  (what TFLite's padding means), as a VALID convolution producing exactly its output tile;
+  intermediate tensor) runs patch by patch; a patch-stage convolution runs on its input window
+  padded explicitly with the input zero point (what TFLite's padding means), as a VALID
+  convolution producing exactly its output tile;
 * pools run through :func:`ops.avg_pool` / :func:`ops.max_pool` with the tile's explicit padding
   (padded cells are excluded from the window, as in TFLite);
 * a split producer/depthwise runs on a channel slice of its weights, bias and per-channel scales;

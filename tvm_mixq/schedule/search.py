@@ -13,6 +13,17 @@ Channel splits never add MACs. In ``auto`` they are chosen greedily: while the s
 live bytes lies in a chain that can run in slices, try split factors for that chain and keep the best, until
 the peak stops falling. Splits are chosen for the few stage ends that are best without splits
 (on their finest grid within the budget) and then kept for all grids of that stage end.
+
+Later patch stages (:attr:`tvm_mixq.plan.Plan.later_stages`, :meth:`_Planner.relieve`): deeper
+blocks whose whole tensors do not fit run patch by patch from a whole intermediate tensor. For a
+target of live bytes, :meth:`_Planner._segments` finds the cheapest cover of the graph, in order,
+by segments that each hold at most the target: a first stage (or none), plain ops, channel-split
+chains and later stages, every stage measured on its own (with the tensors live across it) on a
+stage holding one patch per tile shape, grids cheapest first (square and row-heavy). The target
+is bisected from the whole input (the floor with the input counted) to the best peak so far;
+covers are placed (with and without their output-over-input overlaps) and the best has its grids
+re-tuned against the placed arena (:meth:`_Planner.polish`). A forced stage (``patch_grid`` or
+``patch_stage_end`` set) is the whole patch decision: no later stages then.
 """
 from __future__ import annotations
 
@@ -47,6 +58,9 @@ MIN_STAGE_GAIN = 0.01
 #: Stage ends (the best without splits) for which channel splits are searched.
 SPLIT_CUTS = 6
 SPLIT_CUTS_LATER = 2
+#: Under an SRAM limit, the search widens the recomputation budget only when the usual budget's
+#: smallest peak is within this factor of the limit.
+WIDEN_WITHIN = 1.5
 #: Split factors tried in ``auto``.
 SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
@@ -115,7 +129,8 @@ class _Planner:
         return self._stages[key]
 
     def later_stages(self, later: Later) -> list:
-        return [self.stage(c, gr, f"patch:{k + 1}") for k, (c, gr) in enumerate(sorted(later, key=lambda e: e[0].start))]
+        ordered = sorted(later, key=lambda e: e[0].start)
+        return [self.stage(c, gr, f"patch:{k + 1}") for k, (c, gr) in enumerate(ordered)]
 
     def schedule(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]], splits: Splits, later: Later = (),
                  overlap: frozenset = frozenset()):
@@ -247,8 +262,8 @@ class _Planner:
         loop = "patch" if first else "patch:1"
         stage = build_patch_stage(self.g, cut, grid, loop, representative=True, memo=self._axis_memo)
         key = ("overlap", id(stage), self.opts.alignment)
-        self._build_cache[key] = align_up(overlap_delta(self.g, stage, self.bits_of,
-                                                        raster_extents(self.g, cut, grid, self._axis_memo)), self.opts.alignment)
+        extents = raster_extents(self.g, cut, grid, self._axis_memo)
+        self._build_cache[key] = align_up(overlap_delta(self.g, stage, self.bits_of, extents), self.opts.alignment)
         mode = self.mode(cut if first else None)
         steps, buffers = build_schedule(self.g, stage if first else None, [], mode, self.bits_of, self.scratch_fn,
                                         self.opts.alignment, self.opts.in_place_conv, self.opts.stage_overlap,
@@ -282,27 +297,6 @@ class _Planner:
         if key not in self._stage_phase:
             self._stage_phase[key] = self._phase_of(cut, grid, first, False)
         return self._stage_phase[key]
-
-    def _grid_scan(self, cut: StageCut, cap: float, spent: int, first: bool, target: int
-                   ) -> Optional[tuple[int, int]]:
-        """Grids of ``cut``, cheapest first, within the MAC cap (``spent``: the other stages'
-        recomputation): the first whose loop holds at most ``target`` live bytes, else the one
-        holding the fewest."""
-        best: Optional[tuple[tuple[int, int], int]] = None
-        stale = 0
-        for gr in self.wide_grids(cut):
-            if self.base_macs + spent + self.stage_extra_macs(cut, gr) > cap:
-                break
-            peak = self.stage_phase(cut, gr, first)
-            if best is None or peak < best[1]:
-                best, stale = (gr, peak), 0
-            else:
-                stale += 1
-                if stale >= 6:
-                    break
-            if peak <= target:
-                break
-        return best[0] if best is not None else None
 
     def polish(self, cand: _Candidate, cap: float, only: Optional[int] = None, rounds: int = 2) -> _Candidate:
         """Re-tune the grid of each stage of a plan with later stages against the placed arena
@@ -489,9 +483,10 @@ class _Planner:
         """Patch stages deeper in the graph (:attr:`Plan.later_stages`) where whole tensors do not
         fit: for a target of live bytes, the cheapest cover of the graph by segments that hold
         at most that many (:meth:`_segments`, each segment measured on its own); the target
-        is bisected between the layer-by-layer floor and ``best``'s peak, every cover found is
-        placed, and the best placed arena (then its grids re-tuned, :meth:`polish`) is compared
-        with ``best``."""
+        is bisected between the whole input (the floor with the input counted) and ``best``'s
+        peak, every cover found is placed, and the best placed arenas (their grids re-tuned,
+        :meth:`polish`) are compared with ``best``. With ``limit``, the cheapest cover under the
+        limit itself is tried first."""
         if not self.later_search_on():
             return best  # a forced patch stage is the whole patch decision
         budget = cap - self.base_macs
@@ -670,7 +665,8 @@ class _Planner:
                 grids = [gr for gr in grids if self.base_macs + self.stage_extra_macs(cut, gr) <= cap] or grids[:1]
             if not grids:
                 continue
-            cands, low = self._scan_grids(cut, grids, self.initial_splits(cut), best if extra_fraction is None else None)
+            usual = best if extra_fraction is None else None  # the live-bytes filter assumes the usual cap
+            cands, low = self._scan_grids(cut, grids, self.initial_splits(cut), usual)
             for c in cands:
                 if self.better(c, best, None, fraction):
                     best = c
@@ -711,7 +707,9 @@ class _Planner:
             if relieved.peak <= limit:
                 return relieved
             low = relieved if relieved.peak < low.peak else low
-        if low is not None and low.peak > limit:  # beyond the usual budget, up to doubling the work
+        # beyond the usual budget, up to doubling the work; not when the limit is far below what the
+        # usual budget reaches (more recomputation never closes such a gap: it only trims halos)
+        if low is not None and limit < low.peak <= WIDEN_WITHIN * limit:
             wide = self._smallest_peak(cuts, best, max(1.0, self.opts.max_extra_macs))
             low = wide if wide is not None and wide.peak < low.peak else low
         if low is None or low.peak > limit:
@@ -757,7 +755,7 @@ class _Planner:
                 best = self.relieve(best, self.base_macs * (1 + self.opts.max_extra_macs))
         else:
             best = self._fewest_macs(cuts, best, limit)
-            if best is not None and best.peak > limit:
+            if best is not None and limit < best.peak <= WIDEN_WITHIN * limit:
                 relieved = self.relieve(best, self.base_macs * (1 + max(1.0, self.opts.max_extra_macs)), limit)
                 best = relieved if relieved.peak < best.peak else best
         if best is None:

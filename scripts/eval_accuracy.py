@@ -13,8 +13,8 @@ Rows (one per configuration, all on the same patch plan of the int8 model):
 
 BitOPs are those of the patch-based schedule (``sum macs * b_in * b_w`` over convolutions and fully
 connected layers, halo recomputation included); ``int8_patch_bitops`` is 64 x its MACs. Peak SRAM
-comes from the memory planner of :mod:`tvm_mixq.schedule` with the same patch stage and grid and
-the row's activation bitwidths.
+comes from the memory planner of :mod:`tvm_mixq.schedule` (its own search, as for the int8 row)
+with the row's activation bitwidths; BitOPs are counted on the int8 plan's patch stage.
 
 MLPerf Tiny (``--mlperf``): top-1 agreement of mixq plans with the int8 model. No natural data of
 those tasks exists offline here, so the inputs are the Fashion-MNIST *test* images (calibration:
@@ -47,7 +47,7 @@ from tvm_mixq.datasets import load_fashion_mnist, preprocess, preprocess_float  
 from tvm_mixq.errors import MixqError  # noqa: E402
 from tvm_mixq.graph import Graph  # noqa: E402
 from tvm_mixq.plan import TensorPrecision  # noqa: E402
-from tvm_mixq.quant.assign import MixedPrecision, assign_precision, realise, stage_config  # noqa: E402
+from tvm_mixq.quant.assign import MixedPrecision, assign_precision, realise  # noqa: E402
 from tvm_mixq.quant.calibration import Calibration, calibrate  # noqa: E402
 from tvm_mixq.quant.cost import CostEvaluator  # noqa: E402
 from tvm_mixq.quant.execute import BatchRunner  # noqa: E402
@@ -88,12 +88,13 @@ def float_top1(path: Path, images: np.ndarray, labels: np.ndarray, batch: int = 
 
 
 def peak_sram(graph: Graph, plan: Any, mp: Optional[MixedPrecision]) -> Optional[int]:
-    """Arena peak of the plan's stage and grid with the row's activation bitwidths."""
+    """Arena peak the memory planner finds (its own search, as for the int8 plan) with the row's
+    activation bitwidths (outlier patches' 8-bit tiles are not sized apart)."""
     if mp is None:
         return int(plan.peak)
     precision = {t.index: TensorPrecision(t.index, t.bits, t.signed) for t in mp.graph.tensors if not t.is_const}
     try:
-        return int(plan_memory(mp.graph, stage_config(plan), precision).peak)
+        return int(plan_memory(mp.graph, None, precision).peak)
     except MixqError as exc:  # pragma: no cover - planner refusal is reported, not fatal
         log.warning("memory planner: %s", exc)
         return None

@@ -2,8 +2,9 @@
 
 Work items
     The graph's work is a list of :class:`WorkItem`: one per (op, patch) for the ops of the plan's
-    patch stage (MACs of that patch's tile, halo recomputation included) and one per op outside
-    the stage (or for every op when there is no patch stage). Only CONV_2D, DEPTHWISE_CONV_2D and
+    patch stages (the first one and ``Plan.later_stages``; MACs of that patch's tile, halo
+    recomputation included) and one per op outside them (or for every op when there is no patch
+    stage). Only the first stage's patches carry a patch index (VDPC classifies those). Only CONV_2D, DEPTHWISE_CONV_2D and
     FULLY_CONNECTED carry MACs; ADD and pooling are not counted.
 
 BitOPs (``cost_model="bitops"``)
@@ -66,12 +67,16 @@ def work_items(graph: Graph, plan: Any = None) -> list[WorkItem]:
     """Work of the graph run as ``plan`` says (patch stage patch by patch), or layer by layer."""
     items: list[WorkItem] = []
     stage = getattr(plan, "patch_stage", None) if plan is not None else None
-    staged: set[int] = set(stage.ops) if stage is not None else set()
-    if stage is not None:
-        for patch in stage.patches:
+    later = list(getattr(plan, "later_stages", []) or []) if plan is not None else []
+    staged: set[int] = set()
+    for k, st in enumerate(([stage] if stage is not None else []) + later):
+        staged.update(st.ops)
+        first = st is stage
+        for patch in st.patches:
             for tile in patch.op_tiles:
                 if graph.ops[tile.op].kind in WEIGHTED_OPS and tile.macs > 0:
-                    items.append(WorkItem(tile.op, int(tile.macs), patch.index))
+                    # only the first stage's patches are classified by VDPC
+                    items.append(WorkItem(tile.op, int(tile.macs), patch.index if first else None))
     for op in graph.ops:
         if op.kind in WEIGHTED_OPS and op.index not in staged:
             items.append(WorkItem(op.index, op_macs(graph, op)))

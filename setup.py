@@ -43,7 +43,15 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["tvm_mixq", "tvm_mixq.*"]),
     include_package_data=True,
-    package_data={"tvm_mixq.relax.shim": ["*.cc"]},
+    # Templates and C sources the generators copy into projects. The kernel library (kernels/) and
+    # the firmware templates (microtvm_templates/) are read from the source tree: install the
+    # package editable (`pip install -e .`, what `make` does).
+    package_data={
+        "tvm_mixq.relax.shim": ["*.cc"],
+        "tvm_mixq.codegen": ["templates/*.j2", "runtime/*.c", "runtime/*.h"],
+        "tvm_mixq.report": ["templates/*.j2"],
+        "tvm_mixq.tvmc": ["templates/*.j2"],
+    },
     cmdclass={"build_py": BuildPyWithShim, "develop": DevelopWithShim},
     install_requires=[
         "apache-tvm==0.27.0.post1",

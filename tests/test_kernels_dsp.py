@@ -34,6 +34,22 @@ def _dsp_cases(seed: int, per_variant: int) -> list:
             case.bias, case.multiplier, case.shift = cases._requant(
                 rng, cases.ops.conv2d_accumulate(case.x, case.x_zp, case.w, (1, 1), (1, 1, 1, 1)), bits[2], False)
             out.append(case)
+    # depthwise groups of 4 channels (ch_mult 1, pixels on byte boundaries): every bitwidth, a channel
+    # tail, outputs starting mid-byte (6 channels at 2 bits), padding on every side, stride 2
+    for i, bits in enumerate(cases.BIT_TRIPLES):
+        cin = (8, 12, 6, 20)[i % 4]
+        mode = ("random", "max", "min", "random")[i % 4]
+        case = cases.random_conv_case(rng, "depthwise", bits, max_hw=6, max_c=12, mode="random")
+        case.x = cases._values(rng, (1, 5, 6, cin), *layout.act_range(bits[0]), mode)
+        case.w = cases._values(rng, (1, 3, 3, cin), *layout.weight_range(bits[1]), mode)
+        case.x_zp = int(rng.integers(*layout.act_range(bits[0]), endpoint=True))
+        case.padding, case.dilation, case.depth_multiplier = (1, 1, 1, 1), (1, 1), 1
+        case.stride = (1, 1) if i % 3 else (2, 2)
+        case.bias, case.multiplier, case.shift = cases._requant(
+            rng, cases.ops.depthwise_conv2d_accumulate(case.x, case.x_zp, case.w, case.stride, case.padding,
+                                                       (1, 1), 1), bits[2], i % 2 == 0)
+        case.qmin, case.qmax = layout.act_range(bits[2])
+        out.append(case)
     # reductions longer than one A2W2 extraction chunk (448) and than the W4A4 assembly loop (544)
     for bits, k in [((2, 2, 2), 480), ((4, 4, 4), 480), ((4, 4, 4), 640), ((2, 2, 8), 1000)]:
         x = cases._values(rng, (1, 3, 3, k), *layout.act_range(bits[0]), "max")

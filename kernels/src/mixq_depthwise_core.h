@@ -3,9 +3,11 @@
  *
  * Weights [1, KH, KW, C_in * ch_mult] packed plainly (signed, little-end first); output channel
  * oc reads input channel oc / ch_mult. Per output pixel the valid filter taps are listed once, then
- * each channel (on DSP cores with 8-bit operands: each group of 4 channels, SXTB16 +
- * SMLABB/SMLATT with the accumulators in registers) runs over the taps and is requantized.
- * Scratch: 20 bytes per output channel and 8 per filter tap.
+ * each channel (on DSP cores, ch_mult 1: each group of 4 channels, activations widened to int16
+ * lanes (x - zp) by SXTB16 or masks, weights by SXTB16 at 8 bits or re-ordered once per call into
+ * int16 lanes in scratch, SMLABB/SMLATT with the accumulators in registers) runs over the taps and
+ * is requantized. Scratch: 20 bytes per output channel, 12 per filter tap and 2 per filter weight
+ * (channels padded to 4).
  */
 #ifndef MIXQ_DEPTHWISE_CORE_H
 #define MIXQ_DEPTHWISE_CORE_H
@@ -13,9 +15,16 @@
 #include "mixq_internal.h"
 #include "mixq_requant_row.h"
 
-/* requantization parameters and bias per channel, (input, weight) offsets of the valid taps */
+/* Channels padded to a multiple of 4 (stride of one tap in the re-ordered int16 weights). */
+MIXQ_INLINE int32_t mixq_dw_cpad4(int32_t cout) { return (cout + 3) & ~3; }
+
+/* requantization parameters and bias per channel, the int16 weights re-ordered for the DSP path
+ * (2 bytes per tap and channel, channels padded to 4), one input pointer per tap (8 bytes
+ * reserved), (input, weight) offsets of the valid taps, and one input pixel of zero points
+ * (padding of the DSP path). The same size on every build. */
 MIXQ_INLINE int32_t mixq_dw_scratch(int32_t cout, int32_t taps) {
-    return cout * (int32_t)(sizeof(mixq_rq) + 4) + 8 * taps;
+    const int32_t cpad4 = mixq_dw_cpad4(cout);
+    return cout * (int32_t)(sizeof(mixq_rq) + 4) + 2 * taps * cpad4 + 16 * taps + cpad4;
 }
 
 MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_params *p,
@@ -29,37 +38,97 @@ MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, cons
     return mixq_dw_scratch(out->c, filter->h * filter->w);
 }
 
-/* One output pixel: channels c of every valid tap (taps[2t] = input element offset of channel 0,
- * taps[2t + 1] = weight element offset), requantized and stored at output element o. */
-MIXQ_INLINE void mixq_dw_pixel(int32_t IB, int32_t WB, int32_t OB, const uint8_t *in, const uint8_t *w,
-                               const int32_t *taps, int32_t ntaps, int32_t cout, int32_t mult, int32_t zp,
-                               const int32_t *cst, const mixq_rq *rq, int32_t ozp, int32_t lo, int32_t hi,
-                               uint8_t *out, int32_t o) {
-    int32_t c = 0;
+/* The DSP path runs groups of 4 channels when ch_mult == 1 and every pixel starts on a byte. */
+MIXQ_INLINE int32_t mixq_dw_fast(int32_t IB, int32_t cin, int32_t mult) {
+    return MIXQ_DSP && mult == 1 && (IB == 8 || (IB == 4 && (cin & 1) == 0) || (IB == 2 && (cin & 3) == 0));
+}
+
 #if MIXQ_DSP
-    if (IB == 8 && WB == 8 && OB == 8 && mult == 1) {
-        const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-zp) * 0x00010001u;
-        for (; c + 4 <= cout; c += 4) {
-            int32_t a0 = cst[c], a1 = cst[c + 1], a2 = cst[c + 2], a3 = cst[c + 3];
-            for (int32_t t = 0; t < ntaps; t++) {
-                const uint32_t x = mixq_load_u32(in + taps[2 * t] + c), wv = mixq_load_u32(w + taps[2 * t + 1] + c);
-                const int32_t xe = __sadd16((int16x2_t)__sxtb16(x), (int16x2_t)off);
-                const int32_t xo = __sadd16((int16x2_t)mixq_sxtb16_ror8(x), (int16x2_t)off);
-                const int32_t we = (int32_t)__sxtb16(wv), wo = (int32_t)mixq_sxtb16_ror8(wv);
-                a0 = __smlabb(xe, we, a0);
-                a1 = __smlabb(xo, wo, a1);
-                a2 = __smlatt(xe, we, a2);
-                a3 = __smlatt(xo, wo, a3);
-            }
-            int8_t *dst = (int8_t *)out + o + c;
-            dst[0] = (int8_t)mixq_clamp(mixq_rq_apply(a0, &rq[c]) + ozp, lo, hi);
-            dst[1] = (int8_t)mixq_clamp(mixq_rq_apply(a1, &rq[c + 1]) + ozp, lo, hi);
-            dst[2] = (int8_t)mixq_clamp(mixq_rq_apply(a2, &rq[c + 2]) + ozp, lo, hi);
-            dst[3] = (int8_t)mixq_clamp(mixq_rq_apply(a3, &rq[c + 3]) + ozp, lo, hi);
-        }
+/* Four outputs of channels c..c+3 at output element o + c. */
+MIXQ_INLINE void mixq_dw_store4(int32_t OB, uint8_t *out, int32_t e, int32_t aligned, int32_t v0, int32_t v1,
+                                int32_t v2, int32_t v3) {
+    if (OB == 8) {
+        int8_t *dst = (int8_t *)out + e;
+        dst[0] = (int8_t)v0;
+        dst[1] = (int8_t)v1;
+        dst[2] = (int8_t)v2;
+        dst[3] = (int8_t)v3;
+    } else if (aligned && OB == 4) {
+        const uint16_t h = (uint16_t)((uint32_t)v0 | (uint32_t)v1 << 4 | (uint32_t)v2 << 8 | (uint32_t)v3 << 12);
+        memcpy(out + (e >> 1), &h, 2);
+    } else if (aligned) {
+        out[e >> 2] = (uint8_t)((uint32_t)v0 | (uint32_t)v1 << 2 | (uint32_t)v2 << 4 | (uint32_t)v3 << 6);
+    } else {
+        mixq_put_act(out, e, OB, v0);
+        mixq_put_act(out, e + 1, OB, v1);
+        mixq_put_act(out, e + 2, OB, v2);
+        mixq_put_act(out, e + 3, OB, v3);
     }
+}
 #endif
-    for (; c < cout; c++) {
+
+#if MIXQ_DSP
+/* Channels c..c+3 of one output pixel over all KT taps: ptr[t] = input pixel of tap t (the zero
+ * point pixel for padding), wg = the group's re-ordered int16 weights (KT x 4), acc preloaded with
+ * bias - zp sum(w). Sums of x * w: the zero points of padding taps cancel against the constant. */
+MIXQ_INLINE void mixq_dw_group(int32_t IB, int32_t KT, const uint8_t *const *ptr, int32_t cb, const uint32_t *wg,
+                               int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3) {
+    int32_t s0 = *a0, s1 = *a1, s2 = *a2, s3 = *a3;
+    for (int32_t t = 0; t < KT; t++) {
+        const uint8_t *ip = ptr[t] + cb;
+        uint32_t xe, xo;
+        if (IB == 8) {
+            const uint32_t x = mixq_load_u32(ip);
+            xe = __sxtb16(x);
+            xo = mixq_sxtb16_ror8(x);
+        } else if (IB == 4) {
+            uint16_t h;
+            memcpy(&h, ip, 2);
+            const uint32_t v = (uint32_t)h | ((uint32_t)h << 8); /* bytes 0 and 2: x0 | x1 << 4, x2 | x3 << 4 */
+            xe = v & 0x000F000Fu;
+            xo = (v >> 4) & 0x000F000Fu;
+        } else {
+            const uint32_t bt = ip[0];
+            const uint32_t v = bt | (bt << 12); /* x0 at bit 0, x1 at 2, x2 at 16, x3 at 18 */
+            xe = v & 0x00030003u;
+            xo = (v >> 2) & 0x00030003u;
+        }
+        const uint32_t we = wg[2 * t], wo = wg[2 * t + 1];
+        s0 = __smlabb((int16x2_t)xe, (int16x2_t)we, s0);
+        s1 = __smlabb((int16x2_t)xo, (int16x2_t)wo, s1);
+        s2 = __smlatt((int16x2_t)xe, (int16x2_t)we, s2);
+        s3 = __smlatt((int16x2_t)xo, (int16x2_t)wo, s3);
+    }
+    *a0 = s0;
+    *a1 = s1;
+    *a2 = s2;
+    *a3 = s3;
+}
+
+/* Groups of 4 channels of one output pixel (ncg channels, a multiple of 4), requantized and stored
+ * at output element o. cst = bias - zp sum(w) per channel. */
+MIXQ_INLINE void mixq_dw_pixel_dsp(int32_t IB, int32_t OB, int32_t KT, const uint8_t *const *ptr, const uint32_t *ws,
+                                   int32_t ncg, const int32_t *cst, const mixq_rq *rq, int32_t ozp, int32_t lo,
+                                   int32_t hi, uint8_t *out, int32_t o) {
+    const int32_t aligned = OB == 8 || (o & (8 / OB - 1)) == 0;
+    for (int32_t c = 0; c < ncg; c += 4) {
+        int32_t a0 = cst[c], a1 = cst[c + 1], a2 = cst[c + 2], a3 = cst[c + 3];
+        mixq_dw_group(IB, KT, ptr, c * IB / 8, ws + 2 * KT * (c >> 2), &a0, &a1, &a2, &a3);
+        mixq_dw_store4(OB, out, o + c, aligned, mixq_clamp(mixq_rq_apply(a0, &rq[c]) + ozp, lo, hi),
+                       mixq_clamp(mixq_rq_apply(a1, &rq[c + 1]) + ozp, lo, hi),
+                       mixq_clamp(mixq_rq_apply(a2, &rq[c + 2]) + ozp, lo, hi),
+                       mixq_clamp(mixq_rq_apply(a3, &rq[c + 3]) + ozp, lo, hi));
+    }
+}
+#endif
+
+/* Channels c0.. of one output pixel, portable: every valid tap (taps[2t] = input element offset of
+ * channel 0, taps[2t + 1] = weight element offset), requantized and stored at output element o. */
+MIXQ_INLINE void mixq_dw_pixel(int32_t IB, int32_t WB, int32_t OB, const uint8_t *in, const uint8_t *w,
+                               const int32_t *taps, int32_t ntaps, int32_t c0, int32_t cout, int32_t mult,
+                               int32_t zp, const int32_t *cst, const mixq_rq *rq, int32_t ozp, int32_t lo,
+                               int32_t hi, uint8_t *out, int32_t o) {
+    for (int32_t c = c0; c < cout; c++) {
         int32_t acc = cst[c];
         const int32_t ci = mult == 1 ? c : c / mult;
         for (int32_t t = 0; t < ntaps; t++) {
@@ -106,14 +175,60 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     uint8_t *out = (uint8_t *)out_v;
     mixq_rq *rq = (mixq_rq *)ctx->buf;
     int32_t *cst = (int32_t *)(void *)(rq + cout);
-    int32_t *taps = cst + cout;
+    const int32_t cpad4 = mixq_dw_cpad4(cout), kt = kh * kw;
+    int16_t *ws = (int16_t *)(void *)(cst + cout);
+    const uint8_t **ptr = (const uint8_t **)(void *)(ws + kt * cpad4);
+    int32_t *taps = (int32_t *)(void *)((uint8_t *)ptr + 8 * kt);
+    uint8_t *zrow = (uint8_t *)(taps + 2 * kt);
     (void)mixq_rq_fill(cout, q, rq);
     for (int32_t c = 0; c < cout; c++) {
         cst[c] = bias ? bias[c] : 0;
     }
+    /* DSP path: channel groups [0, ncg) */
+    const int32_t ncg = mixq_dw_fast(IB, cin, mult) ? (cout & ~3) : 0;
+    if (ncg > 0) {
+        /* weights of group g, tap t as int16 lane words (w0, w2), (w1, w3) at ws[(g kt + t) 4];
+         * cst = bias - zp sum(w); the zero point pixel stands for padding */
+        for (int32_t c = 0; c < ncg; c += 4) {
+            for (int32_t k = 0; k < kt; k++) {
+                int16_t *d = ws + (c >> 2) * 4 * kt + 4 * k;
+                for (int32_t j = 0; j < 4; j++) {
+                    const int32_t v = mixq_get_dw_weight(w, k * cout + c + j, WB);
+                    d[(j & 1) * 2 + (j >> 1)] = (int16_t)v;
+                    cst[c + j] -= zp * v;
+                }
+            }
+        }
+        for (int32_t c = 0; c < cpad4; c++) {
+            mixq_put_act(zrow, c, IB, zp);
+        }
+    }
     for (int32_t b = 0; b < n; b++) {
         for (int32_t oy = 0; oy < oh; oy++) {
             for (int32_t ox = 0; ox < ow; ox++) {
+                const int32_t o = ((b * oh + oy) * ow + ox) * cout;
+#if MIXQ_DSP
+                if (ncg > 0) {
+                    for (int32_t ky = 0; ky < kh; ky++) {
+                        const int32_t iy = oy * sh - ph + ky * dh;
+                        for (int32_t kx = 0; kx < kw; kx++) {
+                            const int32_t ix = ox * sw - pw + kx * dw;
+                            ptr[ky * kw + kx] = (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
+                                                    ? zrow
+                                                    : in + ((b * ih + iy) * iw + ix) * cin * IB / 8;
+                        }
+                    }
+                    const uint32_t *wsw = (const uint32_t *)(const void *)ws;
+                    if (kt == 9) {
+                        mixq_dw_pixel_dsp(IB, OB, 9, ptr, wsw, ncg, cst, rq, ozp, lo, hi, out, o);
+                    } else {
+                        mixq_dw_pixel_dsp(IB, OB, kt, ptr, wsw, ncg, cst, rq, ozp, lo, hi, out, o);
+                    }
+                    if (ncg == cout) {
+                        continue;
+                    }
+                }
+#endif
                 int32_t ntaps = 0;
                 for (int32_t ky = 0; ky < kh; ky++) {
                     const int32_t iy = oy * sh - ph + ky * dh;
@@ -130,8 +245,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
                         ntaps++;
                     }
                 }
-                mixq_dw_pixel(IB, WB, OB, in, w, taps, ntaps, cout, mult, zp, cst, rq, ozp, lo, hi, out,
-                              ((b * oh + oy) * ow + ox) * cout);
+                mixq_dw_pixel(IB, WB, OB, in, w, taps, ntaps, ncg, cout, mult, zp, cst, rq, ozp, lo, hi, out, o);
             }
         }
     }

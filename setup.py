@@ -51,6 +51,7 @@ setup(
         "tvm_mixq.codegen": ["templates/*.j2", "runtime/*.c", "runtime/*.h"],
         "tvm_mixq.report": ["templates/*.j2"],
         "tvm_mixq.tvmc": ["templates/*.j2"],
+        "tvm_mixq.bench": ["templates/*.j2", "data/*.json"],
     },
     cmdclass={"build_py": BuildPyWithShim, "develop": DevelopWithShim},
     install_requires=[

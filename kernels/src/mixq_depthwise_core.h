@@ -20,11 +20,11 @@ MIXQ_INLINE int32_t mixq_dw_cpad4(int32_t cout) { return (cout + 3) & ~3; }
 
 /* requantization parameters and bias per channel, the int16 weights re-ordered for the DSP path
  * (2 bytes per tap and channel, channels padded to 4), one input pointer per tap (8 bytes
- * reserved), (input, weight) offsets of the valid taps, and one input pixel of zero points
- * (padding of the DSP path). The same size on every build. */
+ * reserved), (input, weight) offsets of the valid taps, one row of accumulators and one input
+ * pixel of zero points (padding of the DSP path). The same size on every build. */
 MIXQ_INLINE int32_t mixq_dw_scratch(int32_t cout, int32_t taps) {
     const int32_t cpad4 = mixq_dw_cpad4(cout);
-    return cout * (int32_t)(sizeof(mixq_rq) + 4) + 2 * taps * cpad4 + 16 * taps + cpad4;
+    return cout * (int32_t)(sizeof(mixq_rq) + 4) + 2 * taps * cpad4 + 16 * taps + 5 * cpad4;
 }
 
 MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_params *p,
@@ -44,27 +44,6 @@ MIXQ_INLINE int32_t mixq_dw_fast(int32_t IB, int32_t cin, int32_t mult) {
 }
 
 #if MIXQ_DSP
-/* Four outputs of channels c..c+3 at output element o + c. */
-MIXQ_INLINE void mixq_dw_store4(int32_t OB, uint8_t *out, int32_t e, int32_t aligned, int32_t v0, int32_t v1,
-                                int32_t v2, int32_t v3) {
-    if (OB == 8) {
-        int8_t *dst = (int8_t *)out + e;
-        dst[0] = (int8_t)v0;
-        dst[1] = (int8_t)v1;
-        dst[2] = (int8_t)v2;
-        dst[3] = (int8_t)v3;
-    } else if (aligned && OB == 4) {
-        const uint16_t h = (uint16_t)((uint32_t)v0 | (uint32_t)v1 << 4 | (uint32_t)v2 << 8 | (uint32_t)v3 << 12);
-        memcpy(out + (e >> 1), &h, 2);
-    } else if (aligned) {
-        out[e >> 2] = (uint8_t)((uint32_t)v0 | (uint32_t)v1 << 2 | (uint32_t)v2 << 4 | (uint32_t)v3 << 6);
-    } else {
-        mixq_put_act(out, e, OB, v0);
-        mixq_put_act(out, e + 1, OB, v1);
-        mixq_put_act(out, e + 2, OB, v2);
-        mixq_put_act(out, e + 3, OB, v3);
-    }
-}
 #endif
 
 #if MIXQ_DSP
@@ -105,20 +84,83 @@ MIXQ_INLINE void mixq_dw_group(int32_t IB, int32_t KT, const uint8_t *const *ptr
     *a3 = s3;
 }
 
-/* Groups of 4 channels of one output pixel (ncg channels, a multiple of 4), requantized and stored
- * at output element o. cst = bias - zp sum(w) per channel. */
-MIXQ_INLINE void mixq_dw_pixel_dsp(int32_t IB, int32_t OB, int32_t KT, const uint8_t *const *ptr, const uint32_t *ws,
-                                   int32_t ncg, const int32_t *cst, const mixq_rq *rq, int32_t ozp, int32_t lo,
-                                   int32_t hi, uint8_t *out, int32_t o) {
-    const int32_t aligned = OB == 8 || (o & (8 / OB - 1)) == 0;
-    for (int32_t c = 0; c < ncg; c += 4) {
-        int32_t a0 = cst[c], a1 = cst[c + 1], a2 = cst[c + 2], a3 = cst[c + 3];
-        mixq_dw_group(IB, KT, ptr, c * IB / 8, ws + 2 * KT * (c >> 2), &a0, &a1, &a2, &a3);
-        mixq_dw_store4(OB, out, o + c, aligned, mixq_clamp(mixq_rq_apply(a0, &rq[c]) + ozp, lo, hi),
-                       mixq_clamp(mixq_rq_apply(a1, &rq[c + 1]) + ozp, lo, hi),
-                       mixq_clamp(mixq_rq_apply(a2, &rq[c + 2]) + ozp, lo, hi),
-                       mixq_clamp(mixq_rq_apply(a3, &rq[c + 3]) + ozp, lo, hi));
+/* Four channels k, k + 1, k + H, k + 1 + H of a word group of sub-byte inputs (H = 16 / IB: one
+ * 32-bit word holds 2H packed activations, lanes (x_j, x_{j+H}) = (v >> j IB) & mask) over all KT
+ * taps; wg = the pass's lane words (w_k, w_{k+H}), (w_{k+1}, w_{k+1+H}), KT x 2. */
+MIXQ_INLINE void mixq_dw_pass(int32_t IB, int32_t KT, int32_t k, const uint8_t *const *ptr, int32_t cb,
+                              const uint32_t *wg, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3) {
+    int32_t s0 = *a0, s1 = *a1, s2 = *a2, s3 = *a3;
+    const uint32_t mask = IB == 4 ? 0x000F000Fu : 0x00030003u;
+    const uint8_t *const *pp = ptr;
+    const uint32_t *wp = wg;
+    for (int32_t t = 0; t < KT; t++) {
+        /* per tap: 2 LDR, 2 AND with a shifted operand, LDRD, 4 multiply-accumulates (register
+         * allocation pinned by the assembly: the C form spills) */
+        uint32_t v, xo, wa, wb;
+        if (k == 0) {
+            __asm__("ldr %[v], [%[pp]], #4\n\t"
+                    "ldr %[v], [%[v], %[cb]]\n\t"
+                    "and %[xo], %[m], %[v], lsr %[s1]\n\t"
+                    "and %[v], %[m], %[v]\n\t"
+                    "ldrd %[wa], %[wb], [%[wp]], #8\n\t"
+                    "smlabb %[s0], %[v], %[wa], %[s0]\n\t"
+                    "smlatt %[s2], %[v], %[wa], %[s2]\n\t"
+                    "smlabb %[s1r], %[xo], %[wb], %[s1r]\n\t"
+                    "smlatt %[s3], %[xo], %[wb], %[s3]"
+                    : [v] "=&r"(v), [xo] "=&r"(xo), [wa] "=&r"(wa), [wb] "=&r"(wb), [s0] "+r"(s0), [s1r] "+r"(s1),
+                      [s2] "+r"(s2), [s3] "+r"(s3), [pp] "+r"(pp), [wp] "+r"(wp)
+                    : [cb] "r"(cb), [m] "r"(mask), [s1] "i"(IB)
+                    : "memory");
+        } else {
+            __asm__("ldr %[v], [%[pp]], #4\n\t"
+                    "ldr %[v], [%[v], %[cb]]\n\t"
+                    "and %[xo], %[m], %[v], lsr %[s1]\n\t"
+                    "and %[v], %[m], %[v], lsr %[s0s]\n\t"
+                    "ldrd %[wa], %[wb], [%[wp]], #8\n\t"
+                    "smlabb %[s0], %[v], %[wa], %[s0]\n\t"
+                    "smlatt %[s2], %[v], %[wa], %[s2]\n\t"
+                    "smlabb %[s1r], %[xo], %[wb], %[s1r]\n\t"
+                    "smlatt %[s3], %[xo], %[wb], %[s3]"
+                    : [v] "=&r"(v), [xo] "=&r"(xo), [wa] "=&r"(wa), [wb] "=&r"(wb), [s0] "+r"(s0), [s1r] "+r"(s1),
+                      [s2] "+r"(s2), [s3] "+r"(s3), [pp] "+r"(pp), [wp] "+r"(wp)
+                    : [cb] "r"(cb), [m] "r"(mask), [s1] "i"((k + 1) * IB), [s0s] "i"(k * IB)
+                    : "memory");
+        }
     }
+    *a0 = s0;
+    *a1 = s1;
+    *a2 = s2;
+    *a3 = s3;
+}
+
+/* Channel groups of one output pixel (nw channels in word groups of 32 / IB for sub-byte inputs,
+ * then groups of 4 up to ncg): accumulators into accs[0..ncg), then one out-of-line requantization
+ * of the row (mixq_requant_row) stores them at output element o. cst = bias - zp sum(w) per
+ * channel; the weights of the group starting at channel c are at word kt c / 2 of ws. */
+MIXQ_INLINE void mixq_dw_pixel_dsp(int32_t IB, int32_t OB, int32_t KT, const uint8_t *const *ptr, const uint32_t *ws,
+                                   int32_t nw, int32_t ncg, const int32_t *cst, int32_t *accs, const mixq_rq *rq,
+                                   int32_t ozp, int32_t lo, int32_t hi, int32_t mode, uint8_t *out, int32_t o) {
+    int32_t c = 0;
+    if (IB != 8) {
+        const int32_t H = 16 / IB;
+        for (; c < nw; c += 2 * H) {
+#pragma GCC unroll 8
+            for (int32_t k = 0; k < H; k += 2) {
+                int32_t a[4] = {cst[c + k], cst[c + k + 1], cst[c + k + H], cst[c + k + 1 + H]};
+                mixq_dw_pass(IB, KT, k, ptr, c * IB / 8, ws + KT * c / 2 + KT * k, &a[0], &a[1], &a[2], &a[3]);
+                accs[c + k] = a[0];
+                accs[c + k + 1] = a[1];
+                accs[c + k + H] = a[2];
+                accs[c + k + 1 + H] = a[3];
+            }
+        }
+    }
+    for (; c < ncg; c += 4) {
+        int32_t a[4] = {cst[c], cst[c + 1], cst[c + 2], cst[c + 3]};
+        mixq_dw_group(IB, KT, ptr, c * IB / 8, ws + KT * c / 2, &a[0], &a[1], &a[2], &a[3]);
+        memcpy(accs + c, a, sizeof(a));
+    }
+    mixq_requant_row(OB, ncg, accs, rq, ozp, lo, hi, mode, out, o);
 }
 #endif
 
@@ -179,24 +221,38 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     int16_t *ws = (int16_t *)(void *)(cst + cout);
     const uint8_t **ptr = (const uint8_t **)(void *)(ws + kt * cpad4);
     int32_t *taps = (int32_t *)(void *)((uint8_t *)ptr + 8 * kt);
-    uint8_t *zrow = (uint8_t *)(taps + 2 * kt);
-    (void)mixq_rq_fill(cout, q, rq);
+    int32_t *accs = taps + 2 * kt;
+    uint8_t *zrow = (uint8_t *)(accs + cpad4);
+    int32_t mode = mixq_rq_fill(cout, q, rq);
+    if (lo == mixq_act_lo(OB) && hi == mixq_act_hi(OB)) {
+        mode |= MIXQ_RQ_FULL;
+    }
+    (void)mode;
+    (void)accs;
     for (int32_t c = 0; c < cout; c++) {
         cst[c] = bias ? bias[c] : 0;
     }
     /* DSP path: channel groups [0, ncg) */
     const int32_t ncg = mixq_dw_fast(IB, cin, mult) ? (cout & ~3) : 0;
+    const int32_t nw = IB == 8 ? 0 : ncg / (32 / IB) * (32 / IB);
     if (ncg > 0) {
         /* weights of group g, tap t as int16 lane words (w0, w2), (w1, w3) at ws[(g kt + t) 4];
          * cst = bias - zp sum(w); the zero point pixel stands for padding */
-        for (int32_t c = 0; c < ncg; c += 4) {
+        for (int32_t c = 0; c < ncg; c++) {
             for (int32_t k = 0; k < kt; k++) {
-                int16_t *d = ws + (c >> 2) * 4 * kt + 4 * k;
-                for (int32_t j = 0; j < 4; j++) {
-                    const int32_t v = mixq_get_dw_weight(w, k * cout + c + j, WB);
-                    d[(j & 1) * 2 + (j >> 1)] = (int16_t)v;
-                    cst[c + j] -= zp * v;
+                const int32_t v = mixq_get_dw_weight(w, k * cout + c, WB);
+                cst[c] -= zp * v;
+                int32_t idx; /* int16 index inside the group's weights */
+                if (c < nw) {
+                    /* word group of 2H channels, pass p = j / 2 (mod H) of 4 channels, tap k: lane words
+                     * (w_{2p}, w_{2p+H}), (w_{2p+1}, w_{2p+1+H}) */
+                    const int32_t H = 16 / IB, g = c - c % (2 * H), j = c - g, jj = j % H;
+                    idx = kt * g + 2 * kt * (jj & ~1) + 4 * k + (jj & 1) * 2 + j / H;
+                } else {
+                    const int32_t g = c & ~3, j = c - g; /* lane words (w0, w2), (w1, w3) */
+                    idx = kt * g + 4 * k + (j & 1) * 2 + (j >> 1);
                 }
+                ws[idx] = (int16_t)v;
             }
         }
         for (int32_t c = 0; c < cpad4; c++) {
@@ -220,9 +276,9 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
                     }
                     const uint32_t *wsw = (const uint32_t *)(const void *)ws;
                     if (kt == 9) {
-                        mixq_dw_pixel_dsp(IB, OB, 9, ptr, wsw, ncg, cst, rq, ozp, lo, hi, out, o);
+                        mixq_dw_pixel_dsp(IB, OB, 9, ptr, wsw, nw, ncg, cst, accs, rq, ozp, lo, hi, mode, out, o);
                     } else {
-                        mixq_dw_pixel_dsp(IB, OB, kt, ptr, wsw, ncg, cst, rq, ozp, lo, hi, out, o);
+                        mixq_dw_pixel_dsp(IB, OB, kt, ptr, wsw, nw, ncg, cst, accs, rq, ozp, lo, hi, mode, out, o);
                     }
                     if (ncg == cout) {
                         continue;

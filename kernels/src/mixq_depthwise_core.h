@@ -227,6 +227,9 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     if (lo == mixq_act_lo(OB) && hi == mixq_act_hi(OB)) {
         mode |= MIXQ_RQ_FULL;
     }
+    if (mode == MIXQ_RQ_FULL) {
+        mode |= mixq_rq_r1(cout, rq);
+    }
     (void)mode;
     (void)accs;
     for (int32_t c = 0; c < cout; c++) {

@@ -12,6 +12,19 @@
  * MIXQ_RQ_FULL when the clamp is the whole output range (a single SSAT/USAT on DSP cores). */
 #define MIXQ_RQ_R2 1
 #define MIXQ_RQ_FULL 2
+/* MIXQ_RQ_R1: every shift is <= -1 (the right-shift form with its borrow, see mixq_rq_apply_right);
+ * only the exact mode MIXQ_RQ_R1 | MIXQ_RQ_FULL has a path of its own (assembly on DSP cores),
+ * any other mode holding it runs the general form. */
+#define MIXQ_RQ_R1 4
+
+/* MIXQ_RQ_R1 when every rq[c].sh >= 0 (shift <= -1). */
+MIXQ_INLINE int32_t mixq_rq_r1(int32_t n, const mixq_rq *rq) {
+    int32_t r1 = 1;
+    for (int32_t c = 0; c < n; c++) {
+        r1 &= rq[c].sh >= 0;
+    }
+    return r1 ? MIXQ_RQ_R1 : 0;
+}
 
 /* Fill rq[0..n) from per-channel multipliers and shifts; returns the MIXQ_RQ_R2 flag. */
 MIXQ_INLINE int32_t mixq_rq_fill(int32_t n, const mixq_per_channel_quant *q, mixq_rq *rq) {
@@ -66,6 +79,20 @@ MIXQ_INLINE int32_t mixq_sat(int32_t OB, int32_t v) {
     "smlal %[lo], %[hi], %[a], %[m]\n\t"             \
     "asr %[hi], %[hi], %[sh]\n\t"                    \
     "add %[hi], %[hi], %[zp]\n\t" SAT "\n\t"
+/* The same for mode MIXQ_RQ_R1 | MIXQ_RQ_FULL: B - [acc < 0] 2^31 from both words of B (BIC/ADD for
+ * the borrow, AND/EOR for the top bit of the low word), two more instructions. */
+#define MIXQ_RQ1_ASM(SAT)                             \
+    "ldr %[a], [%[accs]], #4\n\t"                    \
+    "ldr %[m], [%[rq]], #16\n\t"                     \
+    "ldrd %[lo], %[hi], [%[rq], #-12]\n\t"           \
+    "bic %[sh], %[a], %[lo]\n\t"                     \
+    "add %[hi], %[hi], %[sh], asr #31\n\t"           \
+    "and %[sh], %[a], #0x80000000\n\t"               \
+    "eor %[lo], %[lo], %[sh]\n\t"                    \
+    "ldr %[sh], [%[rq], #-4]\n\t"                    \
+    "smlal %[lo], %[hi], %[a], %[m]\n\t"             \
+    "asr %[hi], %[hi], %[sh]\n\t"                    \
+    "add %[hi], %[hi], %[zp]\n\t" SAT "\n\t"
 #define MIXQ_RQ_ASM_OPERANDS                                                                                     \
     [accs] "+r"(accs), [rq] "+r"(rq), [dst] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [m] "=&r"(m), [lo] "=&r"(lo), \
         [hi] "=&r"(hi), [sh] "=&r"(sh)
@@ -77,6 +104,16 @@ static MIXQ_NOINLINE void mixq_requant_row8(MIXQ_ROW_ARGS, int8_t *dst) {
     if (mode == 3 && n > 0) {
         int32_t a, m, lo, hi, sh;
         __asm__ volatile("1:\n\t" MIXQ_RQ_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
+    if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {
+        int32_t a, m, lo, hi, sh;
+        __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t"
                          : MIXQ_RQ_ASM_OPERANDS
@@ -109,6 +146,19 @@ static MIXQ_NOINLINE void mixq_requant_row4(MIXQ_ROW_ARGS, uint8_t *dst) {
                          : "cc", "memory");
         return;
     }
+    if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {
+        int32_t a, m, lo, hi, sh, v;
+        n >>= 1;
+        __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("usat %[v], #4, %[hi]")
+                         MIXQ_RQ1_ASM("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
+                         "strb %[v], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
 #endif
 #define MIXQ_STORE4(M)                                                        \
     for (int32_t c = 0; c < n; c += 2) {                                      \
@@ -128,6 +178,21 @@ static MIXQ_NOINLINE void mixq_requant_row2(MIXQ_ROW_ARGS, uint8_t *dst) {
                          MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"
                          MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
                          MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t"
+                         "strb %[v], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
+    if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {
+        int32_t a, m, lo, hi, sh, v;
+        n >>= 2;
+        __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("usat %[v], #2, %[hi]")
+                         MIXQ_RQ1_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"
+                         MIXQ_RQ1_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
+                         MIXQ_RQ1_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t"
                          "strb %[v], [%[dst]], #1\n\t"
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t"
@@ -170,6 +235,7 @@ MIXQ_INLINE void mixq_requant_row(int32_t OB, int32_t n, const int32_t *accs, co
 #undef MIXQ_ROW_LOOPS
 #if MIXQ_DSP
 #undef MIXQ_RQ_ASM
+#undef MIXQ_RQ1_ASM
 #undef MIXQ_RQ_ASM_OPERANDS
 #endif
 #undef MIXQ_ROW_ARGS

@@ -230,6 +230,9 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     if (mode == MIXQ_RQ_FULL) {
         mode |= mixq_rq_r1(cout, rq);
     }
+    if (mode == MIXQ_RQ_FULL) {
+        mode |= MIXQ_RQ_ANY;
+    }
     (void)mode;
     (void)accs;
     for (int32_t c = 0; c < cout; c++) {

@@ -16,6 +16,9 @@
  * only the exact mode MIXQ_RQ_R1 | MIXQ_RQ_FULL has a path of its own (assembly on DSP cores),
  * any other mode holding it runs the general form. */
 #define MIXQ_RQ_R1 4
+/* MIXQ_RQ_ANY: mode MIXQ_RQ_ANY | MIXQ_RQ_FULL runs an assembly path with one branch per output on
+ * the sign of the shift (any shifts, whole output range). */
+#define MIXQ_RQ_ANY 8
 
 /* MIXQ_RQ_R1 when every rq[c].sh >= 0 (shift <= -1). */
 MIXQ_INLINE int32_t mixq_rq_r1(int32_t n, const mixq_rq *rq) {
@@ -93,6 +96,32 @@ MIXQ_INLINE int32_t mixq_sat(int32_t OB, int32_t v) {
     "smlal %[lo], %[hi], %[a], %[m]\n\t"             \
     "asr %[hi], %[hi], %[sh]\n\t"                    \
     "add %[hi], %[hi], %[zp]\n\t" SAT "\n\t"
+/* Any shift: left shifts (rq.sh < 0) as ((acc << shift) m + 2^30) >> 31, right shifts as above. */
+#define MIXQ_RQA_ASM(SAT)                             \
+    "ldr %[a], [%[accs]], #4\n\t"                    \
+    "ldr %[m], [%[rq]], #16\n\t"                     \
+    "ldr %[sh], [%[rq], #-4]\n\t"                    \
+    "cmp %[sh], #0\n\t"                              \
+    "bge 2f\n\t"                                     \
+    "mvn %[lo], %[sh]\n\t"                           \
+    "lsl %[a], %[a], %[lo]\n\t"                      \
+    "mov %[lo], #0x40000000\n\t"                     \
+    "mov %[hi], #0\n\t"                              \
+    "smlal %[lo], %[hi], %[a], %[m]\n\t"             \
+    "lsr %[lo], %[lo], #31\n\t"                      \
+    "orr %[hi], %[lo], %[hi], lsl #1\n\t"            \
+    "b 3f\n\t"                                       \
+    "2:\n\t"                                         \
+    "ldrd %[lo], %[hi], [%[rq], #-12]\n\t"           \
+    "bic %[sh], %[a], %[lo]\n\t"                     \
+    "add %[hi], %[hi], %[sh], asr #31\n\t"           \
+    "and %[sh], %[a], #0x80000000\n\t"               \
+    "eor %[lo], %[lo], %[sh]\n\t"                    \
+    "ldr %[sh], [%[rq], #-4]\n\t"                    \
+    "smlal %[lo], %[hi], %[a], %[m]\n\t"             \
+    "asr %[hi], %[hi], %[sh]\n\t"                    \
+    "3:\n\t"                                         \
+    "add %[hi], %[hi], %[zp]\n\t" SAT "\n\t"
 #define MIXQ_RQ_ASM_OPERANDS                                                                                     \
     [accs] "+r"(accs), [rq] "+r"(rq), [dst] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [m] "=&r"(m), [lo] "=&r"(lo), \
         [hi] "=&r"(hi), [sh] "=&r"(sh)
@@ -114,6 +143,16 @@ static MIXQ_NOINLINE void mixq_requant_row8(MIXQ_ROW_ARGS, int8_t *dst) {
     if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {
         int32_t a, m, lo, hi, sh;
         __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
+    if (mode == (MIXQ_RQ_ANY | MIXQ_RQ_FULL) && n > 0) {
+        int32_t a, m, lo, hi, sh;
+        __asm__ volatile("1:\n\t" MIXQ_RQA_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t"
                          : MIXQ_RQ_ASM_OPERANDS
@@ -151,6 +190,19 @@ static MIXQ_NOINLINE void mixq_requant_row4(MIXQ_ROW_ARGS, uint8_t *dst) {
         n >>= 1;
         __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("usat %[v], #4, %[hi]")
                          MIXQ_RQ1_ASM("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
+                         "strb %[v], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
+    if (mode == (MIXQ_RQ_ANY | MIXQ_RQ_FULL) && n > 0) {
+        int32_t a, m, lo, hi, sh, v;
+        n >>= 1;
+        __asm__ volatile("1:\n\t" MIXQ_RQA_ASM("usat %[v], #4, %[hi]")
+                         MIXQ_RQA_ASM("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
                          "strb %[v], [%[dst]], #1\n\t"
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t"
@@ -201,6 +253,21 @@ static MIXQ_NOINLINE void mixq_requant_row2(MIXQ_ROW_ARGS, uint8_t *dst) {
                          : "cc", "memory");
         return;
     }
+    if (mode == (MIXQ_RQ_ANY | MIXQ_RQ_FULL) && n > 0) {
+        int32_t a, m, lo, hi, sh, v;
+        n >>= 2;
+        __asm__ volatile("1:\n\t" MIXQ_RQA_ASM("usat %[v], #2, %[hi]")
+                         MIXQ_RQA_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"
+                         MIXQ_RQA_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
+                         MIXQ_RQA_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t"
+                         "strb %[v], [%[dst]], #1\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t"
+                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
+                         : [zp] "r"(zp)
+                         : "cc", "memory");
+        return;
+    }
 #endif
 #define MIXQ_STORE2(M)                                                                                  \
     for (int32_t c = 0; c < n; c += 4) {                                                                \
@@ -236,6 +303,7 @@ MIXQ_INLINE void mixq_requant_row(int32_t OB, int32_t n, const int32_t *accs, co
 #if MIXQ_DSP
 #undef MIXQ_RQ_ASM
 #undef MIXQ_RQ1_ASM
+#undef MIXQ_RQA_ASM
 #undef MIXQ_RQ_ASM_OPERANDS
 #endif
 #undef MIXQ_ROW_ARGS

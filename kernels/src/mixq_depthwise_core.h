@@ -245,21 +245,24 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
         /* weights of group g, tap t as int16 lane words (w0, w2), (w1, w3) at ws[(g kt + t) 4];
          * cst = bias - zp sum(w); the zero point pixel stands for padding */
         for (int32_t c = 0; c < ncg; c++) {
-            for (int32_t k = 0; k < kt; k++) {
-                const int32_t v = mixq_get_dw_weight(w, k * cout + c, WB);
-                cst[c] -= zp * v;
-                int32_t idx; /* int16 index inside the group's weights */
-                if (c < nw) {
-                    /* word group of 2H channels, pass p = j / 2 (mod H) of 4 channels, tap k: lane words
-                     * (w_{2p}, w_{2p+H}), (w_{2p+1}, w_{2p+1+H}) */
-                    const int32_t H = 16 / IB, g = c - c % (2 * H), j = c - g, jj = j % H;
-                    idx = kt * g + 2 * kt * (jj & ~1) + 4 * k + (jj & 1) * 2 + j / H;
-                } else {
-                    const int32_t g = c & ~3, j = c - g; /* lane words (w0, w2), (w1, w3) */
-                    idx = kt * g + 4 * k + (j & 1) * 2 + (j >> 1);
-                }
-                ws[idx] = (int16_t)v;
+            int32_t base; /* int16 index of tap 0 of channel c; the next tap is 4 further */
+            if (c < nw) {
+                /* word group of 2H channels, pass p = j / 2 (mod H) of 4 channels, tap k: lane words
+                 * (w_{2p}, w_{2p+H}), (w_{2p+1}, w_{2p+1+H}) */
+                const int32_t H = 16 / IB, g = c & ~(2 * H - 1), j = c - g, jj = j & (H - 1);
+                base = kt * g + 2 * kt * (jj & ~1) + (jj & 1) * 2 + (j >= H);
+            } else {
+                const int32_t g = c & ~3, j = c - g; /* lane words (w0, w2), (w1, w3) */
+                base = kt * g + (j & 1) * 2 + (j >> 1);
             }
+            int16_t *d = ws + base;
+            int32_t sum = 0;
+            for (int32_t k = 0, idx = c; k < kt; k++, idx += cout) {
+                const int32_t v = mixq_get_dw_weight(w, idx, WB);
+                sum += v;
+                d[4 * k] = (int16_t)v;
+            }
+            cst[c] -= zp * sum;
         }
         for (int32_t c = 0; c < cpad4; c++) {
             mixq_put_act(zrow, c, IB, zp);

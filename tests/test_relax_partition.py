@@ -182,3 +182,15 @@ def test_pattern_table_and_registry() -> None:
     assert all(len(row.as_tuple()) == 4 for row in pattern_table())
     register()
     assert {p.name for p in get_patterns_with_prefix("mixq")} >= set(names)
+
+
+def test_registered_patterns_exit_cleanly() -> None:
+    """Registering the table must not make the interpreter crash when it exits."""
+    import subprocess
+    import sys
+
+    code = "import tvm_mixq.relax.patterns as p; p.register(); print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=str(__import__("paths").ROOT))
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-500:])
+    assert proc.stdout.strip() == "ok"

@@ -18,6 +18,8 @@ function attributes (``mixq.input_scale``, ``mixq.output_zero_point``, ``mixq.we
 """
 from __future__ import annotations
 
+import atexit
+
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
@@ -239,7 +241,18 @@ def register() -> None:
     from tvm.relax.backend.pattern_registry import get_patterns_with_prefix, register_patterns
 
     if not get_patterns_with_prefix(PREFIX):
-        register_patterns(fusion_patterns())
+        patterns = fusion_patterns()
+        register_patterns(patterns)
+        # TVM 0.27 removes at exit only the patterns registered as tuples; FusionPattern objects
+        # stay in libtvm's static registry and their Python check functions are released after
+        # the interpreter is gone (a segfault at exit). Remove ours while Python still runs.
+        atexit.register(_remove_patterns, [p.name for p in patterns])
+
+
+def _remove_patterns(names: list[str]) -> None:
+    from tvm.relax.backend import _ffi_api
+
+    _ffi_api.RemovePatterns(names)
 
 
 def partition_for_mixq(mod: tvm.IRModule, annotate_codegen: bool = False) -> tvm.IRModule:

@@ -18,11 +18,8 @@ log = logging.getLogger(__name__)
 
 OPS = ("conv2d", "pointwise", "depthwise", "fully_connected", "add", "avgpool")
 
-#: Where the MLPerf Tiny models live (the repository's copy first, then the shared one).
-MODEL_DIRS = (
-    Path(__file__).resolve().parents[2] / "models" / "mlperf_tiny",
-    Path("/work/shared/models/mlperf_tiny"),
-)
+#: Where the MLPerf Tiny models live (the repository's copy).
+MODEL_DIRS = (Path(__file__).resolve().parents[2] / "models" / "mlperf_tiny",)
 MODEL_FILES = {"vww_96": "vww_96_int8.tflite", "kws": "kws_ref_model.tflite"}
 
 

@@ -178,7 +178,7 @@ def random_inputs(graph: Graph, samples: int = 2, seed: int = 0) -> list[np.ndar
 
 
 def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[str | os.PathLike],
-                          progress: Progress) -> Graph:
+                          progress: Progress, target: Optional[str] = None) -> Graph:
     """The graph the mixq deployment runs: int8 as is when sub-byte is off, else VDQS's."""
     if options.plain_int8 or options.min_bits == 8:
         return graph
@@ -187,7 +187,7 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     progress("calibrating and searching bitwidths (VDQS)")
     t0 = time.perf_counter()
     mp = assign_precision(graph, plan=None, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
-                          lambda_=options.lambda_, cost_model=options.cost_model)
+                          lambda_=options.lambda_, cost_model=options.cost_model, target=target)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
     progress(f"bitwidths chosen in {time.perf_counter() - t0:.1f} s: {low} sub-byte feature maps, "
              f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8")
@@ -330,7 +330,7 @@ def deploy(
     memory = device_memory(target, options.sram_limit_bytes)
 
     samples = load_npz_inputs(graph, inputs_path) if inputs_path else random_inputs(graph, 2)
-    mixq_graph = mixed_precision_graph(graph, options, calib, say)
+    mixq_graph = mixed_precision_graph(graph, options, calib, say, target)
     plan = None
     if options.enable:
         say("planning memory (patch stage)")

@@ -117,7 +117,7 @@ def build_firmware(model: GeneratedModel, target: str, inputs: Sequence[np.ndarr
     elf = model.out_dir / f"{model.prefix}-{target}.elf"
     log.info("building firmware %s", elf.name)
     build_elf([main, model.source, *objs], target, elf, include_dirs=model.include_dirs,
-              extra_cflags=["-include", str(tdir / "mixq_fw_profile.h")] + (["-DMIXQ_FW_TRACE"] if trace else []))
+              extra_cflags=["-include", str(TEMPLATES_ROOT / "qemu_cortex_m" / "mixq_fw_profile.h")] + (["-DMIXQ_FW_TRACE"] if trace else []))
     test_bytes = samples * (sum(t.nbytes for t in model.inputs) + sum(t.nbytes for t in model.outputs))
     fw = Firmware(elf, target, samples, test_bytes)
     fw.text_bytes, fw.data_bytes, fw.bss_bytes = elf_size(elf)

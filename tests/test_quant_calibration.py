@@ -119,3 +119,19 @@ def test_patch_stats_follow_the_plan_grid(kws):
             v = values[t][:, tile.h.start:tile.h.stop, tile.w.start:tile.w.stop, :]
             assert ps.qmax[t] == list(v.reshape(3, -1).max(axis=1))
             assert ps.qmin[t] == list(v.reshape(3, -1).min(axis=1))
+
+
+def test_fallback_inputs_for_a_float_input_model() -> None:
+    """A float-input model (QUANTIZE first) gets float inputs spanning its quantized range."""
+    from paths import OPS_FIXTURES
+    from tvm_mixq.quant.calibration import fallback_inputs
+    from tvm_mixq.reader import read_tflite
+
+    graph = read_tflite(OPS_FIXTURES / "conv2d_3x3_float_io.tflite")
+    x = fallback_inputs(graph, samples=4)
+    t = graph.tensors[graph.inputs[0]]
+    assert x.dtype == np.float32 and x.shape == (4,) + tuple(t.shape[1:])
+    quant = next(op for op in graph.ops if op.kind == "QUANTIZE")
+    scale, zp = graph.tensors[quant.outputs[0]].quant.scalar()
+    assert x.min() >= scale * (-128 - zp) - 1e-6 and x.max() <= scale * (127 - zp) + 1e-6
+    assert x.max() - x.min() > 0.5 * scale * 255

@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import InputDataError
-from ..graph import Graph
+from ..graph import Graph, Tensor
 
 log = logging.getLogger(__name__)
 
@@ -204,17 +204,35 @@ def fallback_inputs(graph: Graph, samples: int = FALLBACK_SAMPLES, seed: int = F
     t = _input_tensor(graph)
     log.warning("no calibration data for %s: using %d synthetic inputs (smooth seeded noise); "
                 "bitwidths and outlier thresholds will be less reliable than with --calib", graph.name, samples)
-    info = np.iinfo(np.dtype(t.dtype))
+    lo, hi = _input_range(graph, t)
     rng = np.random.default_rng(seed)
     shape = (samples,) + tuple(t.shape[1:])
     if len(shape) == 4:
         coarse_shape = (samples, max(1, -(-shape[1] // 4)), max(1, -(-shape[2] // 4)), shape[3])
-        coarse = rng.uniform(info.min, info.max, coarse_shape)
+        coarse = rng.uniform(lo, hi, coarse_shape)
         smooth = coarse.repeat(4, axis=1).repeat(4, axis=2)[:, : shape[1], : shape[2], :]
     else:
-        smooth = rng.uniform(info.min, info.max, shape)
-    noise = rng.uniform(-1, 1, shape) * (info.max - info.min) / 16
-    return np.clip(np.round(smooth + noise), info.min, info.max).astype(t.dtype)
+        smooth = rng.uniform(lo, hi, shape)
+    values = smooth + rng.uniform(-1, 1, shape) * (hi - lo) / 16
+    if np.issubdtype(np.dtype(t.dtype), np.integer):
+        values = np.round(values)
+    return np.clip(values, lo, hi).astype(t.dtype)
+
+
+def _input_range(graph: Graph, t: Tensor) -> tuple[float, float]:
+    """Value range of synthetic inputs: the integer range, or for a float input the real range
+    its QUANTIZE maps onto the whole int8 range."""
+    if np.issubdtype(np.dtype(t.dtype), np.integer):
+        info = np.iinfo(np.dtype(t.dtype))
+        return float(info.min), float(info.max)
+    for op in graph.ops:
+        if op.kind == "QUANTIZE" and op.inputs and op.inputs[0] == t.index:
+            out = graph.tensors[op.outputs[0]]
+            if out.quant is not None and not out.quant.per_channel:
+                scale, zp = out.quant.scalar()
+                info = np.iinfo(np.dtype(out.dtype))
+                return scale * (info.min - zp), scale * (info.max - zp)
+    return -1.0, 1.0
 
 
 def activation_tensors(graph: Graph) -> list[int]:

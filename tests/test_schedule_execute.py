@@ -2,6 +2,7 @@
 outputs bit for bit: patching and channel splitting never change int8 numerics."""
 from __future__ import annotations
 
+from paths import MLPERF
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ from tvm_mixq.reference.interpreter import Interpreter
 from tvm_mixq.schedule import plan_memory
 from tvm_mixq.schedule.execute import PlanExecutor, check_plan
 
-MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models", "mlperf_tiny")
+MODELS = str(MLPERF)
 
 
 @pytest.mark.parametrize(
@@ -89,8 +90,7 @@ def test_split_chain_is_really_sliced() -> None:
 ])
 def test_mlperf_tiny_plans_are_bit_exact(model: str, config: dict) -> None:
     path = os.path.join(MODELS, model)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not present")
+    assert os.path.exists(path), f"{path} missing from the repository"
     from tvm_mixq.reader import read_tflite
 
     g = read_tflite(path)

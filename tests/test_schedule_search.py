@@ -2,6 +2,7 @@
 cannot be met, and sizing at planned bitwidths."""
 from __future__ import annotations
 
+from paths import MLPERF
 import os
 import time
 
@@ -13,13 +14,12 @@ from tvm_mixq.plan import MODE_INPUT_COUNTED, MODE_STREAMED_INPUT, TensorPrecisi
 from tvm_mixq.schedule import default_precision, plan_memory
 from tvm_mixq.schedule.memory import conflicts, place_linear
 
-MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models", "mlperf_tiny")
+MODELS = str(MLPERF)
 
 
 def _model(name: str):
     path = os.path.join(MODELS, name)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not present")
+    assert os.path.exists(path), f"{path} missing from the repository"
     from tvm_mixq.reader import read_tflite
 
     return read_tflite(path)

@@ -248,6 +248,28 @@ static void put_elem(uint8_t *p, int32_t i, int32_t bits, uint32_t v)
     p[i / per] = (uint8_t)(((uint32_t)p[i / per] & ~mask) | ((v << sh) & mask));
 }
 
+/* n packed elements from element si of src to element di of dst. When both start at the same bit
+ * of a byte the middle whole bytes go by memcpy (every row of a tensor whose pixels start on a byte),
+ * the partial bytes at either end element by element. */
+static void copy_elems(const uint8_t *src, int32_t si, uint8_t *dst, int32_t di, int32_t n, int32_t bits)
+{
+    const int32_t per = 8 / bits;
+    int32_t i = 0;
+    if (si % per == di % per) {
+        for (; i < n && (si + i) % per != 0; i++) {
+            put_elem(dst, di + i, bits, get_elem(src, si + i, bits));
+        }
+        const int32_t whole = (n - i) / per;
+        if (whole > 0) {
+            memcpy(dst + (di + i) / per, src + (si + i) / per, (size_t)whole);
+            i += whole * per;
+        }
+    }
+    for (; i < n; i++) {
+        put_elem(dst, di + i, bits, get_elem(src, si + i, bits));
+    }
+}
+
 static void copy_rect(const uint8_t *src, int32_t src_w, int32_t sy, int32_t sx, uint8_t *dst, int32_t dst_w,
                       int32_t dy, int32_t dx, int32_t h, int32_t w, int32_t c, int32_t bits)
 {
@@ -258,9 +280,7 @@ static void copy_rect(const uint8_t *src, int32_t src_w, int32_t sy, int32_t sx,
         if (bits == 8) {
             memcpy(dst + d0, src + s0, (size_t)n);
         } else {
-            for (int32_t i = 0; i < n; i++) {
-                put_elem(dst, d0 + i, bits, get_elem(src, s0 + i, bits));
-            }
+            copy_elems(src, s0, dst, d0, n, bits);
         }
     }
 }

@@ -120,3 +120,24 @@ def test_every_stage_of_the_plan_is_generated(tmp_path: Path) -> None:
     model, _ = _check(FMNIST, tmp_path)
     assert len(model.stages) == len(stages)
     assert model.source.read_text().count("for (int32_t p = 0;") == len(stages)
+
+
+def test_in_place_rows_only_where_the_arena_needs_them(tmp_path: Path) -> None:
+    """A row-by-row layer calls its kernel once per output row: it is kept only while the arena
+    needs it (no limit: only where it lowers the arena; with ``arena_limit``: to stay within it)."""
+    graph = read_tflite(FMNIST)
+    plan = plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=off"]))
+    tight = generate_c(graph, tmp_path / "tight", plan=plan)
+    whole = generate_c(graph, tmp_path / "whole", plan=plan, in_place=False)
+    assert any(la.template == "rows_conv" for la in tight.layers)
+    assert tight.arena_size < whole.arena_size
+    below = generate_c(graph, tmp_path / "below", plan=plan, arena_limit=whole.arena_size - 8)
+    assert any(la.template == "rows_conv" for la in below.layers)
+    assert below.arena_size <= whole.arena_size - 8
+    loose = generate_c(graph, tmp_path / "loose", plan=plan, arena_limit=whole.arena_size)
+    assert not any(la.template == "rows_conv" for la in loose.layers)
+    assert loose.arena_size <= whole.arena_size
+    x = _inputs(graph)
+    expected = Interpreter(graph, REF).run(x)[0]
+    for model in (tight, loose):
+        np.testing.assert_array_equal(run_host(model, x)[0], expected)

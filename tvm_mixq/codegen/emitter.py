@@ -329,6 +329,42 @@ def _stage_overlap(graph: Graph, stage, alignment: int) -> Optional[tuple[int, i
     return inp, out, delta
 
 
+def _row_call_cost(layer: Layer) -> int:
+    """Rough instructions a row-by-row layer adds over one whole call: the kernel's per-call
+    set-up (depthwise: int16 weight widening and per-channel constants; others: per-channel
+    constants) repeated once per extra row. Only orders the layers tried in :func:`_select_rows`."""
+    p = layer.p
+    f, o = p["filter_dims"], p["out_dims"]
+    per_call = 12 * f["h"] * f["w"] * o["c"] + 30 * o["c"] if p["kernel"] == "depthwise" else 30 * o["c"]
+    return per_call * max(o["h"] - 1, 0)
+
+
+def _select_rows(layers: list[Layer], place_all, arena: ArenaPlan, by_tensor: dict[int, ArenaBuffer],
+                 arena_limit: Optional[int]) -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
+    """Which convolutions run in place, row by row: none when that gives an arena no larger than
+    every row schedule together (or within ``arena_limit``); otherwise each layer in turn (costliest
+    first) runs whole when the arena stays within max(the smaller of the two, ``arena_limit``).
+    The greedy placement is not monotone, so every choice is checked by placing again."""
+    with_rows = {layer.cname: layer.rows for layer in layers if layer.rows is not None}
+    for layer in layers:
+        layer.rows = None
+    plain, plain_by = place_all()
+    budget = max(min(arena.size, plain.size), arena_limit or 0)
+    if plain.size <= budget:
+        return plain, plain_by
+    for layer in layers:
+        layer.rows = with_rows.get(layer.cname)
+    best, best_by = arena, by_tensor
+    for layer in sorted((la for la in layers if la.rows is not None), key=_row_call_cost, reverse=True):
+        rows, layer.rows = layer.rows, None
+        trial, trial_by = place_all()
+        if trial.size <= budget:
+            best, best_by = trial, trial_by
+        else:
+            layer.rows = rows
+    return best, best_by  # every placement builds its own buffers: best's offsets stay valid
+
+
 def build_layers(graph: Graph) -> list[Layer]:
     """Prepared layers of ``graph`` (every op, in order), with kernel scratch sizes."""
     layers = [make_layer(graph, op) for op in graph.ops]
@@ -349,7 +385,7 @@ def build_layers(graph: Graph) -> list[Layer]:
 
 def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, source: str = "",
                description: str = "", alignment: int = 8, plan: Optional["Plan"] = None,
-               in_place: bool = True) -> GeneratedModel:
+               in_place: bool = True, arena_limit: Optional[int] = None) -> GeneratedModel:
     """Write ``<prefix>.h`` and ``<prefix>.c`` for ``graph`` (layer by layer) into ``out_dir``.
 
     Parameters
@@ -363,7 +399,12 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         without a plan, or without stages, layer by layer.
         Channel splits run as loops over channel slices (:mod:`.splits`).
     in_place : run convolutions whose input dies at them in place, row by row
-        (:mod:`.inplace`), when that lowers the memory they need.
+        (:mod:`.inplace`), when that lowers the memory they need. A row-by-row layer calls its
+        kernel once per output row (the kernel's per-call set-up, e.g. depthwise weight widening,
+        is repeated), so rows are kept only where they lower the arena (see ``arena_limit``).
+    arena_limit : arena bytes the model may use (``mixq.sram_limit_kb``): a layer runs whole
+        rather than row by row when the arena then stays within this limit; without a limit,
+        when the arena does not grow.
 
     Raises
     ------
@@ -485,17 +526,8 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         return arena, by_tensor
 
     arena, by_tensor = place_all()
-    with_rows = {layer.cname: layer.rows for layer in layers if layer.rows is not None}
-    if with_rows:  # greedy placement is not monotone: keep in-place rows only when they pay off
-        for layer in layers:
-            layer.rows = None
-        plain, plain_by = place_all()
-        if plain.size < arena.size:
-            arena, by_tensor = plain, plain_by
-        else:
-            for layer in layers:
-                layer.rows = with_rows.get(layer.cname)
-            arena, by_tensor = place_all()
+    if any(layer.rows is not None for layer in layers):
+        arena, by_tensor = _select_rows(layers, place_all, arena, by_tensor, arena_limit)
     named = {b.name: b for b in arena.buffers}
 
     def operand(layer: Layer, pos: int, t_index: int) -> str:

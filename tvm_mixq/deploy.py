@@ -2,7 +2,8 @@
 
 :func:`deploy` makes two deployments of one model with the same code generator:
 
-* the **int8 baseline** (``mixq.enable=0``): the model as it is, layer by layer, all 8-bit;
+* the **int8 baseline** (``mixq.enable=0``): the model as it is, layer by layer (every layer whole,
+  no in-place rows), all 8-bit;
 * the **mixq** deployment: the mixed-precision graph of :func:`tvm_mixq.quant.assign_precision`
   (calibration, VDQS bitwidths; sub-byte activations and weights run on the packed kernels).
 
@@ -223,7 +224,7 @@ def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str
     for rank, (kind, cand) in enumerate(candidates):
         try:
             model = generate_c(graph, out / f"mixq-{rank}", name=name, source=source, description=description,
-                               plan=cand)
+                               plan=cand, arena_limit=options.sram_limit_bytes)
         except CodegenError as exc:
             say(f"{kind}: not generated ({exc})")
             continue
@@ -338,8 +339,10 @@ def deploy(
     planned, summary = (plan.peak, plan.summary()) if plan is not None else (None, "")
 
     say("generating C")
+    # the baseline runs every layer whole: row-by-row in-place layers would save it memory but cost
+    # instructions (one kernel call per output row), which would flatter the mixq figure
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
-                            description=f"{name}: int8 baseline (mixq.enable=0), layer by layer")
+                            description=f"{name}: int8 baseline (mixq.enable=0), layer by layer", in_place=False)
     description = f"{name}: mixq deployment ({options.describe()})"
     mixq_model, plan = generate_best(mixq_graph, plan, options, out, name, str(path), description, say)
     planned, summary = (plan.peak, plan.summary()) if plan is not None else (planned, summary)

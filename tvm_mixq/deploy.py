@@ -197,11 +197,13 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
 
 def make_plan(graph: Graph, options: MixqOptions, say: Progress):
     """The memory plan the mixq deployment is generated from (patch stages, channel splits); None
-    when planning fails (the deployment is then generated layer by layer)."""
+    when planning fails (the deployment is then generated layer by layer). The planner counts the
+    kernel scratch the generated code places (:func:`tvm_mixq.codegen.emitter.kernel_scratch_fn`)."""
+    from .codegen.emitter import kernel_scratch_fn
     from .schedule import plan_memory
 
     try:
-        return plan_memory(graph, options)
+        return plan_memory(graph, options, scratch_fn=kernel_scratch_fn())
     except MixqError as exc:
         say(f"memory planning failed ({exc}); generating layer by layer")
         return None

@@ -365,6 +365,18 @@ def _select_rows(layers: list[Layer], place_all, arena: ArenaPlan, by_tensor: di
     return best, best_by  # every placement builds its own buffers: best's offsets stay valid
 
 
+def _layer_scratch(layer: Layer, graph: Graph, query: "_ScratchQuery") -> int:
+    """Scratch bytes the generated call of ``layer`` gets: the kernel library's ``get_buffer_size``
+    (host build), at least the DSP path's bound for conv2d / pointwise / fully connected."""
+    size = query.bytes(layer, graph)
+    if size < 0:
+        raise MixqError(f"op {layer.op.index} ({layer.op.kind}): the kernel library refuses its shape or "
+                        f"bitwidths {layer.p['bits']}")
+    if layer.template == "fc" or (layer.template == "conv" and layer.p["kernel"] != "depthwise"):
+        size = max(size, dsp_conv_scratch(layer))
+    return (size + 3) // 4 * 4
+
+
 def build_layers(graph: Graph) -> list[Layer]:
     """Prepared layers of ``graph`` (every op, in order), with kernel scratch sizes."""
     layers = [make_layer(graph, op) for op in graph.ops]
@@ -373,14 +385,38 @@ def build_layers(graph: Graph) -> list[Layer]:
         layer.position = pos
         if layer.template in KERNEL_TEMPLATES:
             query = query or _ScratchQuery()
-            size = query.bytes(layer, graph)
-            if size < 0:
-                raise MixqError(f"op {layer.op.index} ({layer.op.kind}): the kernel library refuses its shape or "
-                                f"bitwidths {layer.p['bits']}")
-            if layer.template == "fc" or (layer.template == "conv" and layer.p["kernel"] != "depthwise"):
-                size = max(size, dsp_conv_scratch(layer))
-            layer.scratch = (size + 3) // 4 * 4
+            layer.scratch = _layer_scratch(layer, graph, query)
     return layers
+
+
+def kernel_scratch_fn():
+    """A :data:`tvm_mixq.schedule.ScratchFn` giving the planner the scratch the generated code
+    places: the kernel library's per call (:func:`_layer_scratch`; it does not depend on the tile
+    size), plus, for a layer the planner runs in place, the planner's own allowance for the rows
+    or pixels held back (the code generator's row ring). Ops the C runtime runs need none.
+    Results are cached per op and bitwidths."""
+    from ..schedule.opinfo import default_scratch_bytes
+
+    cache: dict[tuple, int] = {}
+    query: list[_ScratchQuery] = []
+
+    def scratch(graph: Graph, op, in_hw: tuple[int, int], out_hw: tuple[int, int], in_place: bool) -> int:
+        key = (id(graph), op.index, tuple(graph.tensors[t].bits for t in (*op.inputs, *op.outputs) if t >= 0))
+        if key not in cache:
+            try:
+                layer = make_layer(graph, op)
+            except MixqError:
+                layer = None
+            if layer is None or layer.template not in KERNEL_TEMPLATES:
+                cache[key] = 0
+            else:
+                if not query:
+                    query.append(_ScratchQuery())
+                cache[key] = _layer_scratch(layer, graph, query[0])
+        held = default_scratch_bytes(graph, op, in_hw, out_hw, True) if in_place else 0
+        return cache[key] + held
+
+    return scratch
 
 
 def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, source: str = "",

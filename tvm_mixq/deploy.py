@@ -211,9 +211,14 @@ def make_plan(graph: Graph, options: MixqOptions, say: Progress):
 
 def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str, description: str,
                   say: Progress):
-    """Generate the mixq C from the plan, from the plan without channel splits, and layer by layer;
-    keep the smallest arena (ties: the simpler schedule, which runs fewer instructions). A
-    candidate the generator cannot emit is skipped."""
+    """Generate the mixq C from the plan, from the plan without channel splits, and layer by layer.
+
+    Without an SRAM limit keep the smallest arena (ties: the simpler schedule). With
+    ``mixq.sram_limit_kb`` keep the simplest schedule whose arena fits the limit (layer by layer,
+    then the plan without channel splits, then the plan): patches recompute their halos and call
+    every kernel once per patch, so a simpler schedule runs fewer instructions; when none fits,
+    the smallest arena (refused by :func:`check_fit` with the figures). A candidate the generator
+    cannot emit is skipped."""
     candidates = []
     if plan is not None:
         candidates.append(("plan", plan))
@@ -222,19 +227,24 @@ def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str
             if no_split is not None:
                 candidates.append(("plan without channel splits", no_split))
     candidates.append(("layer by layer", None))
-    best = None
+    limit = options.sram_limit_bytes
+    made = []
     for rank, (kind, cand) in enumerate(candidates):
         try:
             model = generate_c(graph, out / f"mixq-{rank}", name=name, source=source, description=description,
-                               plan=cand, arena_limit=options.sram_limit_bytes)
+                               plan=cand, arena_limit=limit)
         except CodegenError as exc:
             say(f"{kind}: not generated ({exc})")
             continue
         say(f"{kind}: arena {model.arena_size:,} B")
-        if best is None or model.arena_size < best[0].arena_size:
-            best = (model, cand, kind)
-    if best is None:
+        made.append((model, cand, kind))
+    if not made:
         raise MixqError(f"{name}: no schedule of the model could be generated")
+    fitting = [m for m in made if limit is not None and m[0].arena_size <= limit]
+    if fitting:
+        best = fitting[-1]  # candidates are listed from the most to the least elaborate
+    else:
+        best = min(reversed(made), key=lambda m: m[0].arena_size)
     say(f"generating the mixq deployment {best[2]}")
     return best[0], best[1]
 

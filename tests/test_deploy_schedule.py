@@ -1,0 +1,36 @@
+"""Which schedule `mixq deploy` generates: without an SRAM limit the smallest arena; with one, the
+simplest schedule that fits (layer by layer before patches: no halo recomputation, one kernel call
+per layer)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from paths import ROOT
+from tvm_mixq.codegen import generate_c
+from tvm_mixq.deploy import generate_best, make_plan
+from tvm_mixq.options import MixqOptions
+from tvm_mixq.reader import read_tflite
+
+FMNIST = ROOT / "models" / "fmnist_dsconv_int8.tflite"
+
+
+def _best(tmp_path: Path, *config: str):
+    """generate_best on a plan with a forced 2x2 patch stage."""
+    graph = read_tflite(FMNIST)
+    options = MixqOptions.from_strings(["mixq.channel_split=off", "mixq.patch_grid=2x2", *config])
+    plan = make_plan(graph, options, lambda msg: None)
+    assert plan is not None and plan.patch_stage is not None
+    return generate_best(graph, plan, options, tmp_path, "fm", str(FMNIST), "", lambda msg: None)
+
+
+def test_without_limit_the_smallest_arena(tmp_path: Path) -> None:
+    model, plan = _best(tmp_path)
+    layer_by_layer = generate_c(read_tflite(FMNIST), tmp_path / "lbl")
+    assert plan is not None and model.stages and model.arena_size < layer_by_layer.arena_size
+
+
+def test_with_a_limit_the_simplest_schedule_that_fits(tmp_path: Path) -> None:
+    model, plan = _best(tmp_path / "loose", "mixq.sram_limit_kb=64")
+    assert plan is None and not model.stages and model.arena_size <= 64 * 1024
+    tight, tight_plan = _best(tmp_path / "tight", "mixq.sram_limit_kb=16")
+    assert tight_plan is not None and tight.stages and tight.arena_size <= 16 * 1024 < model.arena_size

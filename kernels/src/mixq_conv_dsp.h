@@ -20,6 +20,8 @@
 #include "mixq_internal.h"
 #include "mixq_requant_row.h"
 
+#include <stddef.h>
+
 /* Packed-lane kernels (A4W4, A2W2) are used from this many output pixels on; below it the
  * per-call weight preparation does not pay off and the widen-to-16 kernel runs instead. */
 #define MIXQ_PACKED_MIN_PIXELS 8
@@ -627,6 +629,187 @@ MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, co
     acc[3] = s11;
 }
 
+/* ---- fused channel loops (mixq_conv_asm.c) ----------------------------------------------- */
+
+/* Frame of a fused call: one pixel pair, every channel pair (the routine copies it to its stack;
+ * offsets fixed by the assembly). */
+typedef struct {
+    uint32_t k[4];          /* 0: A2 selector words 0, 1, 2, 3 in both halfwords */
+    const uint32_t *ap;     /* 16: activation rows of the pixel pair */
+    int32_t n;              /* 20: inner-loop iterations per channel pair */
+    const int32_t *prm;     /* 24: parameter blocks, one per channel pair */
+    const int32_t *prm_end; /* 28 */
+    uint8_t *out0;          /* 32: first output byte of pixel 0 */
+    uint8_t *out1;          /* 36: ... of pixel 1 (= out0 when the pixel is duplicated) */
+    int32_t pre0, pre1;     /* 40, 44: A2 accumulator preloads */
+    const uint32_t *wp;     /* 48: weights of the first channel pair */
+    uint32_t spill;         /* 52: used by the routine */
+    uint32_t mask;          /* 56: A2 lane mask 0x30033003, A4 preload P */
+} mixq_fz;
+
+typedef char mixq_fz_layout_check[(sizeof(mixq_fz) == 60 && offsetof(mixq_fz, mask) == 56) ? 1 : -1];
+
+void mixq_fz_w8o8(const mixq_fz *f);
+void mixq_fz_a4o4(const mixq_fz *f);
+void mixq_fz_a2o2(const mixq_fz *f);
+
+#define MIXQ_FZ_W8 1
+#define MIXQ_FZ_A4 2
+#define MIXQ_FZ_A2 3
+#define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
+
+/* Which fused routine can run this layer (before the per-channel checks), or 0. */
+MIXQ_INLINE int32_t mixq_fz_kind(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_geom *g, int32_t packed) {
+    if ((g->cout & 1) != 0) {
+        return 0;
+    }
+    if (!packed && WB == 8 && OB == 8) {
+        return MIXQ_FZ_W8;
+    }
+    if (packed && IB == 4 && OB == 4 && g->kp <= 544) {
+        return MIXQ_FZ_A4;
+    }
+    if (packed && IB == 2 && OB == 2 && (g->cout & 3) == 0 && g->k <= MIXQ_FZ_A2_MAX_K) {
+        return MIXQ_FZ_A2;
+    }
+    return 0;
+}
+
+MIXQ_INLINE int64_t mixq_abs64(int64_t v) { return v < 0 ? -v : v; }
+
+/* Parameter blocks of the SMMLAR requantization (W8, A4): per channel pair cst0, cst1, then
+ * (m2, C2, r) per channel with m2 = 2m - 2^32, C2 = 2^(r-1) + zp 2^r, r = -shift. Exact when
+ * m >= 2^30, r >= 1 and |SRDHM(x, m)| + |C2| + 1 < 2^31 for every |x| <= |cst| + span (span bounds
+ * the dot product), with the clamp the whole output range. Returns 0 when a channel does not
+ * qualify (the caller then runs the general path). */
+MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const mixq_per_channel_quant *q,
+                                    const int32_t *cst, int64_t span, int32_t *prm) {
+    if (g->lo != mixq_act_lo(OB) || g->hi != mixq_act_hi(OB)) {
+        return 0;
+    }
+    for (int32_t c = 0; c < g->cout; c++) {
+        const int32_t m = q->multiplier[c], r = -q->shift[c];
+        if (m < (1 << 30) || r < 1) {
+            return 0;
+        }
+        const int64_t xb = mixq_abs64(cst[c]) + span;
+        const int64_t hb = ((xb * m) >> 31) + 1;
+        const int64_t c2 = ((int64_t)1 << (r - 1)) + (int64_t)g->out_zp * ((int64_t)1 << r);
+        if (hb + mixq_abs64(c2) + 1 >= ((int64_t)1 << 31)) {
+            return 0;
+        }
+        int32_t *blk = prm + (c >> 1) * 8;
+        blk[c & 1] = cst[c];
+        blk[2 + 3 * (c & 1)] = (int32_t)(2u * (uint32_t)m);
+        blk[3 + 3 * (c & 1)] = (int32_t)c2;
+        blk[4 + 3 * (c & 1)] = r;
+    }
+    return 1;
+}
+
+/* Output of channel c for accumulator x (exact reference, used to place the A2 thresholds). */
+MIXQ_INLINE int32_t mixq_fz_ref(const mixq_conv_geom *g, const mixq_per_channel_quant *q, int32_t c, int64_t x) {
+    const int64_t xc = x < INT32_MIN ? INT32_MIN : (x > INT32_MAX ? INT32_MAX : x);
+    return mixq_requant((int32_t)xc, q->multiplier[c], q->shift[c], g->out_zp, g->lo, g->hi);
+}
+
+/* A2 thresholds: output v of channel c = #{i in 1..3 : S' >= T_i} with S' in [0, 15K] and
+ * x = S' - 6K + cst[c]. The output is a non-decreasing function of x (m >= 0, and for left shifts
+ * x << shift does not wrap on the range, else 0 is returned), so T_i = min {S' : v(S') >= i},
+ * found by bisection with the exact reference (15K + 1: never). Parameter block per channel pair:
+ * 16 T_i in both halfwords, channel 0 then channel 1. */
+MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_channel_quant *q, const int32_t *cst,
+                                     uint32_t *prm) {
+    const int32_t smax = 15 * g->k, off = 6 * g->k;
+    for (int32_t c = 0; c < g->cout; c++) {
+        const int64_t base = (int64_t)cst[c] - off;
+        const int32_t s = q->shift[c];
+        if (s > 0) {
+            const int64_t lim = (int64_t)1 << (31 - s);
+            if (base < -lim || base + smax >= lim) {
+                return 0;
+            }
+        }
+        int32_t t = 0;
+        for (int32_t i = 1; i <= 3; i++) {
+            int32_t a = t, b = smax + 1;
+            while (a < b) {
+                const int32_t mid = (a + b) >> 1;
+                if (mixq_fz_ref(g, q, c, base + mid) >= i) {
+                    b = mid;
+                } else {
+                    a = mid + 1;
+                }
+            }
+            t = a;
+            prm[3 * c + i - 1] = (uint32_t)(16 * t) * 0x00010001u;
+        }
+    }
+    return 1;
+}
+
+/* Largest |x - zp| of an activation of b bits. */
+MIXQ_INLINE int32_t mixq_max_dev(int32_t b, int32_t zp) {
+    return mixq_max_i32(mixq_act_hi(b) - zp, zp - mixq_act_lo(b));
+}
+
+/* Run a fused routine over every pixel pair; returns 0 (nothing written) when the layer's
+ * parameters do not qualify. */
+MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
+                                    const mixq_per_channel_quant *q, const uint8_t *in, const uint8_t *filter,
+                                    const int32_t *cst, const uint32_t *wl, int16_t *act, int32_t *prm,
+                                    uint8_t *out) {
+    mixq_fz f;
+    int32_t ok;
+    if (fz == MIXQ_FZ_W8) {
+        ok = mixq_fz_fill_rq(OB, g, q, cst, (int64_t)g->k * mixq_max_dev(IB, g->in_zp) * 128, prm);
+    } else if (fz == MIXQ_FZ_A4) {
+        ok = mixq_fz_fill_rq(OB, g, q, cst, (int64_t)(g->kp >> 4) * 1920, prm);
+    } else {
+        ok = mixq_fz_fill_thr(g, q, cst, (uint32_t *)(void *)prm);
+    }
+    if (!ok) {
+        return 0;
+    }
+    f.k[0] = 0;
+    f.k[1] = 0x00010001u;
+    f.k[2] = 0x00020002u;
+    f.k[3] = 0x00030003u;
+    f.ap = (const uint32_t *)(const void *)act;
+    f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2 : g->kp >> 4;
+    f.prm = prm;
+    f.prm_end = prm + (fz == MIXQ_FZ_A2 ? 6 : 8) * (g->cout >> 1);
+    f.wp = fz == MIXQ_FZ_A4 ? wl : (const uint32_t *)(const void *)filter;
+    f.spill = 0;
+    f.mask = fz == MIXQ_FZ_A4 ? (896u << 11) + 1024u : 0x30033003u;
+    f.pre0 = f.pre1 = 0;
+    const int32_t npix = mixq_npix(g);
+    const int32_t row_bytes = g->cout * OB / 8;
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
+        if (fz == MIXQ_FZ_W8) {
+            mixq_im2col16(IB, WB, g, in, pix, 0, act);
+            mixq_im2col16(IB, WB, g, in, pix1, 1, act);
+        } else if (fz == MIXQ_FZ_A4) {
+            mixq_im2col_a4(g, in, pix, 0, act);
+            mixq_im2col_a4(g, in, pix1, 1, act);
+        } else {
+            f.pre0 = (int32_t)((uint32_t)(6 * g->k - 2 * mixq_im2col_a2(g, in, pix, 0, act)) << 12);
+            f.pre1 = (int32_t)((uint32_t)(6 * g->k - 2 * mixq_im2col_a2(g, in, pix1, 1, act)) << 12);
+        }
+        f.out0 = out + pix * row_bytes;
+        f.out1 = out + pix1 * row_bytes;
+        if (fz == MIXQ_FZ_W8) {
+            mixq_fz_w8o8(&f);
+        } else if (fz == MIXQ_FZ_A4) {
+            mixq_fz_a4o4(&f);
+        } else {
+            mixq_fz_a2o2(&f);
+        }
+    }
+    return 1;
+}
+
 /* ---- driver ------------------------------------------------------------------------------ */
 
 MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_geom *g, void *scratch,
@@ -643,10 +826,6 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t cpad = (g->cout + 1) & ~1;
     int32_t *accs = cst + cpad; /* 2 * cpad accumulators */
     uint32_t *wl = (uint32_t *)(void *)(accs + 2 * cpad);
-    int32_t mode = mixq_rq_fill(g->cout, q, rq);
-    if (g->lo == mixq_act_lo(OB) && g->hi == mixq_act_hi(OB)) {
-        mode |= MIXQ_RQ_FULL;
-    }
     if (packed && IB == 4) {
         mixq_prepare_w4(g, filter, bias, wl, cst);
     } else if (packed) {
@@ -655,6 +834,14 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
         for (int32_t c = 0; c < g->cout; c++) {
             cst[c] = bias ? bias[c] : 0;
         }
+    }
+    const int32_t fz = mixq_fz_kind(IB, WB, OB, g, packed);
+    if (fz != 0 && mixq_conv_fused(IB, WB, OB, fz, g, q, in, filter, cst, wl, act, (int32_t *)(void *)rq, out)) {
+        return;
+    }
+    int32_t mode = mixq_rq_fill(g->cout, q, rq);
+    if (g->lo == mixq_act_lo(OB) && g->hi == mixq_act_hi(OB)) {
+        mode |= MIXQ_RQ_FULL;
     }
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t two = pix + 1 < npix;

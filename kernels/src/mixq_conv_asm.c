@@ -1,0 +1,279 @@
+/*
+ * mixq_conv_asm.c - fused channel loops of the convolution core's DSP path (Cortex-M, Thumb-2).
+ *
+ * One call computes every output channel of a pair of output pixels: for each channel pair the
+ * 2x2 block's inner loop, then the requantization of its four accumulators in registers and the
+ * stores, with no round trip of the accumulators through memory (kernels/README.md, "Fused
+ * channel loops"). Each routine takes a mixq_fz frame (mixq_conv_dsp.h) and copies it onto its
+ * own stack, so that every register is free for the inner loop.
+ *
+ *   mixq_fz_w8o8   W8 weights on int16 im2col rows (widen-16 path), 8-bit outputs
+ *   mixq_fz_a4o4   A4W4 lanes (spacing 11), 4-bit outputs
+ *   mixq_fz_a2o2   A2W2 lanes (spacing 12), 2-bit outputs through per-channel thresholds
+ *
+ * Requantization of W8 and A4 (MIXQ_FZ_RQ): with r = -shift >= 1, m2 = 2m - 2^32 (m >= 2^30) and
+ * C2 = 2^(r-1) + zp 2^r, the output is SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r).
+ */
+#include "mixq_internal.h"
+
+#if MIXQ_DSP
+
+/* Bytes of the frame copy (struct mixq_fz, 15 words; checked in mixq_conv_dsp.h). Stack layout:
+ * [0..12] k0..k3  [16] ap  [20] n  [24] prm  [28] prm_end  [32] out0  [36] out1  [40] pre0
+ * [44] pre1  [48] wp  [52] spill  [56] mask */
+#define MIXQ_FZ_BYTES "60"
+
+#define MIXQ_FZ_FUNC(name)              \
+    ".text\n\t"                         \
+    ".syntax unified\n\t"               \
+    ".thumb\n\t"                        \
+    ".p2align 2\n\t"                    \
+    ".global " name "\n\t"              \
+    ".type " name ", %function\n\t"     \
+    ".thumb_func\n"                     \
+    name ":\n\t"
+
+#define MIXQ_FZ_ENTER                        \
+    "push {r4-r11, lr}\n\t"                  \
+    "sub sp, sp, #" MIXQ_FZ_BYTES "\n\t"     \
+    "ldm r0!, {r1-r8}\n\t"                   \
+    "stm sp, {r1-r8}\n\t"                    \
+    "ldm r0, {r1-r7}\n\t"                    \
+    "add r8, sp, #32\n\t"                    \
+    "stm r8, {r1-r7}\n\t"
+
+#define MIXQ_FZ_LEAVE(name)                  \
+    "add sp, sp, #" MIXQ_FZ_BYTES "\n\t"     \
+    "pop {r4-r11, pc}\n\t"                   \
+    ".size " name ", .-" name "\n\t"
+
+/* x <- SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r); t is a temporary. */
+#define MIXQ_FZ_RQ(x, m2, c2, r, t, sat)          \
+    "add " t ", " c2 ", " x ", asr #31\n\t"      \
+    "add " t ", " t ", " x "\n\t"                \
+    "smmlar " x ", " x ", " m2 ", " t "\n\t"     \
+    "asr " x ", " x ", " r "\n\t"                \
+    sat " " x ", #" MIXQ_FZ_SATBITS ", " x "\n\t"
+
+/* ---- W8, 8-bit outputs ----------------------------------------------------------------------
+ * Inner loop per 4 K values: 3 LDRD, 4 SXTB16, 8 SMLAD (16 MACs); the accumulators start at the
+ * per-channel constants. Parameter block per channel pair (8 words):
+ * cst0, cst1, m2_0, C2_0, r_0, m2_1, C2_1, r_1. lr walks the parameter blocks. */
+#define MIXQ_FZ_SATBITS "8"
+__asm__(MIXQ_FZ_FUNC("mixq_fz_w8o8")
+        MIXQ_FZ_ENTER
+        "ldr r1, [sp, #48]\n\t"
+        "ldr lr, [sp, #24]\n"
+        "1:\n\t"
+        "ldrd r3, r4, [lr], #8\n\t"
+        "mov r5, r3\n\t"
+        "mov r6, r4\n\t"
+        "ldr r0, [sp, #16]\n\t"
+        "ldr r2, [sp, #20]\n"
+        "2:\n\t"
+        "ldrd r7, r8, [r1], #8\n\t"
+        "ldrd r11, r12, [r0], #8\n\t"
+        "sxtb16 r9, r7\n\t"
+        "sxtb16 r10, r8\n\t"
+        "sxtb16 r7, r7, ror #8\n\t"
+        "sxtb16 r8, r8, ror #8\n\t"
+        "smlad r3, r11, r9, r3\n\t"
+        "smlad r4, r11, r10, r4\n\t"
+        "smlad r3, r12, r7, r3\n\t"
+        "smlad r4, r12, r8, r4\n\t"
+        "ldrd r11, r12, [r0], #8\n\t"
+        "smlad r5, r11, r9, r5\n\t"
+        "smlad r6, r11, r10, r6\n\t"
+        "smlad r5, r12, r7, r5\n\t"
+        "smlad r6, r12, r8, r6\n\t"
+        "subs r2, r2, #1\n\t"
+        "bne 2b\n\t"
+        "ldm lr!, {r0, r2, r7, r8, r9, r10}\n\t"
+        MIXQ_FZ_RQ("r3", "r0", "r2", "r7", "r11", "ssat")
+        MIXQ_FZ_RQ("r5", "r0", "r2", "r7", "r11", "ssat")
+        MIXQ_FZ_RQ("r4", "r8", "r9", "r10", "r11", "ssat")
+        MIXQ_FZ_RQ("r6", "r8", "r9", "r10", "r11", "ssat")
+        "ldrd r0, r2, [sp, #32]\n\t"
+        "strb r3, [r0], #1\n\t"
+        "strb r4, [r0], #1\n\t"
+        "strb r5, [r2], #1\n\t"
+        "strb r6, [r2], #1\n\t"
+        "strd r0, r2, [sp, #32]\n\t"
+        "ldr r0, [sp, #28]\n\t"
+        "cmp lr, r0\n\t"
+        "bne 1b\n\t"
+        MIXQ_FZ_LEAVE("mixq_fz_w8o8"));
+#undef MIXQ_FZ_SATBITS
+
+/* ---- A4W4, 4-bit outputs --------------------------------------------------------------------
+ * Inner loop as mixq_block_a4w4 (K <= 544): per 16 K values 10 LDRD, 16 SMLAD, 4 UBFX, 4 ADD;
+ * the extracted fields of the two channels of a pixel are summed as two halfwords (r3: pixel 0,
+ * r4: pixel 1). Parameter block per channel pair as for W8 (cst includes the -896 K/16 offset). */
+#define MIXQ_FZ_SATBITS "4"
+__asm__(MIXQ_FZ_FUNC("mixq_fz_a4o4")
+        MIXQ_FZ_ENTER
+        "ldr r1, [sp, #48]\n"
+        "1:\n\t"
+        "movs r3, #0\n\t"
+        "movs r4, #0\n\t"
+        "ldr r0, [sp, #16]\n\t"
+        "ldr r2, [sp, #20]\n\t"
+        "ldr lr, [sp, #56]\n"
+        "2:\n\t"
+        "ldrd r5, r6, [r0], #32\n\t"
+        "ldrd r7, r8, [r1], #32\n\t"
+        "smlad r9, r5, r7, lr\n\t"
+        "smlad r9, r6, r8, r9\n\t"
+        "ldrd r7, r8, [r1, #-24]\n\t"
+        "smlad r10, r5, r7, lr\n\t"
+        "smlad r10, r6, r8, r10\n\t"
+        "ldrd r5, r6, [r0, #-24]\n\t"
+        "smlad r12, r5, r7, lr\n\t"
+        "smlad r12, r6, r8, r12\n\t"
+        "ldrd r7, r8, [r1, #-32]\n\t"
+        "smlad r11, r5, r7, lr\n\t"
+        "smlad r11, r6, r8, r11\n\t"
+        "ldrd r5, r6, [r0, #-16]\n\t"
+        "ldrd r7, r8, [r1, #-16]\n\t"
+        "smlad r9, r5, r7, r9\n\t"
+        "smlad r9, r6, r8, r9\n\t"
+        "ldrd r7, r8, [r1, #-8]\n\t"
+        "smlad r10, r5, r7, r10\n\t"
+        "smlad r10, r6, r8, r10\n\t"
+        "ldrd r5, r6, [r0, #-8]\n\t"
+        "smlad r12, r5, r7, r12\n\t"
+        "smlad r12, r6, r8, r12\n\t"
+        "ldrd r7, r8, [r1, #-16]\n\t"
+        "smlad r11, r5, r7, r11\n\t"
+        "smlad r11, r6, r8, r11\n\t"
+        "ubfx r9, r9, #11, #11\n\t"
+        "ubfx r10, r10, #11, #11\n\t"
+        "ubfx r11, r11, #11, #11\n\t"
+        "ubfx r12, r12, #11, #11\n\t"
+        "add r3, r3, r9\n\t"
+        "add r3, r3, r10, lsl #16\n\t"
+        "add r4, r4, r11\n\t"
+        "add r4, r4, r12, lsl #16\n\t"
+        "subs r2, r2, #1\n\t"
+        "bne 2b\n\t"
+        "ldr lr, [sp, #24]\n\t"
+        "ldm lr!, {r0, r2, r5, r6, r7, r8, r9, r10}\n\t"
+        "str lr, [sp, #24]\n\t"
+        "uxtah r11, r0, r3\n\t"
+        "add r12, r2, r3, lsr #16\n\t"
+        "uxtah r3, r0, r4\n\t"
+        "add r4, r2, r4, lsr #16\n\t"
+        MIXQ_FZ_RQ("r11", "r5", "r6", "r7", "r0", "usat")
+        MIXQ_FZ_RQ("r3", "r5", "r6", "r7", "r0", "usat")
+        MIXQ_FZ_RQ("r12", "r8", "r9", "r10", "r0", "usat")
+        MIXQ_FZ_RQ("r4", "r8", "r9", "r10", "r0", "usat")
+        "orr r11, r11, r12, lsl #4\n\t"
+        "orr r3, r3, r4, lsl #4\n\t"
+        "ldrd r0, r2, [sp, #32]\n\t"
+        "strb r11, [r0], #1\n\t"
+        "strb r3, [r2], #1\n\t"
+        "strd r0, r2, [sp, #32]\n\t"
+        "ldr r0, [sp, #28]\n\t"
+        "cmp lr, r0\n\t"
+        "bne 1b\n\t"
+        MIXQ_FZ_LEAVE("mixq_fz_a4o4"));
+#undef MIXQ_FZ_SATBITS
+
+/* ---- A2W2, 2-bit outputs --------------------------------------------------------------------
+ * Inner loop as mixq_block_a2w2 (one extraction chunk): per 16 K values 1 LDRD, 8 AND with a
+ * rotated operand, 8 LDR, 16 SMLAD. The accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so
+ * that the field [12, 24) ends as S' = sum(a u) - 2 sum(a) + 6K in [0, 15K] (K <= 272).
+ * Requantization: the output of channel c is the number of its thresholds T1 <= T2 <= T3 that
+ * S' reaches. Bits [8, 24) of the accumulator are 16 S' + (low field >> 8), one halfword per
+ * pixel after LSL + PKHTB; USUB16 against 16 T (both halfwords) sets the GE flags of the pixels
+ * with S' >= T, and SEL picks 1, 2 or 3 (k1..k3 of the frame, k0 = 0). Parameter block per
+ * channel pair (6 words): 16 T1 | 16 T1 << 16, ... for channel 0, then channel 1. Two channel
+ * pairs make one byte per pixel: the first pair's nibbles wait in the frame's spill word. */
+#define MIXQ_FZ_A2_PAIR                      \
+    "ldrd r3, r5, [sp, #40]\n\t"             \
+    "mov r4, r3\n\t"                         \
+    "mov r6, r5\n\t"                         \
+    "ldr r0, [sp, #16]\n\t"                  \
+    "ldr r2, [sp, #20]\n\t"                  \
+    "ldr lr, [sp, #56]\n"                    \
+    "2:\n\t"                                 \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    "and r9, lr, r7\n\t"                     \
+    "and r10, lr, r8\n\t"                    \
+    "ldr r11, [r0], #32\n\t"                 \
+    "ldr r12, [r0, #-24]\n\t"                \
+    "smlad r3, r11, r9, r3\n\t"              \
+    "smlad r4, r11, r10, r4\n\t"             \
+    "smlad r5, r12, r9, r5\n\t"              \
+    "smlad r6, r12, r10, r6\n\t"             \
+    "and r9, lr, r7, ror #2\n\t"             \
+    "and r10, lr, r8, ror #2\n\t"            \
+    "ldr r11, [r0, #-28]\n\t"                \
+    "ldr r12, [r0, #-20]\n\t"                \
+    "smlad r3, r11, r9, r3\n\t"              \
+    "smlad r4, r11, r10, r4\n\t"             \
+    "smlad r5, r12, r9, r5\n\t"              \
+    "smlad r6, r12, r10, r6\n\t"             \
+    "and r9, lr, r7, ror #8\n\t"             \
+    "and r10, lr, r8, ror #8\n\t"            \
+    "ldr r11, [r0, #-16]\n\t"                \
+    "ldr r12, [r0, #-8]\n\t"                 \
+    "smlad r3, r11, r9, r3\n\t"              \
+    "smlad r4, r11, r10, r4\n\t"             \
+    "smlad r5, r12, r9, r5\n\t"              \
+    "smlad r6, r12, r10, r6\n\t"             \
+    "and r9, lr, r7, ror #10\n\t"            \
+    "and r10, lr, r8, ror #10\n\t"           \
+    "ldr r11, [r0, #-12]\n\t"                \
+    "ldr r12, [r0, #-4]\n\t"                 \
+    "smlad r3, r11, r9, r3\n\t"              \
+    "smlad r4, r11, r10, r4\n\t"             \
+    "smlad r5, r12, r9, r5\n\t"              \
+    "smlad r6, r12, r10, r6\n\t"             \
+    "subs r2, r2, #1\n\t"                    \
+    "bne 2b\n\t"                             \
+    "lsl r5, r5, #8\n\t"                     \
+    "pkhtb r3, r5, r3, asr #8\n\t"           \
+    "lsl r6, r6, #8\n\t"                     \
+    "pkhtb r4, r6, r4, asr #8\n\t"           \
+    "ldr lr, [sp, #24]\n\t"                  \
+    "ldm lr!, {r5, r6, r7, r8, r9, r10}\n\t" \
+    "str lr, [sp, #24]\n\t"                  \
+    "ldm sp, {r0, r2, r11, r12}\n\t"         \
+    "usub16 lr, r3, r5\n\t"                  \
+    "sel r5, r2, r0\n\t"                     \
+    "usub16 lr, r3, r6\n\t"                  \
+    "sel r5, r11, r5\n\t"                    \
+    "usub16 lr, r3, r7\n\t"                  \
+    "sel r3, r12, r5\n\t"                    \
+    "usub16 lr, r4, r8\n\t"                  \
+    "sel r5, r2, r0\n\t"                     \
+    "usub16 lr, r4, r9\n\t"                  \
+    "sel r5, r11, r5\n\t"                    \
+    "usub16 lr, r4, r10\n\t"                 \
+    "sel r4, r12, r5\n\t"                    \
+    "orr r3, r3, r4, lsl #2\n\t"
+
+__asm__(MIXQ_FZ_FUNC("mixq_fz_a2o2")
+        MIXQ_FZ_ENTER
+        "ldr r1, [sp, #48]\n"
+        "1:\n\t"
+        MIXQ_FZ_A2_PAIR
+        "str r3, [sp, #52]\n\t"
+        MIXQ_FZ_A2_PAIR
+        "ldr r4, [sp, #52]\n\t"
+        "orr r3, r4, r3, lsl #4\n\t"
+        "ldrd r0, r2, [sp, #32]\n\t"
+        "strb r3, [r0], #1\n\t"
+        "lsr r3, r3, #16\n\t"
+        "strb r3, [r2], #1\n\t"
+        "strd r0, r2, [sp, #32]\n\t"
+        "ldrd r0, r2, [sp, #24]\n\t"
+        "cmp r0, r2\n\t"
+        "bne 1b\n\t"
+        MIXQ_FZ_LEAVE("mixq_fz_a2o2"));
+
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int mixq_conv_asm_unused;
+#endif /* MIXQ_DSP */

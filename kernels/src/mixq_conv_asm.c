@@ -180,8 +180,9 @@ __asm__(MIXQ_FZ_FUNC("mixq_fz_a4o4")
 #undef MIXQ_FZ_SATBITS
 
 /* ---- A2W2, 2-bit outputs --------------------------------------------------------------------
- * Inner loop as mixq_block_a2w2 (one extraction chunk): per 16 K values 1 LDRD, 8 AND with a
- * rotated operand, 8 LDR, 16 SMLAD. The accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so
+ * Inner loop as mixq_block_a2w2 (one extraction chunk): per 16 K values 1 LDRD of weights, 8 AND
+ * with a rotated operand, 4 LDRD of activations (lane j of both pixels), 16 SMLAD. The
+ * accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so
  * that the field [12, 24) ends as S' = sum(a u) - 2 sum(a) + 6K in [0, 15K] (K <= 272).
  * Requantization: the output of channel c is the number of its thresholds T1 <= T2 <= T3 that
  * S' reaches. Bits [8, 24) of the accumulator are 16 S' + (low field >> 8), one halfword per
@@ -200,32 +201,28 @@ __asm__(MIXQ_FZ_FUNC("mixq_fz_a4o4")
     "ldrd r7, r8, [r1], #8\n\t"              \
     "and r9, lr, r7\n\t"                     \
     "and r10, lr, r8\n\t"                    \
-    "ldr r11, [r0], #32\n\t"                 \
-    "ldr r12, [r0, #-24]\n\t"                \
+    "ldrd r11, r12, [r0], #32\n\t"          \
     "smlad r3, r11, r9, r3\n\t"              \
     "smlad r4, r11, r10, r4\n\t"             \
     "smlad r5, r12, r9, r5\n\t"              \
     "smlad r6, r12, r10, r6\n\t"             \
     "and r9, lr, r7, ror #2\n\t"             \
     "and r10, lr, r8, ror #2\n\t"            \
-    "ldr r11, [r0, #-28]\n\t"                \
-    "ldr r12, [r0, #-20]\n\t"                \
+    "ldrd r11, r12, [r0, #-24]\n\t"         \
     "smlad r3, r11, r9, r3\n\t"              \
     "smlad r4, r11, r10, r4\n\t"             \
     "smlad r5, r12, r9, r5\n\t"              \
     "smlad r6, r12, r10, r6\n\t"             \
     "and r9, lr, r7, ror #8\n\t"             \
     "and r10, lr, r8, ror #8\n\t"            \
-    "ldr r11, [r0, #-16]\n\t"                \
-    "ldr r12, [r0, #-8]\n\t"                 \
+    "ldrd r11, r12, [r0, #-16]\n\t"         \
     "smlad r3, r11, r9, r3\n\t"              \
     "smlad r4, r11, r10, r4\n\t"             \
     "smlad r5, r12, r9, r5\n\t"              \
     "smlad r6, r12, r10, r6\n\t"             \
     "and r9, lr, r7, ror #10\n\t"            \
     "and r10, lr, r8, ror #10\n\t"           \
-    "ldr r11, [r0, #-12]\n\t"                \
-    "ldr r12, [r0, #-4]\n\t"                 \
+    "ldrd r11, r12, [r0, #-8]\n\t"          \
     "smlad r3, r11, r9, r3\n\t"              \
     "smlad r4, r11, r10, r4\n\t"             \
     "smlad r5, r12, r9, r5\n\t"              \

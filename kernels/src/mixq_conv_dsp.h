@@ -340,7 +340,32 @@ MIXQ_INLINE void mixq_im2col_a4(const mixq_conv_geom *g, const uint8_t *in, int3
             dst[1] = 0;
         }
     }
-    for (int32_t ky = 0; ky < g->kh; ky++) {
+    if (fast) {
+        /* 8 nibbles (one word of input) -> 2 lane words at words 0, 1 of the pixel's 8-byte slot */
+        const int32_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+        const int32_t pix_words = g->cin >> 3;
+        uint32_t *dst = (uint32_t *)(void *)buf + 2 * p;
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            const int32_t iy = y0 + ky * g->dh;
+            const int32_t row_ok = (uint32_t)iy < (uint32_t)g->ih;
+            const int32_t row = (b * g->ih + iy) * g->iw;
+            for (int32_t kx = 0; kx < g->kw; kx++) {
+                const int32_t ix = x0 + kx * g->dw;
+                if (row_ok && (uint32_t)ix < (uint32_t)g->iw) {
+                    const uint8_t *src = in + (row + ix) * (g->cin >> 1);
+                    for (int32_t j = 0; j < pix_words; j++, src += 4, dst += 4) {
+                        mixq_nibble_lanes(mixq_load_u32(src), 0, &dst[0], &dst[1]);
+                    }
+                } else {
+                    for (int32_t j = 0; j < pix_words; j++, dst += 4) {
+                        dst[0] = dst[1] = pad_word;
+                    }
+                }
+            }
+        }
+        idx = g->k;
+    }
+    for (int32_t ky = 0; ky < g->kh && idx < g->k; ky++) {
         const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
         for (int32_t kx = 0; kx < g->kw; kx++) {
             const int32_t ix = ox * g->sw - g->pw + kx * g->dw;
@@ -494,6 +519,11 @@ MIXQ_INLINE uint32_t mixq_a2_lane(uint32_t byte) {
 
 #define MIXQ_A2_CHUNK 448 /* K values per extraction: 112 SMLADs, field sum <= 112 * 36 < 4096 */
 
+/* A2 lane rows of two pixels interleave one lane word (4 K values) at a time:
+ * [p0 word0, p1 word0, p0 word1, ...], so one LDRD loads the same lane of both pixels.
+ * Halfword h of pixel p: */
+MIXQ_INLINE int32_t mixq_ipos2(int32_t h, int32_t p) { return ((h >> 1) << 2) + (p << 1) + (h & 1); }
+
 /* im2col into A2 lanes; returns the sum of the activations (padding counts as in_zp). */
 MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, int32_t pix, int32_t p,
                                    int16_t *buf) {
@@ -502,13 +532,53 @@ MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, i
     const int32_t fast = (g->cin & 3) == 0 && g->cin <= 1364; /* segment sum fits the SMLAD field */
     const uint32_t pad_word = mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
     if (!fast) {
-        for (int32_t h = 0; h < (g->kp >> 1); h += 4) {
-            uint32_t *dst = (uint32_t *)(void *)(buf + mixq_ipos(h, p));
-            dst[0] = 0;
-            dst[1] = 0;
+        for (int32_t w = 0; w < (g->kp >> 2); w++) {
+            ((uint32_t *)(void *)buf)[2 * w + p] = 0;
         }
     }
-    for (int32_t ky = 0; ky < g->kh; ky++) {
+    if ((g->cin & 15) == 0 && g->cin <= 1364) {
+        /* 16 crumbs (one word of input) -> 4 lane words, at words 0, 2, 4, 6 of the pixel (the other
+         * pixel's lanes in between); sum(a) of a segment through SMLAD of the lanes with
+         * 0x10011001 (field [12, 24)) */
+        const int32_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+        const int32_t pix_words = g->cin >> 4;
+        uint32_t *dst = (uint32_t *)(void *)buf + p;
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            const int32_t iy = y0 + ky * g->dh;
+            const int32_t row_ok = (uint32_t)iy < (uint32_t)g->ih;
+            const int32_t row = (b * g->ih + iy) * g->iw;
+            for (int32_t kx = 0; kx < g->kw; kx++) {
+                const int32_t ix = x0 + kx * g->dw;
+                if (row_ok && (uint32_t)ix < (uint32_t)g->iw) {
+                    const uint8_t *src = in + (row + ix) * (g->cin >> 2);
+                    int32_t t = 0;
+                    for (int32_t j = 0; j < pix_words; j++, src += 4, dst += 8) {
+                        const uint32_t x = mixq_load_u32(src);
+                        const uint32_t l0 = mixq_a2_lane_table[x & 0xFFu];
+                        const uint32_t l1 = mixq_a2_lane_table[(x >> 8) & 0xFFu];
+                        const uint32_t l2 = mixq_a2_lane_table[(x >> 16) & 0xFFu];
+                        const uint32_t l3 = mixq_a2_lane_table[x >> 24];
+                        dst[0] = l0;
+                        dst[2] = l1;
+                        dst[4] = l2;
+                        dst[6] = l3;
+                        t = mixq_smlad(l0, 0x10011001u, t);
+                        t = mixq_smlad(l1, 0x10011001u, t);
+                        t = mixq_smlad(l2, 0x10011001u, t);
+                        t = mixq_smlad(l3, 0x10011001u, t);
+                    }
+                    sum += (int32_t)(((uint32_t)t >> 12) & 0xFFFu);
+                } else {
+                    for (int32_t j = 0; j < pix_words; j++, dst += 8) {
+                        dst[0] = dst[2] = dst[4] = dst[6] = pad_word;
+                    }
+                    sum += g->in_zp * g->cin;
+                }
+            }
+        }
+        idx = g->k;
+    }
+    for (int32_t ky = 0; ky < g->kh && idx < g->k; ky++) {
         const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
         for (int32_t kx = 0; kx < g->kw; kx++) {
             const int32_t ix = ox * g->sw - g->pw + kx * g->dw;
@@ -525,18 +595,18 @@ MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, i
                     for (int32_t ci = 0; ci < g->cin; ci += 4, idx += 4) {
                         const uint32_t lane = mixq_a2_lane_table[src[ci >> 2]];
                         t = mixq_smlad(lane, 0x10011001u, t);
-                        *(uint32_t *)(void *)(buf + mixq_ipos(idx >> 1, p)) = lane;
+                        *(uint32_t *)(void *)(buf + mixq_ipos2(idx >> 1, p)) = lane;
                     }
                     sum += (int32_t)(((uint32_t)t >> 12) & 0xFFFu);
                 } else {
                     for (int32_t ci = 0; ci < g->cin; ci += 4, idx += 4) {
-                        *(uint32_t *)(void *)(buf + mixq_ipos(idx >> 1, p)) = pad_word;
+                        *(uint32_t *)(void *)(buf + mixq_ipos2(idx >> 1, p)) = pad_word;
                     }
                 }
             } else {
                 for (int32_t ci = 0; ci < g->cin; ci++, idx++) {
                     const int32_t v = inside ? mixq_get_act(in, base + ci, 2) : g->in_zp;
-                    int16_t *h = buf + mixq_ipos(idx >> 1, p);
+                    int16_t *h = buf + mixq_ipos2(idx >> 1, p);
                     *h = (int16_t)(uint16_t)((uint16_t)*h + (uint16_t)(v << ((idx & 1) * 12)));
                     sum += v;
                 }
@@ -544,7 +614,7 @@ MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, i
         }
     }
     for (; fast && idx < g->kp; idx += 4) {
-        *(uint32_t *)(void *)(buf + mixq_ipos(idx >> 1, p)) = 0;
+        *(uint32_t *)(void *)(buf + mixq_ipos2(idx >> 1, p)) = 0;
     }
     return sum;
 }
@@ -572,8 +642,8 @@ MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, co
     for (int32_t k0 = 0; k0 < g->kp; k0 += MIXQ_A2_CHUNK) {
         const int32_t k1 = mixq_min_i32(k0 + MIXQ_A2_CHUNK, g->kp);
         int32_t t00 = 0, t01 = 0, t10 = 0, t11 = 0;
-        /* per 16 K values: 1 LDRD, 8 AND with rotated operand, 8 LDR, 16 SMLAD (64 MACs); lane
-         * word j of pixel p sits at ap[(j / 2) * 4 + p * 2 + j % 2] */
+        /* per 16 K values: 1 LDRD of weights, 8 AND with rotated operand, 4 LDRD of activations,
+         * 16 SMLAD (64 MACs); lane word j of pixel p sits at ap[2 j + p] */
         uint32_t x0, x1, l0, l1, a0, a1;
         int32_t n = (k1 - k0) >> 4;
         __asm__ volatile(
@@ -581,32 +651,28 @@ MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, co
             "ldrd %[x0], %[x1], [%[wp]], #8\n\t"
             "and %[l0], %[m], %[x0]\n\t"
             "and %[l1], %[m], %[x1]\n\t"
-            "ldr %[a0], [%[ap]], #32\n\t"
-            "ldr %[a1], [%[ap], #-24]\n\t"
+            "ldrd %[a0], %[a1], [%[ap]], #32\n\t"
             "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
             "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
             "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
             "smlad %[t11], %[a1], %[l1], %[t11]\n\t"
             "and %[l0], %[m], %[x0], ror #2\n\t"
             "and %[l1], %[m], %[x1], ror #2\n\t"
-            "ldr %[a0], [%[ap], #-28]\n\t"
-            "ldr %[a1], [%[ap], #-20]\n\t"
+            "ldrd %[a0], %[a1], [%[ap], #-24]\n\t"
             "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
             "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
             "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
             "smlad %[t11], %[a1], %[l1], %[t11]\n\t"
             "and %[l0], %[m], %[x0], ror #8\n\t"
             "and %[l1], %[m], %[x1], ror #8\n\t"
-            "ldr %[a0], [%[ap], #-16]\n\t"
-            "ldr %[a1], [%[ap], #-8]\n\t"
+            "ldrd %[a0], %[a1], [%[ap], #-16]\n\t"
             "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
             "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
             "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
             "smlad %[t11], %[a1], %[l1], %[t11]\n\t"
             "and %[l0], %[m], %[x0], ror #10\n\t"
             "and %[l1], %[m], %[x1], ror #10\n\t"
-            "ldr %[a0], [%[ap], #-12]\n\t"
-            "ldr %[a1], [%[ap], #-4]\n\t"
+            "ldrd %[a0], %[a1], [%[ap], #-8]\n\t"
             "smlad %[t00], %[a0], %[l0], %[t00]\n\t"
             "smlad %[t01], %[a0], %[l1], %[t01]\n\t"
             "smlad %[t10], %[a1], %[l0], %[t10]\n\t"
@@ -709,8 +775,15 @@ MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const m
 
 /* Output of channel c for accumulator x (exact reference, used to place the A2 thresholds). */
 MIXQ_INLINE int32_t mixq_fz_ref(const mixq_conv_geom *g, const mixq_per_channel_quant *q, int32_t c, int64_t x) {
-    const int64_t xc = x < INT32_MIN ? INT32_MIN : (x > INT32_MAX ? INT32_MAX : x);
-    return mixq_requant((int32_t)xc, q->multiplier[c], q->shift[c], g->out_zp, g->lo, g->hi);
+    const int32_t xc = (int32_t)(x < INT32_MIN ? INT32_MIN : (x > INT32_MAX ? INT32_MAX : x));
+    const int32_t m = q->multiplier[c], s = q->shift[c];
+    if (s < 0) {
+        /* SRDHM, then RDBPOT as (h + 2^(r-1) - [h < 0]) >> r (round half away from zero) */
+        const int32_t h = (int32_t)(((int64_t)xc * m + ((int64_t)1 << 30)) >> 31);
+        const int32_t v = (int32_t)(((int64_t)h + ((int64_t)1 << (-s - 1)) - (h < 0)) >> -s) + g->out_zp;
+        return mixq_clamp(v, g->lo, g->hi);
+    }
+    return mixq_requant(xc, m, s, g->out_zp, g->lo, g->hi);
 }
 
 /* A2 thresholds: output v of channel c = #{i in 1..3 : S' >= T_i} with S' in [0, 15K] and

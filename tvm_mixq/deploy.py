@@ -357,7 +357,8 @@ def deploy(
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer", in_place=False)
     description = f"{name}: mixq deployment ({options.describe()})"
     mixq_model, plan = generate_best(mixq_graph, plan, options, out, name, str(path), description, say)
-    planned, summary = (plan.peak, plan.summary()) if plan is not None else (planned, summary)
+    # the planner's figure only when the plan was generated (layer by layer has none)
+    planned, summary = (plan.peak, plan.summary()) if plan is not None else (None, "")
     check_fit(mixq_model, memory)
     from .codegen.export import export_model
 

@@ -2,29 +2,34 @@
  * mixq_depthwise_core.h - depthwise convolution core, written once for all bitwidths.
  *
  * Weights [1, KH, KW, C_in * ch_mult] packed plainly (signed, little-end first); output channel
- * oc reads input channel oc / ch_mult. Per output pixel the valid filter taps are listed once, then
- * each channel (on DSP cores, ch_mult 1: each group of 4 channels, activations widened to int16
- * lanes (x - zp) by SXTB16 or masks, weights by SXTB16 at 8 bits or re-ordered once per call into
- * int16 lanes in scratch, SMLABB/SMLATT with the accumulators in registers) runs over the taps and
- * is requantized. Scratch: 20 bytes per output channel, 12 per filter tap and 2 per filter weight
- * (channels padded to 4).
+ * oc reads input channel oc / ch_mult.
+ *
+ * Portable path: per output pixel the valid taps are listed once, then each channel runs over them
+ * and is requantized (TFLite's MultiplyByQuantizedMultiplier).
+ *
+ * DSP path (ch_mult 1, every pixel starting on a byte): passes of 4 channels (mixq_depthwise_dsp.h)
+ * read a stream of per-pass constants written once per call (accumulator preload, int16 weight lane
+ * words scaled by 2^e, requantization words), run all taps with the accumulators in registers
+ * (padding taps read a pixel of zero points, so every pixel runs every tap with no bounds test;
+ * interior pixels share one list of tap offsets) and requantize in registers with one SMMLAR per
+ * output. Scratch: the stream (20 + 2 KT words per 4 channels), two tap-offset lists and the tap list
+ * of the portable path (4 words per tap), and one pixel of zero points (C4 bytes).
  */
 #ifndef MIXQ_DEPTHWISE_CORE_H
 #define MIXQ_DEPTHWISE_CORE_H
 
+#include "mixq_depthwise_dsp.h"
 #include "mixq_internal.h"
-#include "mixq_requant_row.h"
 
-/* Channels padded to a multiple of 4 (stride of one tap in the re-ordered int16 weights). */
+/* Channels padded to a multiple of 4. */
 MIXQ_INLINE int32_t mixq_dw_cpad4(int32_t cout) { return (cout + 3) & ~3; }
 
-/* requantization parameters and bias per channel, the int16 weights re-ordered for the DSP path
- * (2 bytes per tap and channel, channels padded to 4), one input pointer per tap (8 bytes
- * reserved), (input, weight) offsets of the valid taps, one row of accumulators and one input
- * pixel of zero points (padding of the DSP path). The same size on every build. */
+/* The stream (C4 / 4 records of 20 + 2 KT words), the interior and border tap-offset lists (KT words
+ * each), the portable tap list (2 KT words) and one input pixel of zero points (C4 bytes). The same
+ * size on every build. */
 MIXQ_INLINE int32_t mixq_dw_scratch(int32_t cout, int32_t taps) {
     const int32_t cpad4 = mixq_dw_cpad4(cout);
-    return cout * (int32_t)(sizeof(mixq_rq) + 4) + 2 * taps * cpad4 + 16 * taps + 5 * cpad4;
+    return cpad4 * mixq_dw_rec_words(taps) + 16 * taps + cpad4;
 }
 
 MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_params *p,
@@ -38,129 +43,156 @@ MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, cons
     return mixq_dw_scratch(out->c, filter->h * filter->w);
 }
 
-/* The DSP path runs groups of 4 channels when ch_mult == 1 and every pixel starts on a byte. */
+/* The DSP path runs passes of 4 channels when ch_mult == 1 and every pixel starts on a byte. */
 MIXQ_INLINE int32_t mixq_dw_fast(int32_t IB, int32_t cin, int32_t mult) {
     return MIXQ_DSP && mult == 1 && (IB == 8 || (IB == 4 && (cin & 1) == 0) || (IB == 2 && (cin & 3) == 0));
 }
 
-#if MIXQ_DSP
-#endif
-
-#if MIXQ_DSP
-/* Channels c..c+3 of one output pixel over all KT taps: ptr[t] = input pixel of tap t (the zero
- * point pixel for padding), wg = the group's re-ordered int16 weights (KT x 4), acc preloaded with
- * bias - zp sum(w). Sums of x * w: the zero points of padding taps cancel against the constant. */
-MIXQ_INLINE void mixq_dw_group(int32_t IB, int32_t KT, const uint8_t *const *ptr, int32_t cb, const uint32_t *wg,
-                               int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3) {
-    int32_t s0 = *a0, s1 = *a1, s2 = *a2, s3 = *a3;
-    for (int32_t t = 0; t < KT; t++) {
-        const uint8_t *ip = ptr[t] + cb;
-        uint32_t xe, xo;
-        if (IB == 8) {
-            const uint32_t x = mixq_load_u32(ip);
-            xe = __sxtb16(x);
-            xo = mixq_sxtb16_ror8(x);
-        } else if (IB == 4) {
-            uint16_t h;
-            memcpy(&h, ip, 2);
-            const uint32_t v = (uint32_t)h | ((uint32_t)h << 8); /* bytes 0 and 2: x0 | x1 << 4, x2 | x3 << 4 */
-            xe = v & 0x000F000Fu;
-            xo = (v >> 4) & 0x000F000Fu;
-        } else {
-            const uint32_t bt = ip[0];
-            const uint32_t v = bt | (bt << 12); /* x0 at bit 0, x1 at 2, x2 at 16, x3 at 18 */
-            xe = v & 0x00030003u;
-            xo = (v >> 2) & 0x00030003u;
-        }
-        const uint32_t we = wg[2 * t], wo = wg[2 * t + 1];
-        s0 = __smlabb((int16x2_t)xe, (int16x2_t)we, s0);
-        s1 = __smlabb((int16x2_t)xo, (int16x2_t)wo, s1);
-        s2 = __smlatt((int16x2_t)xe, (int16x2_t)we, s2);
-        s3 = __smlatt((int16x2_t)xo, (int16x2_t)wo, s3);
+/* Pass record and slot (0..3 = a, b, c, d) of channel c < ncg in the DSP stream. 8-bit inputs:
+ * passes of channels (c, c+1, c+2, c+3). Sub-byte inputs, channels below nw: word blocks of 2H
+ * channels (H = 16 / IB), pass k = 0, 2, .. H - 2 of a block takes (k, k+1, k+H, k+1+H); then
+ * passes of 4 channels (halfword / byte). */
+MIXQ_INLINE void mixq_dw_slot(int32_t IB, int32_t c, int32_t nw, int32_t *rec, int32_t *j) {
+    if (IB != 8 && c < nw) {
+        const int32_t H = 16 / IB, i = c & (2 * H - 1), k = (i & (H - 1)) & ~1;
+        *rec = (c / (2 * H)) * (H / 2) + k / 2;
+        *j = (i & 1) | ((i >= H) << 1);
+    } else {
+        *rec = (c >> 2);
+        *j = c & 3;
     }
-    *a0 = s0;
-    *a1 = s1;
-    *a2 = s2;
-    *a3 = s3;
 }
 
-/* Four channels k, k + 1, k + H, k + 1 + H of a word group of sub-byte inputs (H = 16 / IB: one
- * 32-bit word holds 2H packed activations, lanes (x_j, x_{j+H}) = (v >> j IB) & mask) over all KT
- * taps; wg = the pass's lane words (w_k, w_{k+H}), (w_{k+1}, w_{k+1+H}), KT x 2. */
-MIXQ_INLINE void mixq_dw_pass(int32_t IB, int32_t KT, int32_t k, const uint8_t *const *ptr, int32_t cb,
-                              const uint32_t *wg, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3) {
-    int32_t s0 = *a0, s1 = *a1, s2 = *a2, s3 = *a3;
-    const uint32_t mask = IB == 4 ? 0x000F000Fu : 0x00030003u;
-    const uint8_t *const *pp = ptr;
-    const uint32_t *wp = wg;
-    for (int32_t t = 0; t < KT; t++) {
-        /* per tap: 2 LDR, 2 AND with a shifted operand, LDRD, 4 multiply-accumulates (register
-         * allocation pinned by the assembly: the C form spills) */
-        uint32_t v, xo, wa, wb;
-        if (k == 0) {
-            __asm__("ldr %[v], [%[pp]], #4\n\t"
-                    "ldr %[v], [%[v], %[cb]]\n\t"
-                    "and %[xo], %[m], %[v], lsr %[s1]\n\t"
-                    "and %[v], %[m], %[v]\n\t"
-                    "ldrd %[wa], %[wb], [%[wp]], #8\n\t"
-                    "smlabb %[s0], %[v], %[wa], %[s0]\n\t"
-                    "smlatt %[s2], %[v], %[wa], %[s2]\n\t"
-                    "smlabb %[s1r], %[xo], %[wb], %[s1r]\n\t"
-                    "smlatt %[s3], %[xo], %[wb], %[s3]"
-                    : [v] "=&r"(v), [xo] "=&r"(xo), [wa] "=&r"(wa), [wb] "=&r"(wb), [s0] "+r"(s0), [s1r] "+r"(s1),
-                      [s2] "+r"(s2), [s3] "+r"(s3), [pp] "+r"(pp), [wp] "+r"(wp)
-                    : [cb] "r"(cb), [m] "r"(mask), [s1] "i"(IB)
-                    : "memory");
-        } else {
-            __asm__("ldr %[v], [%[pp]], #4\n\t"
-                    "ldr %[v], [%[v], %[cb]]\n\t"
-                    "and %[xo], %[m], %[v], lsr %[s1]\n\t"
-                    "and %[v], %[m], %[v], lsr %[s0s]\n\t"
-                    "ldrd %[wa], %[wb], [%[wp]], #8\n\t"
-                    "smlabb %[s0], %[v], %[wa], %[s0]\n\t"
-                    "smlatt %[s2], %[v], %[wa], %[s2]\n\t"
-                    "smlabb %[s1r], %[xo], %[wb], %[s1r]\n\t"
-                    "smlatt %[s3], %[xo], %[wb], %[s3]"
-                    : [v] "=&r"(v), [xo] "=&r"(xo), [wa] "=&r"(wa), [wb] "=&r"(wb), [s0] "+r"(s0), [s1r] "+r"(s1),
-                      [s2] "+r"(s2), [s3] "+r"(s3), [pp] "+r"(pp), [wp] "+r"(wp)
-                    : [cb] "r"(cb), [m] "r"(mask), [s1] "i"((k + 1) * IB), [s0s] "i"(k * IB)
-                    : "memory");
-        }
+#if MIXQ_DSP
+/* Clamp of one requantized value: FULL: the whole output range (the record folds the zero point
+ * in); otherwise the record folds output_zp - lo and the clamp is [0, span = hi - lo], then + lo. */
+MIXQ_INLINE int32_t mixq_dw_clamp(int32_t OB, int32_t FULL, int32_t v, int32_t lo, int32_t span) {
+    if (FULL) {
+        return OB == 8 ? __ssat(v, 8) : (OB == 4 ? (int32_t)__usat(v, 4) : (int32_t)__usat(v, 2));
     }
-    *a0 = s0;
-    *a1 = s1;
-    *a2 = s2;
-    *a3 = s3;
+    v = (int32_t)__usat(v, 8);
+    v = v > span ? span : v;
+    return v + lo;
 }
 
-/* Channel groups of one output pixel (nw channels in word groups of 32 / IB for sub-byte inputs,
- * then groups of 4 up to ncg): accumulators into accs[0..ncg), then one out-of-line requantization
- * of the row (mixq_requant_row) stores them at output element o. cst = bias - zp sum(w) per
- * channel; the weights of the group starting at channel c are at word kt c / 2 of ws. */
-MIXQ_INLINE void mixq_dw_pixel_dsp(int32_t IB, int32_t OB, int32_t KT, const uint8_t *const *ptr, const uint32_t *ws,
-                                   int32_t nw, int32_t ncg, const int32_t *cst, int32_t *accs, const mixq_rq *rq,
-                                   int32_t ozp, int32_t lo, int32_t hi, int32_t mode, uint8_t *out, int32_t o) {
+/* One pass (channels at pos[0..3] from the block's first output element o) of one pixel: accumulate,
+ * requantize, then store (8-bit) or OR into the block's packed bits pk (sub-byte outputs). *wpp
+ * moves to the next record. */
+MIXQ_INLINE void mixq_dw_pass(int32_t IB, int32_t OB, int32_t FULL, int32_t FAST, int32_t kind, int32_t S0,
+                              int32_t KT, const int32_t *offs, uint32_t base, const uint32_t **wpp,
+                              const int32_t *pos, int32_t lo, int32_t span, int32_t aligned, uint8_t *out, int32_t o,
+                              uint64_t *pk) {
+    int32_t acc[4];
+    mixq_dw_taps(IB, kind, S0, KT, offs, base, wpp, acc);
+    const uint32_t *rq = *wpp;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    MIXQ_DW_RQ(FAST, a0, rq, 0);
+    MIXQ_DW_RQ(FAST, a1, rq, 16);
+    MIXQ_DW_RQ(FAST, a2, rq, 32);
+    MIXQ_DW_RQ(FAST, a3, rq, 48);
+    *wpp = rq + 16;
+    const int32_t v[4] = {mixq_dw_clamp(OB, FULL, a0, lo, span), mixq_dw_clamp(OB, FULL, a1, lo, span),
+                          mixq_dw_clamp(OB, FULL, a2, lo, span), mixq_dw_clamp(OB, FULL, a3, lo, span)};
+#pragma GCC unroll 4
+    for (int32_t j = 0; j < 4; j++) {
+        if (OB == 8) {
+            ((int8_t *)out)[o + pos[j]] = (int8_t)v[j];
+        } else if (aligned) {
+            *pk |= (uint64_t)(uint32_t)v[j] << (pos[j] * OB);
+        } else {
+            mixq_put_act(out, o + pos[j], OB, v[j]);
+        }
+    }
+}
+
+/* Store the packed outputs of a block of n channels at output element o (o * OB a multiple of 8). */
+MIXQ_INLINE void mixq_dw_store_block(int32_t OB, int32_t n, uint8_t *out, int32_t o, uint64_t pk) {
+    uint8_t *d = out + o * OB / 8;
+    const int32_t bytes = n * OB / 8;
+    if (bytes >= 4) {
+        mixq_store_u32(d, (uint32_t)pk);
+        if (bytes == 8) {
+            mixq_store_u32(d + 4, (uint32_t)(pk >> 32));
+        }
+    } else if (bytes == 2) {
+        const uint16_t h = (uint16_t)pk;
+        memcpy(d, &h, 2);
+    } else {
+        d[0] = (uint8_t)pk;
+    }
+}
+
+/* Channels [0, ncg) of one output pixel on the DSP path; tl = address of the pixel's top-left tap
+ * (outside the input for padding, never read there), offs = tap offsets from tl. */
+MIXQ_INLINE void mixq_dw_pixel_dsp(int32_t IB, int32_t OB, int32_t FULL, int32_t FAST, int32_t KT, const int32_t *offs,
+                                   uint32_t tl, const uint32_t *st, int32_t nw, int32_t ncg, int32_t lo, int32_t span,
+                                   int32_t aligned, uint8_t *out, int32_t o) {
     int32_t c = 0;
     if (IB != 8) {
         const int32_t H = 16 / IB;
         for (; c < nw; c += 2 * H) {
+            uint64_t pk = 0;
 #pragma GCC unroll 8
             for (int32_t k = 0; k < H; k += 2) {
-                int32_t a[4] = {cst[c + k], cst[c + k + 1], cst[c + k + H], cst[c + k + 1 + H]};
-                mixq_dw_pass(IB, KT, k, ptr, c * IB / 8, ws + KT * c / 2 + KT * k, &a[0], &a[1], &a[2], &a[3]);
-                accs[c + k] = a[0];
-                accs[c + k + 1] = a[1];
-                accs[c + k + H] = a[2];
-                accs[c + k + 1 + H] = a[3];
+                const int32_t pos[4] = {k, k + 1, k + H, k + 1 + H};
+                mixq_dw_pass(IB, OB, FULL, FAST, MIXQ_DW_WORD, k * IB, KT, offs, tl, &st, pos, lo, span, aligned,
+                             out, o + c, &pk);
             }
+            if (OB != 8 && aligned) {
+                mixq_dw_store_block(OB, 2 * H, out, o + c, pk);
+            }
+            tl += 4;
         }
     }
     for (; c < ncg; c += 4) {
-        int32_t a[4] = {cst[c], cst[c + 1], cst[c + 2], cst[c + 3]};
-        mixq_dw_group(IB, KT, ptr, c * IB / 8, ws + KT * c / 2, &a[0], &a[1], &a[2], &a[3]);
-        memcpy(accs + c, a, sizeof(a));
+        uint64_t pk = 0;
+        const int32_t pos[4] = {0, 1, 2, 3};
+        const int32_t kind = IB == 8 ? MIXQ_DW_W8 : (IB == 4 ? MIXQ_DW_HALF : MIXQ_DW_BYTE);
+        mixq_dw_pass(IB, OB, FULL, FAST, kind, 0, KT, offs, tl, &st, pos, lo, span, aligned, out, o + c, &pk);
+        if (OB != 8 && aligned) {
+            mixq_dw_store_block(OB, 4, out, o + c, pk);
+        }
+        tl += (uint32_t)(IB / 2);
     }
-    mixq_requant_row(OB, ncg, accs, rq, ozp, lo, hi, mode, out, o);
+}
+
+/* Fill the stream for channels [0, ncg); returns 0 when a channel falls outside the path's bounds
+ * (shift > 7, or sums that would leave int32 once scaled), in which case the portable path runs. */
+MIXQ_INLINE int32_t mixq_dw_stream(int32_t IB, int32_t WB, int32_t FULL, int32_t KT, int32_t cout, int32_t ncg,
+                                   int32_t nw, const uint8_t *w, const int32_t *bias,
+                                   const mixq_per_channel_quant *q, int32_t zp, int32_t ozp, int32_t lo,
+                                   uint32_t *st) {
+    const int32_t rw = mixq_dw_rec_words(KT);
+    const int64_t dmax = mixq_max_i32(mixq_act_hi(IB) - zp, zp - mixq_act_lo(IB));
+    const int64_t lim = ((int64_t)1 << 31) - 1;
+    const int32_t z = FULL ? ozp : ozp - lo;
+    for (int32_t c = 0; c < ncg; c++) {
+        const int32_t sh = q->shift[c];
+        const int32_t e = 1 + (sh > 0 ? sh : 0), r = sh < 0 ? -sh : 0;
+        const int64_t b = bias ? bias[c] : 0;
+        const int64_t bound = (b < 0 ? -b : b) + (int64_t)KT * (1 << (WB - 1)) * dmax; /* >= |x| */
+        if (sh > 7 || (bound << e) > lim ||
+            (bound << (e - 1)) + 2 + (r > 0 ? ((int64_t)1 << (r - 1)) : 0) + ((int64_t)(z < 0 ? -z : z) << r) > lim) {
+            return 0;
+        }
+        int32_t g, j;
+        mixq_dw_slot(IB, c, nw, &g, &j);
+        uint32_t *rec = st + g * rw;
+        int16_t *lanes = (int16_t *)(void *)(rec + 4 + (j & 1)) + (j >> 1);
+        int32_t sum = 0;
+        for (int32_t t = 0, idx = c; t < KT; t++, idx += cout) {
+            const int32_t v = mixq_get_dw_weight(w, idx, WB);
+            sum += v;
+            lanes[4 * t] = (int16_t)(v * (1 << e));
+        }
+        rec[j] = (uint32_t)(((int32_t)b - zp * sum) * (1 << e));
+        uint32_t *rq = rec + 4 + 2 * KT + 4 * j;
+        rq[0] = (uint32_t)q->multiplier[c];
+        rq[1] = (uint32_t)((r > 0 ? (1u << (r - 1)) : 0u) + ((uint32_t)z << r));
+        rq[2] = (uint32_t)r;
+        rq[3] = r > 0 ? 0xFFFFFFFFu : 0u;
+    }
+    return 1;
 }
 #endif
 
@@ -168,15 +200,15 @@ MIXQ_INLINE void mixq_dw_pixel_dsp(int32_t IB, int32_t OB, int32_t KT, const uin
  * channel 0, taps[2t + 1] = weight element offset), requantized and stored at output element o. */
 MIXQ_INLINE void mixq_dw_pixel(int32_t IB, int32_t WB, int32_t OB, const uint8_t *in, const uint8_t *w,
                                const int32_t *taps, int32_t ntaps, int32_t c0, int32_t cout, int32_t mult,
-                               int32_t zp, const int32_t *cst, const mixq_rq *rq, int32_t ozp, int32_t lo,
-                               int32_t hi, uint8_t *out, int32_t o) {
+                               int32_t zp, const int32_t *bias, const mixq_per_channel_quant *q, int32_t ozp,
+                               int32_t lo, int32_t hi, uint8_t *out, int32_t o) {
     for (int32_t c = c0; c < cout; c++) {
-        int32_t acc = cst[c];
+        int32_t acc = bias ? bias[c] : 0;
         const int32_t ci = mult == 1 ? c : c / mult;
         for (int32_t t = 0; t < ntaps; t++) {
             acc += (mixq_get_act(in, taps[2 * t] + ci, IB) - zp) * mixq_get_dw_weight(w, taps[2 * t + 1] + c, WB);
         }
-        mixq_put_act(out, o + c, OB, mixq_clamp(mixq_rq_apply(acc, &rq[c]) + ozp, lo, hi));
+        mixq_put_act(out, o + c, OB, mixq_requant(acc, q->multiplier[c], q->shift[c], ozp, lo, hi));
     }
 }
 
@@ -215,79 +247,74 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     const uint8_t *in = (const uint8_t *)in_v;
     const uint8_t *w = (const uint8_t *)filter_v;
     uint8_t *out = (uint8_t *)out_v;
-    mixq_rq *rq = (mixq_rq *)ctx->buf;
-    int32_t *cst = (int32_t *)(void *)(rq + cout);
     const int32_t cpad4 = mixq_dw_cpad4(cout), kt = kh * kw;
-    int16_t *ws = (int16_t *)(void *)(cst + cout);
-    const uint8_t **ptr = (const uint8_t **)(void *)(ws + kt * cpad4);
-    int32_t *taps = (int32_t *)(void *)((uint8_t *)ptr + 8 * kt);
-    int32_t *accs = taps + 2 * kt;
-    uint8_t *zrow = (uint8_t *)(accs + cpad4);
-    int32_t mode = mixq_rq_fill(cout, q, rq);
-    if (lo == mixq_act_lo(OB) && hi == mixq_act_hi(OB)) {
-        mode |= MIXQ_RQ_FULL;
-    }
-    if (mode == MIXQ_RQ_FULL) {
-        mode |= mixq_rq_r1(cout, rq);
-    }
-    if (mode == MIXQ_RQ_FULL) {
-        mode |= MIXQ_RQ_ANY;
-    }
-    (void)mode;
-    (void)accs;
-    for (int32_t c = 0; c < cout; c++) {
-        cst[c] = bias ? bias[c] : 0;
-    }
-    /* DSP path: channel groups [0, ncg) */
-    const int32_t ncg = mixq_dw_fast(IB, cin, mult) ? (cout & ~3) : 0;
+    uint32_t *st = (uint32_t *)ctx->buf;
+    int32_t *ioff = (int32_t *)(void *)(st + cpad4 / 4 * mixq_dw_rec_words(kt));
+    int32_t *boff = ioff + kt;
+    int32_t *taps = boff + kt;
+    uint8_t *zrow = (uint8_t *)(taps + 2 * kt);
+    const int32_t full = lo == mixq_act_lo(OB) && hi == mixq_act_hi(OB);
+    int32_t neg = 1; /* every shift negative: the sign term needs no mask (MIXQ_DW_RQ) */
+    /* DSP path: channels [0, ncg) */
+    int32_t ncg = mixq_dw_fast(IB, cin, mult) ? (cout & ~3) : 0;
     const int32_t nw = IB == 8 ? 0 : ncg / (32 / IB) * (32 / IB);
+#if MIXQ_DSP
+    const int32_t aligned = ((cout * OB) & 7) == 0;
+    for (int32_t c = 0; c < ncg; c++) {
+        neg &= q->shift[c] < 0;
+    }
+    /* the unrolled path for 3x3 filters, whole output range and negative shifts; any other call
+     * runs the general path (tap loop, mask of the sign term, clamp) */
+    const int32_t quick = full && neg && kt == 9;
+    if (ncg > 0 && !mixq_dw_stream(IB, WB, quick, kt, cout, ncg, nw, w, bias, q, zp, ozp, lo, st)) {
+        ncg = 0;
+    }
     if (ncg > 0) {
-        /* weights of group g, tap t as int16 lane words (w0, w2), (w1, w3) at ws[(g kt + t) 4];
-         * cst = bias - zp sum(w); the zero point pixel stands for padding */
-        for (int32_t c = 0; c < ncg; c++) {
-            int32_t base; /* int16 index of tap 0 of channel c; the next tap is 4 further */
-            if (c < nw) {
-                /* word group of 2H channels, pass p = j / 2 (mod H) of 4 channels, tap k: lane words
-                 * (w_{2p}, w_{2p+H}), (w_{2p+1}, w_{2p+1+H}) */
-                const int32_t H = 16 / IB, g = c & ~(2 * H - 1), j = c - g, jj = j & (H - 1);
-                base = kt * g + 2 * kt * (jj & ~1) + (jj & 1) * 2 + (j >= H);
-            } else {
-                const int32_t g = c & ~3, j = c - g; /* lane words (w0, w2), (w1, w3) */
-                base = kt * g + (j & 1) * 2 + (j >> 1);
-            }
-            int16_t *d = ws + base;
-            int32_t sum = 0;
-            for (int32_t k = 0, idx = c; k < kt; k++, idx += cout) {
-                const int32_t v = mixq_get_dw_weight(w, idx, WB);
-                sum += v;
-                d[4 * k] = (int16_t)v;
-            }
-            cst[c] -= zp * sum;
-        }
         for (int32_t c = 0; c < cpad4; c++) {
             mixq_put_act(zrow, c, IB, zp);
         }
+        for (int32_t ky = 0; ky < kh; ky++) {
+            for (int32_t kx = 0; kx < kw; kx++) {
+                ioff[ky * kw + kx] = (ky * dh * iw + kx * dw) * cin * IB / 8;
+            }
+        }
     }
+#else
+    (void)nw;
+    (void)full;
+    (void)neg;
+    (void)ioff;
+    (void)boff;
+    (void)zrow;
+#endif
     for (int32_t b = 0; b < n; b++) {
         for (int32_t oy = 0; oy < oh; oy++) {
+            const int32_t iy0 = oy * sh - ph;
+            const int32_t yin = iy0 >= 0 && iy0 + (kh - 1) * dh < ih;
+            (void)yin;
             for (int32_t ox = 0; ox < ow; ox++) {
                 const int32_t o = ((b * oh + oy) * ow + ox) * cout;
+                const int32_t ix0 = ox * sw - pw;
 #if MIXQ_DSP
                 if (ncg > 0) {
-                    for (int32_t ky = 0; ky < kh; ky++) {
-                        const int32_t iy = oy * sh - ph + ky * dh;
-                        for (int32_t kx = 0; kx < kw; kx++) {
-                            const int32_t ix = ox * sw - pw + kx * dw;
-                            ptr[ky * kw + kx] = (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
-                                                    ? zrow
-                                                    : in + ((b * ih + iy) * iw + ix) * cin * IB / 8;
+                    const uint32_t tl = (uint32_t)(uintptr_t)in + (uint32_t)(((b * ih + iy0) * iw + ix0) * cin * IB / 8);
+                    const int32_t *offs = ioff;
+                    if (!yin || ix0 < 0 || ix0 + (kw - 1) * dw >= iw) {
+                        const int32_t zoff = (int32_t)((uint32_t)(uintptr_t)zrow - tl);
+                        for (int32_t ky = 0; ky < kh; ky++) {
+                            const int32_t iy = iy0 + ky * dh;
+                            for (int32_t kx = 0; kx < kw; kx++) {
+                                const int32_t ix = ix0 + kx * dw;
+                                boff[ky * kw + kx] =
+                                    (iy < 0 || iy >= ih || ix < 0 || ix >= iw) ? zoff : ioff[ky * kw + kx];
+                            }
                         }
+                        offs = boff;
                     }
-                    const uint32_t *wsw = (const uint32_t *)(const void *)ws;
-                    if (kt == 9) {
-                        mixq_dw_pixel_dsp(IB, OB, 9, ptr, wsw, nw, ncg, cst, accs, rq, ozp, lo, hi, mode, out, o);
+                    if (quick) {
+                        mixq_dw_pixel_dsp(IB, OB, 1, 1, 9, offs, tl, st, nw, ncg, lo, hi - lo, aligned, out, o);
                     } else {
-                        mixq_dw_pixel_dsp(IB, OB, kt, ptr, wsw, nw, ncg, cst, accs, rq, ozp, lo, hi, mode, out, o);
+                        mixq_dw_pixel_dsp(IB, OB, 0, 0, kt, offs, tl, st, nw, ncg, lo, hi - lo, aligned, out, o);
                     }
                     if (ncg == cout) {
                         continue;
@@ -296,12 +323,12 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
 #endif
                 int32_t ntaps = 0;
                 for (int32_t ky = 0; ky < kh; ky++) {
-                    const int32_t iy = oy * sh - ph + ky * dh;
+                    const int32_t iy = iy0 + ky * dh;
                     if (iy < 0 || iy >= ih) {
                         continue;
                     }
                     for (int32_t kx = 0; kx < kw; kx++) {
-                        const int32_t ix = ox * sw - pw + kx * dw;
+                        const int32_t ix = ix0 + kx * dw;
                         if (ix < 0 || ix >= iw) {
                             continue;
                         }
@@ -310,7 +337,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
                         ntaps++;
                     }
                 }
-                mixq_dw_pixel(IB, WB, OB, in, w, taps, ntaps, ncg, cout, mult, zp, cst, rq, ozp, lo, hi, out, o);
+                mixq_dw_pixel(IB, WB, OB, in, w, taps, ntaps, ncg, cout, mult, zp, bias, q, ozp, lo, hi, out, o);
             }
         }
     }

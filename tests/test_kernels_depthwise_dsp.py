@@ -1,0 +1,99 @@
+"""Depthwise kernels, Cortex-M DSP path, bit for bit in QEMU (mps2-an500, Cortex-M7).
+
+The DSP path of the depthwise core (passes of 4 channels over int16 lanes, requantization with one
+SMMLAR per output, kernels/README.md "Depthwise") has several sub-paths: the unrolled 3x3 path
+(whole output range, every shift negative) and the general one (any filter, narrow clamps, shifts
+>= 0), 8-bit word passes, sub-byte word passes (8 / 16 channels) and 4-channel halfword / byte
+passes, packed stores of whole blocks or element by element when a pixel starts mid-byte, border
+pixels (zero-point pixel) and interior ones, and the fall-back to the portable loop when a layer
+leaves the path's bounds (shift > 7, sums that would overflow once scaled). Each case here aims at
+one of them; every output is compared in the firmware with the Python oracle's.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tvm_mixq.kernellib import cases, firmware, layout
+
+toolchain = pytest.importorskip("tvm_mixq.emu.toolchain")
+pytestmark = pytest.mark.skipif(toolchain.tools_available() is not None,
+                                reason=f"needs arm-none-eabi-gcc and qemu-system-arm: {toolchain.tools_available()}")
+
+
+def _case(rng: np.random.Generator, bits: tuple[int, int, int], hw: tuple[int, int], c: int,
+          k: tuple[int, int] = (3, 3), stride: int = 1, pad: tuple[int, int, int, int] = (1, 1, 1, 1),
+          dilation: tuple[int, int] = (1, 1), clamp: str = "full", shifts: str = "negative",
+          mode: str = "random", bias_scale: float = 1.0) -> cases.ConvCase:
+    ib, wb, ob = bits
+    x = cases._values(rng, (1, *hw, c), *layout.act_range(ib), mode)
+    w = cases._values(rng, (1, *k, c), *layout.weight_range(wb), mode if mode != "edges" else "random")
+    x_zp = int(rng.integers(*layout.act_range(ib), endpoint=True))
+    case = cases.ConvCase("depthwise", bits, x, x_zp, w, None, (stride, stride), pad, dilation, 1)
+    acc = cases.ops.depthwise_conv2d_accumulate(x, x_zp, w, (stride, stride), pad, dilation, 1)
+    bias, mult, shift = cases._requant(rng, acc, ob, saturate=bool(rng.random() < 0.3))
+    if shifts == "mixed":  # some channels with shift 0 and > 0 (left shifts), others negative
+        shift = shift.copy()
+        shift[::3] = 0
+        shift[1::3] = rng.integers(1, 4, size=shift[1::3].shape)
+    elif shifts == "large":  # shift > 7: outside the DSP path's bounds (portable fall-back)
+        shift = shift.copy()
+        shift[-1] = 9
+    case.bias = (bias * bias_scale).astype(np.int64)
+    case.multiplier, case.shift = mult, shift
+    olo, ohi = layout.act_range(ob)
+    case.out_zp = int(rng.integers(olo, ohi, endpoint=True))
+    if clamp == "narrow":
+        case.qmin = int(rng.integers(olo, (olo + ohi) // 2, endpoint=True))
+        case.qmax = int(rng.integers(max(case.qmin, (olo + ohi) // 2), ohi, endpoint=True))
+    else:
+        case.qmin, case.qmax = olo, ohi
+    return case
+
+
+def _dsp_depthwise_cases(seed: int) -> list[cases.ConvCase]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, bits in enumerate(cases.BIT_TRIPLES):
+        ib = bits[0]
+        word = 32 // ib if ib != 8 else 4  # channels of one word pass block (8-bit: 4)
+        # quick path: 3x3, whole range, negative shifts; channels = word blocks + a 4-group + a tail
+        out.append(_case(rng, bits, (5, 6), 2 * word + 4 + (2 if ib == 4 else 0) + (i % 2) * 4,
+                         stride=1 + (i % 2), mode=("random", "edges", "max", "min")[i % 4]))
+        # general path: narrow clamp, mixed shift signs, stride 2, asymmetric padding
+        out.append(_case(rng, bits, (6, 5), word + 4, stride=2, pad=(1, 0, 0, 1), clamp="narrow",
+                         shifts="mixed"))
+        # general path: 5x3 filter, dilation, channel count with pixels starting mid-byte at the output
+        out.append(_case(rng, bits, (7, 6), 12 if ib != 2 else 12, k=(5, 3), pad=(2, 2, 1, 1),
+                         dilation=(1, 2) if i % 2 else (1, 1)))
+    # 1x1 and 2x2 filters (odd and single tap counts), no padding
+    for bits in [(8, 8, 8), (4, 4, 4), (2, 2, 2), (2, 8, 4)]:
+        out.append(_case(rng, bits, (4, 4), 16, k=(1, 1), pad=(0, 0, 0, 0)))
+        out.append(_case(rng, bits, (5, 4), 20, k=(2, 2), pad=(0, 1, 0, 1)))
+    # outside the bounds: portable fall-back for the whole call (shift 9; bias near 2^30)
+    out.append(_case(rng, (8, 8, 8), (4, 4), 8, shifts="large"))
+    big = _case(rng, (4, 4, 4), (4, 4), 8)
+    big.bias = np.full(8, (1 << 30) + 5, np.int64)
+    out.append(big)
+    # whole-range clamp with 4-bit outputs of 6 channels (outputs start mid-byte: element stores)
+    out.append(_case(rng, (8, 8, 4), (4, 5), 6))
+    out.append(_case(rng, (8, 4, 2), (4, 5), 6))
+    return out
+
+
+def test_depthwise_dsp_paths_bit_exact_in_qemu(tmp_path):
+    cs = _dsp_depthwise_cases(seed=11)
+    results, raw = firmware.run_cases(cs, "cortex-m7", tmp_path)
+    assert raw.values.get("dsp") == 1, "firmware built without the DSP path"
+    bad = [(r.name, c.describe()) for r, c in zip(results, cs) if not r.ok]
+    assert not bad, f"{len(bad)} mismatching cases, first {bad[:3]}; exit {raw.exit_code}"
+    assert raw.exit_code == 0
+
+
+@pytest.mark.slow
+def test_depthwise_dsp_random_seeds_in_qemu(tmp_path):
+    """More seeds of the same cases (long)."""
+    cs = [c for s in (12, 13, 14) for c in _dsp_depthwise_cases(seed=s)]
+    results, raw = firmware.run_cases(cs, "cortex-m7", tmp_path)
+    bad = [(r.name, c.describe()) for r, c in zip(results, cs) if not r.ok]
+    assert not bad, f"{len(bad)} mismatching cases, first {bad[:3]}"

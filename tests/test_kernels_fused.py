@@ -104,6 +104,8 @@ def _fused_cases(seed: int) -> list:
                                              ("conv2d", 5, 3, 8, 4, 3, 1), ("pointwise", 3, 5, 7, 16, 1, 0)]:
             for mode in ("random", "max", "min"):
                 out.append(_case(rng, op, bits, h, w, cin, cout, kh, pad, mode))
+    # many channels, few pixels (threshold placement per channel), K = 128
+    out.append(_case(rng, "pointwise", (2, 2, 2), 3, 3, 128, 32))
     # the A2 threshold range at its limit (K = 272) and beyond (K = 288: general path)
     for k in (272, 288):
         out.append(_case(rng, "pointwise", (2, 2, 2), 3, 3, k, 4, mode="max", x_zp=0))

@@ -726,7 +726,7 @@ void mixq_fz_a2o2(const mixq_fz *f);
 
 /* Which fused routine can run this layer (before the per-channel checks), or 0. */
 MIXQ_INLINE int32_t mixq_fz_kind(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_geom *g, int32_t packed) {
-    if ((g->cout & 1) != 0) {
+    if ((g->cout & 1) != 0 || mixq_npix(g) < 2) { /* one pixel (fully connected): half the block idle */
         return 0;
     }
     if (!packed && WB == 8 && OB == 8) {
@@ -789,8 +789,10 @@ MIXQ_INLINE int32_t mixq_fz_ref(const mixq_conv_geom *g, const mixq_per_channel_
 /* A2 thresholds: output v of channel c = #{i in 1..3 : S' >= T_i} with S' in [0, 15K] and
  * x = S' - 6K + cst[c]. The output is a non-decreasing function of x (m >= 0, and for left shifts
  * x << shift does not wrap on the range, else 0 is returned), so T_i = min {S' : v(S') >= i},
- * found by bisection with the exact reference (15K + 1: never). Parameter block per channel pair:
- * 16 T_i in both halfwords, channel 0 then channel 1. */
+ * found with the exact reference (15K + 1: never): two probes next to a float estimate of the step
+ * (usually enough), then bisection of whatever interval is left, so the result does not depend on
+ * the estimate's accuracy. Parameter block per channel pair: 16 T_i in both halfwords, channel 0
+ * then channel 1. */
 MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_channel_quant *q, const int32_t *cst,
                                      uint32_t *prm) {
     const int32_t smax = 15 * g->k, off = 6 * g->k;
@@ -803,9 +805,33 @@ MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_cha
                 return 0;
             }
         }
+        /* estimate: v(x) ~ round(x real) + zp steps to i near x = (i - zp - 1/2) / real */
+        const int32_t m = q->multiplier[c];
+        float real = 0.0f;
+        if (m > 0) {
+            const uint32_t e = (uint32_t)(127 + s - 31) << 23; /* 2^(shift - 31), a normal float */
+            float p2;
+            memcpy(&p2, &e, 4);
+            real = (float)m * p2;
+        }
         int32_t t = 0;
         for (int32_t i = 1; i <= 3; i++) {
-            int32_t a = t, b = smax + 1;
+            int32_t a = t, b = smax + 1; /* T_i in [a, b] */
+            if (real > 0.0f) {
+                /* two probes around the estimate, then bisection of what is left (exact either way) */
+                const float se = ((float)(i - g->out_zp) - 0.5f) / real - (float)base;
+                int32_t probe = se <= (float)a ? a : (se >= (float)b ? b : (int32_t)se);
+                for (int32_t k = 0; k < 2 && a < b; k++) {
+                    probe = mixq_clamp(probe, a, b - 1);
+                    if (mixq_fz_ref(g, q, c, base + probe) >= i) {
+                        b = probe;
+                        probe--;
+                    } else {
+                        a = probe + 1;
+                        probe++;
+                    }
+                }
+            }
             while (a < b) {
                 const int32_t mid = (a + b) >> 1;
                 if (mixq_fz_ref(g, q, c, base + mid) >= i) {

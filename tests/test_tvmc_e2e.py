@@ -266,9 +266,16 @@ def test_patch_stage_and_channel_split_host_bit_exact(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 def test_project_makefiles_build_standalone(tmp_path):
-    """`make` in a host project and in an export project builds what tvmc micro build builds."""
+    """`make` in a host, a QEMU (with the arm toolchain) and an export project builds what tvmc
+    micro build builds."""
     model = OPS_FIXTURES / "conv_flatten_fc_softmax.tflite"
     tar = compile_model(model, parse_target("c"), tmp_path / "m.tar", ["mixq.enable=0"]).output
+    if NO_QEMU is None:
+        tar_m7 = compile_model(model, parse_target("c -mcpu=cortex-m7"), tmp_path / "m7.tar", ["mixq.enable=0"]).output
+        qemu = create_project(tmp_path / "qemu", tar_m7, "qemu_cortex_m7")
+        proc = subprocess.run(["make", "-C", str(qemu.path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert qemu.artefact.is_file()
     for template in ("host", "export"):
         proj = create_project(tmp_path / template, tar, template)
         proc = subprocess.run(["make", "-C", str(proj.path)], capture_output=True, text=True)

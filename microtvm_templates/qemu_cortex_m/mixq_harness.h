@@ -1,6 +1,6 @@
 /*
  * Firmware support for running code on QEMU's MPS2 boards (mps2-an386: Cortex-M4,
- * mps2-an500: Cortex-M7): semihosting console and exit code, and deterministic
+ * mps2-an500: Cortex-M7): semihosting console, files and exit code, and deterministic
  * instruction counting.
  *
  * Exit code: the value returned by main() becomes QEMU's exit status through the
@@ -51,6 +51,17 @@ void mixq_report_count(const char *name, uint64_t ticks);
 int mixq_report_check(const char *name, int ok);
 /* "@mixq value <name> <v>" */
 void mixq_report_value(const char *name, int64_t v);
+
+/* Files of the host through semihosting (SYS_OPEN, SYS_FLEN, SYS_READ, SYS_WRITE, SYS_CLOSE),
+ * relative to QEMU's working directory. mixq_file_open opens for binary reading (write = 0) or
+ * creates for binary writing (write != 0) and returns a handle, negative on failure;
+ * mixq_file_length returns the size in bytes, negative on failure; mixq_file_read and
+ * mixq_file_write return 1 when all n bytes were transferred, 0 otherwise. */
+int32_t mixq_file_open(const char *name, int write);
+int32_t mixq_file_length(int32_t fd);
+int mixq_file_read(int32_t fd, void *buf, uint32_t n);
+int mixq_file_write(int32_t fd, const void *buf, uint32_t n);
+void mixq_file_close(int32_t fd);
 
 /* Byte comparison of two buffers: returns 1 when equal. On a mismatch prints the first
  * differing offset as "@mixq value <name>.first_diff <offset>". */

@@ -1,9 +1,18 @@
-/* Semihosting console and exit for QEMU (see mixq_harness.h). */
+/* Semihosting console, files and exit for QEMU (see mixq_harness.h). */
+#include <string.h>
+
 #include "mixq_harness.h"
 
+#define SYS_OPEN 0x01
+#define SYS_CLOSE 0x02
 #define SYS_WRITE0 0x04
+#define SYS_WRITE 0x05
+#define SYS_READ 0x06
+#define SYS_FLEN 0x0C
 #define SYS_EXIT_EXTENDED 0x20
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
+#define MODE_RB 1 /* SYS_OPEN modes as fopen's: "rb" */
+#define MODE_WB 5 /* "wb" */
 
 static uint32_t semihost_call(uint32_t op, const void *arg)
 {
@@ -48,6 +57,37 @@ void mixq_exit(int code)
     semihost_call(SYS_EXIT_EXTENDED, block);
     for (;;) {
     }
+}
+
+int32_t mixq_file_open(const char *name, int write)
+{
+    const uint32_t args[3] = {(uint32_t)(uintptr_t)name, write ? MODE_WB : MODE_RB, (uint32_t)strlen(name)};
+    return (int32_t)semihost_call(SYS_OPEN, args);
+}
+
+int32_t mixq_file_length(int32_t fd)
+{
+    const uint32_t args[1] = {(uint32_t)fd};
+    return (int32_t)semihost_call(SYS_FLEN, args);
+}
+
+/* SYS_READ and SYS_WRITE return the number of bytes not transferred. */
+int mixq_file_read(int32_t fd, void *buf, uint32_t n)
+{
+    const uint32_t args[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, n};
+    return semihost_call(SYS_READ, args) == 0u;
+}
+
+int mixq_file_write(int32_t fd, const void *buf, uint32_t n)
+{
+    const uint32_t args[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, n};
+    return semihost_call(SYS_WRITE, args) == 0u;
+}
+
+void mixq_file_close(int32_t fd)
+{
+    const uint32_t args[1] = {(uint32_t)fd};
+    (void)semihost_call(SYS_CLOSE, args);
 }
 
 void mixq_report_count(const char *name, uint64_t ticks)

@@ -20,12 +20,14 @@ extracted archive in ``model/`` (and ``model.tar``; export: the export layout ``
 that builds the same artefact standalone, and after ``build`` the artefact in ``build/``. QEMU
 projects are checked against the board's memory (``template.json`` of
 ``microtvm_templates/qemu_cortex_m*``, or ``mixq.sram_limit_kb``) before anything is built.
-The QEMU ``main.c`` is this package's: it reads inputs and writes outputs through semihosting
-files at run time, so one flashed image serves every ``tvmc run`` (the firmware templates of
-``microtvm_templates/qemu_cortex_m*`` embed their samples at build time, for ``mixq deploy``). ``tvmc micro build``
-compiles in Python with an object cache shared by projects (``$MIXQ_BUILD_DIR/tvmc``), so only
-the model source is compiled again for a new model; ``flash`` stages the firmware for the
-emulator in ``flash/``.
+Every ``src/main.c`` comes from ``microtvm_templates``: the host program of ``host/main.c.j2``
+and the firmware of ``qemu_cortex_m*/main.c.j2`` (the one ``mixq deploy`` builds) in its
+``files`` input mode, which reads inputs and writes outputs through semihosting files at run time,
+so one flashed image serves every ``tvmc run``; its per-layer counters are the harness's
+``mixq_fw_profile.h``. The project ``Makefile`` and ``README.md`` come from this package's
+``templates/``. ``tvmc micro build`` compiles in Python with an object cache shared by projects
+(``$MIXQ_BUILD_DIR/tvmc``), so only the model source is compiled again for a new model; ``flash``
+stages the firmware for the emulator in ``flash/``.
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 TEMPLATES_ROOT = REPO_DIR / "microtvm_templates"
+#: The project Makefile and README (the mains are in TEMPLATES_ROOT).
 OWN_TEMPLATES = Path(__file__).resolve().parent / "templates"
 PROJECT_FILE = "mixq_project.json"
 PROJECT_VERSION = 1
@@ -268,6 +271,14 @@ def _check_fit(archive: MlfArchive, core: str) -> None:
                               const_bytes=int(meta["flash"]["constant_bytes"])), memory)
 
 
+def _device_cflags(core: str) -> list[str]:
+    """C flags of a Cortex-M project: the emulator's firmware flags (:mod:`tvm_mixq.emu`)."""
+    from ..emu import OPT_FLAGS, get_target
+    from ..emu.toolchain import WARNING_FLAGS
+
+    return [*get_target(core).cpu_flags, *OPT_FLAGS, *WARNING_FLAGS, "-ffunction-sections", "-fdata-sections"]
+
+
 def _populate(dest: Path, archive: MlfArchive, template: Template, opts: dict[str, str]) -> Project:
     extract_mlf(archive, dest / ("model.mlf" if template.kind == "export" else "model"))
     shutil.copyfile(archive.path, dest / "model.tar")
@@ -293,7 +304,8 @@ def _populate(dest: Path, archive: MlfArchive, template: Template, opts: dict[st
         info["artefact"] = f"build/{ctx['prefix']}_host"
         info["cflags"] = list(HOST_CFLAGS)
     elif template.kind == "qemu":
-        from ..emu import HARNESS_DIR, OPT_FLAGS, get_target
+        from ..codegen.firmware import template_dir
+        from ..emu import HARNESS_DIR, get_target
         from ..emu.targets import HARNESS_SOURCES
 
         tgt = get_target(template.core or "")
@@ -303,16 +315,14 @@ def _populate(dest: Path, archive: MlfArchive, template: Template, opts: dict[st
             if f.suffix in (".c", ".h", ".ld") and f.name != "test_loop.c":
                 shutil.copyfile(f, harness / f.name)
         (dest / "src").mkdir()
-        env = _env(OWN_TEMPLATES)
-        pctx = dict(ctx, template=template.name, core=tgt.name, machine=tgt.machine)
-        (dest / "src" / "main.c").write_text(env.get_template("qemu_main.c.j2").render(p=pctx))
-        (dest / "src" / "mixq_profile.h").write_text(env.get_template("mixq_profile.h.j2").render())
+        env = _env(TEMPLATES_ROOT, template_dir(tgt.name))
+        (dest / "src" / "main.c").write_text(env.get_template("main.c.j2").render(
+            m=ctx, io_mode="files", target=tgt.name, board=tgt.machine))
         info["sources"] = ["src/main.c"] + [f"harness/{s}" for s in HARNESS_SOURCES] + sources
-        info["include_dirs"] = ["harness", "src"] + include_dirs
+        info["include_dirs"] = ["harness"] + include_dirs
         info["machine"] = tgt.machine
-        info["cflags"] = [*tgt.cpu_flags, *OPT_FLAGS, "-std=c99", "-Wall", "-Wextra", "-Werror",
-                          "-ffunction-sections", "-fdata-sections"]
-        info["profile_header"] = "src/mixq_profile.h"
+        info["cflags"] = _device_cflags(tgt.name)
+        info["profile_header"] = "harness/mixq_fw_profile.h"
         info["ldflags"] = [*tgt.cpu_flags, f"-Tharness/{tgt.linker_script}", "-Lharness", "-nostartfiles",
                            "--specs=nano.specs", "-Wl,--gc-sections"]
         info["artefact"] = "build/firmware.elf"
@@ -321,12 +331,7 @@ def _populate(dest: Path, archive: MlfArchive, template: Template, opts: dict[st
         info["sources"], info["include_dirs"] = sources, include_dirs
         info["model"]["header"] = f"model/{Path(build['header']).name}"
         info["artefact"] = "build/libmixq_model.a"
-        info["cflags"] = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
-        if info["core"] != "host":
-            from ..emu import OPT_FLAGS, get_target
-
-            info["cflags"] = [*get_target(info["core"]).cpu_flags, *OPT_FLAGS, "-std=c99", "-Wall", "-Wextra",
-                              "-Werror", "-ffunction-sections", "-fdata-sections"]
+        info["cflags"] = list(HOST_CFLAGS) if info["core"] == "host" else _device_cflags(info["core"])
     project = Project(dest, info)
     _write_build_files(project)
     project.save()

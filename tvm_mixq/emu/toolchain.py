@@ -211,6 +211,12 @@ def parse_console(text: str) -> tuple[dict[str, int], dict[str, bool], dict[str,
     return ticks, checks, values
 
 
+def qemu_command(qemu: str, machine: str, elf: PathLike) -> list[str]:
+    """The QEMU command line of every firmware run: semihosting on, one instruction per icount tick."""
+    return [qemu, "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
+            "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", str(elf)]
+
+
 def run_elf(elf: PathLike, target: Union[str, Target], timeout: float = 120.0, allow_fault: bool = False) -> RunResult:
     """Run a firmware under ``qemu-system-arm -icount shift=0`` with semihosting.
 
@@ -234,22 +240,7 @@ def run_elf(elf: PathLike, target: Union[str, Target], timeout: float = 120.0, a
     qemu = find_tool(QEMU)
     if not Path(elf).is_file():
         raise EmulationError(f"firmware {elf} does not exist")
-    cmd = [
-        qemu,
-        "-M",
-        tgt.machine,
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "none",
-        "-semihosting-config",
-        "enable=on,target=native",
-        "-icount",
-        "shift=0",
-        "-kernel",
-        str(elf),
-    ]
+    cmd = qemu_command(qemu, tgt.machine, elf)
     log.info("running %s on %s", Path(elf).name, tgt.machine)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -203,7 +203,7 @@ def _run_host(project: Project, batched: Sequence[np.ndarray], count: int, timeo
 
 def _run_qemu(project: Project, batched: Sequence[np.ndarray], count: int, timeout: float) -> RunOutcome:
     from ..emu import INSTRUCTIONS_PER_TICK, find_tool, parse_console
-    from ..emu.toolchain import QEMU
+    from ..emu.toolchain import QEMU, qemu_command
 
     flashed = project.info.get("flashed")
     image = project.path / flashed["image"] if flashed else None
@@ -218,8 +218,7 @@ def _run_qemu(project: Project, batched: Sequence[np.ndarray], count: int, timeo
         shutil.rmtree(run_dir)
     run_dir.mkdir()
     _write_inputs(project, batched, count, run_dir)
-    cmd = [qemu, "-M", project.info["machine"], "-nographic", "-monitor", "none", "-serial", "none",
-           "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", str(image.resolve())]
+    cmd = qemu_command(qemu, project.info["machine"], image.resolve())
     log.info("running %s on %s", image, project.info["machine"])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=run_dir,

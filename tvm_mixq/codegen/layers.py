@@ -1,9 +1,9 @@
 """One class per op kind: what a generated layer needs (constants, parameters, scratch), and the
 name of the template macro that renders it (``templates/layers.c.j2``).
 
-Every parameter is computed by the Python reference's own code (:mod:`tvm_mixq.reference`:
-the interpreter's preparer helpers, :mod:`~tvm_mixq.reference.ops`,
-:mod:`~tvm_mixq.reference.transcendental`), so the C code applies exactly the numbers the
+Every parameter is computed by the Python reference's own code: the kernel parameters of an op
+come from :func:`tvm_mixq.reference.lowering.lower_op` (the records the interpreter runs), tables
+from :mod:`~tvm_mixq.reference.transcendental`, so the C code applies exactly the numbers the
 reference applies. Ops of the kernel library (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD of
 equal shapes, AVERAGE_POOL_2D) take any bitwidth the library offers; the others run in the small C
 runtime (``runtime/mixq_rt.c``) on int8 tensors (float32 at QUANTIZE/DEQUANTIZE).
@@ -20,25 +20,15 @@ import numpy as np
 from ..errors import MixqError
 from ..graph import (
     ConcatAttrs,
-    ConvAttrs,
-    ElementwiseAttrs,
-    FullyConnectedAttrs,
     Graph,
     Op,
-    PoolAttrs,
-    ReduceAttrs,
     ResizeAttrs,
-    SoftmaxAttrs,
     Tensor,
 )
 from ..kernellib import layout
 from ..reference import interpreter as ref
-from ..reference import ops, transcendental
-from ..reference.fixedpoint import (
-    quantize_multiplier,
-    saturating_rounding_doubling_high_mul,
-    wrap_int32,
-)
+from ..reference import lowering, transcendental
+from ..reference.fixedpoint import saturating_rounding_doubling_high_mul, wrap_int32
 
 
 class CodegenError(MixqError):
@@ -148,43 +138,29 @@ def _per_channel(values, cout: int) -> np.ndarray:
 
 def _conv_common(layer: Layer, graph: Graph, depthwise: bool) -> None:
     op = layer.op
-    attrs = op.attrs if isinstance(op.attrs, ConvAttrs) else ConvAttrs()
     x_t, w_t, o_t = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, output=True)
     ib, ob = _act_bits(op, x_t), _act_bits(op, o_t)
     wb = w_t.bits
-    w = ref._weights(graph, op, 1)
-    bias = ref._bias(graph, op, 2)
-    if depthwise:
-        _, kh, kw, cout = w.shape
-        cin = x_t.shape[3]
-        ch_mult = cout // cin
-    else:
-        cout, kh, kw, cin = w.shape
-        ch_mult = 1
-    mult, shift = ref._conv_multipliers(op, x_t, w_t, o_t, cout)
-    _, x_zp = ref._qparams(op, x_t)
-    _, o_zp = ref._qparams(op, o_t)
-    qmin, qmax = ref._out_range(op, o_t, attrs.activation)
-    _, pads = ops.compute_padding(x_t.shape[1:3], (kh, kw), attrs.stride, attrs.dilation, attrs.padding)
-    pointwise = (not depthwise and kh == kw == 1 and tuple(attrs.stride) == (1, 1) and pads == (0, 0, 0, 0)
-                 and tuple(attrs.dilation) == (1, 1))
-    kernel = "depthwise" if depthwise else ("pointwise" if pointwise else "conv2d")
+    low = lowering.lower_conv(graph, op)
+    w, cout = low.weights, low.channels
+    kh, kw = low.kernel_hw
+    kernel = "depthwise" if depthwise else ("pointwise" if low.pointwise else "conv2d")
     packed = layout.pack_depthwise_weights(w, wb) if depthwise else layout.pack_weights(w, wb)
     layer.template = "conv"
     layer.in_bits, layer.w_bits, layer.out_bits = ib, wb, ob
     layer.p = {
         "kernel": kernel,
         "bits": (ib, wb, ob),
-        "input_zp": x_zp, "output_zp": o_zp,
-        "stride": tuple(attrs.stride), "padding": (pads[0], pads[2]), "dilation": tuple(attrs.dilation),
-        "ch_mult": ch_mult, "act_min": qmin, "act_max": qmax,
+        "input_zp": low.input_zp, "output_zp": low.output_zp,
+        "stride": low.stride, "padding": (low.padding[0], low.padding[2]), "dilation": low.dilation,
+        "ch_mult": low.depth_multiplier, "act_min": low.act_min, "act_max": low.act_max,
         "in_dims": _dims(_shape4(x_t.shape)),
-        "filter_dims": _dims([1, kh, kw, cout] if depthwise else [cout, kh, kw, cin]),
+        "filter_dims": _dims([1, kh, kw, cout] if depthwise else [cout, kh, kw, w.shape[3]]),
         "out_dims": _dims(_shape4(o_t.shape)),
         "weights": layer.const("w", "uint8_t", packed),
-        "bias": layer.const("b", "int32_t", bias.astype(np.int32)) if bias is not None else None,
-        "mult": layer.const("m", "int32_t", _per_channel(mult, cout)),
-        "shift": layer.const("s", "int32_t", _per_channel(shift, cout)),
+        "bias": layer.const("b", "int32_t", low.bias.astype(np.int32)) if low.bias is not None else None,
+        "mult": layer.const("m", "int32_t", _per_channel(low.multiplier, cout)),
+        "shift": layer.const("s", "int32_t", _per_channel(low.shift, cout)),
     }
 
 
@@ -198,36 +174,25 @@ def _depthwise(layer: Layer, graph: Graph) -> None:
 
 def _fully_connected(layer: Layer, graph: Graph) -> None:
     op = layer.op
-    attrs = op.attrs if isinstance(op.attrs, FullyConnectedAttrs) else FullyConnectedAttrs()
     x_t, w_t, o_t = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, output=True)
     ib, ob, wb = _act_bits(op, x_t), _act_bits(op, o_t), w_t.bits
-    w = ref._weights(graph, op, 1)
-    bias = ref._bias(graph, op, 2)
-    cout, depth = w.shape
-    s_in, x_zp = ref._qparams(op, x_t)
-    s_out, o_zp = ref._qparams(op, o_t)
-    if w_t.quant is not None and w_t.quant.per_channel:
-        mult, shift = ref._conv_multipliers(op, x_t, w_t, o_t, cout)
-    else:
-        # as the interpreter's FULLY_CONNECTED preparer (GetQuantizedConvolutionMultipler)
-        s_w, w_zp = ref._qparams(op, w_t)
-        if w_zp != 0:
-            raise CodegenError(f"op {op.index} (FULLY_CONNECTED): weight zero point {w_zp} (kernels take 0)")
-        mult, shift = quantize_multiplier(float(np.float64(np.float32(s_in * s_w)) / np.float64(s_out)))
-    qmin, qmax = ref._out_range(op, o_t, attrs.activation)
+    low = lowering.lower_fully_connected(graph, op)
+    if low.weight_zp != 0:
+        raise CodegenError(f"op {op.index} (FULLY_CONNECTED): weight zero point {low.weight_zp} (kernels take 0)")
+    cout, depth = low.channels, low.depth
     rows = x_t.size // depth
     layer.template = "fc"
     layer.in_bits, layer.w_bits, layer.out_bits = ib, wb, ob
     layer.p = {
         "bits": (ib, wb, ob),
-        "input_zp": x_zp, "output_zp": o_zp, "act_min": qmin, "act_max": qmax,
+        "input_zp": low.input_zp, "output_zp": low.output_zp, "act_min": low.act_min, "act_max": low.act_max,
         "in_dims": _dims([rows, 1, 1, depth]),
         "filter_dims": _dims([cout, 1, 1, depth]),
         "out_dims": _dims([rows, 1, 1, cout]),
-        "weights": layer.const("w", "uint8_t", layout.pack_weights(w, wb)),
-        "bias": layer.const("b", "int32_t", bias.astype(np.int32)) if bias is not None else None,
-        "mult": layer.const("m", "int32_t", _per_channel(mult, cout)),
-        "shift": layer.const("s", "int32_t", _per_channel(shift, cout)),
+        "weights": layer.const("w", "uint8_t", layout.pack_weights(low.weights, wb)),
+        "bias": layer.const("b", "int32_t", low.bias.astype(np.int32)) if low.bias is not None else None,
+        "mult": layer.const("m", "int32_t", _per_channel(low.multiplier, cout)),
+        "shift": layer.const("s", "int32_t", _per_channel(low.shift, cout)),
     }
 
 
@@ -244,14 +209,8 @@ def _const_operands(layer: Layer, graph: Graph) -> None:
 
 def _add(layer: Layer, graph: Graph) -> None:
     op = layer.op
-    attrs = op.attrs if isinstance(op.attrs, ElementwiseAttrs) else ElementwiseAttrs()
-    a_t, b_t, o_t = ref._binary_inputs(graph, op)
-    (s1, z1), (s2, z2), (so, zo) = ref._qparams(op, a_t), ref._qparams(op, b_t), ref._qparams(op, o_t)
-    ap = ops.add_params(float(s1), float(s2), float(so))
-    qmin, qmax = ref._out_range(op, o_t, attrs.activation)
-    params = {"in1_zp": z1, "in1_mult": ap.x1_mult, "in1_shift": ap.x1_shift, "in2_zp": z2,
-              "in2_mult": ap.x2_mult, "in2_shift": ap.x2_shift, "left_shift": ap.left_shift, "output_zp": zo,
-              "out_mult": ap.out_mult, "out_shift": ap.out_shift, "act_min": qmin, "act_max": qmax}
+    a_t, b_t, o_t = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, output=True)
+    params = lowering.lower_add(graph, op).kernel_params()
     _const_operands(layer, graph)
     same = tuple(a_t.shape) == tuple(b_t.shape) == tuple(o_t.shape)
     if same and not layer.const_inputs:
@@ -269,24 +228,16 @@ def _add(layer: Layer, graph: Graph) -> None:
 
 def _average_pool(layer: Layer, graph: Graph) -> None:
     op = layer.op
-    attrs = op.attrs if isinstance(op.attrs, PoolAttrs) else PoolAttrs()
     x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
     ib, ob = _act_bits(op, x_t), _act_bits(op, o_t)
-    s_in, z_in = ref._qparams(op, x_t)
-    s_out, z_out = ref._qparams(op, o_t)
-    qmin, qmax = ref._out_range(op, o_t, attrs.activation)
-    _, pads = ops.compute_padding(x_t.shape[1:3], attrs.filter, attrs.stride, (1, 1), attrs.padding)
-    # the interpreter's rule (_prepare_pool): requantize only sub-byte tensors of another scale
-    zp_in, zp_out, mult, shift = 0, 0, 0, 0
-    if (x_t.bits < 8 or o_t.bits < 8) and (s_in, z_in) != (s_out, z_out):
-        mult, shift = quantize_multiplier(float(s_in) / float(s_out))
-        zp_in, zp_out = z_in, z_out
+    low = lowering.lower_pool(graph, op)
+    q = low.kernel_requant()
     layer.template = "avgpool"
     layer.in_bits, layer.out_bits = ib, ob
-    layer.p = {"bits": (ib, 8, ob), "stride": tuple(attrs.stride), "padding": (pads[0], pads[2]),
-               "filter": tuple(attrs.filter), "input_zp": zp_in, "output_zp": zp_out, "mult": mult, "shift": shift,
-               "act_min": qmin, "act_max": qmax, "in_dims": _dims(_shape4(x_t.shape)),
-               "out_dims": _dims(_shape4(o_t.shape))}
+    layer.p = {"bits": (ib, 8, ob), "stride": low.stride, "padding": (low.padding[0], low.padding[2]),
+               "filter": low.filter, "input_zp": q["input_zp"], "output_zp": q["output_zp"],
+               "mult": q["multiplier"], "shift": q["shift"], "act_min": low.act_min, "act_max": low.act_max,
+               "in_dims": _dims(_shape4(x_t.shape)), "out_dims": _dims(_shape4(o_t.shape))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,70 +246,52 @@ def _average_pool(layer: Layer, graph: Graph) -> None:
 
 def _mul(layer: Layer, graph: Graph) -> None:
     op = layer.op
-    attrs = op.attrs if isinstance(op.attrs, ElementwiseAttrs) else ElementwiseAttrs()
-    a_t, b_t, o_t = ref._binary_inputs(graph, op)
+    a_t, b_t, o_t = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, output=True)
     _require_int8(op, a_t, b_t, o_t)
-    (s1, z1), (s2, z2), (so, zo) = ref._qparams(op, a_t), ref._qparams(op, b_t), ref._qparams(op, o_t)
-    # as the interpreter's MUL preparer: s1 * s2 / s_out in float32
-    mult, shift = quantize_multiplier(float(np.float32(np.float32(s1 * s2) / so)))
-    qmin, qmax = ref._out_range(op, o_t, attrs.activation)
+    low = lowering.lower_mul(graph, op)
     _const_operands(layer, graph)
     out4 = _shape4(o_t.shape)
     layer.template = "rt_mul"
-    layer.p = {"q": {"in1_zp": z1, "in2_zp": z2, "mult": mult, "shift": shift, "out_zp": zo, "act_min": qmin,
-                     "act_max": qmax},
+    layer.p = {"q": {"in1_zp": low.input1_zp, "in2_zp": low.input2_zp, "mult": low.multiplier, "shift": low.shift,
+                     "out_zp": low.output_zp, "act_min": low.act_min, "act_max": low.act_max},
                "shape": out4, "s1": _bcast_strides(a_t.shape, out4), "s2": _bcast_strides(b_t.shape, out4)}
 
 
 def _max_pool(layer: Layer, graph: Graph) -> None:
     op = layer.op
-    attrs = op.attrs if isinstance(op.attrs, PoolAttrs) else PoolAttrs()
     x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
     _require_int8(op, x_t, o_t)
-    qmin, qmax = ref._out_range(op, o_t, attrs.activation)
-    _, pads = ops.compute_padding(x_t.shape[1:3], attrs.filter, attrs.stride, (1, 1), attrs.padding)
+    low = lowering.lower_pool(graph, op)
     layer.template = "rt_max_pool"
-    layer.p = {"filter": tuple(attrs.filter), "stride": tuple(attrs.stride), "pad": (pads[0], pads[2]),
-               "act_min": qmin, "act_max": qmax, "in_shape": _shape4(x_t.shape), "out_shape": _shape4(o_t.shape)}
+    layer.p = {"filter": low.filter, "stride": low.stride, "pad": (low.padding[0], low.padding[2]),
+               "act_min": low.act_min, "act_max": low.act_max, "in_shape": _shape4(x_t.shape),
+               "out_shape": _shape4(o_t.shape)}
 
 
 def _mean(layer: Layer, graph: Graph) -> None:
     op = layer.op
     x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
     _require_int8(op, x_t, o_t)
+    low = lowering.lower_mean(graph, op)
     rank = len(x_t.shape)
-    axes = tuple(sorted({int(a) % rank for a in ref._const(graph, op, 1).ravel()}))
-    count = int(np.prod([x_t.shape[a] for a in axes], dtype=np.int64)) if axes else 1
-    s_in, z_in = ref._qparams(op, x_t)
-    s_out, z_out = ref._qparams(op, o_t)
-    # as the interpreter's MEAN preparer (QuantizedMeanOrSum folds 1/count into the multiplier)
-    mult, shift = quantize_multiplier(float(s_in) / float(s_out))
-    pot = min(count.bit_length() - 1, 32, 31 + shift)
-    mult = (mult << pot) // count
-    shift -= pot
-    lo, hi = ref._storage_range(o_t)
     reduce = [0] * 4
-    for a in axes:
+    for a in low.axes:
         reduce[a + 4 - rank] = 1
     layer.template = "rt_mean"
-    layer.p = {"reduce": reduce, "count": count, "in_zp": z_in, "mult": mult, "shift": shift, "out_zp": z_out,
-               "act_min": lo, "act_max": hi, "in_shape": _shape4(x_t.shape)}
+    layer.p = {"reduce": reduce, "count": low.count, "in_zp": low.input_zp, "mult": low.multiplier,
+               "shift": low.shift, "out_zp": low.output_zp, "act_min": low.out_min, "act_max": low.out_max,
+               "in_shape": _shape4(x_t.shape)}
 
 
 def _pad(layer: Layer, graph: Graph) -> None:
     op = layer.op
     x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
     _require_int8(op, x_t, o_t)
-    paddings = ref._const(graph, op, 1).astype(np.int64).reshape(-1, 2)
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        value = int(ref._const(graph, op, 2).ravel()[0])
-    elif o_t.quant is not None:
-        value = int(o_t.quant.zero_point[0])
-    else:
-        value = 0
-    before = [0] * (4 - len(paddings)) + [int(a) for a, _ in paddings]
+    low = lowering.lower_pad(graph, op)
+    before = [0] * (4 - len(low.paddings)) + [a for a, _ in low.paddings]
     layer.template = "rt_pad"
-    layer.p = {"in_shape": _shape4(x_t.shape), "out_shape": _shape4(o_t.shape), "before": before, "value": value}
+    layer.p = {"in_shape": _shape4(x_t.shape), "out_shape": _shape4(o_t.shape), "before": before,
+               "value": low.value}
 
 
 def _reshape(layer: Layer, graph: Graph) -> None:
@@ -368,28 +301,23 @@ def _reshape(layer: Layer, graph: Graph) -> None:
     layer.in_bits = layer.out_bits = t.bits
 
 
-def _softmax_tables(s_in: float, beta: float) -> tuple[int, np.ndarray, np.ndarray]:
-    """diff_min, rescaled[d] and exps[d] (d = -diff in [0, 255]) from the reference's functions."""
-    mult, left_shift, diff_min = transcendental.softmax_params(s_in, beta)
+def _softmax_tables(mult: int, left_shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """rescaled[d] and exps[d] (d = -diff in [0, 255]) from the reference's functions."""
     diff = -np.arange(256, dtype=np.int64)
     rescaled = saturating_rounding_doubling_high_mul(wrap_int32(diff * (1 << left_shift)), mult)
     exps = transcendental.exp_on_negative_values(rescaled, 5)
-    return diff_min, rescaled.astype(np.int32), exps.astype(np.int32)
+    return rescaled.astype(np.int32), exps.astype(np.int32)
 
 
 def _softmax(layer: Layer, graph: Graph) -> None:
     op = layer.op
-    attrs = op.attrs if isinstance(op.attrs, SoftmaxAttrs) else SoftmaxAttrs()
     x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
     _require_int8(op, x_t, o_t)
-    s_in, _ = ref._qparams(op, x_t)
-    _, z_out = ref._qparams(op, o_t)
-    if z_out != -128:
-        raise CodegenError(f"op {op.index} (SOFTMAX): output zero point {z_out}, int8 SOFTMAX needs -128")
-    diff_min, _, exps = _softmax_tables(float(s_in), float(attrs.beta))
+    low = lowering.lower_softmax(graph, op)
+    _, exps = _softmax_tables(low.multiplier, low.left_shift)
     depth = int(x_t.shape[-1])
     layer.template = "rt_softmax"
-    layer.p = {"rows": x_t.size // depth, "depth": depth, "diff_min": diff_min,
+    layer.p = {"rows": x_t.size // depth, "depth": depth, "diff_min": low.diff_min,
                "exps": layer.const("exps", "int32_t", exps)}
 
 
@@ -397,12 +325,8 @@ def _log_softmax(layer: Layer, graph: Graph) -> None:
     op = layer.op
     x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
     _require_int8(op, x_t, o_t)
-    s_in, _ = ref._qparams(op, x_t)
-    s_out, z_out = ref._qparams(op, o_t)
-    if z_out != 127 or float(s_out) != 16.0 / 256:
-        raise CodegenError(f"op {op.index} (LOG_SOFTMAX): int8 LOG_SOFTMAX needs output scale 16/256, zero point 127")
-    _, _, rev_mult, rev_shift, _ = transcendental.log_softmax_params(float(s_in))
-    diff_min, rescaled, exps = _softmax_tables(float(s_in), 1.0)
+    mult, left_shift, rev_mult, rev_shift, diff_min = lowering.lower_log_softmax(graph, op).params
+    rescaled, exps = _softmax_tables(mult, left_shift)
     depth = int(x_t.shape[-1])
     layer.template = "rt_log_softmax"
     layer.p = {"rows": x_t.size // depth, "depth": depth, "diff_min": diff_min, "rev_mult": rev_mult,
@@ -410,23 +334,27 @@ def _log_softmax(layer: Layer, graph: Graph) -> None:
                "exps": layer.const("exps", "int32_t", exps)}
 
 
+def _requantize_params(low: lowering.RequantizeLowering, count: int) -> dict:
+    return {"count": count, "in_zp": low.input_zp, "mult": low.multiplier, "shift": low.shift,
+            "out_zp": low.output_zp, "lo": low.out_min, "hi": low.out_max}
+
+
 def _quantize(layer: Layer, graph: Graph) -> None:
     op = layer.op
     x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
-    s_out, z_out = ref._qparams(op, o_t)
     if o_t.dtype != "int8":
         raise CodegenError(f"op {op.index} (QUANTIZE): output {o_t.dtype} (int8 supported)")
-    lo, hi = ref._storage_range(o_t)
-    if x_t.dtype == "float32":
+    if x_t.dtype != "float32":
+        _require_int8(op, x_t, o_t)
+    low = lowering.lower_quantize(graph, op)
+    if isinstance(low, lowering.QuantizeFloatLowering):
         layer.template = "rt_quantize_f32"
         layer.in_bits = 32
-        layer.p = {"count": o_t.size, "scale": float(np.float32(s_out)).hex(), "zp": z_out, "lo": lo, "hi": hi}
+        layer.p = {"count": o_t.size, "scale": float(np.float32(low.scale)).hex(), "zp": low.zero_point,
+                   "lo": low.out_min, "hi": low.out_max}
         return
-    _require_int8(op, x_t, o_t)
-    s_in, z_in = ref._qparams(op, x_t)
-    mult, shift = quantize_multiplier(float(s_in) / float(s_out))
     layer.template = "rt_requantize"
-    layer.p = {"count": o_t.size, "in_zp": z_in, "mult": mult, "shift": shift, "out_zp": z_out, "lo": lo, "hi": hi}
+    layer.p = _requantize_params(low, o_t.size)
 
 
 def _dequantize(layer: Layer, graph: Graph) -> None:
@@ -496,26 +424,13 @@ def _lut(builder: Callable[[float, int, float, int], np.ndarray]) -> Callable[[L
     return prepare
 
 
-def _relu_x(act_max: Optional[float]) -> Callable[[Layer, Graph], None]:
-    def prepare(layer: Layer, graph: Graph) -> None:
-        op = layer.op
-        x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
-        _require_int8(op, x_t, o_t)
-        (s_in, z_in), (s_out, z_out) = ref._qparams(op, x_t), ref._qparams(op, o_t)
-        # as the interpreter's _prepare_relu_x (ReluPrepare)
-        mult, shift = quantize_multiplier(float(np.float32(s_in / s_out)))
-        lo, hi = ref._storage_range(o_t)
-
-        def quant(f: float) -> int:
-            return z_out + ops._round_half_away_f32(np.float32(np.float32(f) / s_out))
-
-        qmin = max(lo, quant(0.0))
-        qmax = hi if act_max is None else min(hi, quant(act_max))
-        layer.template = "rt_requantize"
-        layer.p = {"count": x_t.size, "in_zp": z_in, "mult": mult, "shift": shift, "out_zp": z_out, "lo": qmin,
-                   "hi": qmax}
-
-    return prepare
+def _relu(layer: Layer, graph: Graph) -> None:
+    """RELU and RELU6: a requantization with the activation's clamp."""
+    op = layer.op
+    x_t, o_t = _t(graph, op, 0), _t(graph, op, 0, output=True)
+    _require_int8(op, x_t, o_t)
+    layer.template = "rt_requantize"
+    layer.p = _requantize_params(lowering.lower_relu(graph, op), x_t.size)
 
 
 #: Op kind -> preparer of its layer. The kinds are the reader's (TFLite builtin names).
@@ -539,8 +454,8 @@ LAYER_PREPARERS: dict[str, Callable[[Layer, Graph], None]] = {
     "RESIZE_NEAREST_NEIGHBOR": _resize_nearest,
     "LOGISTIC": _lut(transcendental.logistic_table),
     "HARD_SWISH": _lut(transcendental.hard_swish_table),
-    "RELU": _relu_x(None),
-    "RELU6": _relu_x(6.0),
+    "RELU": _relu,
+    "RELU6": _relu,
 }
 
 #: Templates whose call goes through the kernel library (scratch from its get_buffer_size).

@@ -5,8 +5,9 @@ resolver of ai-edge-litert, which TFLM and CMSIS-NN match): int32 accumulators, 
 ``MultiplyByQuantizedMultiplier`` with double rounding, TFLite's own choice of float32 or double
 arithmetic when it derives multipliers from scales, fixed-point softmax and log-softmax, table
 lookups for LOGISTIC and HARD_SWISH. The kernels live in :mod:`.ops` (convolutions, pooling,
-element-wise) and :mod:`.transcendental`; this module prepares their parameters once per op
-(``prepare``) and runs them (``run``), in the spirit of TFLite's Prepare/Invoke.
+element-wise) and :mod:`.transcendental`; the parameters of each op are derived by
+:mod:`.lowering` (shared with the C generator and the TFLM rewriter). This module prepares an op
+once (``prepare``) and runs it (``run``), in the spirit of TFLite's Prepare/Invoke.
 
 One place where TFLite's reference kernels and TFLM/CMSIS-NN differ: TFLite's int8
 FULLY_CONNECTED requantizes in double (``round(acc * s_in * s_w / s_out)``), TFLM with the
@@ -46,20 +47,15 @@ import numpy as np
 from ..errors import InputDataError, UnsupportedOpError
 from ..graph import (
     ConcatAttrs,
-    ConvAttrs,
-    ElementwiseAttrs,
-    FullyConnectedAttrs,
     Graph,
     Op,
-    PoolAttrs,
-    ReduceAttrs,
     ResizeAttrs,
-    SoftmaxAttrs,
     Tensor,
 )
-from . import ops, transcendental
-from .fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, quantize_multipliers
-from .subbyte import qrange
+from . import lowering, ops, transcendental
+from .fixedpoint import multiply_by_quantized_multiplier
+from .lowering import _weights  # noqa: F401  (codegen.splits reads weights through here)
+from .lowering import INT_RANGES, _const, _qparams, _require_int8, _storage_range, _unsupported
 
 log = logging.getLogger(__name__)
 
@@ -84,88 +80,7 @@ class ReferenceOptions:
     tflite_float_fc: bool = True
 
 
-_INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-(1 << 31), (1 << 31) - 1)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers shared by the preparers.
-
-
-def _unsupported(op: Op, detail: str) -> UnsupportedOpError:
-    return UnsupportedOpError(op.kind, op.index, detail)
-
-
-def _qparams(op: Op, t: Tensor) -> tuple[np.float32, int]:
-    """(scale as float32, zero point) of a per-tensor quantized tensor."""
-    if t.quant is None:
-        raise _unsupported(op, f"tensor '{t.name}' has no quantization parameters")
-    if t.quant.per_channel:
-        raise _unsupported(op, f"tensor '{t.name}' must be quantized per tensor")
-    return np.float32(t.quant.scale[0]), int(t.quant.zero_point[0])
-
-
-def _storage_range(t: Tensor) -> tuple[int, int]:
-    """Integer range of a tensor: its dtype's range, narrowed to its bitwidth."""
-    lo, hi = _INT_RANGES[t.dtype]
-    if t.bits < 8:
-        blo, bhi = qrange(t.bits, t.signed)
-        lo, hi = max(lo, blo), min(hi, bhi)
-    return lo, hi
-
-
-def _require_int8(op: Op, *tensors: Tensor) -> None:
-    for t in tensors:
-        if t.dtype != "int8":
-            raise _unsupported(op, f"tensor '{t.name}' is {t.dtype}; only int8 is supported")
-
-
-def _out_range(op: Op, t: Tensor, activation: str = "NONE") -> tuple[int, int]:
-    scale, zp = _qparams(op, t)
-    if activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-        raise _unsupported(op, f"fused activation {activation}")
-    return ops.activation_range(activation, float(scale), zp, t.dtype, t.bits, t.signed)
-
-
-def _const(graph: Graph, op: Op, position: int) -> np.ndarray:
-    t = graph.tensors[op.inputs[position]]
-    if t.data is None:
-        raise _unsupported(op, f"input {position} ('{t.name}') must be a constant")
-    return np.asarray(t.data)
-
-
-def _weights(graph: Graph, op: Op, position: int) -> np.ndarray:
-    """Constant weights as int64, checked against their bitwidth's range."""
-    t = graph.tensors[op.inputs[position]]
-    w = _const(graph, op, position).astype(np.int64)
-    lo, hi = _storage_range(t)
-    if w.size and (w.min() < lo or w.max() > hi):
-        raise _unsupported(op, f"weights '{t.name}' hold values outside their {t.bits}-bit range [{lo}, {hi}]")
-    return w
-
-
-def _bias(graph: Graph, op: Op, position: int) -> Optional[np.ndarray]:
-    if len(op.inputs) <= position or op.inputs[position] < 0:
-        return None
-    return _const(graph, op, position).astype(np.int64)
-
-
-def _channel_scales(op: Op, t: Tensor, channels: int) -> np.ndarray:
-    if t.quant is None:
-        raise _unsupported(op, f"weights '{t.name}' have no quantization parameters")
-    scales = t.quant.scale.astype(np.float32)
-    if scales.size == 1:
-        return np.repeat(scales, channels)
-    if scales.size != channels:
-        raise _unsupported(op, f"weights '{t.name}' have {scales.size} scales for {channels} channels")
-    return scales
-
-
-def _conv_multipliers(op: Op, x: Tensor, w: Tensor, out: Tensor, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """TFLite ``PopulateConvolutionQuantizationParams``: double(s_in) * double(s_w) / double(s_out)."""
-    s_in, _ = _qparams(op, x)
-    s_out, _ = _qparams(op, out)
-    real = np.float64(s_in) * _channel_scales(op, w, channels).astype(np.float64) / np.float64(s_out)
-    return quantize_multipliers(real)
+_INT_RANGES = INT_RANGES
 
 
 def _check_shape(op: Op, t: Tensor, value: np.ndarray) -> np.ndarray:
@@ -179,186 +94,107 @@ def _check_shape(op: Op, t: Tensor, value: np.ndarray) -> np.ndarray:
 
 
 def _prepare_conv2d(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, ConvAttrs) else ConvAttrs()
-    x_t, w_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, w_t, o_t)
-    w = _weights(graph, op, 1)
-    bias = _bias(graph, op, 2)
-    cout, kh, kw, _ = w.shape
-    mult, shift = _conv_multipliers(op, x_t, w_t, o_t, cout)
-    _, x_zp = _qparams(op, x_t)
-    _, o_zp = _qparams(op, o_t)
-    qmin, qmax = _out_range(op, o_t, attrs.activation)
-    _, pads = ops.compute_padding(x_t.shape[1:3], (kh, kw), attrs.stride, attrs.dilation, attrs.padding)
+    low = lowering.lower_conv(graph, op)
+    o_t = graph.tensors[op.outputs[0]]
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = ops.conv2d(inputs[0], x_zp, w, bias, attrs.stride, pads, attrs.dilation, mult, shift, o_zp, qmin, qmax)
+        out = ops.conv2d(inputs[0], low.input_zp, low.weights, low.bias, low.stride, low.padding, low.dilation,
+                         low.multiplier, low.shift, low.output_zp, low.act_min, low.act_max)
         return [_check_shape(op, o_t, out)]
 
     return run
 
 
 def _prepare_depthwise_conv2d(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, ConvAttrs) else ConvAttrs()
-    x_t, w_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, w_t, o_t)
-    w = _weights(graph, op, 1)
-    bias = _bias(graph, op, 2)
-    _, kh, kw, cout = w.shape
-    cin = x_t.shape[3]
-    depth_multiplier = cout // cin if cin else 1
-    if depth_multiplier * cin != cout:
-        raise _unsupported(op, f"{cout} output channels is not a multiple of {cin} input channels")
-    mult, shift = _conv_multipliers(op, x_t, w_t, o_t, cout)
-    _, x_zp = _qparams(op, x_t)
-    _, o_zp = _qparams(op, o_t)
-    qmin, qmax = _out_range(op, o_t, attrs.activation)
-    _, pads = ops.compute_padding(x_t.shape[1:3], (kh, kw), attrs.stride, attrs.dilation, attrs.padding)
+    low = lowering.lower_conv(graph, op)
+    o_t = graph.tensors[op.outputs[0]]
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = ops.depthwise_conv2d(inputs[0], x_zp, w, bias, attrs.stride, pads, attrs.dilation, depth_multiplier,
-                                   mult, shift, o_zp, qmin, qmax)
+        out = ops.depthwise_conv2d(inputs[0], low.input_zp, low.weights, low.bias, low.stride, low.padding,
+                                   low.dilation, low.depth_multiplier, low.multiplier, low.shift, low.output_zp,
+                                   low.act_min, low.act_max)
         return [_check_shape(op, o_t, out)]
 
     return run
 
 
 def _prepare_fully_connected(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, FullyConnectedAttrs) else FullyConnectedAttrs()
+    low = lowering.lower_fully_connected(graph, op)
     x_t, w_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, w_t, o_t)
-    w = _weights(graph, op, 1)
-    bias = _bias(graph, op, 2)
-    cout, depth = w.shape
-    s_in, x_zp = _qparams(op, x_t)
-    s_out, o_zp = _qparams(op, o_t)
-    if w_t.quant is not None and w_t.quant.per_channel:
-        mult, shift = _conv_multipliers(op, x_t, w_t, o_t, cout)
-        w_zp = 0
-    else:
-        s_w, w_zp = _qparams(op, w_t)
-        # GetQuantizedConvolutionMultipler: the product s_in * s_w in float32, / s_out in double.
-        m, s = quantize_multiplier(float(np.float64(np.float32(s_in * s_w)) / np.float64(s_out)))
-        mult, shift = np.int64(m), np.int64(s)
-    qmin, qmax = _out_range(op, o_t, attrs.activation)
-    real_multiplier = None
-    if options.tflite_float_fc and x_t.bits == 8 and w_t.bits == 8 and o_t.bits == 8:
-        # reference_integer_ops::FullyConnected(PerChannel) with float scales: double requantization.
-        real_multiplier = np.float64(s_in) * _channel_scales(op, w_t, cout).astype(np.float64) / np.float64(s_out)
+    # reference_integer_ops::FullyConnected(PerChannel) with float scales: double requantization.
+    use_real = options.tflite_float_fc and x_t.bits == 8 and w_t.bits == 8 and o_t.bits == 8
+    real_multiplier = low.real_multiplier if use_real else None
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        x = inputs[0].reshape(-1, depth)
-        out = ops.fully_connected(x, x_zp, w, bias, mult, shift, o_zp, qmin, qmax, w_zp=w_zp,
-                                  real_multiplier=real_multiplier)
+        x = inputs[0].reshape(-1, low.depth)
+        out = ops.fully_connected(x, low.input_zp, low.weights, low.bias, low.multiplier, low.shift, low.output_zp,
+                                  low.act_min, low.act_max, w_zp=low.weight_zp, real_multiplier=real_multiplier)
         return [_check_shape(op, o_t, out)]
 
     return run
 
 
-def _binary_inputs(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor]:
-    return graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
-
-
 def _prepare_add(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, ElementwiseAttrs) else ElementwiseAttrs()
-    a_t, b_t, o_t = _binary_inputs(graph, op)
-    _require_int8(op, a_t, b_t, o_t)
-    (s1, z1), (s2, z2), (so, zo) = _qparams(op, a_t), _qparams(op, b_t), _qparams(op, o_t)
-    p = ops.add_params(float(s1), float(s2), float(so))
-    qmin, qmax = _out_range(op, o_t, attrs.activation)
+    low = lowering.lower_add(graph, op)
+    o_t = graph.tensors[op.outputs[0]]
+    p = low.params
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = ops.add(inputs[0], z1, p.x1_mult, p.x1_shift, inputs[1], z2, p.x2_mult, p.x2_shift, p.out_mult,
-                      p.out_shift, zo, qmin, qmax, p.left_shift)
+        out = ops.add(inputs[0], low.input1_zp, p.x1_mult, p.x1_shift, inputs[1], low.input2_zp, p.x2_mult,
+                      p.x2_shift, p.out_mult, p.out_shift, low.output_zp, low.act_min, low.act_max, p.left_shift)
         return [_check_shape(op, o_t, out)]
 
     return run
 
 
 def _prepare_mul(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, ElementwiseAttrs) else ElementwiseAttrs()
-    a_t, b_t, o_t = _binary_inputs(graph, op)
-    _require_int8(op, a_t, b_t, o_t)
-    (s1, z1), (s2, z2), (so, zo) = _qparams(op, a_t), _qparams(op, b_t), _qparams(op, o_t)
-    # mul.cc computes s1 * s2 / s_out in float32, then widens to double.
-    mult, shift = quantize_multiplier(float(np.float32(np.float32(s1 * s2) / so)))
-    qmin, qmax = _out_range(op, o_t, attrs.activation)
+    low = lowering.lower_mul(graph, op)
+    o_t = graph.tensors[op.outputs[0]]
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = ops.mul(inputs[0], z1, inputs[1], z2, mult, shift, zo, qmin, qmax)
+        out = ops.mul(inputs[0], low.input1_zp, inputs[1], low.input2_zp, low.multiplier, low.shift, low.output_zp,
+                      low.act_min, low.act_max)
         return [_check_shape(op, o_t, out)]
 
     return run
 
 
-def _prepare_pool(graph: Graph, op: Op, options: ReferenceOptions, average: bool) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, PoolAttrs) else PoolAttrs()
-    x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, o_t)
-    s_in, z_in = _qparams(op, x_t)
-    s_out, z_out = _qparams(op, o_t)
-    qmin, qmax = _out_range(op, o_t, attrs.activation)
-    _, pads = ops.compute_padding(x_t.shape[1:3], attrs.filter, attrs.stride, (1, 1), attrs.padding)
-    requant: dict[str, int] = {}
-    # TFLite's int8 pooling ignores the output's scale (the converter makes them equal); the
-    # requantization is the project's extension for sub-byte tensors of another scale.
-    if (x_t.bits < 8 or o_t.bits < 8) and (s_in, z_in) != (s_out, z_out):
-        m, s = quantize_multiplier(float(s_in) / float(s_out))
-        requant = {"x_zp": z_in, "multiplier": m, "shift": s, "out_zp": z_out}
-    pool = ops.avg_pool if average else ops.max_pool
+def _prepare_pool(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
+    low = lowering.lower_pool(graph, op)
+    o_t = graph.tensors[op.outputs[0]]
+    r = low.requant
+    # TFLite's int8 pooling ignores the output's scale; the requantization is the project's
+    # extension for sub-byte tensors of another scale (lowering.pool_requant).
+    requant = {} if r is None else {"x_zp": r.input_zp, "multiplier": r.multiplier, "shift": r.shift,
+                                     "out_zp": r.output_zp}
+    pool = ops.avg_pool if low.average else ops.max_pool
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = pool(inputs[0], attrs.filter, attrs.stride, pads, qmin, qmax, **requant)
+        out = pool(inputs[0], low.filter, low.stride, low.padding, low.act_min, low.act_max, **requant)
         return [_check_shape(op, o_t, out)]
 
     return run
-
-
-def _prepare_average_pool(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    return _prepare_pool(graph, op, options, average=True)
-
-
-def _prepare_max_pool(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    return _prepare_pool(graph, op, options, average=False)
 
 
 def _prepare_mean(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, ReduceAttrs) else ReduceAttrs()
-    x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, o_t)
-    rank = len(x_t.shape)
-    axes = tuple(sorted({int(a) % rank for a in _const(graph, op, 1).ravel()}))
-    count = int(np.prod([x_t.shape[a] for a in axes], dtype=np.int64)) if axes else 1
-    s_in, z_in = _qparams(op, x_t)
-    s_out, z_out = _qparams(op, o_t)
-    mult, shift = quantize_multiplier(float(s_in) / float(s_out))
-    # reference_ops::QuantizedMeanOrSum folds 1/count into the multiplier.
-    pot = min(count.bit_length() - 1, 32, 31 + shift)
-    mult = (mult << pot) // count
-    shift -= pot
-    lo, hi = _storage_range(o_t)
+    low = lowering.lower_mean(graph, op)
+    o_t = graph.tensors[op.outputs[0]]
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        total = inputs[0].sum(axis=axes, keepdims=True) - z_in * count
-        out = multiply_by_quantized_multiplier(total, mult, shift) + z_out
-        return [_check_shape(op, o_t, np.clip(out, lo, hi))]
+        total = inputs[0].sum(axis=low.axes, keepdims=True) - low.input_zp * low.count
+        out = multiply_by_quantized_multiplier(total, low.multiplier, low.shift) + low.output_zp
+        return [_check_shape(op, o_t, np.clip(out, low.out_min, low.out_max))]
 
     return run
 
 
 def _prepare_pad(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    paddings = _const(graph, op, 1).astype(np.int64).reshape(-1, 2)
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        value = int(_const(graph, op, 2).ravel()[0])
-    elif o_t.quant is not None:
-        value = int(o_t.quant.zero_point[0])
-    else:
-        value = 0
-    widths = [(int(a), int(b)) for a, b in paddings]
+    low = lowering.lower_pad(graph, op)
+    o_t = graph.tensors[op.outputs[0]]
+    widths = list(low.paddings)
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [_check_shape(op, o_t, np.pad(inputs[0], widths, mode="constant", constant_values=value))]
+        return [_check_shape(op, o_t, np.pad(inputs[0], widths, mode="constant", constant_values=low.value))]
 
     return run
 
@@ -373,60 +209,43 @@ def _prepare_reshape(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
 
 
 def _prepare_softmax(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    attrs = op.attrs if isinstance(op.attrs, SoftmaxAttrs) else SoftmaxAttrs()
-    x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, o_t)
-    s_in, _ = _qparams(op, x_t)
-    _, z_out = _qparams(op, o_t)
-    if z_out != -128:
-        raise _unsupported(op, "int8 SOFTMAX needs output zero point -128 (scale 1/256)")
-    mult, left_shift, diff_min = transcendental.softmax_params(float(s_in), float(attrs.beta))
+    low = lowering.lower_softmax(graph, op)
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [transcendental.softmax_int8(inputs[0], mult, left_shift, diff_min)]
+        return [transcendental.softmax_int8(inputs[0], low.multiplier, low.left_shift, low.diff_min)]
 
     return run
 
 
 def _prepare_log_softmax(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, o_t)
-    s_in, _ = _qparams(op, x_t)
-    s_out, z_out = _qparams(op, o_t)
-    if z_out != 127 or float(s_out) != 16.0 / 256:
-        raise _unsupported(op, "int8 LOG_SOFTMAX needs output scale 16/256 and zero point 127")
-    params = transcendental.log_softmax_params(float(s_in))
+    low = lowering.lower_log_softmax(graph, op)
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [transcendental.log_softmax_int8(inputs[0], *params)]
+        return [transcendental.log_softmax_int8(inputs[0], *low.params)]
+
+    return run
+
+
+def _requantize_kernel(low: lowering.RequantizeLowering) -> Kernel:
+    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        out = multiply_by_quantized_multiplier(inputs[0] - low.input_zp, low.multiplier, low.shift) + low.output_zp
+        return [np.clip(out, low.out_min, low.out_max)]
 
     return run
 
 
 def _prepare_quantize(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    s_out, z_out = _qparams(op, o_t)
-    if o_t.dtype not in ("int8", "uint8", "int16"):
-        raise _unsupported(op, f"QUANTIZE to {o_t.dtype}")
-    lo, hi = _storage_range(o_t)
-    if x_t.dtype == "float32":
-        def run_float(inputs: list[np.ndarray]) -> list[np.ndarray]:
-            scaled = (inputs[0].astype(np.float32) / s_out).astype(np.float32)
-            rounded = np.sign(scaled) * np.floor(np.abs(scaled.astype(np.float64)) + 0.5)
-            rounded = np.nan_to_num(np.clip(rounded, -(1 << 31), (1 << 31) - 1), nan=0.0)
-            return [np.clip(rounded.astype(np.int64) + z_out, lo, hi)]
+    low = lowering.lower_quantize(graph, op)
+    if isinstance(low, lowering.RequantizeLowering):
+        return _requantize_kernel(low)
 
-        return run_float
-    if x_t.dtype not in ("int8", "uint8", "int16"):
-        raise _unsupported(op, f"QUANTIZE from {x_t.dtype}")
-    s_in, z_in = _qparams(op, x_t)
-    mult, shift = quantize_multiplier(float(s_in) / float(s_out))
+    def run_float(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        scaled = (inputs[0].astype(np.float32) / low.scale).astype(np.float32)
+        rounded = np.sign(scaled) * np.floor(np.abs(scaled.astype(np.float64)) + 0.5)
+        rounded = np.nan_to_num(np.clip(rounded, -(1 << 31), (1 << 31) - 1), nan=0.0)
+        return [np.clip(rounded.astype(np.int64) + low.zero_point, low.out_min, low.out_max)]
 
-    def run_int(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = multiply_by_quantized_multiplier(inputs[0] - z_in, mult, shift) + z_out
-        return [np.clip(out, lo, hi)]
-
-    return run_int
+    return run_float
 
 
 def _prepare_dequantize(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
@@ -522,33 +341,9 @@ def _prepare_hard_swish(graph: Graph, op: Op, options: ReferenceOptions) -> Kern
     return _table_kernel(op, o_t, transcendental.hard_swish_table(float(s_in), z_in, float(s_out), z_out))
 
 
-def _prepare_relu_x(graph: Graph, op: Op, options: ReferenceOptions, act_max: Optional[float]) -> Kernel:
-    x_t, o_t = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-    _require_int8(op, x_t, o_t)
-    (s_in, z_in), (s_out, z_out) = _qparams(op, x_t), _qparams(op, o_t)
-    # ReluPrepare: input scale / output scale in float32, widened to double.
-    mult, shift = quantize_multiplier(float(np.float32(s_in / s_out)))
-    lo, hi = _storage_range(o_t)
-
-    def quant(f: float) -> int:
-        return z_out + ops._round_half_away_f32(np.float32(np.float32(f) / s_out))
-
-    qmin = max(lo, quant(0.0))
-    qmax = hi if act_max is None else min(hi, quant(act_max))
-
-    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = multiply_by_quantized_multiplier(inputs[0] - z_in, mult, shift) + z_out
-        return [np.clip(out, qmin, qmax)]
-
-    return run
-
-
 def _prepare_relu(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    return _prepare_relu_x(graph, op, options, None)
-
-
-def _prepare_relu6(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
-    return _prepare_relu_x(graph, op, options, 6.0)
+    """RELU and RELU6."""
+    return _requantize_kernel(lowering.lower_relu(graph, op))
 
 
 #: Op kind -> preparer. The kinds are the TFLite builtin names the reader produces.
@@ -558,8 +353,8 @@ OP_PREPARERS: dict[str, Preparer] = {
     "FULLY_CONNECTED": _prepare_fully_connected,
     "ADD": _prepare_add,
     "MUL": _prepare_mul,
-    "AVERAGE_POOL_2D": _prepare_average_pool,
-    "MAX_POOL_2D": _prepare_max_pool,
+    "AVERAGE_POOL_2D": _prepare_pool,
+    "MAX_POOL_2D": _prepare_pool,
     "MEAN": _prepare_mean,
     "PAD": _prepare_pad,
     "RESHAPE": _prepare_reshape,
@@ -573,7 +368,7 @@ OP_PREPARERS: dict[str, Preparer] = {
     "LOGISTIC": _prepare_logistic,
     "HARD_SWISH": _prepare_hard_swish,
     "RELU": _prepare_relu,
-    "RELU6": _prepare_relu6,
+    "RELU6": _prepare_relu,
 }
 
 

@@ -47,21 +47,11 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import MixqError
-from ..graph import (
-    ConvAttrs,
-    ElementwiseAttrs,
-    FullyConnectedAttrs,
-    Graph,
-    Op,
-    PoolAttrs,
-    QuantParams,
-    Tensor,
-)
+from ..graph import Graph, Op, QuantParams, Tensor
 from ..kernellib.layout import pack_depthwise_weights, pack_weights, weight_row_len
 from ..quant.precision import PrecisionAssignment
 from ..quant.requantize import apply_assignment
-from ..reference import ops as ref_ops
-from ..reference.fixedpoint import quantize_multiplier, quantize_multipliers
+from ..reference import lowering
 from ..reference.subbyte import packed_size
 from . import custom_options as co
 from .arena import tflm_arena_estimate
@@ -274,95 +264,51 @@ def settle_assignment(graph: Graph, assignment: AssignmentLike,
 
 
 # ---------------------------------------------------------------------------------------------
-# Parameters of one MIXQ op, computed exactly as the reference interpreter computes them.
+# Options of one MIXQ op: the kernel parameters of :func:`tvm_mixq.reference.lowering.lower_op`,
+# the very numbers the reference interpreter applies.
 
 
-def _scalar(t: Tensor) -> tuple[np.float32, int]:
-    assert t.quant is not None
-    return np.float32(t.quant.scale[0]), int(t.quant.zero_point[0])
-
-
-def _out_range(t: Tensor, activation: str) -> tuple[int, int]:
-    scale, zp = _scalar(t)
-    return ref_ops.activation_range(activation, float(scale), zp, t.dtype, t.bits, t.signed)
-
-
-def _requant(x: Tensor, w: Tensor, o: Tensor, channels: int, fully_connected: bool) -> np.ndarray:
-    """INT32 [2, C]: per-channel multipliers and shifts (the reference's derivation)."""
-    assert w.quant is not None
-    s_in, _ = _scalar(x)
-    s_out, _ = _scalar(o)
-    if fully_connected and not w.quant.per_channel:
-        s_w = np.float32(w.quant.scale[0])
-        m, s = quantize_multiplier(float(np.float64(np.float32(s_in * s_w)) / np.float64(s_out)))
-        mult, shift = np.full(channels, m, np.int64), np.full(channels, s, np.int64)
-    else:
-        scales = w.quant.scale.astype(np.float32)
-        if scales.size == 1:
-            scales = np.repeat(scales, channels)
-        if scales.size != channels:
-            raise MixqError(f"weights '{w.name}' have {scales.size} scales for {channels} channels")
-        real = np.float64(s_in) * scales.astype(np.float64) / np.float64(s_out)
-        mult, shift = quantize_multipliers(real)
-    return np.stack([np.asarray(mult, np.int64), np.asarray(shift, np.int64)]).astype(np.int32)
+def _requant(multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """INT32 [2, C]: per-channel multipliers and shifts."""
+    return np.stack([np.asarray(multiplier, np.int64), np.asarray(shift, np.int64)]).astype(np.int32)
 
 
 def _weighted_options(g: Graph, op: Op) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """(options, packed weights, requant) of a conv / depthwise / fully connected op."""
     x, w, o = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
-    activation = getattr(op.attrs, "activation", "NONE")
-    _, x_zp = _scalar(x)
-    _, o_zp = _scalar(o)
-    act_min, act_max = _out_range(o, activation)
-    wq = np.asarray(w.data).astype(np.int64)
-    opts: dict[str, Any] = {"in_bits": x.bits, "w_bits": w.bits, "out_bits": o.bits, "input_zp": x_zp,
-                            "output_zp": o_zp, "act_min": act_min, "act_max": act_max}
     if op.kind == "FULLY_CONNECTED":
-        cout, depth = wq.shape
+        fc = lowering.lower_fully_connected(g, op)
+        opts: dict[str, Any] = {"in_bits": x.bits, "w_bits": w.bits, "out_bits": o.bits, "input_zp": fc.input_zp,
+                                "output_zp": fc.output_zp, "act_min": fc.act_min, "act_max": fc.act_max}
+        cout, depth = fc.channels, fc.depth
         n = x.size // depth
         opts.update(in_shape=[n, 1, 1, depth], filter_shape=[cout, 1, 1, depth], out_shape=[n, 1, 1, cout])
-        return opts, pack_weights(wq, w.bits), _requant(x, w, o, cout, True)
-    attrs = op.attrs if isinstance(op.attrs, ConvAttrs) else ConvAttrs()
-    if op.kind == "CONV_2D":
-        cout, kh, kw, _ = wq.shape
-        packed = pack_weights(wq, w.bits)
+        return opts, pack_weights(fc.weights, w.bits), _requant(fc.multiplier, fc.shift)
+    conv = lowering.lower_conv(g, op)
+    opts = {"in_bits": x.bits, "w_bits": w.bits, "out_bits": o.bits, "input_zp": conv.input_zp,
+            "output_zp": conv.output_zp, "act_min": conv.act_min, "act_max": conv.act_max}
+    if conv.depthwise:
+        packed = pack_depthwise_weights(conv.weights, w.bits)
+        opts["depth_multiplier"] = conv.depth_multiplier
     else:
-        _, kh, kw, cout = wq.shape
-        packed = pack_depthwise_weights(wq, w.bits)
-        opts["depth_multiplier"] = cout // x.shape[3]
-    _, pads = ref_ops.compute_padding(tuple(x.shape[1:3]), (kh, kw), attrs.stride, attrs.dilation, attrs.padding)
-    opts.update(in_shape=list(x.shape), filter_shape=list(wq.shape), out_shape=list(o.shape),
-                stride=list(attrs.stride), padding=[pads[0], pads[2]], dilation=list(attrs.dilation))
-    return opts, packed, _requant(x, w, o, cout, False)
+        packed = pack_weights(conv.weights, w.bits)
+    opts.update(in_shape=list(x.shape), filter_shape=list(conv.weights.shape), out_shape=list(o.shape),
+                stride=list(conv.stride), padding=[conv.padding[0], conv.padding[2]], dilation=list(conv.dilation))
+    return opts, packed, _requant(conv.multiplier, conv.shift)
 
 
 def _add_options(g: Graph, op: Op) -> dict[str, Any]:
     a, b, o = (g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    (s1, z1), (s2, z2), (so, zo) = _scalar(a), _scalar(b), _scalar(o)
-    p = ref_ops.add_params(float(s1), float(s2), float(so))
-    activation = op.attrs.activation if isinstance(op.attrs, ElementwiseAttrs) else "NONE"
-    act_min, act_max = _out_range(o, activation)
     return {"in1_bits": a.bits, "in2_bits": b.bits, "out_bits": o.bits, "shape": _nhwc(o.shape),
-            "in1_zp": z1, "in1_mult": p.x1_mult, "in1_shift": p.x1_shift, "in2_zp": z2, "in2_mult": p.x2_mult,
-            "in2_shift": p.x2_shift, "left_shift": p.left_shift, "output_zp": zo, "out_mult": p.out_mult,
-            "out_shift": p.out_shift, "act_min": act_min, "act_max": act_max}
+            **lowering.lower_add(g, op).kernel_params()}
 
 
 def _pool_options(g: Graph, op: Op) -> dict[str, Any]:
     x, o = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    attrs = op.attrs if isinstance(op.attrs, PoolAttrs) else PoolAttrs()
-    (s_in, z_in), (s_out, z_out) = _scalar(x), _scalar(o)
-    _, pads = ref_ops.compute_padding(tuple(x.shape[1:3]), attrs.filter, attrs.stride, (1, 1), attrs.padding)
-    act_min, act_max = _out_range(o, attrs.activation)
-    if (x.bits < 8 or o.bits < 8) and (s_in, z_in) != (s_out, z_out):
-        mult, shift = quantize_multiplier(float(s_in) / float(s_out))
-        in_zp, out_zp = z_in, z_out
-    else:  # TFLite's plain rounded average of the stored values
-        mult, shift, in_zp, out_zp = 0, 0, 0, 0
+    pool = lowering.lower_pool(g, op)
     return {"in_bits": x.bits, "out_bits": o.bits, "in_shape": list(x.shape), "out_shape": list(o.shape),
-            "filter": list(attrs.filter), "stride": list(attrs.stride), "padding": [pads[0], pads[2]],
-            "input_zp": in_zp, "output_zp": out_zp, "multiplier": mult, "shift": shift, "act_min": act_min,
-            "act_max": act_max}
+            "filter": list(pool.filter), "stride": list(pool.stride), "padding": [pool.padding[0], pool.padding[2]],
+            **pool.kernel_requant(), "act_min": pool.act_min, "act_max": pool.act_max}
 
 
 def _nhwc(shape: tuple[int, ...]) -> list[int]:

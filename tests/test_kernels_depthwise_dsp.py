@@ -75,6 +75,21 @@ def _dsp_depthwise_cases(seed: int) -> list[cases.ConvCase]:
     big = _case(rng, (4, 4, 4), (4, 4), 8)
     big.bias = np.full(8, (1 << 30) + 5, np.int64)
     out.append(big)
+    # stream: 8-bit inputs with an odd channel count and 4- / 2-bit weights (weight pairs straddle
+    # bytes: per-weight decoding), and even counts whose 2-bit pairs sit in either half of a byte
+    out.append(_case(rng, (8, 4, 8), (4, 5), 7))
+    out.append(_case(rng, (8, 2, 8), (4, 5), 9))
+    out.append(_case(rng, (8, 2, 8), (4, 5), 6))
+    # bounds: the call-wide check (largest |bias|, left and right shift together) fails; channel by
+    # channel (shift +7 on one channel, -30 on another, |bias| 2^22; the general path folds
+    # z = output_zp - act_min) the call passes with z = 1 and falls back with z = 129
+    for ozp in (-127, 1):
+        mixed = _case(rng, (4, 4, 8), (4, 4), 8)
+        mixed.shift = mixed.shift.copy()
+        mixed.shift[0], mixed.shift[1] = 7, -30
+        mixed.bias = np.where(np.arange(8) % 2 == 0, 1 << 22, -(1 << 22)).astype(np.int64)
+        mixed.out_zp = ozp
+        out.append(mixed)
     # whole-range clamp with 4-bit outputs of 6 channels (outputs start mid-byte: element stores)
     out.append(_case(rng, (8, 8, 4), (4, 5), 6))
     out.append(_case(rng, (8, 4, 2), (4, 5), 6))

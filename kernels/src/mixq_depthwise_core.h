@@ -156,41 +156,108 @@ MIXQ_INLINE void mixq_dw_pixel_dsp(int32_t IB, int32_t OB, int32_t FULL, int32_t
     }
 }
 
+/* Whether channel c falls outside the DSP path's bounds (shift > 7, or sums that would leave int32
+ * once scaled); b = |bias|, the rest as in mixq_dw_stream. */
+MIXQ_INLINE int32_t mixq_dw_out_of_bounds(int32_t sh, int64_t b, int64_t xmax, int32_t z) {
+    const int64_t lim = ((int64_t)1 << 31) - 1;
+    const int32_t e = 1 + (sh > 0 ? sh : 0), r = sh < 0 ? -sh : 0;
+    const int64_t bound = b + xmax; /* >= |x| */
+    return sh > 7 || (bound << e) > lim ||
+           (bound << (e - 1)) + 2 + (r > 0 ? ((int64_t)1 << (r - 1)) : 0) + ((int64_t)(z < 0 ? -z : z) << r) > lim;
+}
+
 /* Fill the stream for channels [0, ncg); returns 0 when a channel falls outside the path's bounds
- * (shift > 7, or sums that would leave int32 once scaled), in which case the portable path runs. */
+ * (mixq_dw_out_of_bounds), in which case the portable path runs. The bounds are checked once with
+ * the largest |bias|, left and right shift of the call (each term grows with them), and channel by
+ * channel only when that check fails. Weights are decoded a pair of channels at a time (one byte
+ * holds both at 4 and 2 bits when C is even), straight into their lane slots. */
 MIXQ_INLINE int32_t mixq_dw_stream(int32_t IB, int32_t WB, int32_t FULL, int32_t KT, int32_t cout, int32_t ncg,
                                    int32_t nw, const uint8_t *w, const int32_t *bias,
                                    const mixq_per_channel_quant *q, int32_t zp, int32_t ozp, int32_t lo,
                                    uint32_t *st) {
     const int32_t rw = mixq_dw_rec_words(KT);
-    const int64_t dmax = mixq_max_i32(mixq_act_hi(IB) - zp, zp - mixq_act_lo(IB));
-    const int64_t lim = ((int64_t)1 << 31) - 1;
+    const int64_t xmax = (int64_t)KT * (1 << (WB - 1)) * mixq_max_i32(mixq_act_hi(IB) - zp, zp - mixq_act_lo(IB));
     const int32_t z = FULL ? ozp : ozp - lo;
-    for (int32_t c = 0; c < ncg; c++) {
-        const int32_t sh = q->shift[c];
-        const int32_t e = 1 + (sh > 0 ? sh : 0), r = sh < 0 ? -sh : 0;
-        const int64_t b = bias ? bias[c] : 0;
-        const int64_t bound = (b < 0 ? -b : b) + (int64_t)KT * (1 << (WB - 1)) * dmax; /* >= |x| */
-        if (sh > 7 || (bound << e) > lim ||
-            (bound << (e - 1)) + 2 + (r > 0 ? ((int64_t)1 << (r - 1)) : 0) + ((int64_t)(z < 0 ? -z : z) << r) > lim) {
+    {
+        int32_t shmax = -31, shmin = 30;
+        uint32_t bmax = 0;
+        for (int32_t c = 0; c < ncg; c++) {
+            const int32_t sh = q->shift[c];
+            const int32_t b = bias ? bias[c] : 0;
+            const uint32_t ab = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;
+            shmax = sh > shmax ? sh : shmax;
+            shmin = sh < shmin ? sh : shmin;
+            bmax = ab > bmax ? ab : bmax;
+        }
+        if (shmax > 7) {
             return 0;
         }
-        int32_t g, j;
-        mixq_dw_slot(IB, c, nw, &g, &j);
-        uint32_t *rec = st + g * rw;
-        int16_t *lanes = (int16_t *)(void *)(rec + 4 + (j & 1)) + (j >> 1);
-        int32_t sum = 0;
-        for (int32_t t = 0, idx = c; t < KT; t++, idx += cout) {
-            const int32_t v = mixq_get_dw_weight(w, idx, WB);
-            sum += v;
-            lanes[4 * t] = (int16_t)(v * (1 << e));
+        /* worst case of both terms: largest left shift and largest right shift together */
+        const int32_t e = 1 + (shmax > 0 ? shmax : 0), r = shmin < 0 ? -shmin : 0;
+        const int64_t bound = (int64_t)bmax + xmax, lim = ((int64_t)1 << 31) - 1;
+        const int32_t ok = (bound << e) <= lim && (bound << (e - 1)) + 2 + (r > 0 ? ((int64_t)1 << (r - 1)) : 0) +
+                                                          ((int64_t)(z < 0 ? -z : z) << r) <=
+                                                      lim;
+        if (!ok) {
+            for (int32_t c = 0; c < ncg; c++) {
+                const int32_t b = bias ? bias[c] : 0;
+                if (mixq_dw_out_of_bounds(q->shift[c], b < 0 ? -(int64_t)b : (int64_t)b, xmax, z)) {
+                    return 0;
+                }
+            }
         }
-        rec[j] = (uint32_t)(((int32_t)b - zp * sum) * (1 << e));
-        uint32_t *rq = rec + 4 + 2 * KT + 4 * j;
-        rq[0] = (uint32_t)q->multiplier[c];
-        rq[1] = (uint32_t)((r > 0 ? (1u << (r - 1)) : 0u) + ((uint32_t)z << r));
-        rq[2] = (uint32_t)r;
-        rq[3] = r > 0 ? 0xFFFFFFFFu : 0u;
+    }
+    /* byte-wise decoding needs both weights of a channel pair in one byte at every tap */
+    const int32_t pairs = WB == 8 || (cout & 1) == 0;
+    for (int32_t c = 0; c < ncg; c += 2) {
+        int32_t g, j;
+        mixq_dw_slot(IB, c, nw, &g, &j); /* c even: j even, channel c + 1 takes slot j + 1 */
+        uint32_t *rec = st + g * rw;
+        int16_t *lanes = (int16_t *)(void *)(rec + 4) + (j >> 1);
+        const int32_t sh0 = q->shift[c], sh1 = q->shift[c + 1];
+        const int32_t e0 = 1 + (sh0 > 0 ? sh0 : 0), e1 = 1 + (sh1 > 0 ? sh1 : 0);
+        int32_t sum0 = 0, sum1 = 0;
+        if (pairs) {
+            int32_t idx = c;
+            for (int32_t t = 0; t < KT; t++, idx += cout) {
+                int32_t v0, v1;
+                if (WB == 8) {
+                    v0 = (int8_t)w[idx];
+                    v1 = (int8_t)w[idx + 1];
+                } else if (WB == 4) {
+                    const uint32_t by = w[idx >> 1];
+                    v0 = (int32_t)(by << 28) >> 28;
+                    v1 = (int32_t)(by << 24) >> 28;
+                } else {
+                    const uint32_t by = (uint32_t)w[idx >> 2] << (28 - 2 * (idx & 3)); /* the pair at bits 28..31 */
+                    v0 = (int32_t)(by << 2) >> 30;
+                    v1 = (int32_t)by >> 30;
+                }
+                sum0 += v0;
+                sum1 += v1;
+                lanes[4 * t] = (int16_t)(v0 * (1 << e0));
+                lanes[4 * t + 2] = (int16_t)(v1 * (1 << e1));
+            }
+        } else {
+            for (int32_t t = 0, idx = c; t < KT; t++, idx += cout) {
+                const int32_t v0 = mixq_get_dw_weight(w, idx, WB), v1 = mixq_get_dw_weight(w, idx + 1, WB);
+                sum0 += v0;
+                sum1 += v1;
+                lanes[4 * t] = (int16_t)(v0 * (1 << e0));
+                lanes[4 * t + 2] = (int16_t)(v1 * (1 << e1));
+            }
+        }
+#pragma GCC unroll 2
+        for (int32_t i = 0; i < 2; i++) {
+            const int32_t sh = i ? sh1 : sh0, e = i ? e1 : e0, r = sh < 0 ? -sh : 0;
+            const int32_t b = bias ? bias[c + i] : 0;
+            rec[j + i] = (uint32_t)((b - zp * (i ? sum1 : sum0)) * (1 << e));
+            uint32_t *rq = rec + 4 + 2 * KT + 4 * (j + i);
+            rq[0] = (uint32_t)q->multiplier[c + i];
+            rq[1] = (uint32_t)((r > 0 ? (1u << (r - 1)) : 0u) + ((uint32_t)z << r));
+            rq[2] = (uint32_t)r;
+            rq[3] = r > 0 ? 0xFFFFFFFFu : 0u;
+        }
     }
     return 1;
 }
@@ -270,9 +337,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
         ncg = 0;
     }
     if (ncg > 0) {
-        for (int32_t c = 0; c < cpad4; c++) {
-            mixq_put_act(zrow, c, IB, zp);
-        }
+        memset(zrow, (int)(uint8_t)(IB == 8 ? zp : (IB == 4 ? zp * 0x11 : zp * 0x55)), (size_t)(cpad4 * IB / 8));
         for (int32_t ky = 0; ky < kh; ky++) {
             for (int32_t kx = 0; kx < kw; kx++) {
                 ioff[ky * kw + kx] = (ky * dh * iw + kx * dw) * cin * IB / 8;

@@ -159,3 +159,38 @@ def test_mlperf_models_generate_c_that_compiles_for_cortex_m7(name: str, tmp_pat
                                *[f"-I{d}" for d in include_dirs()], "-c", str(c_file), "-o", str(tmp_path / "l.o")],
                               capture_output=True, text=True)
         assert proc.returncode == 0, f"{cc}: {proc.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("stem", ["conv2d_3x3_same_s2", "dwconv_3x3_dm2", "fc_per_tensor_nobias", "add_two_inputs",
+                                  "avgpool_3x3_s2_same_relu6"])
+def test_composite_spec_is_the_whole_model_layer(stem: str) -> None:
+    """relax.ext.mixq and the whole-model emitter derive a layer's numbers in one place."""
+    from tvm_mixq.codegen.layers import make_layer
+
+    graph = read_tflite(OPS_FIXTURES / f"{stem}.tflite")
+    (spec,) = specs_of([f for f in Partition(annotate_codegen=True)(from_tflite(graph)).functions.values()
+                        if f.attrs is not None and "Codegen" in f.attrs])
+    (op,) = [op for op in graph.ops if op.kind not in ("QUANTIZE", "DEQUANTIZE", "RESHAPE")]
+    layer = make_layer(graph, op)
+    consts = {c.name: c.values for c in layer.consts}
+    p = layer.p["q"] if layer.template == "add" else layer.p
+    assert (spec.params["act_min"], spec.params["act_max"]) == (p["act_min"], p["act_max"])
+    if spec.multiplier is not None:
+        np.testing.assert_array_equal(spec.multiplier, consts[layer.p["mult"]])
+        np.testing.assert_array_equal(spec.shift, consts[layer.p["shift"]])
+        np.testing.assert_array_equal(spec.weights, consts[layer.p["weights"]])
+        assert spec.op == (layer.p["kernel"] if layer.template == "conv" else "fully_connected")
+    elif spec.op == "add":
+        assert spec.params == layer.p["q"]
+    else:
+        assert (spec.params["multiplier"], spec.params["shift"]) == (layer.p["mult"], layer.p["shift"])
+        assert (spec.params["pad_h"], spec.params["pad_w"]) == layer.p["padding"]
+
+
+def test_padding_other_than_same_or_valid_is_refused() -> None:
+    from tvm_mixq.relax.codegen import _tflite_padding
+
+    assert _tflite_padding("l", (1, 1, 1, 1), (8, 8), (3, 3), (1, 1), (1, 1)) == "SAME"
+    assert _tflite_padding("l", (0, 0, 0, 0), (8, 8), (3, 3), (1, 1), (1, 1)) == "VALID"
+    with pytest.raises(MixqError, match="neither TFLite's SAME nor VALID"):
+        _tflite_padding("l", (2, 0, 2, 0), (8, 8), (3, 3), (1, 1), (1, 1))

@@ -14,9 +14,14 @@ returns them as one C source module (``runtime.CSourceModuleCreate``). The Relax
 that module; the project's whole-model emitter links these functions into firmware.
 
 The emitter works from the composite alone (constants bound inside, layout ops folded on the
-host), so it serves modules made by this project's importer and by TVM's TFLite frontend.
-Layers must carry 8-bit numerics here: sub-byte weights need the requantized weights of the
-precision search, which the whole-model emitter takes from the plan.
+host), so it serves modules made by this project's importer and by TVM's TFLite frontend. It
+reads the composite into a one-op :class:`~tvm_mixq.graph.Graph` and prepares that op with the
+whole-model emitter's layer factory (:func:`tvm_mixq.codegen.layers.make_layer`, whose parameters
+come from :func:`tvm_mixq.reference.lowering.lower_op`), so both emitters derive a layer's packed
+weights, requantization and geometry in one place. The output clamp is the composite's own
+(``mixq.activation_min``/``max``, read off the IR's clips). Layers must carry 8-bit numerics
+here: sub-byte weights need the requantized weights of the precision search, which the
+whole-model emitter takes from the plan.
 """
 from __future__ import annotations
 
@@ -30,10 +35,10 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
+from ..codegen.layers import Layer, make_layer
 from ..errors import MixqError
-from ..kernellib.layout import pack_depthwise_weights, pack_weights
-from ..reference.fixedpoint import quantize_multiplier, quantize_multipliers
-from ..reference.ops import add_params
+from ..graph import ConvAttrs, ElementwiseAttrs, FullyConnectedAttrs, Graph, Op, PoolAttrs, QuantParams, Tensor
+from ..reference.ops import compute_padding
 from . import config as _config  # noqa: F401  (registers the mixq.* PassContext keys)
 from .planner import inner_composite
 
@@ -66,15 +71,6 @@ class LayerSpec:
     @property
     def n_inputs(self) -> int:
         return 2 if self.op == "add" else 1
-
-
-def _nhwc(shape: Sequence[int]) -> tuple[int, int, int, int]:
-    dims = [int(d) for d in shape]
-    if len(dims) == 4:
-        return dims[0], dims[1], dims[2], dims[3]
-    if len(dims) == 2:  # fully connected [n, k]
-        return dims[0], 1, 1, dims[1]
-    raise MixqError(f"cannot lay out a tensor of shape {dims} as NHWC")
 
 
 def _shape(expr: relax.Expr) -> list[int]:
@@ -145,15 +141,6 @@ def _bias(body: _Body) -> Optional[np.ndarray]:
     return None
 
 
-def _conv_multipliers(func: relax.Function, cout: int) -> tuple[np.ndarray, np.ndarray]:
-    w_scale = np.asarray(_attr(func, "mixq.weight_scale"), dtype=np.float64)
-    if w_scale.size == 1:
-        w_scale = np.repeat(w_scale, cout)
-    real = np.float64(_attr(func, "mixq.input_scale")) * w_scale / np.float64(_attr(func, "mixq.output_scale"))
-    mult, shift = quantize_multipliers(real)
-    return mult.astype(np.int32), shift.astype(np.int32)
-
-
 def _bits(func: relax.Function, op: str) -> tuple[int, int, int]:
     bits = (int(_attr(func, "mixq.in_bits", 8)), int(_attr(func, "mixq.w_bits", 8)),
             int(_attr(func, "mixq.out_bits", 8)))
@@ -165,17 +152,91 @@ def _bits(func: relax.Function, op: str) -> tuple[int, int, int]:
     return bits
 
 
+def _quant(scale: Any, zero_point: Any, axis: int = 0) -> QuantParams:
+    scales = np.atleast_1d(np.asarray(scale, dtype=np.float32))
+    zps = np.atleast_1d(np.asarray(zero_point, dtype=np.int64))
+    return QuantParams(scales, np.broadcast_to(zps, scales.shape).copy(), axis)
+
+
+def _tflite_padding(symbol: str, explicit: tuple[int, int, int, int], in_hw: Sequence[int],
+                    kernel_hw: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> str:
+    """TFLite's padding name for Relax's explicit (top, left, bottom, right) padding."""
+    top, left, bottom, right = explicit
+    for name in ("VALID", "SAME"):
+        if compute_padding(tuple(in_hw), kernel_hw, stride, dilation, name)[1] == (top, bottom, left, right):
+            return name
+    raise MixqError(f"{symbol}: padding {list(explicit)} is neither TFLite's SAME nor VALID padding")
+
+
+class _OneOpGraph:
+    """The composite as a one-op :class:`Graph`: input(s), constants, output."""
+
+    def __init__(self, func: relax.Function, in_shapes: list[list[int]], out_shape: list[int]) -> None:
+        self.func = func
+        self.tensors: list[Tensor] = []
+        self.inputs = [self.activation(f"in{i}", shape, "input" if i == 0 else "input_b")
+                       for i, shape in enumerate(in_shapes)]
+        self.out_shape = out_shape
+
+    def activation(self, name: str, shape: Sequence[int], prefix: str) -> int:
+        scale = _attr(self.func, f"mixq.{prefix}_scale")
+        quant = _quant(1.0, 0) if scale is None else _quant(scale, _attr(self.func, f"mixq.{prefix}_zero_point"))
+        return self.add(Tensor(len(self.tensors), name, tuple(shape), "int8", quant))
+
+    def add(self, t: Tensor) -> int:
+        self.tensors.append(t)
+        return t.index
+
+    def constant(self, name: str, data: np.ndarray, quant: Optional[QuantParams] = None) -> int:
+        return self.add(Tensor(len(self.tensors), name, tuple(data.shape), data.dtype.name, quant, data))
+
+    def layer(self, kind: str, inputs: list[int], attrs: Any) -> Layer:
+        out = self.activation("out", self.out_shape, "output")
+        graph = Graph(self.tensors, [Op(0, kind, inputs, [out], attrs)], self.inputs, [out])
+        return make_layer(graph, graph.ops[0])
+
+
+def _spec_from_layer(layer: Layer, symbol: str, op: str, act: dict[str, int], comment: str) -> LayerSpec:
+    """A :class:`LayerSpec` from the whole-model emitter's layer (the composite's clamp ``act``)."""
+    p = layer.p
+    consts = {c.name: c.values for c in layer.consts}
+
+    def dims(d: dict) -> tuple[int, int, int, int]:
+        return d["n"], d["h"], d["w"], d["c"]
+
+    if layer.template == "add":
+        return LayerSpec(symbol, "add", p["bits"], dims(p["dims"]), dims(p["dims"]), {**p["q"], **act},
+                         comment=comment)
+    if layer.template == "avgpool":
+        params = {"stride_h": p["stride"][0], "stride_w": p["stride"][1], "pad_h": p["padding"][0],
+                  "pad_w": p["padding"][1], "filter_h": p["filter"][0], "filter_w": p["filter"][1],
+                  "input_zp": p["input_zp"], "output_zp": p["output_zp"], "multiplier": p["mult"],
+                  "shift": p["shift"], **act}
+        return LayerSpec(symbol, "avgpool", p["bits"], dims(p["in_dims"]), dims(p["out_dims"]), params,
+                         comment=comment)
+    params = {"input_zp": p["input_zp"], "output_zp": p["output_zp"]}
+    if layer.template == "conv":
+        params.update(stride_h=p["stride"][0], stride_w=p["stride"][1], pad_h=p["padding"][0],
+                      pad_w=p["padding"][1], dilation_h=p["dilation"][0], dilation_w=p["dilation"][1],
+                      ch_mult=p["ch_mult"])
+        op = p["kernel"]
+    params.update(act)
+    bias = consts[p["bias"]] if p["bias"] is not None else None
+    return LayerSpec(symbol, op, p["bits"], dims(p["in_dims"]), dims(p["out_dims"]), params, dims(p["filter_dims"]),
+                     consts[p["weights"]], bias, consts[p["mult"]], consts[p["shift"]], comment)
+
+
 def layer_spec(func: relax.Function, symbol: str) -> LayerSpec:
     """Read a mixq composite function into a :class:`LayerSpec`."""
     composite = str(func.attrs["Composite"])
     op = composite.split(".", 1)[1]
     body = _Body(func)
-    in_dims = _nhwc(_shape(func.params[0]))
-    out_dims = _nhwc(_shape(func.body.body) if hasattr(func.body, "body") else [int(d) for d in func.ret_ty.shape])
     act = {"act_min": int(_attr(func, "mixq.activation_min", -128)),
            "act_max": int(_attr(func, "mixq.activation_max", 127))}
-    bits = _bits(func, op)
+    _bits(func, op)
     comment = f"{composite}: {_attr(func, 'mixq.tensor_name', _attr(func, 'mixq.output', symbol))}"
+    in_shape = _shape(func.params[0])
+    out_shape = _shape(func.body.body) if hasattr(func.body, "body") else [int(d) for d in func.ret_ty.shape]
 
     if op in ("conv2d", "depthwise_conv2d"):
         (conv,) = body.find("relax.nn.conv2d")
@@ -185,71 +246,55 @@ def layer_spec(func: relax.Function, symbol: str) -> LayerSpec:
         layout = str(conv.attrs.kernel_layout)
         w_ohwi = np.transpose(w, [layout.index(c) for c in "OHWI"])
         cout, kh, kw, _ = w_ohwi.shape
-        top, left = int(conv.attrs.padding[0]), int(conv.attrs.padding[1])
-        params = {"input_zp": int(_attr(func, "mixq.input_zero_point")),
-                  "output_zp": int(_attr(func, "mixq.output_zero_point")),
-                  "stride_h": int(conv.attrs.strides[0]), "stride_w": int(conv.attrs.strides[1]),
-                  "pad_h": top, "pad_w": left,
-                  "dilation_h": int(conv.attrs.dilation[0]), "dilation_w": int(conv.attrs.dilation[1]),
-                  "ch_mult": 1, **act}
-        mult, shift = _conv_multipliers(func, cout)
+        stride = (int(conv.attrs.strides[0]), int(conv.attrs.strides[1]))
+        dilation = (int(conv.attrs.dilation[0]), int(conv.attrs.dilation[1]))
+        explicit = tuple(int(v) for v in conv.attrs.padding)
+        attrs = ConvAttrs(stride=stride, dilation=dilation,
+                          padding=_tflite_padding(symbol, explicit, in_shape[1:3], (kh, kw), stride, dilation))
+        g = _OneOpGraph(func, [in_shape], out_shape)
         if op == "depthwise_conv2d":
-            filt = np.transpose(w_ohwi, (3, 1, 2, 0))  # [1, kh, kw, C*mult]
-            params["ch_mult"] = cout // in_dims[3]
-            return LayerSpec(symbol, "depthwise", bits, in_dims, out_dims, params, (1, kh, kw, cout),
-                             pack_depthwise_weights(filt, bits[1]), _bias(body), mult, shift, comment)
-        pointwise = (kh, kw) == (1, 1) and (params["stride_h"], params["stride_w"]) == (1, 1) and top == left == 0
-        return LayerSpec(symbol, "pointwise" if pointwise else "conv2d", bits, in_dims, out_dims, params,
-                         (cout, kh, kw, int(w_ohwi.shape[3])), pack_weights(w_ohwi, bits[1]), _bias(body), mult,
-                         shift, comment)
+            filt = np.ascontiguousarray(np.transpose(w_ohwi, (3, 1, 2, 0)))  # [1, kh, kw, C*mult]
+            weights = g.constant("w", filt, _quant(_attr(func, "mixq.weight_scale"),
+                                                   _attr(func, "mixq.weight_zero_point"), axis=3))
+            attrs.depth_multiplier = cout // in_shape[3]
+            kind = "DEPTHWISE_CONV_2D"
+        else:
+            weights = g.constant("w", np.ascontiguousarray(w_ohwi), _quant(_attr(func, "mixq.weight_scale"),
+                                                                          _attr(func, "mixq.weight_zero_point")))
+            kind = "CONV_2D"
+        bias = _bias(body)
+        layer = g.layer(kind, [g.inputs[0], weights, -1 if bias is None else g.constant("b", bias)], attrs)
+        return _spec_from_layer(layer, symbol, op, act, comment)
 
     if op == "fully_connected":
         (mm,) = body.find("relax.matmul")
         wt = body.const(mm.args[1])
         if wt is None:
             raise MixqError(f"{symbol}: weights are not constant")
-        w = np.ascontiguousarray(wt.T)  # [Cout, K]
-        cout, k = w.shape
-        w_scale = np.asarray(_attr(func, "mixq.weight_scale"), dtype=np.float64)
-        if w_scale.size > 1:
-            mult, shift = _conv_multipliers(func, cout)
-        else:  # per tensor: the product in float32, then / s_out in double (TFLite)
-            s_in, s_out = np.float32(_attr(func, "mixq.input_scale")), np.float64(_attr(func, "mixq.output_scale"))
-            m, s = quantize_multiplier(float(np.float64(np.float32(s_in * np.float32(w_scale[0]))) / s_out))
-            mult, shift = np.full(cout, m, np.int32), np.full(cout, s, np.int32)
-        params = {"input_zp": int(_attr(func, "mixq.input_zero_point")),
-                  "output_zp": int(_attr(func, "mixq.output_zero_point")), **act}
-        return LayerSpec(symbol, "fully_connected", bits, (in_dims[0], 1, 1, k), (out_dims[0], 1, 1, cout), params,
-                         (cout, 1, 1, k), pack_weights(w, bits[1]), _bias(body), mult, shift, comment)
+        g = _OneOpGraph(func, [in_shape], out_shape)
+        weights = g.constant("w", np.ascontiguousarray(wt.T), _quant(_attr(func, "mixq.weight_scale"),
+                                                                     _attr(func, "mixq.weight_zero_point")))
+        bias = _bias(body)
+        layer = g.layer("FULLY_CONNECTED", [g.inputs[0], weights, -1 if bias is None else g.constant("b", bias)],
+                        FullyConnectedAttrs())
+        return _spec_from_layer(layer, symbol, "fully_connected", act, comment)
 
     if op == "add":
-        p = add_params(_attr(func, "mixq.input_scale"), _attr(func, "mixq.input_b_scale"),
-                       _attr(func, "mixq.output_scale"))
         if len(func.params) != 2 or _shape(func.params[0]) != _shape(func.params[1]):
             raise MixqError(f"{symbol}: the add kernel takes two runtime inputs of the same shape "
                             "(no constant operand, no broadcasting)")
-        params = {"in1_zp": int(_attr(func, "mixq.input_zero_point")), "in1_mult": p.x1_mult,
-                  "in1_shift": p.x1_shift, "in2_zp": int(_attr(func, "mixq.input_b_zero_point")),
-                  "in2_mult": p.x2_mult, "in2_shift": p.x2_shift, "left_shift": p.left_shift,
-                  "output_zp": int(_attr(func, "mixq.output_zero_point")), "out_mult": p.out_mult,
-                  "out_shift": p.out_shift, **act}
-        return LayerSpec(symbol, "add", bits, in_dims, out_dims, params, comment=comment)
+        g = _OneOpGraph(func, [in_shape, _shape(func.params[1])], out_shape)
+        return _spec_from_layer(g.layer("ADD", g.inputs, ElementwiseAttrs()), symbol, op, act, comment)
 
     if op == "avg_pool2d":
         (pool,) = body.find("relax.nn.avg_pool2d")
-        same = (_attr(func, "mixq.input_scale") is None
-                or (_attr(func, "mixq.input_scale") == _attr(func, "mixq.output_scale")
-                    and _attr(func, "mixq.input_zero_point") == _attr(func, "mixq.output_zero_point")))
-        if same:  # TFLite's int8 pooling: average of the raw values, no requantization
-            quant = {"input_zp": 0, "output_zp": 0, "multiplier": 0, "shift": 0}
-        else:
-            m, s = quantize_multiplier(float(_attr(func, "mixq.input_scale")) / float(_attr(func, "mixq.output_scale")))
-            quant = {"input_zp": int(_attr(func, "mixq.input_zero_point")),
-                     "output_zp": int(_attr(func, "mixq.output_zero_point")), "multiplier": m, "shift": s}
-        params = {"stride_h": int(pool.attrs.strides[0]), "stride_w": int(pool.attrs.strides[1]),
-                  "pad_h": int(pool.attrs.padding[0]), "pad_w": int(pool.attrs.padding[1]),
-                  "filter_h": int(pool.attrs.pool_size[0]), "filter_w": int(pool.attrs.pool_size[1]), **quant, **act}
-        return LayerSpec(symbol, "avgpool", bits, in_dims, out_dims, params, comment=comment)
+        stride = (int(pool.attrs.strides[0]), int(pool.attrs.strides[1]))
+        size = (int(pool.attrs.pool_size[0]), int(pool.attrs.pool_size[1]))
+        explicit = tuple(int(v) for v in pool.attrs.padding)
+        attrs = PoolAttrs(filter=size, stride=stride,
+                          padding=_tflite_padding(symbol, explicit, in_shape[1:3], size, stride, (1, 1)))
+        g = _OneOpGraph(func, [in_shape], out_shape)
+        return _spec_from_layer(g.layer("AVERAGE_POOL_2D", g.inputs, attrs), symbol, "avgpool", act, comment)
 
     raise MixqError(f"relax.ext.mixq has no kernel for composite {composite}")
 

@@ -208,3 +208,15 @@ def test_fixture_numerics_all(path) -> None:
 @pytest.mark.parametrize("name", sorted(MLPERF_INT8))
 def test_mlperf_numerics(name: str) -> None:
     assert _max_diff_vs_reference(read_tflite(MLPERF_INT8[name])) <= 2.0
+
+
+def test_fused_activation_clamp_is_the_reference_s() -> None:
+    """6 / scale in float32, as TFLite (in double 6 / 0.047058824 is just below 127.5)."""
+    from tvm_mixq.graph import QuantParams
+    from tvm_mixq.reference import ops
+    from tvm_mixq.relax.importer import activation_range
+
+    quant = QuantParams(np.array([0.0470588244497776], np.float32), np.array([-128]))
+    assert activation_range("RELU6", quant, "int8") == (-128, 0) == ops.activation_range("RELU6", 0.0470588244497776,
+                                                                                            -128)
+    assert activation_range("NONE", quant, "int8") is None

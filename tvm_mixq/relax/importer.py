@@ -25,7 +25,6 @@ TFLite tensor name, so every later stage can find its way back to the graph.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -50,6 +49,7 @@ from ..graph import (
     SoftmaxAttrs,
     Tensor,
 )
+from ..reference import ops as ref_ops
 from . import config as _config  # noqa: F401  (registers the mixq.* PassContext keys)
 
 log = logging.getLogger(__name__)
@@ -116,31 +116,20 @@ def import_graph(graph: Graph) -> tvm.IRModule:
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def tflite_round(x: float) -> int:
-    """Round half away from zero, as TFLite's ``TfLiteRound``."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
-
 def activation_range(activation: str, quant: QuantParams, dtype: str) -> Optional[tuple[int, int]]:
-    """Quantized clamp of a fused activation (TFLite's CalculateActivationRangeQuantized)."""
+    """Quantized clamp of a fused activation (None for NONE): the reference's
+    :func:`tvm_mixq.reference.ops.activation_range` (TFLite's CalculateActivationRangeQuantized)."""
     if activation == "NONE":
         return None
-    qmin, qmax = _INT_RANGE[dtype]
+    if activation not in ("RELU", "RELU6", "RELU_N1_TO_1"):
+        raise ModelError(f"fused activation {activation} is not supported")
     scale, zp = quant.scalar()
-    if activation == "RELU":
-        return max(qmin, zp), qmax
-    if activation == "RELU6":
-        return max(qmin, zp), min(qmax, zp + tflite_round(6.0 / scale))
-    if activation == "RELU_N1_TO_1":
-        return max(qmin, zp + tflite_round(-1.0 / scale)), min(qmax, zp + tflite_round(1.0 / scale))
-    raise ModelError(f"fused activation {activation} is not supported")
+    return ref_ops.activation_range(activation, scale, zp, dtype)
 
 
 def same_padding(in_size: int, out_size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """TFLite SAME padding (before, after) of one spatial axis."""
-    effective = (kernel - 1) * dilation + 1
-    total = max((out_size - 1) * stride + effective - in_size, 0)
-    return total // 2, total - total // 2
+    """TFLite SAME padding (before, after) of one spatial axis (:func:`tvm_mixq.reference.ops.same_padding`)."""
+    return ref_ops.same_padding(in_size, kernel, stride, dilation, out_size)
 
 
 def _same_quant(a: Optional[QuantParams], b: Optional[QuantParams]) -> bool:

@@ -306,10 +306,6 @@ MIXQ_INLINE void mixq_block16(int32_t WB, int32_t NP, const mixq_conv_geom *g, c
 }
 #undef MIXQ_DOT2
 
-/* ---- A4W4: packed lanes, spacing 11 -------------------------------------------------------- */
-
-#define MIXQ_A4_PAIR(a, b) ((uint32_t)(uint16_t)(int16_t)((a) + (b) * 2048))
-
 /* Lane words of 8 nibbles n0..n7 (one 32-bit word): lane A = [(n0-8) + (n1-8)*2^11,
  * (n4-8) + (n5-8)*2^11], lane B = [(n2-8) + (n3-8)*2^11, (n6-8) + (n7-8)*2^11]. With swap the
  * roles of the two nibbles of each byte are exchanged ((n1-8) + (n0-8)*2^11, ...). */
@@ -321,6 +317,144 @@ MIXQ_INLINE void mixq_nibble_lanes(uint32_t x, int32_t swap, uint32_t *la, uint3
     *lb = (uint32_t)__ssub16((int16x2_t)(__uxtb16(lo >> 8) | (__uxtb16(hi >> 8) << 11)), (int16x2_t)c);
 }
 
+/* ---- bit-stream im2col for packed lanes (channel counts off the word paths) ---------------
+ * The im2col row of one pixel is the K = KH*KW*Cin input elements in (ky, kx, ci) order. A window
+ * row with every tap inside (dilation 1) is KW*Cin contiguous elements of the packed input, so the
+ * row is assembled as a bit stream: chunks of at most 24 bits are read from the input (one
+ * unaligned word load and a shift), padding taps append the zero point's bit pattern, and every
+ * full 32-bit word of the stream (8 nibbles / 16 crumbs) is converted to lane words at once
+ * (mixq_bs_emit, the same conversion as the word paths). The stream ends with zero
+ * elements up to kp (A2: a = 0 against u = 2 of the padded weights; A4: the padded weights are 0). */
+
+typedef struct {
+    uint32_t acc;  /* pending bits, little-end first */
+    int32_t nb;    /* number of pending bits (< 32) */
+    uint32_t *dst; /* next lane word of the pixel */
+    int32_t t;     /* A2: segment sum in the field [12, 24) */
+    int32_t words; /* stream words emitted */
+} mixq_bstream;
+
+/* Lane words of one stream word: A4 2 lane words at dst[0], dst[1] (then 4 words on); A2 4 lane
+ * words at dst[0], dst[2], dst[4], dst[6] (then 8 on) and their sum into t. */
+MIXQ_INLINE void mixq_bs_emit(int32_t IB, mixq_bstream *s, uint32_t x) {
+    if (IB == 4) {
+        mixq_nibble_lanes(x, 0, &s->dst[0], &s->dst[1]);
+        s->dst += 4;
+    } else {
+        const uint32_t l0 = mixq_a2_lane_table[x & 0xFFu];
+        const uint32_t l1 = mixq_a2_lane_table[(x >> 8) & 0xFFu];
+        const uint32_t l2 = mixq_a2_lane_table[(x >> 16) & 0xFFu];
+        const uint32_t l3 = mixq_a2_lane_table[x >> 24];
+        s->dst[0] = l0;
+        s->dst[2] = l1;
+        s->dst[4] = l2;
+        s->dst[6] = l3;
+        s->t = mixq_smlad(l0, 0x10011001u, s->t);
+        s->t = mixq_smlad(l1, 0x10011001u, s->t);
+        s->t = mixq_smlad(l2, 0x10011001u, s->t);
+        s->t = mixq_smlad(l3, 0x10011001u, s->t);
+        s->dst += 8;
+    }
+    s->words++;
+}
+
+MIXQ_INLINE void mixq_bs_push(int32_t IB, mixq_bstream *s, uint32_t v, int32_t c) {
+    s->acc |= v << s->nb;
+    s->nb += c;
+    if (s->nb >= 32) { /* c <= 24, so nb >= 8 before the push and the shift below is < 32 */
+        mixq_bs_emit(IB, s, s->acc);
+        s->nb -= 32;
+        s->acc = v >> (c - s->nb);
+    }
+}
+
+/* Append nbits bits of the packed input starting at bit bo (end: one past its last byte). */
+MIXQ_INLINE void mixq_bs_copy(int32_t IB, mixq_bstream *s, const uint8_t *in, const uint8_t *end, int32_t bo,
+                              int32_t nbits) {
+    while (nbits > 0) {
+        const int32_t c = nbits < 24 ? nbits : 24;
+        const uint8_t *src = in + (bo >> 3);
+        uint32_t w;
+        if (src + 4 <= end) {
+            w = mixq_load_u32(src);
+        } else { /* last bytes of the tensor: no read past its end */
+            w = 0;
+            for (int32_t i = 0; src + i < end; i++) {
+                w |= (uint32_t)src[i] << (8 * i);
+            }
+        }
+        mixq_bs_push(IB, s, (w >> (bo & 7)) & ((1u << c) - 1u), c);
+        bo += c;
+        nbits -= c;
+    }
+}
+
+/* Append nbits bits of the repeated pattern pat (whole elements, nbits a multiple of IB). */
+MIXQ_INLINE void mixq_bs_fill(int32_t IB, mixq_bstream *s, uint32_t pat, int32_t nbits) {
+    while (nbits > 0) {
+        const int32_t c = nbits < 24 ? nbits : 24;
+        mixq_bs_push(IB, s, pat & ((1u << c) - 1u), c);
+        nbits -= c;
+    }
+}
+
+/* Is the bit-stream im2col the one to run (packed kernels, channels off the word paths)? A2: the
+ * segment sum of the whole row stays in its 12-bit field (3 K <= 4095). */
+MIXQ_INLINE int32_t mixq_use_stream(int32_t IB, const mixq_conv_geom *g) {
+    return IB == 4 ? (g->cin & 7) != 0 : ((g->cin & 15) != 0 && g->k <= 1364);
+}
+
+/* Bit-stream im2col of pixel pix into slot p of the lane rows; returns sum(a) for A2 (padding
+ * counts as the zero point), 0 for A4. */
+MIXQ_INLINE int32_t mixq_im2col_stream(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t pix,
+                                       int32_t p, int16_t *buf) {
+    int32_t b, oy, ox;
+    mixq_pixel(g, pix, &b, &oy, &ox);
+    const uint8_t *end = in + ((g->n * g->ih * g->iw * g->cin * IB + 7) >> 3);
+    const uint32_t pat = (uint32_t)g->in_zp * (IB == 4 ? 0x11111111u : 0x55555555u);
+    const int32_t y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+    const int32_t tap_bits = g->cin * IB;
+    const int32_t whole = g->dw == 1 && x0 >= 0 && x0 + g->kw <= g->iw; /* every tap of a row inside */
+    mixq_bstream s;
+    s.acc = 0;
+    s.nb = 0;
+    s.dst = (uint32_t *)(void *)buf + (IB == 4 ? 2 * p : p);
+    s.t = 0;
+    s.words = 0;
+    for (int32_t ky = 0; ky < g->kh; ky++) {
+        const int32_t iy = y0 + ky * g->dh;
+        if ((uint32_t)iy >= (uint32_t)g->ih) {
+            mixq_bs_fill(IB, &s, pat, g->kw * tap_bits);
+            continue;
+        }
+        const int32_t row = (b * g->ih + iy) * g->iw;
+        if (whole) {
+            mixq_bs_copy(IB, &s, in, end, (row + x0) * tap_bits, g->kw * tap_bits);
+            continue;
+        }
+        for (int32_t kx = 0; kx < g->kw; kx++) {
+            const int32_t ix = x0 + kx * g->dw;
+            if ((uint32_t)ix < (uint32_t)g->iw) {
+                mixq_bs_copy(IB, &s, in, end, (row + ix) * tap_bits, tap_bits);
+            } else {
+                mixq_bs_fill(IB, &s, pat, tap_bits);
+            }
+        }
+    }
+    if (s.nb > 0) {
+        mixq_bs_emit(IB, &s, s.acc);
+    }
+    const int32_t total = (g->kp * IB) >> 5;
+    while (s.words < total) {
+        mixq_bs_emit(IB, &s, 0);
+    }
+    return IB == 2 ? (int32_t)(((uint32_t)s.t >> 12) & 0xFFFu) : 0;
+}
+
+/* ---- A4W4: packed lanes, spacing 11 -------------------------------------------------------- */
+
+#define MIXQ_A4_PAIR(a, b) ((uint32_t)(uint16_t)(int16_t)((a) + (b) * 2048))
+
 /* Halfword index of element k in an A4W4 lane row. */
 MIXQ_INLINE int32_t mixq_a4_hw(int32_t k) {
     const int32_t p = (k & 7) >> 1;
@@ -328,6 +462,10 @@ MIXQ_INLINE int32_t mixq_a4_hw(int32_t k) {
 }
 
 MIXQ_INLINE void mixq_im2col_a4(const mixq_conv_geom *g, const uint8_t *in, int32_t pix, int32_t p, int16_t *buf) {
+    if (mixq_use_stream(4, g)) {
+        mixq_im2col_stream(4, g, in, pix, p, buf);
+        return;
+    }
     int32_t b, oy, ox, idx = 0;
     mixq_pixel(g, pix, &b, &oy, &ox);
     const int32_t fast = (g->cin & 7) == 0;
@@ -527,6 +665,9 @@ MIXQ_INLINE int32_t mixq_ipos2(int32_t h, int32_t p) { return ((h >> 1) << 2) + 
 /* im2col into A2 lanes; returns the sum of the activations (padding counts as in_zp). */
 MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, int32_t pix, int32_t p,
                                    int16_t *buf) {
+    if (mixq_use_stream(2, g)) {
+        return mixq_im2col_stream(2, g, in, pix, p, buf);
+    }
     int32_t b, oy, ox, idx = 0, sum = 0;
     mixq_pixel(g, pix, &b, &oy, &ox);
     const int32_t fast = (g->cin & 3) == 0 && g->cin <= 1364; /* segment sum fits the SMLAD field */

@@ -18,7 +18,11 @@ Fallback without data (:func:`fallback_inputs`)
 Statistics
     Per activation tensor (:class:`TensorStats`): count, min/max, mean/std (real values), the
     exact histogram of its int8 values (256 bins), the entropy of that distribution in bits, and
-    the mean of every channel (used to correct biases after weight requantization).
+    the mean and the histogram of every channel (used to correct biases for the mean shift of
+    weight and activation requantization).
+    Per weighted op (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED with constant weights): the second
+    moments ``sum x x^T`` of its receptive fields (:mod:`tvm_mixq.quant.gptq`), for Hessian-aware
+    rounding of sub-byte weights.
     Per patch of the plan's patch stage (:class:`PatchStats`): for every stage tensor, the largest
     and smallest int8 value of the patch's tile in each calibration sample, which is what VDPC
     classifies patches from.
@@ -68,6 +72,7 @@ class TensorStats:
     qmin: int = 127
     qmax: int = -128
     channel_sum: Optional[np.ndarray] = None  # sum of int8 values per channel (last axis)
+    channel_hist: Optional[np.ndarray] = None  # [channels, 256] int8 histogram of every channel
 
     def add(self, q: np.ndarray) -> None:
         arr = np.asarray(q, np.int64)
@@ -77,6 +82,10 @@ class TensorStats:
         per_channel = arr.reshape(-1, arr.shape[-1]).sum(axis=0) if arr.ndim >= 2 else None
         if per_channel is not None:
             self.channel_sum = per_channel if self.channel_sum is None else self.channel_sum + per_channel
+            c = arr.shape[-1]
+            codes = (arr.reshape(-1, c) + 128) + 256 * np.arange(c, dtype=np.int64)[None, :]
+            ch = np.bincount(codes.ravel(), minlength=256 * c)[:256 * c].reshape(c, 256)
+            self.channel_hist = ch if self.channel_hist is None else self.channel_hist + ch
         self.hist += np.bincount(v + 128, minlength=256)[:256]
         self.count += int(v.size)
         self.qmin = min(self.qmin, int(v.min()))
@@ -152,6 +161,12 @@ class Calibration:
     tensors: dict[int, TensorStats]
     patches: list[PatchStats]
     synthetic: bool = False
+    #: The calibration samples themselves (leading batch axis), for data-driven steps that run the
+    #: model again (measured sensitivity in VDQS).
+    inputs: Optional[np.ndarray] = field(default=None, repr=False)
+    #: Weighted op index -> ``sum x x^T`` of its receptive fields on the int8 model's activations
+    #: (:class:`~tvm_mixq.quant.gptq.LayerHessian`), for Hessian-aware weight rounding.
+    hessians: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.graph_name, "samples": self.samples, "synthetic": self.synthetic,
@@ -249,6 +264,7 @@ def calibrate(
     plan: Any = None,
     runner: Optional[Runner] = None,
     batch: int = BATCH,
+    hessians: bool = True,
 ) -> Calibration:
     """Run the reference on ``inputs`` (or the fallback) and collect statistics.
 
@@ -259,7 +275,11 @@ def calibrate(
         for the synthetic fallback.
     plan : a :class:`tvm_mixq.plan.Plan` whose patch stage gives the patch grid (optional).
     runner : graph, batch -> every tensor's values (default: the reference interpreter).
+    hessians : also accumulate the second moments of every weighted op's receptive fields.
     """
+    from .gptq import accumulate_hessian, new_hessian
+    from .precision import WEIGHTED_OPS
+
     synthetic = inputs is None
     data = fallback_inputs(graph) if inputs is None else validate_inputs(graph, inputs)
     if runner is None:
@@ -267,6 +287,10 @@ def calibrate(
         runner = run_all
     acts = activation_tensors(graph)
     stats = {t: TensorStats(t, graph.tensors[t].name, *graph.tensors[t].quant.scalar()) for t in acts}
+    weighted = [op for op in graph.ops if op.kind in WEIGHTED_OPS and graph.tensors[op.inputs[1]].data is not None
+                and op.inputs[0] in stats] if hessians else []
+    hess = {op.index: new_hessian(graph, op) for op in weighted}
+    rng = np.random.default_rng(FALLBACK_SEED)
     stage = getattr(plan, "patch_stage", None) if plan is not None else None
     patch_stats = [PatchStats(p.index) for p in stage.patches] if stage is not None else []
     for start in range(0, data.shape[0], batch):
@@ -274,6 +298,12 @@ def calibrate(
         for t in acts:
             if t in values:
                 stats[t].add(values[t])
+        for op in weighted:
+            q = values.get(op.inputs[0])
+            if q is not None:
+                s_in = stats[op.inputs[0]]
+                xtx, rows = accumulate_hessian(graph, op, s_in.scale * (q.astype(np.float64) - s_in.zero_point), rng)
+                hess[op.index].add(xtx, rows)
         if stage is not None:
             for p, ps in zip(stage.patches, patch_stats):
                 for t, tile in p.tensor_tiles.items():
@@ -282,4 +312,4 @@ def calibrate(
                         if v.size:
                             ps.add(t, v)
     log.info("calibrated %s on %d %s samples", graph.name, data.shape[0], "synthetic" if synthetic else "given")
-    return Calibration(graph.name, int(data.shape[0]), stats, patch_stats, synthetic)
+    return Calibration(graph.name, int(data.shape[0]), stats, patch_stats, synthetic, data, hess)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from ..errors import MixqError
 from ..graph import Graph, QuantParams, Tensor
 from ..reference.subbyte import qrange
 from .precision import WEIGHTED_OPS, PrecisionAssignment
+
+if TYPE_CHECKING:
+    from .gptq import LayerHessian
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,8 @@ def apply_assignment(
     act_quant: Mapping[int, QuantParams],
     float_weights: Optional[Mapping[int, np.ndarray]] = None,
     input_means: Optional[Mapping[int, np.ndarray]] = None,
+    hessians: Optional[Mapping[int, "LayerHessian"]] = None,
+    input_shifts: Optional[Mapping[int, np.ndarray]] = None,
 ) -> Graph:
     """A copy of ``graph`` quantized as ``assignment`` says.
 
@@ -201,6 +206,13 @@ def apply_assignment(
         channels = w_old.shape[axis]
         s_w_old = _per_channel(w_old.quant, channels)
         s_w_new = s_w_old
+        has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+        b_old = graph.tensors[op.inputs[2]] if has_bias else None
+        s_in_old = float(x_old.quant.scale[0])
+        real_bias = b_old.data.astype(np.float64) * s_in_old * s_w_old if has_bias else None
+        bshape = [1] * len(w_old.shape)
+        bshape[axis] = channels
+        w_real_new = None  # real values of the weights the op runs with, when they change
         if wbits < 8:
             if float_weights is not None and op.index in float_weights:
                 real = np.asarray(float_weights[op.index], np.float64)
@@ -208,11 +220,23 @@ def apply_assignment(
                     raise MixqError(f"float weights of op {op.index} have shape {real.shape}, "
                                     f"int8 weights {tuple(w_old.shape)}")
             else:
-                bshape = [1] * len(w_old.shape)
-                bshape[axis] = channels
                 real = w_old.data.astype(np.float64) * s_w_old.reshape(bshape)
-            q, s_w_new64 = quantize_weights(real, wbits, axis, s_w_old)
+            hess = None if hessians is None else hessians.get(op.index)
+            if hess is not None and has_bias and hess.count > 0:
+                from .gptq import quantize_layer
+
+                linear = getattr(op.attrs, "activation", "NONE") == "NONE"
+                q, s_w_new64, real_bias = quantize_layer(op.kind, real, real_bias, hess, wbits, s_w_old,
+                                                         correct_bias=linear)
+                s_w_new64 = s_w_new64.astype(np.float32)
+            else:
+                q, s_w_new64 = quantize_weights(real, wbits, axis, s_w_old)
+                mean = None if input_means is None else input_means.get(op.inputs[0])
+                if has_bias and mean is not None:
+                    real_bias = real_bias + _mean_shift(op.kind, real, q, s_w_new64.astype(np.float64), axis,
+                                                        np.asarray(mean, np.float64))
             s_w_new = s_w_new64.astype(np.float64)
+            w_real_new = q.astype(np.float64) * s_w_new.reshape(bshape)
             w_new = Tensor(
                 index=w_old.index, name=w_old.name, shape=w_old.shape, dtype="int8",
                 quant=QuantParams(s_w_new64.astype(np.float32), np.zeros(channels, np.int64),
@@ -221,14 +245,12 @@ def apply_assignment(
             )
             out.tensors[w_old.index] = w_new
         in_changed = x_new.quant is not x_old.quant
-        if (in_changed or wbits < 8) and len(op.inputs) > 2 and op.inputs[2] >= 0:
-            b_old = graph.tensors[op.inputs[2]]
-            s_in_old = float(x_old.quant.scale[0])
+        shift = None if input_shifts is None or not in_changed else input_shifts.get(op.inputs[0])
+        if has_bias and shift is not None:
+            w_run = w_real_new if w_real_new is not None else w_old.data.astype(np.float64) * s_w_old.reshape(bshape)
+            real_bias = real_bias - _contract(op.kind, w_run, np.asarray(shift, np.float64))
+        if has_bias and (in_changed or wbits < 8):
             s_in_new = float(x_new.quant.scale[0])
-            real_bias = b_old.data.astype(np.float64) * s_in_old * s_w_old
-            mean = None if input_means is None else input_means.get(op.inputs[0])
-            if wbits < 8 and mean is not None:
-                real_bias = real_bias + _mean_shift(op.kind, real, q, s_w_new, axis, np.asarray(mean, np.float64))
             new_bias = np.round(real_bias / (s_in_new * s_w_new))
             if np.abs(new_bias).max(initial=0) > np.iinfo(np.int32).max:
                 raise MixqError(f"requantized bias of op {op.index} leaves the int32 range")
@@ -241,19 +263,37 @@ def apply_assignment(
     return out
 
 
+def _contract(kind: str, w: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """Per output channel, ``sum_k w[c, k] * vec[channel of input k]`` (padding ignored)."""
+    if kind == "DEPTHWISE_CONV_2D":
+        cout = w.shape[3]
+        per_in = vec[np.arange(cout) * vec.size // cout] if vec.size != cout else vec
+        return w.reshape(-1, cout).sum(axis=0) * per_in
+    if kind == "FULLY_CONNECTED":
+        return w.reshape(w.shape[0], -1) @ np.resize(vec, w.shape[-1])
+    return w.sum(axis=(1, 2)) @ vec  # CONV_2D [cout, kh, kw, cin] x [cin]
+
+
 def _mean_shift(kind: str, real: np.ndarray, q: np.ndarray, scale: np.ndarray, axis: int,
                 mean: np.ndarray) -> np.ndarray:
     """Per output channel, ``sum (W - W_q) * E[x]``: what the rounded weights lose on average."""
     shape = [1] * real.ndim
     shape[axis] = -1
-    dw = real - q.astype(np.float64) * scale.reshape(shape)
-    if kind == "DEPTHWISE_CONV_2D":
-        cout = dw.shape[3]
-        per_in = mean[np.arange(cout) * mean.size // cout] if mean.size != cout else mean
-        return dw.reshape(-1, cout).sum(axis=0) * per_in
-    if kind == "FULLY_CONNECTED":
-        return dw.reshape(dw.shape[0], -1) @ np.resize(mean, dw.shape[-1])
-    return dw.sum(axis=(1, 2)) @ mean  # CONV_2D [cout, kh, kw, cin] x [cin]
+    return _contract(kind, real - q.astype(np.float64) * scale.reshape(shape), mean)
+
+
+def activation_shift(channel_hist: np.ndarray, scale: float, zero_point: int, quant: QuantParams,
+                     bits: int) -> np.ndarray:
+    """Per channel, the mean real error ``E[x_b - x]`` of re-expressing a feature map's int8 values
+    on its ``bits``-bit grid ``quant`` (rounding and clipping), from per-channel int8 histograms
+    ``[channels, 256]``."""
+    real = scale * (INT8_VALUES - zero_point).astype(np.float64)
+    s, zp = quant.scalar()
+    lo, hi = qrange(bits, False) if bits < 8 else (-128, 127)
+    back = s * (np.clip(np.round(real / s) + zp, lo, hi) - zp)
+    h = np.asarray(channel_hist, np.float64)
+    counts = np.maximum(h.sum(axis=1), 1.0)
+    return (h @ (back - real)) / counts
 
 
 def _check_shared_constants(graph: Graph, assignment: PrecisionAssignment) -> None:

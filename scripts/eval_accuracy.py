@@ -11,6 +11,11 @@ Rows (one per configuration, all on the same patch plan of the int8 model):
 * ``random``: random assignments (several seeds) at the BitOPs of each mixq plan (at or just
   below), with the same outlier patches.
 
+Every sub-byte row quantizes the same way (``--weight-rounding``: Hessian-aware rounding of sub-byte
+weights from calibration statistics by default, from the float model's weights when it exists), so
+rows differ only in their assignment. The calibration is ``--calib`` (200 training images); nothing is
+tuned on the test images.
+
 BitOPs are those of the patch-based schedule (``sum macs * b_in * b_w`` over convolutions and fully
 connected layers, halo recomputation included); ``int8_patch_bitops`` is 64 x its MACs. Peak SRAM
 comes from the memory planner of :mod:`tvm_mixq.schedule` (its own search, as for the int8 row)
@@ -121,7 +126,7 @@ def mlperf_agreement(name: str, path: Path, budget: float, limit: int, calib_n: 
     t0 = time.perf_counter()
     plan = plan_memory(g)
     mp = assign_precision(g, plan, calib_inputs=calib_x, bits=args.bits, outlier_k=args.outlier_k,
-                          lambda_=args.lambda_, cost_budget=budget)
+                          lambda_=args.lambda_, cost_budget=budget, **search_args(args))
     search_s = time.perf_counter() - t0
     ref = BatchRunner(g).run(x, batch=100)[0].argmax(-1)
     got = mp.runner(plan).run(x, batch=100)[0].argmax(-1)
@@ -138,6 +143,12 @@ def mlperf_agreement(name: str, path: Path, budget: float, limit: int, calib_n: 
         "agreement": float((ref == got).mean()),
         "search_seconds": search_s,
     }
+
+
+def search_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The search options of the command line, as :func:`assign_precision` keywords."""
+    return {"outlier_rule": args.outlier_rule, "outlier_percentile": args.outlier_percentile,
+            "sensitivity": args.sensitivity, "weight_rounding": args.weight_rounding}
 
 
 def plot(rows: list[dict[str, Any]], int8_bitops: int, path: Path) -> None:
@@ -192,7 +203,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--seeds", type=int, default=3, help="random assignments per budget")
     p.add_argument("--bits", default="8,4,2")
     p.add_argument("--outlier-k", dest="outlier_k", type=float, default=3.0)
+    p.add_argument("--outlier-rule", dest="outlier_rule", default="percentile", choices=("percentile", "sigma"))
+    p.add_argument("--outlier-percentile", dest="outlier_percentile", type=float, default=99.9)
     p.add_argument("--lambda", dest="lambda_", type=float, default=0.5)
+    p.add_argument("--sensitivity", default="measured", choices=("measured", "entropy"),
+                   help="VDQS accuracy proxy (mixq.sensitivity)")
+    p.add_argument("--weight-rounding", dest="weight_rounding", default="hessian", choices=("hessian", "nearest"),
+                   help="sub-byte weight rounding (mixq.weight_rounding), for every row")
     p.add_argument("--int8-weights", action="store_true", help="requantize from int8 weights, not the float model")
     p.add_argument("--plot", type=Path, default=Path("eval_accuracy.png"))
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
@@ -217,7 +234,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fw = float_weights_for(g, fw_path) if fw_path is not None else None
     ev = CostEvaluator(g, plan)
     int8_bitops = ev.int8_bitops()
-    pc = classify_patches(calib, plan, args.outlier_k) if plan.patch_stage is not None else None
+    pc = (classify_patches(calib, plan, args.outlier_k, rule=args.outlier_rule, percentile=args.outlier_percentile)
+          if plan.patch_stage is not None else None)
 
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
@@ -241,21 +259,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t0 = time.perf_counter()
     add("int8", None, None, top1(BatchRunner(g), x, labels))
     timings["int8_eval"] = time.perf_counter() - t0
-    u = realise(g, uniform_assignment(g, calib, 4), calib, plan, fw)
+    u = realise(g, uniform_assignment(g, calib, 4), calib, plan, fw, weight_rounding=args.weight_rounding)
     add("uniform4", None, u, top1(u.runner(plan), x, labels))
     search_s = []
     # the budgets asked for, VDQS's own stopping point (None), and uniform4's BitOPs for comparison
     for budget in [None] + list(args.budgets) + [u.bitops / int8_bitops]:
         t0 = time.perf_counter()
         mp = assign_precision(g, plan, bits=args.bits, outlier_k=args.outlier_k, lambda_=args.lambda_,
-                              cost_budget=budget, float_model=fw_path, calibration=calib)
+                              cost_budget=budget, float_model=fw_path, calibration=calib, **search_args(args))
         search_s.append(time.perf_counter() - t0)
-        add("mixq", budget, mp, top1(mp.runner(plan), x, labels))
+        add("mixq", budget, mp, top1(mp.runner(plan), x, labels), {"search_seconds": search_s[-1]})
         if budget is None:
             continue
         for seed in range(args.seeds):
             a = random_assignment(g, calib, mp.bitops, plan, pc, args.bits, seed=seed)
-            r = realise(g, a, calib, plan, fw)
+            r = realise(g, a, calib, plan, fw, weight_rounding=args.weight_rounding)
             add("random", budget, r, top1(r.runner(plan), x, labels), {"seed": seed})
     timings["search_max"] = max(search_s)
     result: dict[str, Any] = {
@@ -266,7 +284,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "layer_by_layer_int8_bitops": 64 * plan.baseline_macs,
         "calibration": {"samples": calib.samples, "synthetic": calib.synthetic},
         "weights_from": "float model" if fw is not None else "int8 model",
-        "options": {"bits": list(args.bits), "outlier_k": args.outlier_k, "lambda": args.lambda_},
+        "options": {"bits": list(args.bits), "outlier_rule": args.outlier_rule, "outlier_k": args.outlier_k,
+                    "outlier_percentile": args.outlier_percentile, "lambda": args.lambda_,
+                    "sensitivity": args.sensitivity, "weight_rounding": args.weight_rounding},
         "rows": rows,
     }
     if args.mlperf:

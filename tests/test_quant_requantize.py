@@ -213,8 +213,8 @@ def test_bias_correction_removes_the_mean_shift(kws):
     g, calib = kws
     op = g.ops[2]  # 1x1 conv
     a = PrecisionAssignment({}, {op.index: 2})
-    plain, _ = build_graphs(g, a, calib)
-    corrected, _ = build_graphs(g, a, calib, bias_correction=True)
+    plain, _ = build_graphs(g, a, calib, weight_rounding="nearest")
+    corrected, _ = build_graphs(g, a, calib, bias_correction=True, weight_rounding="nearest")
     w8 = g.tensors[op.inputs[1]]
     w2 = plain.tensors[op.inputs[1]]
     real8 = w8.data.astype(np.float64) * w8.quant.scale.reshape(-1, 1, 1, 1)

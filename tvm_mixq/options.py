@@ -29,6 +29,10 @@ SUPPORTED_BITS = (8, 4, 2)
 #: Cores the project targets (``host`` builds the generated C for the machine running the tools).
 SUPPORTED_TARGETS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "host")
 COST_MODELS = ("bitops", "measured")
+#: VDPC rules, VDQS accuracy proxies and sub-byte weight roundings (tvm_mixq.quant).
+OUTLIER_RULES = ("percentile", "sigma")
+SENSITIVITIES = ("measured", "entropy")
+WEIGHT_ROUNDINGS = ("hessian", "nearest")
 
 PatchGrid = Union[str, tuple[int, int]]  # "auto", "off" or (rows, cols)
 StageEnd = Union[str, int]  # "auto", an op index, or a tensor name
@@ -160,6 +164,24 @@ def _channel_split(value: Any) -> ChannelSplit:
     raise ValueError(f"expected 'auto', 'off' or a slice count >= 2, got {text!r}")
 
 
+def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        text = _str(value).lower()
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    convert.__name__ = f"_{name}"
+    return convert
+
+
+def _percentile(value: Any) -> float:
+    v = _positive_float(value)
+    if not 50.0 < v <= 100.0:
+        raise ValueError(f"expected a percentile in (50, 100], got {v}")
+    return v
+
+
 def _cost_model(value: Any) -> str:
     text = _str(value).lower()
     if text not in COST_MODELS:
@@ -190,6 +212,17 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "(kernel instruction counts)", _cost_model),
     OptionSpec("mixq.stream_input", "stream_input", "bool", False, "read the model input patch by patch from its "
                "source instead of holding it whole in SRAM", _as_bool),
+    OptionSpec("mixq.outlier_rule", "outlier_rule", "str", "percentile", "VDPC outlier rule: percentile (a value "
+               "above mixq.outlier_percentile of the feature map's calibration values) or sigma (mixq.outlier_k)",
+               _choice("outlier_rule", OUTLIER_RULES)),
+    OptionSpec("mixq.outlier_percentile", "outlier_percentile", "float", 99.9, "VDPC percentile rule: a value "
+               "above this percentile (or below 100 minus it) of the calibrated feature map is an outlier",
+               _percentile),
+    OptionSpec("mixq.sensitivity", "sensitivity", "str", "measured", "VDQS accuracy proxy: measured (entropy "
+               "loss weighted by the output change measured on calibration samples) or entropy (alone)",
+               _choice("sensitivity", SENSITIVITIES)),
+    OptionSpec("mixq.weight_rounding", "weight_rounding", "str", "hessian", "sub-byte weight rounding: hessian "
+               "(error feedback from calibration statistics) or nearest", _choice("weight_rounding", WEIGHT_ROUNDINGS)),
 )
 
 _BY_KEY: dict[str, OptionSpec] = {spec.key: spec for spec in OPTION_SPECS}
@@ -238,6 +271,10 @@ class MixqOptions:
     channel_split: ChannelSplit = "auto"
     cost_model: str = "bitops"
     stream_input: bool = False
+    outlier_rule: str = "percentile"
+    outlier_percentile: float = 99.9
+    sensitivity: str = "measured"
+    weight_rounding: str = "hessian"
 
     def __post_init__(self) -> None:
         # Accept raw spellings for every field (e.g. bits="8,4") and validate typed ones.

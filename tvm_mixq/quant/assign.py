@@ -28,7 +28,8 @@ from .cost import CostEvaluator, make_cost_model
 from .execute import PlanRunner
 from .float_weights import float_weights_for
 from .precision import PrecisionAssignment, write_to_plan
-from .vdpc import DEFAULT_OUTLIER_K, PatchClass, classify_patches
+from .vdpc import (DEFAULT_OUTLIER_K, DEFAULT_OUTLIER_PERCENTILE, DEFAULT_OUTLIER_RULE, PatchClass,
+                   classify_patches)
 from .vdqs import DEFAULT_LAMBDA, VdqsResult, build_graphs, vdqs_search
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ def assign_precision(
     calibration: Optional[Calibration] = None,
     bias_correction: bool = False,
     target: Optional[str] = None,
+    weight_rounding: str = "hessian",
+    sensitivity: str = "measured",
+    outlier_rule: str = DEFAULT_OUTLIER_RULE,
+    outlier_percentile: float = DEFAULT_OUTLIER_PERCENTILE,
 ) -> MixedPrecision:
     """Calibrate, classify patches (VDPC), search bitwidths (VDQS), build the quantized graphs.
 
@@ -124,6 +129,8 @@ def assign_precision(
     calib_inputs / calib_path : calibration samples (array with a leading batch axis, or an
         ``.npz`` with ``input_0``); neither: the documented synthetic fallback, with a warning.
     bits : ``mixq.bits``; outlier_k : ``mixq.outlier_k``; lambda_ : ``mixq.lambda``.
+    outlier_rule, outlier_percentile : ``mixq.outlier_rule`` (``percentile`` or ``sigma``) and
+        ``mixq.outlier_percentile`` (see :mod:`tvm_mixq.quant.vdpc`).
     cost_model : ``mixq.cost_model`` (``bitops`` or ``measured``, the latter reads ``cost_table``, or
         the kernel benchmark's table for ``target`` (``mixq.target``) when no path is given).
     cost_budget : target cost as a fraction of the int8 patch-based cost (None: VDQS stops when no
@@ -132,7 +139,11 @@ def assign_precision(
         measuring an assignment's peak (default: :func:`sram_function`, the project's memory planner).
     float_model : the float ``.tflite`` to requantize weights from.
     calibration : reuse an earlier calibration of the same graph and plan.
-    bias_correction : correct biases of sub-byte-weight layers (see :func:`build_graphs`).
+    bias_correction : correct biases for the mean error of sub-byte feature maps (and weights) (see
+        :func:`build_graphs`).
+    weight_rounding : ``hessian`` (default) or ``nearest`` (see :func:`build_graphs`).
+    sensitivity : ``measured`` (default) or ``entropy``, the accuracy proxy of VDQS (see
+        :func:`~tvm_mixq.quant.vdqs.vdqs_search`).
     """
     if calibration is None:
         if calib_path is not None:
@@ -145,22 +156,24 @@ def assign_precision(
     fw = None
     if float_model is not None:
         fw = float_weights_for(graph, float_model)
-    pc = classify_patches(calibration, plan, outlier_k) if plan is not None else PatchClass([], [], {}, {}, outlier_k)
+    pc = (classify_patches(calibration, plan, outlier_k, rule=outlier_rule, percentile=outlier_percentile)
+          if plan is not None else PatchClass([], [], {}, {}, outlier_k))
     model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table), target)
     if sram_budget_bytes is not None and sram_of is None:
         sram_of = sram_function(graph, plan)
     result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
-                         sram_of, fw)
-    normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction)
+                         sram_of, fw, sensitivity=sensitivity)
+    normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction, weight_rounding)
     ev = CostEvaluator(graph, plan)
     return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,
                           ev.bitops(result.assignment), ev.int8_bitops())
 
 
 def realise(graph: Graph, assignment: PrecisionAssignment, calibration: Calibration, plan: Any = None,
-            float_weights: Optional[Mapping[int, np.ndarray]] = None, bias_correction: bool = False) -> MixedPrecision:
+            float_weights: Optional[Mapping[int, np.ndarray]] = None, bias_correction: bool = False,
+            weight_rounding: str = "hessian") -> MixedPrecision:
     """A :class:`MixedPrecision` for a given assignment (uniform, random, loaded from JSON)."""
-    normal, outlier = build_graphs(graph, assignment, calibration, float_weights, bias_correction)
+    normal, outlier = build_graphs(graph, assignment, calibration, float_weights, bias_correction, weight_rounding)
     ev = CostEvaluator(graph, plan)
     pc = PatchClass(list(assignment.outlier_patches), list(assignment.outlier_tensors), {}, {}, float("nan"))
     return MixedPrecision(assignment, normal, outlier, calibration, pc, None, ev.bitops(assignment), ev.int8_bitops())

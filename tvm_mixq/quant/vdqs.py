@@ -14,22 +14,38 @@ Score of a step (candidate ``i`` from its current bitwidth to the next lower ``b
       entropy (bits) of the calibration distribution of ``i``'s quantized values: a feature map's
       int8 calibration histogram re-expressed on the b-bit grid of its calibrated scale and zero
       point (:func:`~tvm_mixq.quant.requantize.activation_quant`), or the weights' values after
-      per-channel b-bit quantization. Divided by the largest ``Omega`` of the first steps, so the
-      8 -> 4 steps lie in [0, 1] and the 4 -> 2 steps, which leave little information, above.
+      per-channel b-bit quantization. Divided by the largest entropy loss of the first steps, so
+      the 8 -> 4 steps lie in [0, 1] and the 4 -> 2 steps, which leave little information, above.
       (The plain difference ``H_cur - H_b`` made 4 -> 2 steps look cheaper than 8 -> 4 ones, since
       fewer bits of entropy remain to lose, and measured accuracy said the opposite.)
+    * *Measured sensitivity* (``sensitivity="measured"``, the default, ``mixq.sensitivity``): the
+      entropy term is multiplied by the step's measured output divergence on calibration samples,
+      relative to the mean divergence of all first steps (:func:`_sensitivity_weights`,
+      :mod:`tvm_mixq.quant.sensitivity`). The entropy loss stays the proxy of the score; the
+      measurement says *where* in the model a lost bit matters (on the bundled Fashion-MNIST model
+      the first feature map is 15x as sensitive as the average one, which entropy alone does not
+      see). ``sensitivity="entropy"``: the entropy loss alone.
     * ``Phi(i, b)``: cost saved by the step (BitOPs, or measured instructions with
       ``cost_model="measured"``; outlier patches of VDPC counted at 8 bits) divided by the largest
       saving any single step offers from the all-int8 start. In [0, 1] for most steps.
-    * ``lambda`` (``mixq.lambda``, default 0.5) trades accuracy proxy against gain.
+    * ``lambda`` (``mixq.lambda``, default 0.5) trades accuracy proxy against gain: a step is worth
+      taking when its gain exceeds ``lambda / (1 - lambda)`` times its accuracy loss.
 
 Iteration
     Repeatedly apply the best-scoring step. Without a budget, stop when no step has a positive
     score. With a budget (``cost_budget``: a fraction of the int8 patch-based cost, and/or
-    ``sram_budget_bytes`` with a function giving the peak SRAM of an assignment), keep applying the
-    best step, positive or not, until the budget is met; stop (with a warning) when no step is left.
-    Every step costs a few dictionary look-ups, so a search takes well under a second for the
-    MLPerf Tiny models.
+    ``sram_budget_bytes`` with a function giving the peak SRAM of an assignment): apply the best
+    positive-scoring steps until the budget is met; if ``mixq.lambda``'s positive steps run out
+    first, ``lambda`` is lowered by bisection to the largest value whose positive-scoring steps
+    meet the budget (so steps are then taken in the order of gain per accuracy lost). The last step
+    usually overshoots the budget: afterwards steps are given back (a candidate's latest one, the
+    most accuracy per unit of cost first) while the budget stays met. When no single step saves
+    cost (a measured cost table where only matched sub-byte kernels beat int8), an op's input
+    feature map and weights are lowered together as one step. If even that cannot reach the
+    budget, the best step is taken whatever it saves, until no step is left (warning).
+    Entropy look-ups cost nothing; the measurements take a few seconds (bounded by
+    ``sensitivity_seconds``, default 12 s), so a search stays well under 30 s on the MLPerf Tiny
+    models.
 """
 from __future__ import annotations
 
@@ -42,15 +58,20 @@ import numpy as np
 
 from ..errors import MixqError
 from ..graph import Graph, QuantParams
+from ..options import SENSITIVITIES, WEIGHT_ROUNDINGS  # accuracy proxies; sub-byte weight roundings
 from .calibration import Calibration, entropy_bits
 from .cost import CostEvaluator, CostModel
 from .precision import SUBBYTE_OPS, WEIGHTED_OPS, PrecisionAssignment
-from .requantize import activation_quant, apply_assignment, quantize_weights, requantize_histogram
+from .requantize import (activation_quant, activation_shift, apply_assignment, quantize_weights,
+                         requantize_histogram)
 from .vdpc import PatchClass
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LAMBDA = 0.5
+DEFAULT_SENSITIVITY_SECONDS = 12.0
+#: Bisection steps on lambda when mixq.lambda's positive-scoring steps do not meet the budget.
+BISECTION_STEPS = 12
 
 SramFn = Callable[[PrecisionAssignment], int]
 
@@ -220,6 +241,8 @@ def vdqs_search(
     float_weights: Optional[Mapping[int, np.ndarray]] = None,
     search_weights: bool = True,
     search_activations: bool = True,
+    sensitivity: str = "measured",
+    sensitivity_seconds: float = DEFAULT_SENSITIVITY_SECONDS,
 ) -> VdqsResult:
     """Search bitwidths (see the module docstring).
 
@@ -236,6 +259,10 @@ def vdqs_search(
         step scores positive.
     sram_budget_bytes, sram_of : stop only once ``sram_of(assignment) <= sram_budget_bytes``.
     float_weights : op index -> float weights to requantize from.
+    sensitivity : ``measured`` (default): the entropy loss of a step is weighted by the measured
+        change of the model's output on calibration samples (:func:`_sensitivity_weights`);
+        ``entropy``: the entropy loss alone (needs no model runs).
+    sensitivity_seconds : time budget of the measurements.
     """
     t0 = time.perf_counter()
     allowed = sorted(set(int(b) for b in bits), reverse=True)
@@ -251,37 +278,29 @@ def vdqs_search(
     tensors = candidate_tensors(graph, calib) if search_activations else []
     ops = candidate_weight_ops(graph) if search_weights else []
     ent = EntropyTable(graph, calib, tensors, ops, allowed, float_weights)
-    a = PrecisionAssignment()
+    start = PrecisionAssignment()
     if patch_class is not None:
-        a.outlier_patches = list(patch_class.outlier_patches)
-        a.outlier_tensors = list(patch_class.outlier_tensors)
-    int8_cost = ev.cost(a)
-    int8_bitops = ev.bitops(a)
+        start.outlier_patches = list(patch_class.outlier_patches)
+        start.outlier_tensors = list(patch_class.outlier_tensors)
+    int8_cost = ev.cost(start)
+    int8_bitops = ev.bitops(start)
     touched_act = {t: ev.ops_touching(t) for t in tensors}
 
-    def delta(kind: str, idx: int, b: int) -> float:
-        if kind == "act":
-            affected = touched_act[idx]
-            before = sum(ev.op_cost(o, a) for o in affected)
-            old = a.act_bits.get(idx)
-            a.act_bits[idx] = b
-            after = sum(ev.op_cost(o, a) for o in affected)
-            if old is None:
-                del a.act_bits[idx]
-            else:
-                a.act_bits[idx] = old
+    def delta(a: PrecisionAssignment, kind: str, idx: int, b: int) -> float:
+        """Cost saved by setting candidate ``idx`` to ``b`` bits in ``a`` (``a`` left unchanged)."""
+        table = a.act_bits if kind == "act" else a.weight_bits
+        affected = touched_act[idx] if kind == "act" else [idx]
+        before = sum(ev.op_cost(o, a) for o in affected)
+        old = table.get(idx)
+        table[idx] = b
+        after = sum(ev.op_cost(o, a) for o in affected)
+        if old is None:
+            del table[idx]
         else:
-            before = ev.op_cost(idx, a)
-            old = a.weight_bits.get(idx)
-            a.weight_bits[idx] = b
-            after = ev.op_cost(idx, a)
-            if old is None:
-                del a.weight_bits[idx]
-            else:
-                a.weight_bits[idx] = old
+            table[idx] = old
         return before - after
 
-    def moves() -> list[tuple[str, int, int]]:
+    def moves(a: PrecisionAssignment) -> list[tuple[str, int, int]]:
         out = []
         for t in tensors:
             nb = _lower(a.bits_of_tensor(t), allowed)
@@ -293,68 +312,259 @@ def vdqs_search(
                 out.append(("weight", o, nb))
         return out
 
-    def raw_omega(kind: str, idx: int, b: int) -> float:
-        table, cur_bits = (ent.act, a.bits_of_tensor(idx)) if kind == "act" else (ent.weight, a.bits_of_weights(idx))
-        return entropy_loss(table[(idx, 8)], table[(idx, cur_bits)], table[(idx, b)])
+    joint_pairs = [(o, graph.ops[o].inputs[0]) for o in ops if graph.ops[o].inputs[0] in set(tensors)]
 
-    first = moves()
-    phi_norm = max((delta(*m) for m in first), default=0.0)
+    def joint_moves(a: PrecisionAssignment) -> list[tuple[list[tuple[str, int, int]], float]]:
+        """Each op's input feature map and weights lowered together, with the cost it saves."""
+        out = []
+        for o, t in joint_pairs:
+            bt, bw = _lower(a.bits_of_tensor(t), allowed), _lower(a.bits_of_weights(o), allowed)
+            if bt is None or bw is None:
+                continue
+            old_t, old_w = a.act_bits.get(t), a.weight_bits.get(o)
+            affected = sorted(set(touched_act[t]) | {o})
+            before = sum(ev.op_cost(x, a) for x in affected)
+            a.act_bits[t], a.weight_bits[o] = bt, bw
+            after = sum(ev.op_cost(x, a) for x in affected)
+            for table, key, old in ((a.act_bits, t, old_t), (a.weight_bits, o, old_w)):
+                if old is None:
+                    del table[key]
+                else:
+                    table[key] = old
+            out.append(([("act", t, bt), ("weight", o, bw)], before - after))
+        return out
+
+    def cur_bits(a: PrecisionAssignment, kind: str, idx: int) -> int:
+        return a.bits_of_tensor(idx) if kind == "act" else a.bits_of_weights(idx)
+
+    def raw_entropy(a: PrecisionAssignment, kind: str, idx: int, b: int) -> float:
+        table = ent.act if kind == "act" else ent.weight
+        return entropy_loss(table[(idx, 8)], table[(idx, cur_bits(a, kind, idx))], table[(idx, b)])
+
+    first = moves(start)
+    phi_norm = max((delta(start, *m) for m in first), default=0.0)
     phi_norm = phi_norm if phi_norm > 0 else 1.0
-    omega_norm = max((raw_omega(*m) for m in first), default=0.0)
-    omega_norm = omega_norm if omega_norm > 0 else 1.0
+    entropy_norm = max((raw_entropy(start, *m) for m in first), default=0.0)
+    entropy_norm = entropy_norm if entropy_norm > 0 else 1.0
 
-    def omega(kind: str, idx: int, b: int) -> float:
-        return raw_omega(kind, idx, b) / omega_norm
-    cost = int8_cost
-    steps: list[Step] = []
-    budget_met = True
+    weight_of = _sensitivity_weights(graph, calib, ent, tensors, ops, allowed, patch_class, plan, float_weights,
+                                     sensitivity, sensitivity_seconds)
 
-    def budget_ok(c: float) -> bool:
-        if cost_budget is not None and c > cost_budget * int8_cost:
+    def raw_omega(a: PrecisionAssignment, kind: str, idx: int, b: int) -> float:
+        om = raw_entropy(a, kind, idx, b) / entropy_norm
+        if weight_of is not None:
+            om *= weight_of(kind, idx, cur_bits(a, kind, idx), b)
+        return om
+
+    # the measured weights have mean 1 over the first steps, so Omega keeps the entropy term's scale
+    # (a few very sensitive candidates do not make every other step look free)
+    omega_norm = 1.0
+
+    def omega(a: PrecisionAssignment, kind: str, idx: int, b: int) -> float:
+        return raw_omega(a, kind, idx, b) / omega_norm
+
+    def budget_ok(a: PrecisionAssignment, c: float) -> bool:
+        if cost_budget is not None and c > cost_budget * int8_cost * (1 + 1e-12):
             return False
         if sram_budget_bytes is not None and sram_of is not None and sram_of(a) > sram_budget_bytes:
             return False
         return True
 
     has_budget = cost_budget is not None or sram_budget_bytes is not None
-    while True:
-        if has_budget and budget_ok(cost):
-            break
-        cands = moves()
-        if not cands:
-            budget_met = not has_budget
-            if has_budget:
-                log.warning("VDQS: no bitwidth left to lower and the budget is not met (cost %.3g of int8 %.3g)",
-                            cost, int8_cost)
-            break
-        best = None
-        for kind, idx, b in cands:
-            d = delta(kind, idx, b)
-            if d <= 0 and not has_budget:
-                continue  # without a budget only steps that save cost are worth an entropy loss
-            om = omega(kind, idx, b)
-            ph = d / phi_norm
-            s = -lambda_ * om + (1.0 - lambda_) * ph
-            if best is None or s > best[0]:
-                best = (s, kind, idx, b, om, ph, d)
-        if best is None or (not has_budget and best[0] <= 0):
-            if has_budget:
-                budget_met = False
-                log.warning("VDQS: no step lowers the cost further; budget not met")
-            break
-        s, kind, idx, b, om, ph, d = best
-        if kind == "act":
-            a.act_bits[idx] = b
-        else:
-            a.weight_bits[idx] = b
-        cost -= d
-        steps.append(Step(kind, idx, b, s, om, ph, cost))
+
+    def greedy(lam: float, until_budget: bool, any_step: bool = False) -> tuple[PrecisionAssignment, list[Step],
+                                                                                float, bool]:
+        """Apply the best positive-scoring step until none is left (or, ``until_budget``, until the
+        budget is met; ``any_step``: the best step even when it saves nothing or scores <= 0).
+        Returns the assignment, its steps, its cost and whether the budget is met."""
+        a = start.copy()
+        cost = int8_cost
+        steps: list[Step] = []
+        while not (until_budget and budget_ok(a, cost)):
+            best = None
+            for kind, idx, b in moves(a):
+                d = delta(a, kind, idx, b)
+                if d <= 0 and not any_step:
+                    continue  # only steps that save cost are worth an entropy loss
+                om = omega(a, kind, idx, b)
+                ph = d / phi_norm
+                sc = -lam * om + (1.0 - lam) * ph
+                if best is None or sc > best[0]:
+                    best = (sc, [(kind, idx, b, om)], ph, d)
+            if best is None or (best[0] <= 0 and not any_step):
+                # no single step pays: lowering an op's input and weights together may (a cost
+                # table where only matched sub-byte kernels are faster than int8)
+                for changes, d in joint_moves(a):
+                    if d <= 0:
+                        continue
+                    oms, prev = [], {}
+                    for kind, idx, b in changes:
+                        oms.append(omega(a, kind, idx, b))
+                        table = a.act_bits if kind == "act" else a.weight_bits
+                        prev[(kind, idx)] = table.get(idx)
+                        table[idx] = b
+                    for (kind, idx), old in prev.items():
+                        table = a.act_bits if kind == "act" else a.weight_bits
+                        if old is None:
+                            del table[idx]
+                        else:
+                            table[idx] = old
+                    ph = d / phi_norm
+                    sc = -lam * sum(oms) + (1.0 - lam) * ph
+                    if sc > 0 and (best is None or best[0] <= 0 or sc > best[0]):
+                        best = (sc, [(k, i, b, o) for (k, i, b), o in zip(changes, oms)], ph, d)
+            if best is None or (best[0] <= 0 and not any_step):
+                break
+            sc, changes, ph, d = best
+            cost -= d
+            for kind, idx, b, om in changes:
+                (a.act_bits if kind == "act" else a.weight_bits)[idx] = b
+                steps.append(Step(kind, idx, b, sc, om, ph / len(changes), cost))
+        return a, steps, cost, budget_ok(a, cost)
+
+    if not has_budget:
+        a, steps, cost, _ = greedy(lambda_, until_budget=False)
+        budget_met = True
+    else:
+        # The score's lambda is the price of accuracy in cost: a step is worth it when its gain
+        # exceeds lambda/(1-lambda) times its entropy loss. Start from mixq.lambda; when its
+        # positive-scoring steps do not reach the budget, lower lambda (bisection) to the largest
+        # value whose positive-scoring steps do, then stop at the first step that meets it.
+        a, steps, cost, budget_met = greedy(lambda_, until_budget=True)
+        if not budget_met:
+            a0, steps0, cost0, met0 = greedy(0.0, until_budget=True)
+            if not met0:
+                # no sequence of cost-saving steps reaches the budget (a cost model where a step
+                # pays off only once another is made): the best step, whatever it saves
+                a, steps, cost, budget_met = greedy(lambda_, until_budget=True, any_step=True)
+                if not budget_met:
+                    log.warning("VDQS: no step lowers the cost further; budget not met (cost %.3g of int8 %.3g)",
+                                cost, int8_cost)
+            else:
+                lo, hi = 0.0, lambda_
+                best_run = (a0, steps0, cost0, met0)
+                for _ in range(BISECTION_STEPS):
+                    mid = 0.5 * (lo + hi)
+                    run = greedy(mid, until_budget=True)
+                    if run[3]:
+                        lo, best_run = mid, run
+                    else:
+                        hi = mid
+                a, steps, cost, budget_met = best_run
+        if budget_met:
+            cost = _give_back(a, steps, cost, budget_ok, delta, omega)
     act_quant = {t: ent.act_quant[(t, b)] for t, b in a.act_bits.items() if b < 8}
     result = VdqsResult(a, act_quant, ev.cost(a), int8_cost, ev.bitops(a), int8_bitops,
                         getattr(ev.model, "name", "bitops"), steps, time.perf_counter() - t0, budget_met)
-    log.info("VDQS (%s, lambda=%.2f): %d steps, BitOPs %.2fx below int8, %.3f s", result.cost_model, lambda_,
-             len(steps), result.bitops_reduction, result.seconds)
+    log.info("VDQS (%s, lambda=%.2f, %s): %d steps, BitOPs %.2fx below int8, %.3f s", result.cost_model, lambda_,
+             sensitivity, len(steps), result.bitops_reduction, result.seconds)
     return result
+
+
+def _give_back(a: PrecisionAssignment, steps: list[Step], cost: float, budget_ok: Callable[..., bool],
+               delta: Callable[..., float], omega: Callable[..., float]) -> float:
+    """The last step usually overshoots the budget: undo steps (a candidate's latest one) while the
+    budget stays met, those that cost the most accuracy per unit of cost saved first."""
+    while True:
+        best = None
+        latest: dict[tuple[str, int], int] = {}
+        for i, st in enumerate(steps):
+            latest[(st.kind, st.index)] = i
+        for (kind, idx), i in latest.items():
+            st = steps[i]
+            table = a.act_bits if kind == "act" else a.weight_bits
+            prev = [s.bits for s in steps[:i] if (s.kind, s.index) == (kind, idx)]
+            back = prev[-1] if prev else 8
+            # cost of going back up = minus the saving of stepping down again from there
+            table[idx] = back
+            up = delta(a, kind, idx, st.bits)
+            om = omega(a, kind, idx, st.bits)
+            ok = budget_ok(a, cost + up)
+            table[idx] = st.bits
+            if not ok:
+                continue
+            ratio = om / max(up, 1e-30)
+            if best is None or ratio > best[0]:
+                best = (ratio, i, kind, idx, back, up)
+        if best is None:
+            return cost
+        _, i, kind, idx, back, up = best
+        table = a.act_bits if kind == "act" else a.weight_bits
+        if back == 8:
+            del table[idx]
+        else:
+            table[idx] = back
+        cost += up
+        del steps[i]
+
+
+def _sensitivity_weights(graph: Graph, calib: Calibration, ent: "EntropyTable", tensors: Sequence[int],
+                         ops: Sequence[int], allowed: Sequence[int], patch_class: Optional[PatchClass], plan: Any,
+                         float_weights: Optional[Mapping[int, np.ndarray]], sensitivity: str,
+                         seconds: float) -> Optional[Callable[[str, int, int, int], float]]:
+    """With ``sensitivity="measured"``: a function (kind, index, from bits, to bits) -> the step's
+    measured output divergence relative to the mean divergence of the first steps (None otherwise).
+
+    The divergence of a step is ``D(to) - D(from)``, ``D(b)`` the divergence of the model with only
+    that candidate at ``b`` bits (:class:`~tvm_mixq.quant.sensitivity.SensitivityProbe`). A feature
+    map that outlier patches keep at 8 bits counts only for the share of normal patches. Steps
+    not measured within the time budget get the median ratio of divergence to entropy loss of the
+    measured ones times their own entropy loss.
+    """
+    if sensitivity == "entropy":
+        return None
+    if sensitivity != "measured":
+        raise MixqError(f"unknown sensitivity {sensitivity!r}: expected one of {', '.join(SENSITIVITIES)}")
+    if calib.inputs is None or not (tensors or ops):
+        return None
+    from .sensitivity import SensitivityProbe, tail_shares
+
+    lower = [b for b in allowed if b < 8]
+    order = [("act", t, b) for b in lower for t in tensors] + [("weight", o, b) for b in lower for o in ops]
+    shares = tail_shares(graph)
+    expected = sum(shares(kind, idx) for kind, idx, _ in order)
+    hess = calib.hessians or None
+    probe = SensitivityProbe(graph, calib, ent.act_quant, float_weights, hess, seconds=seconds,
+                             expected_runs=expected)
+    div: dict[tuple[str, int, int], float] = {}
+    for kind, idx, b in order:
+        if probe.out_of_time():
+            log.warning("VDQS: measured sensitivity ran out of its %.0f s budget after %d of %d steps; the others "
+                        "are estimated from their entropy loss", seconds, len(div), len(order))
+            break
+        div[(kind, idx, b)] = probe.measure(kind, idx, b)
+    normal_share = 1.0
+    outl = set()
+    if patch_class is not None and patch_class.outlier_patches and plan is not None and plan.patch_stage is not None:
+        normal_share = 1.0 - len(patch_class.outlier_patches) / max(1, len(plan.patch_stage.patches))
+        outl = set(patch_class.outlier_tensors)
+
+    def entropy_of(kind: str, idx: int, b: int) -> float:
+        table = ent.act if kind == "act" else ent.weight
+        return entropy_loss(table[(idx, 8)], table[(idx, 8)], table[(idx, b)])
+
+    ratios = [d / entropy_of(k, i, b) for (k, i, b), d in div.items() if entropy_of(k, i, b) > 0]
+    ratio = float(np.median(ratios)) if ratios else 1.0
+
+    def d_of(kind: str, idx: int, b: int) -> float:
+        if b == 8:
+            return 0.0
+        d = div.get((kind, idx, b))
+        if d is None:
+            d = ratio * entropy_of(kind, idx, b)
+        if kind == "act" and idx in outl:
+            d *= normal_share
+        return d
+
+    firsts = [d_of(k, i, lower[0]) for k, i in [("act", t) for t in tensors] + [("weight", o) for o in ops]]
+    scale = float(np.mean(firsts)) if firsts and np.mean(firsts) > 0 else 1.0
+    floor = 1e-3 * scale  # a step never costs nothing: keeps ties ordered by the entropy term
+
+    def weight(kind: str, idx: int, frm: int, to: int) -> float:
+        return max(d_of(kind, idx, to) - d_of(kind, idx, frm), floor) / scale
+
+    log.info("VDQS: measured sensitivity of %d steps on %d samples in %.1f s", len(div), probe.samples, probe.spent)
+    return weight
 
 
 def calibrated_act_quant(calib: Calibration, assignment: PrecisionAssignment) -> dict[int, QuantParams]:
@@ -367,27 +577,49 @@ def calibrated_act_quant(calib: Calibration, assignment: PrecisionAssignment) ->
     return out
 
 
+def activation_shifts(calib: Calibration, act_bits: Mapping[int, int],
+                      act_quant: Mapping[int, QuantParams]) -> dict[int, np.ndarray]:
+    """Per-channel mean error of every sub-byte feature map (see
+    :func:`~tvm_mixq.quant.requantize.activation_shift`)."""
+    out = {}
+    for t, b in act_bits.items():
+        s = calib.tensors.get(t)
+        if b < 8 and s is not None and s.channel_hist is not None and t in act_quant:
+            out[t] = activation_shift(s.channel_hist, s.scale, s.zero_point, act_quant[t], b)
+    return out
+
+
 def build_graphs(graph: Graph, assignment: PrecisionAssignment, calib: Calibration,
                  float_weights: Optional[Mapping[int, np.ndarray]] = None,
-                 bias_correction: bool = False) -> tuple[Graph, Optional[Graph]]:
+                 bias_correction: bool = False, weight_rounding: str = "hessian") -> tuple[Graph, Optional[Graph]]:
     """The quantized graph of the normal patches (and of the layers outside the stage), and the
     graph of the outlier patches (None without outlier patches).
 
-    ``bias_correction``: correct the biases of layers with sub-byte weights for the mean shift of
-    the rounding, from the calibration's per-channel means (see
-    :func:`~tvm_mixq.quant.requantize.apply_assignment`). Off by default: on the bundled
-    Fashion-MNIST model it moved top-1 by +-1 point depending on the assignment (3,000 test
-    images), i.e. it is not a reliable gain there.
+    ``weight_rounding``: ``hessian`` rounds sub-byte weights with error feedback from the
+    calibration's layer statistics, the bias absorbing the mean error
+    (:func:`tvm_mixq.quant.gptq.quantize_layer`); ``nearest`` rounds each weight to its nearest
+    level (per-channel MSE clipping). ``bias_correction``: lower the bias of every op that reads a
+    sub-byte feature map by the mean error of that feature map's requantization, from the
+    calibration's per-channel histograms (and, with ``nearest`` rounding, also correct the mean
+    shift of the rounded weights). On the bundled Fashion-MNIST model both moved top-1 up
+    (scripts/eval_accuracy.py).
     """
+    if weight_rounding not in WEIGHT_ROUNDINGS:
+        raise MixqError(f"unknown weight rounding {weight_rounding!r}: expected one of {', '.join(WEIGHT_ROUNDINGS)}")
     aq = calibrated_act_quant(calib, assignment)
     means = None
     if bias_correction:
         means = {t: s.channel_mean for t, s in calib.tensors.items() if s.channel_mean is not None}
-    normal = apply_assignment(graph, assignment, aq, float_weights, means)
+    hess = calib.hessians if weight_rounding == "hessian" and calib.hessians else None
+
+    def make(a: PrecisionAssignment) -> Graph:
+        shifts = activation_shifts(calib, a.act_bits, aq) if bias_correction else None
+        return apply_assignment(graph, a, aq, float_weights, means, hess, shifts)
+
+    normal = make(assignment)
     if not assignment.outlier_patches:
         return normal, None
-    outl = PrecisionAssignment(assignment.outlier_act_bits(), dict(assignment.weight_bits))
-    return normal, apply_assignment(graph, outl, aq, float_weights, means)
+    return normal, make(PrecisionAssignment(assignment.outlier_act_bits(), dict(assignment.weight_bits)))
 
 
 def uniform_assignment(graph: Graph, calib: Calibration, bits: int, weights: bool = True,
@@ -404,7 +636,10 @@ def uniform_assignment(graph: Graph, calib: Calibration, bits: int, weights: boo
 def random_assignment(graph: Graph, calib: Calibration, target_bitops: float, plan: Any = None,
                       patch_class: Optional[PatchClass] = None, bits: Sequence[int] = (8, 4, 2),
                       seed: int = 0) -> PrecisionAssignment:
-    """Random steps (uniform over the available ones) until BitOPs <= ``target_bitops``."""
+    """Random steps (uniform over the available ones) until BitOPs <= ``target_bitops``; then, in
+    random order and repeatedly, candidates raised one level back while BitOPs stay <= the target,
+    so the assignment ends at or just below it (no single level can be given back), as a searched
+    one does."""
     rng = np.random.default_rng(seed)
     allowed = sorted(set(bits), reverse=True)
     ev = CostEvaluator(graph, plan)
@@ -421,8 +656,21 @@ def random_assignment(graph: Graph, calib: Calibration, target_bitops: float, pl
         if not cands:
             break
         kind, idx, b = cands[int(rng.integers(len(cands)))]
-        if kind == "act":
-            a.act_bits[idx] = b
-        else:
-            a.weight_bits[idx] = b
+        (a.act_bits if kind == "act" else a.weight_bits)[idx] = b
+    changed = ev.bitops(a) <= target_bitops
+    while changed:  # undo steps (one level up) in random order while the target holds
+        changed = False
+        lowered = [("act", t) for t in sorted(a.act_bits)] + [("weight", o) for o in sorted(a.weight_bits)]
+        for i in rng.permutation(len(lowered)):
+            kind, idx = lowered[int(i)]
+            table = a.act_bits if kind == "act" else a.weight_bits
+            now = table[idx]
+            up = min(b for b in allowed if b > now)
+            table[idx] = up
+            if ev.bitops(a) > target_bitops:
+                table[idx] = now
+                continue
+            changed = True
+            if up == 8:
+                del table[idx]
     return a

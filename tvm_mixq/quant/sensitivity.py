@@ -1,0 +1,175 @@
+"""Measured sensitivity: how far the model's output moves when one feature map or one layer's
+weights drops to a lower bitwidth, on calibration samples.
+
+Divergence
+    The int8 model and a copy with exactly one change (feature map ``t`` at ``b`` bits, or op
+    ``o``'s weights at ``b`` bits, quantized as the final plan would quantize them) run on the same
+    ``n`` calibration samples. When the model ends in SOFTMAX, the divergence is the mean
+    Kullback-Leibler divergence ``KL(p_int8 || p_changed)`` of the softmax of the logits (the
+    SOFTMAX input, dequantized, so the int8 output's 1/256 steps do not hide small changes);
+    otherwise the mean squared error of the dequantized first output divided by its variance.
+
+Cost
+    Only the ops from the first one the change affects onward run (the producer of a feature map,
+    the op of the weights), fed with the int8 model's cached activations, so a change near the
+    output costs little. :class:`SensitivityProbe` keeps the number of samples within a time
+    budget (it measures how long a whole run takes and scales ``n`` down, to no fewer than
+    ``MIN_SAMPLES``), and :meth:`SensitivityProbe.out_of_time` tells the search to stop asking.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+from ..graph import Graph, QuantParams
+from .calibration import Calibration
+from .cost import op_macs
+from .execute import BatchRunner
+from .precision import PrecisionAssignment
+from .requantize import apply_assignment
+
+log = logging.getLogger(__name__)
+
+#: Default and smallest number of calibration samples a probe runs.
+DEFAULT_SAMPLES = 64
+MIN_SAMPLES = 8
+#: Default time budget (seconds) of all measurements of one search.
+DEFAULT_SECONDS = 12.0
+
+
+def _subgraph(graph: Graph, first: int, stop: int, output: int) -> Graph:
+    """Ops ``first..stop-1`` as a graph fed with the activations they read, with one output."""
+    ops = graph.ops[first:stop]
+    written = {t for op in ops for t in op.outputs}
+    inputs: list[int] = []
+    for op in ops:
+        for t in op.inputs:
+            if t >= 0 and t not in written and not graph.tensors[t].is_const and t not in inputs:
+                inputs.append(t)
+    out = copy.copy(graph)
+    out.ops = ops
+    out.inputs = inputs
+    out.outputs = [output]
+    return out
+
+
+def tail_shares(graph: Graph) -> Callable[[str, int], float]:
+    """(kind, index) -> fraction of the model's MACs from the first op a change affects onward."""
+    position = {op.index: i for i, op in enumerate(graph.ops)}
+    producer = {t: op.index for op in graph.ops for t in op.outputs}
+    macs = [op_macs(graph, op) for op in graph.ops]
+    total = float(sum(macs)) or 1.0
+    share = [sum(macs[i:]) / total for i in range(len(macs))]
+
+    def of(kind: str, index: int) -> float:
+        return share[position[producer[index]] if kind == "act" else position[index]]
+
+    return of
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class SensitivityProbe:
+    """Output divergence of single-change assignments (see the module docstring).
+
+    Parameters
+    ----------
+    graph : the int8 graph; calib : its calibration (must hold ``inputs``).
+    act_quant : (tensor, bits) -> the sub-byte quantization the plan would give that feature map.
+    float_weights, hessians : as for :func:`~tvm_mixq.quant.requantize.apply_assignment`.
+    samples : calibration samples to run (at most); seconds : time budget of all measurements.
+    """
+
+    def __init__(self, graph: Graph, calib: Calibration, act_quant: Mapping[tuple[int, int], QuantParams],
+                 float_weights: Optional[Mapping[int, np.ndarray]] = None, hessians: Optional[Mapping] = None,
+                 samples: int = DEFAULT_SAMPLES, seconds: float = DEFAULT_SECONDS,
+                 expected_runs: float = 1.0) -> None:
+        if calib.inputs is None:
+            raise ValueError("measured sensitivity needs the calibration samples (Calibration.inputs)")
+        self.graph = graph
+        self.act_quant = act_quant
+        self.float_weights = float_weights
+        self.hessians = hessians
+        self.seconds = seconds
+        self.spent = 0.0
+        self.runs = 0
+        x = calib.inputs[: max(1, samples)]
+        t0 = time.perf_counter()
+        values = BatchRunner(graph).run_all(x)
+        full = max(time.perf_counter() - t0, 1e-4)
+        # scale the samples so that about ``expected_runs`` whole-model runs fit in the budget
+        per_sample = full / x.shape[0]
+        n = int(min(x.shape[0], max(MIN_SAMPLES, seconds / max(expected_runs, 1.0) / per_sample)))
+        if n < x.shape[0]:
+            x = x[:n]
+            values = {t: v[:n] for t, v in values.items()}
+        self.samples = int(x.shape[0])
+        self.values = values
+        self.spent += time.perf_counter() - t0
+        self.position = {op.index: i for i, op in enumerate(graph.ops)}
+        self.producer = {t: op.index for op in graph.ops for t in op.outputs}
+        out = graph.outputs[0]
+        prod = graph.ops[self.position[self.producer[out]]] if out in self.producer else None
+        self.kind = "kl" if prod is not None and prod.kind == "SOFTMAX" else "mse"
+        self.target = prod.inputs[0] if self.kind == "kl" else out
+        self.reference = self._real(graph, self.target, values[self.target])
+        self._stop = self.position[self.producer[self.target]] + 1 if self.target in self.producer else len(graph.ops)
+        macs = [op_macs(graph, op) for op in graph.ops]
+        total = float(sum(macs)) or 1.0
+        self._tail_share = [sum(macs[i:]) / total for i in range(len(macs))]
+        log.info("sensitivity probe: %d samples, %s of tensor %d, a whole run %.3f s", self.samples, self.kind,
+                 self.target, full * self.samples / max(1, calib.inputs[: max(1, samples)].shape[0]))
+
+    @staticmethod
+    def _real(graph: Graph, tensor: int, q: np.ndarray) -> np.ndarray:
+        t = graph.tensors[tensor]
+        if t.quant is None:
+            return np.asarray(q, np.float64)
+        s, zp = t.quant.scalar()
+        return s * (np.asarray(q, np.float64) - zp)
+
+    def out_of_time(self) -> bool:
+        return self.spent >= self.seconds
+
+    def _divergence(self, got: np.ndarray) -> float:
+        ref = self.reference.reshape(self.samples, -1)
+        got = got.reshape(self.samples, -1)
+        if self.kind == "kl":
+            p, q = _softmax(ref), _softmax(got)
+            return float(np.mean(np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(q, 1e-12))), axis=1)))
+        var = float(ref.var()) or 1.0
+        return float(np.mean((got - ref) ** 2) / var)
+
+    def measure(self, kind: str, index: int, bits: int) -> float:
+        """Divergence of the int8 model with only feature map ``index`` (``kind="act"``) or op
+        ``index``'s weights (``kind="weight"``) at ``bits``."""
+        t0 = time.perf_counter()
+        if kind == "act":
+            a = PrecisionAssignment({index: bits})
+            aq = {index: self.act_quant[(index, bits)]} if bits < 8 else {}
+            first = self.position[self.producer[index]]
+        else:
+            a = PrecisionAssignment({}, {index: bits})
+            aq = {}
+            first = self.position[index]
+        g = apply_assignment(self.graph, a, aq, self.float_weights, None, self.hessians)
+        sub = _subgraph(g, first, self._stop, self.target)
+        feeds = [self.values[t] for t in sub.inputs]
+        got_q = BatchRunner(sub).interpreter(self.samples).run(feeds)[0]
+        d = self._divergence(self._real(g, self.target, got_q))
+        self.spent += time.perf_counter() - t0
+        self.runs += 1
+        return max(d, 0.0)
+
+    def tail_share(self, kind: str, index: int) -> float:
+        """Fraction of the model's MACs a measurement of this change runs (for time estimates)."""
+        first = self.position[self.producer[index]] if kind == "act" else self.position[index]
+        return self._tail_share[first]

@@ -194,3 +194,25 @@ def test_registered_patterns_exit_cleanly() -> None:
                           cwd=str(__import__("paths").ROOT))
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-500:])
     assert proc.stdout.strip() == "ok"
+
+
+def test_float_clip_bounds_quantize_in_float32() -> None:
+    """TVM's frontend puts a fused activation of ADD as a float clip; its bounds quantize as TFLite's.
+
+    6 / 2.4000001 is just below 2.5 in double and exactly 2.5 in float32, so TFLite clamps at 3.
+    """
+    import numpy as np
+    from tvm import relax
+
+    from tvm_mixq.reference import ops
+    from tvm_mixq.relax.patterns import match_attrs
+
+    xi = relax.Var("xi", relax.TensorType([1, 4], "int8"))
+    zp = relax.const(np.int8(0))
+    deq = relax.op.dequantize(xi, relax.const(np.float32(0.05)), zp, axis=-1, out_dtype="float32")
+    clip = relax.op.clip(deq, 0.0, 6.0)
+    scale = 2.4000000953674316
+    q = relax.op.quantize(clip, relax.const(np.float32(scale)), zp, axis=-1, out_dtype="int8")
+    attrs = match_attrs("add", {"input": deq, "input_b": deq, "quantize": q, "float_clip": clip})
+    assert (attrs["mixq.activation_min"], attrs["mixq.activation_max"]) == ops.activation_range("RELU6", scale, 0)
+    assert attrs["mixq.activation_max"] == 3

@@ -95,6 +95,11 @@ def _round_half_away_f32(x: np.float32) -> int:
     return int(np.sign(x) * np.floor(np.abs(np.float64(x)) + 0.5))
 
 
+def activation_bound(f: float, scale: float, zero_point: int) -> int:
+    """The quantized value of an activation bound ``f``: ``zero_point + round(f / scale)`` in float32, as TFLite."""
+    return int(zero_point) + _round_half_away_f32(np.float32(f) / np.float32(scale))
+
+
 def activation_range(
     activation: str,
     scale: float,
@@ -115,10 +120,8 @@ def activation_range(
     if bits < 8:
         blo, bhi = qrange(bits, signed)
         lo, hi = max(lo, blo), min(hi, bhi)
-    s = np.float32(scale)
-
     def quant(f: float) -> int:
-        return int(zero_point) + _round_half_away_f32(np.float32(f) / s)
+        return activation_bound(f, scale, zero_point)
 
     if activation == "NONE":
         return lo, hi

@@ -29,6 +29,7 @@ from tvm import relax
 from tvm.relax.dpl import DFPattern, is_const, is_op, wildcard
 from tvm.relax.transform import PatternCheckContext
 
+from ..reference.ops import activation_bound
 from . import config as _config  # noqa: F401  (registers the mixq.* PassContext keys)
 
 PREFIX = "mixq"
@@ -203,8 +204,8 @@ def match_attrs(op: str, matched: Mapping[str, relax.Expr]) -> dict[str, Any]:
         lo = max(lo, out_zp[0])
     if "float_clip" in matched:
         clip = matched["float_clip"]
-        lo = max(lo, out_zp[0] + _round(_prim(clip.args[1]) / out_scale[0]))
-        hi = min(hi, out_zp[0] + _round(_prim(clip.args[2]) / out_scale[0]))
+        lo = max(lo, activation_bound(_prim(clip.args[1]), out_scale[0], out_zp[0]))
+        hi = min(hi, activation_bound(_prim(clip.args[2]), out_scale[0], out_zp[0]))
     if "clip" in matched:
         clip = matched["clip"]
         lo, hi = max(lo, int(_prim(clip.args[1]))), min(hi, int(_prim(clip.args[2])))
@@ -214,11 +215,6 @@ def match_attrs(op: str, matched: Mapping[str, relax.Expr]) -> dict[str, Any]:
 
 
 _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
-
-
-def _round(x: float) -> int:
-    """Round half away from zero (TFLite)."""
-    return int(np.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
 def _is_op(expr: relax.Expr, name: str) -> bool:

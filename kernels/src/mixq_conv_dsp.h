@@ -934,6 +934,13 @@ MIXQ_INLINE int32_t mixq_fz_ref(const mixq_conv_geom *g, const mixq_per_channel_
  * (usually enough), then bisection of whatever interval is left, so the result does not depend on
  * the estimate's accuracy. Parameter block per channel pair: 16 T_i in both halfwords, channel 0
  * then channel 1. */
+/* MBQM(x) + zp for shift -r <= -1 in 32-bit arithmetic (one SMULL): exact when
+ * |x| + 2^(r-1) < 2^31 (then |SRDHM| <= |x| and the rounding add cannot wrap). */
+MIXQ_INLINE int32_t mixq_fz_v32(int32_t x, int32_t m, int32_t r, int32_t zp) {
+    const int32_t h = (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
+    return ((h + (1 << (r - 1)) - (h < 0 ? 1 : 0)) >> r) + zp;
+}
+
 MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_channel_quant *q, const int32_t *cst,
                                      uint32_t *prm) {
     const int32_t smax = 15 * g->k, off = 6 * g->k;
@@ -946,8 +953,12 @@ MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_cha
                 return 0;
             }
         }
-        /* estimate: v(x) ~ round(x real) + zp steps to i near x = (i - zp - 1/2) / real */
         const int32_t m = q->multiplier[c];
+        /* the usual case (right shift, accumulators well inside int32): one SMULL per evaluation,
+         * clamp as two comparisons of the step index i */
+        const int64_t xb = mixq_abs64(base) + smax + 1;
+        const int32_t quick = s < 0 && xb + ((int64_t)1 << (-s - 1)) < ((int64_t)1 << 31);
+        /* estimate: v(x) ~ round(x real) + zp steps to i near x = (i - zp - 1/2) / real */
         float real = 0.0f;
         if (m > 0) {
             const uint32_t e = (uint32_t)(127 + s - 31) << 23; /* 2^(shift - 31), a normal float */
@@ -955,16 +966,20 @@ MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_cha
             memcpy(&p2, &e, 4);
             real = (float)m * p2;
         }
+        const float fbase = quick ? (float)(int32_t)base : (float)base;
         int32_t t = 0;
         for (int32_t i = 1; i <= 3; i++) {
             int32_t a = t, b = smax + 1; /* T_i in [a, b] */
+#define MIXQ_FZ_GE(sp)                                                                                    \
+    (quick ? (g->lo >= i || (g->hi >= i && mixq_fz_v32((int32_t)base + (sp), m, -s, g->out_zp) >= i))       \
+           : mixq_fz_ref(g, q, c, base + (sp)) >= i)
             if (real > 0.0f) {
                 /* two probes around the estimate, then bisection of what is left (exact either way) */
-                const float se = ((float)(i - g->out_zp) - 0.5f) / real - (float)base;
+                const float se = ((float)(i - g->out_zp) - 0.5f) / real - fbase;
                 int32_t probe = se <= (float)a ? a : (se >= (float)b ? b : (int32_t)se);
                 for (int32_t k = 0; k < 2 && a < b; k++) {
                     probe = mixq_clamp(probe, a, b - 1);
-                    if (mixq_fz_ref(g, q, c, base + probe) >= i) {
+                    if (MIXQ_FZ_GE(probe)) {
                         b = probe;
                         probe--;
                     } else {
@@ -975,12 +990,13 @@ MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_cha
             }
             while (a < b) {
                 const int32_t mid = (a + b) >> 1;
-                if (mixq_fz_ref(g, q, c, base + mid) >= i) {
+                if (MIXQ_FZ_GE(mid)) {
                     b = mid;
                 } else {
                     a = mid + 1;
                 }
             }
+#undef MIXQ_FZ_GE
             t = a;
             prm[3 * c + i - 1] = (uint32_t)(16 * t) * 0x00010001u;
         }

@@ -97,3 +97,20 @@ def test_mlperf_tiny_plans_are_bit_exact(model: str, config: dict) -> None:
     plan = plan_memory(g, config)
     assert plan.patch_stage is not None
     assert check_plan(plan, random_input(g, 5))
+
+
+def test_int8_pool_ignores_another_output_scale_in_the_stage() -> None:
+    """TFLite's int8 pooling ignores the output's (scale, zero point); so do pools run tile by tile."""
+    from tvm_mixq.graph import QuantParams
+
+    g = mixed_stage_graph(seed=1)
+    pools = [op for op in g.ops if op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D") and op.index <= 7]
+    assert pools
+    for op in pools:
+        o_t = g.tensors[op.outputs[0]]
+        scale, zp = o_t.quant.scalar()
+        o_t.quant = QuantParams(np.array([scale * 1.7], np.float32), np.array([zp + 3]))
+    plan = plan_memory(g, {"mixq.patch_stage_end": 7, "mixq.patch_grid": "4x5"})
+    assert plan.patch_stage is not None and any(op.index in plan.patch_stage.ops for op in pools)
+    for seed in range(2):
+        assert check_plan(plan, random_input(g, seed))

@@ -162,11 +162,9 @@ def _prepare_mul(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
 def _prepare_pool(graph: Graph, op: Op, options: ReferenceOptions) -> Kernel:
     low = lowering.lower_pool(graph, op)
     o_t = graph.tensors[op.outputs[0]]
-    r = low.requant
     # TFLite's int8 pooling ignores the output's scale; the requantization is the project's
     # extension for sub-byte tensors of another scale (lowering.pool_requant).
-    requant = {} if r is None else {"x_zp": r.input_zp, "multiplier": r.multiplier, "shift": r.shift,
-                                     "out_zp": r.output_zp}
+    requant = low.oracle_requant()
     pool = ops.avg_pool if low.average else ops.max_pool
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:

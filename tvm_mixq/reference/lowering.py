@@ -331,6 +331,12 @@ class PoolLowering:
     act_max: int
     requant: Optional[PoolRequant]
 
+    def oracle_requant(self) -> dict[str, int]:
+        """Keyword arguments of :func:`ops.avg_pool` / :func:`ops.max_pool` for ``requant`` (none when None)."""
+        r = self.requant
+        return {} if r is None else {"x_zp": r.input_zp, "multiplier": r.multiplier, "shift": r.shift,
+                                     "out_zp": r.output_zp}
+
     def kernel_requant(self) -> dict[str, int]:
         """``input_zp``, ``output_zp``, ``multiplier``, ``shift`` of the kernel library's
         ``mixq_pool_params`` (all 0: TFLite's plain rounded average of the stored values)."""

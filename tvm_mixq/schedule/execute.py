@@ -22,10 +22,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..graph import ConvAttrs, Graph, Op, PoolAttrs, QuantParams, Tensor
+from ..graph import ConvAttrs, Graph, Op, QuantParams, Tensor
 from ..plan import ChannelSplit, PatchStage, Plan
-from ..reference import ops
-from ..reference.fixedpoint import quantize_multiplier, quantize_multipliers, requantize
+from ..reference import lowering, ops
+from ..reference.fixedpoint import requantize
 from ..reference.interpreter import OP_PREPARERS, Interpreter, ReferenceOptions
 from ..reference.subbyte import qrange
 from .opinfo import activation_inputs
@@ -126,17 +126,9 @@ class PlanExecutor:
         raise ValueError(f"op {op.kind} cannot run on a tile")
 
     def _pool_tile(self, op: Op, window: np.ndarray, pad: tuple[int, int, int, int]) -> np.ndarray:
-        attrs = op.attrs if isinstance(op.attrs, PoolAttrs) else PoolAttrs()
-        x_t, o_t = self.g.tensors[op.inputs[0]], self.g.tensors[op.outputs[0]]
-        (s_in, z_in), (s_out, z_out) = x_t.quant.scalar(), o_t.quant.scalar()
-        qmin, qmax = ops.activation_range(attrs.activation, float(np.float32(s_out)), z_out, o_t.dtype, o_t.bits,
-                                          o_t.signed)
-        requant = {}
-        if (np.float32(s_in), z_in) != (np.float32(s_out), z_out):
-            m, s = quantize_multiplier(float(np.float32(s_in)) / float(np.float32(s_out)))
-            requant = {"x_zp": z_in, "multiplier": m, "shift": s, "out_zp": z_out}
-        pool = ops.avg_pool if op.kind == "AVERAGE_POOL_2D" else ops.max_pool
-        return pool(window, attrs.filter, attrs.stride, pad, qmin, qmax, **requant)
+        low = lowering.lower_pool(self.g, op)
+        pool = ops.avg_pool if low.average else ops.max_pool
+        return pool(window, low.filter, low.stride, pad, low.act_min, low.act_max, **low.oracle_requant())
 
     def _run_stage(self, values: dict[int, np.ndarray], stage: PatchStage) -> None:
         g = self.g
@@ -224,24 +216,13 @@ class PlanExecutor:
             values[g.ops[chain.channelwise[-1]].outputs[0]] = last_whole
 
     def _requantize_consumer(self, q: Op, acc: np.ndarray) -> np.ndarray:
-        """Bias, TFLite's per-channel multiplier (double(s_in) * double(s_w) / double(s_out)) and
-        the fused activation's clamp, applied once to the summed accumulator."""
-        g = self.g
-        attrs = q.attrs if isinstance(q.attrs, ConvAttrs) else ConvAttrs()
-        x_t, w_t, o_t = g.tensors[q.inputs[0]], g.tensors[q.inputs[1]], g.tensors[q.outputs[0]]
-        cout = w_t.shape[0]
-        s_in, _ = x_t.quant.scalar()
-        s_out, o_zp = o_t.quant.scalar()
-        scales = w_t.quant.scale.astype(np.float32)
-        if scales.size == 1:
-            scales = np.repeat(scales, cout)
-        real = np.float64(np.float32(s_in)) * scales.astype(np.float64) / np.float64(np.float32(s_out))
-        mult, shift = quantize_multipliers(real)
-        if len(q.inputs) > 2 and q.inputs[2] >= 0:
-            acc = acc + np.asarray(g.tensors[q.inputs[2]].data).astype(np.int64)
-        qmin, qmax = ops.activation_range(attrs.activation, float(np.float32(s_out)), o_zp, o_t.dtype, o_t.bits,
-                                          o_t.signed)
-        return _clamp_subbyte(o_t, requantize(acc, mult, shift, o_zp, qmin, qmax))
+        """Bias, the per-channel multipliers and the fused activation's clamp of ``q``
+        (:func:`lowering.lower_conv`), applied once to the summed accumulator."""
+        low = lowering.lower_conv(self.g, q)
+        if low.bias is not None:
+            acc = acc + low.bias
+        out = requantize(acc, low.multiplier, low.shift, low.output_zp, low.act_min, low.act_max)
+        return _clamp_subbyte(self.g.tensors[q.outputs[0]], out)
 
     # -- whole plan -------------------------------------------------------------------------
     def run_all(self, inputs: Sequence[np.ndarray]) -> dict[int, np.ndarray]:

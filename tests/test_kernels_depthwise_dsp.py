@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(toolchain.tools_available() is not None,
 
 def _case(rng: np.random.Generator, bits: tuple[int, int, int], hw: tuple[int, int], c: int,
           k: tuple[int, int] = (3, 3), stride: int = 1, pad: tuple[int, int, int, int] = (1, 1, 1, 1),
-          dilation: tuple[int, int] = (1, 1), clamp: str = "full", shifts: str = "negative",
+          dilation: tuple[int, int] = (1, 1), clamp: str = "full", shifts: str = "as drawn",
           mode: str = "random", bias_scale: float = 1.0) -> cases.ConvCase:
     ib, wb, ob = bits
     x = cases._values(rng, (1, *hw, c), *layout.act_range(ib), mode)
@@ -36,6 +36,8 @@ def _case(rng: np.random.Generator, bits: tuple[int, int, int], hw: tuple[int, i
         shift = shift.copy()
         shift[::3] = 0
         shift[1::3] = rng.integers(1, 4, size=shift[1::3].shape)
+    elif shifts == "negative":  # every shift < 0 (small random layers often get shifts >= 0)
+        shift = np.minimum(shift, -1)
     elif shifts == "large":  # shift > 7: outside the DSP path's bounds (portable fall-back)
         shift = shift.copy()
         shift[-1] = 9
@@ -90,6 +92,19 @@ def _dsp_depthwise_cases(seed: int) -> list[cases.ConvCase]:
         mixed.bias = np.where(np.arange(8) % 2 == 0, 1 << 22, -(1 << 22)).astype(np.int64)
         mixed.out_zp = ozp
         out.append(mixed)
+    # packed-field path (3 taps per SMLAD): 4- / 2-bit activations and weights, 3x3, C % 8 == 0,
+    # whole range, negative shifts; every output width, strides 1..3, vertical dilation, padding
+    # on any side or none, extreme values (the field offsets are reached exactly at the extremes)
+    for i, (ib, wb) in enumerate([(4, 4), (2, 2), (2, 4), (4, 2)]):
+        for j, ob in enumerate((8, 4, 2)):
+            k = 3 * i + j
+            out.append(_case(rng, (ib, wb, ob), (6 + k % 3, 7 - k % 2), 8 * (1 + k % 3), stride=1 + k % 3,
+                             pad=[(1, 1, 1, 1), (0, 0, 0, 0), (1, 0, 2, 1), (0, 2, 0, 1)][k % 4],
+                             dilation=(1 + (k % 5 == 4), 1), mode=("random", "max", "min", "edges")[k % 4],
+                             shifts="negative"))
+    # the packed-field shape with a narrow clamp / a shift >= 0: the lane path runs instead
+    out.append(_case(rng, (4, 4, 4), (5, 5), 8, clamp="narrow"))
+    out.append(_case(rng, (2, 2, 2), (5, 5), 16, shifts="mixed"))
     # whole-range clamp with 4-bit outputs of 6 channels (outputs start mid-byte: element stores)
     out.append(_case(rng, (8, 8, 4), (4, 5), 6))
     out.append(_case(rng, (8, 4, 2), (4, 5), 6))

@@ -14,6 +14,10 @@
  * interior pixels share one list of tap offsets) and requantize in registers with one SMMLAR per
  * output. Scratch: the stream (20 + 2 KT words per 4 channels), two tap-offset lists and the tap list
  * of the portable path (4 words per tap), and one pixel of zero points (C4 bytes).
+ *
+ * Three-taps path (4- / 2-bit activations and weights, 3x3, C % 8 == 0, whole range, negative
+ * shifts): per filter row one SMLAD adds three products to a bit field (mixq_depthwise_dsp.h);
+ * scratch: a stream of 8 words per channel and a ring of three rows of X words (ow x 8 words).
  */
 #ifndef MIXQ_DEPTHWISE_CORE_H
 #define MIXQ_DEPTHWISE_CORE_H
@@ -32,15 +36,30 @@ MIXQ_INLINE int32_t mixq_dw_scratch(int32_t cout, int32_t taps) {
     return cpad4 * mixq_dw_rec_words(taps) + 16 * taps + cpad4;
 }
 
+/* Whether a call may take the packed-field path (given the DSP build, every shift negative, the
+ * whole output range and the bounds): 4- or 2-bit activations and weights, 3x3 filter, horizontal
+ * dilation 1, ch_mult 1, C a multiple of 8. */
+MIXQ_INLINE int32_t mixq_dwp_shape_ok(int32_t IB, int32_t WB, int32_t kh, int32_t kw, int32_t dw, int32_t mult,
+                                      int32_t cout) {
+    return IB != 8 && WB != 8 && kh == 3 && kw == 3 && dw == 1 && mult == 1 && (cout & 7) == 0;
+}
+
+/* Scratch of the packed-field path: the stream (32 bytes per channel) and the ring (3 rows of ow x 8
+ * words). */
+MIXQ_INLINE int32_t mixq_dwp_scratch(int32_t cout, int32_t ow) { return 32 * cout + 96 * ow; }
+
 MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_params *p,
                                         const mixq_dims *in, const mixq_dims *filter, const mixq_dims *out) {
-    (void)p;
     (void)in;
     if (!mixq_bits_ok(IB) || !mixq_bits_ok(WB) || !mixq_bits_ok(OB) || out == 0 || out->c <= 0 || filter == 0 ||
         filter->h <= 0 || filter->w <= 0) {
         return -1;
     }
-    return mixq_dw_scratch(out->c, filter->h * filter->w);
+    int32_t size = mixq_dw_scratch(out->c, filter->h * filter->w);
+    if (p != 0 && out->w > 0 && mixq_dwp_shape_ok(IB, WB, filter->h, filter->w, p->dilation.w, p->ch_mult, out->c)) {
+        size = mixq_max_i32(size, mixq_dwp_scratch(out->c, out->w));
+    }
+    return size;
 }
 
 /* The DSP path runs passes of 4 channels when ch_mult == 1 and every pixel starts on a byte. */
@@ -166,46 +185,68 @@ MIXQ_INLINE int32_t mixq_dw_out_of_bounds(int32_t sh, int64_t b, int64_t xmax, i
            (bound << (e - 1)) + 2 + (r > 0 ? ((int64_t)1 << (r - 1)) : 0) + ((int64_t)(z < 0 ? -z : z) << r) > lim;
 }
 
+/* Whether every channel of [0, ncg) is inside the DSP paths' bounds (mixq_dw_out_of_bounds; z = the
+ * integer the requantization adds). Checked once with the largest |bias|, left and right shift of the
+ * call (each term grows with them), and channel by channel only when that check fails. */
+MIXQ_INLINE int32_t mixq_dw_bounds_ok(int32_t IB, int32_t WB, int32_t KT, int32_t ncg, const int32_t *bias,
+                                      const mixq_per_channel_quant *q, int32_t zp, int32_t z) {
+    const int64_t xmax = (int64_t)KT * (1 << (WB - 1)) * mixq_max_i32(mixq_act_hi(IB) - zp, zp - mixq_act_lo(IB));
+    int32_t shmax = -31, shmin = 30;
+    uint32_t bmax = 0;
+    for (int32_t c = 0; c < ncg; c++) {
+        const int32_t sh = q->shift[c];
+        const int32_t b = bias ? bias[c] : 0;
+        const uint32_t ab = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;
+        shmax = sh > shmax ? sh : shmax;
+        shmin = sh < shmin ? sh : shmin;
+        bmax = ab > bmax ? ab : bmax;
+    }
+    if (shmax > 7) {
+        return 0;
+    }
+    /* worst case of both terms: largest left shift and largest right shift together */
+    const int32_t e = 1 + (shmax > 0 ? shmax : 0), r = shmin < 0 ? -shmin : 0;
+    const int64_t bound = (int64_t)bmax + xmax, lim = ((int64_t)1 << 31) - 1;
+    if ((bound << e) <= lim &&
+        (bound << (e - 1)) + 2 + (r > 0 ? ((int64_t)1 << (r - 1)) : 0) + ((int64_t)(z < 0 ? -z : z) << r) <= lim) {
+        return 1;
+    }
+    for (int32_t c = 0; c < ncg; c++) {
+        const int32_t b = bias ? bias[c] : 0;
+        if (mixq_dw_out_of_bounds(q->shift[c], b < 0 ? -(int64_t)b : (int64_t)b, xmax, z)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Weights idx and idx + 1 (idx even, so that at 4 and 2 bits one byte holds both). */
+MIXQ_INLINE void mixq_dw_wpair(int32_t WB, const uint8_t *w, int32_t idx, int32_t *v0, int32_t *v1) {
+    if (WB == 8) {
+        *v0 = (int8_t)w[idx];
+        *v1 = (int8_t)w[idx + 1];
+    } else if (WB == 4) {
+        const uint32_t by = w[idx >> 1];
+        *v0 = (int32_t)(by << 28) >> 28;
+        *v1 = (int32_t)(by << 24) >> 28;
+    } else {
+        const uint32_t by = (uint32_t)w[idx >> 2] << (28 - 2 * (idx & 3)); /* the pair at bits 28..31 */
+        *v0 = (int32_t)(by << 2) >> 30;
+        *v1 = (int32_t)by >> 30;
+    }
+}
+
 /* Fill the stream for channels [0, ncg); returns 0 when a channel falls outside the path's bounds
- * (mixq_dw_out_of_bounds), in which case the portable path runs. The bounds are checked once with
- * the largest |bias|, left and right shift of the call (each term grows with them), and channel by
- * channel only when that check fails. Weights are decoded a pair of channels at a time (one byte
+ * (mixq_dw_bounds_ok), in which case the portable path runs. Weights are decoded a pair of channels at a time (one byte
  * holds both at 4 and 2 bits when C is even), straight into their lane slots. */
 MIXQ_INLINE int32_t mixq_dw_stream(int32_t IB, int32_t WB, int32_t FULL, int32_t KT, int32_t cout, int32_t ncg,
                                    int32_t nw, const uint8_t *w, const int32_t *bias,
                                    const mixq_per_channel_quant *q, int32_t zp, int32_t ozp, int32_t lo,
                                    uint32_t *st) {
     const int32_t rw = mixq_dw_rec_words(KT);
-    const int64_t xmax = (int64_t)KT * (1 << (WB - 1)) * mixq_max_i32(mixq_act_hi(IB) - zp, zp - mixq_act_lo(IB));
     const int32_t z = FULL ? ozp : ozp - lo;
-    {
-        int32_t shmax = -31, shmin = 30;
-        uint32_t bmax = 0;
-        for (int32_t c = 0; c < ncg; c++) {
-            const int32_t sh = q->shift[c];
-            const int32_t b = bias ? bias[c] : 0;
-            const uint32_t ab = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;
-            shmax = sh > shmax ? sh : shmax;
-            shmin = sh < shmin ? sh : shmin;
-            bmax = ab > bmax ? ab : bmax;
-        }
-        if (shmax > 7) {
-            return 0;
-        }
-        /* worst case of both terms: largest left shift and largest right shift together */
-        const int32_t e = 1 + (shmax > 0 ? shmax : 0), r = shmin < 0 ? -shmin : 0;
-        const int64_t bound = (int64_t)bmax + xmax, lim = ((int64_t)1 << 31) - 1;
-        const int32_t ok = (bound << e) <= lim && (bound << (e - 1)) + 2 + (r > 0 ? ((int64_t)1 << (r - 1)) : 0) +
-                                                          ((int64_t)(z < 0 ? -z : z) << r) <=
-                                                      lim;
-        if (!ok) {
-            for (int32_t c = 0; c < ncg; c++) {
-                const int32_t b = bias ? bias[c] : 0;
-                if (mixq_dw_out_of_bounds(q->shift[c], b < 0 ? -(int64_t)b : (int64_t)b, xmax, z)) {
-                    return 0;
-                }
-            }
-        }
+    if (!mixq_dw_bounds_ok(IB, WB, KT, ncg, bias, q, zp, z)) {
+        return 0;
     }
     /* byte-wise decoding needs both weights of a channel pair in one byte at every tap */
     const int32_t pairs = WB == 8 || (cout & 1) == 0;
@@ -221,18 +262,7 @@ MIXQ_INLINE int32_t mixq_dw_stream(int32_t IB, int32_t WB, int32_t FULL, int32_t
             int32_t idx = c;
             for (int32_t t = 0; t < KT; t++, idx += cout) {
                 int32_t v0, v1;
-                if (WB == 8) {
-                    v0 = (int8_t)w[idx];
-                    v1 = (int8_t)w[idx + 1];
-                } else if (WB == 4) {
-                    const uint32_t by = w[idx >> 1];
-                    v0 = (int32_t)(by << 28) >> 28;
-                    v1 = (int32_t)(by << 24) >> 28;
-                } else {
-                    const uint32_t by = (uint32_t)w[idx >> 2] << (28 - 2 * (idx & 3)); /* the pair at bits 28..31 */
-                    v0 = (int32_t)(by << 2) >> 30;
-                    v1 = (int32_t)by >> 30;
-                }
+                mixq_dw_wpair(WB, w, idx, &v0, &v1);
                 sum0 += v0;
                 sum1 += v1;
                 lanes[4 * t] = (int16_t)(v0 * (1 << e0));
@@ -260,6 +290,178 @@ MIXQ_INLINE int32_t mixq_dw_stream(int32_t IB, int32_t WB, int32_t FULL, int32_t
         }
     }
     return 1;
+}
+
+/* ---- packed-field path (mixq_depthwise_dsp.h, kernels/README.md "Three taps per SMLAD") ---- */
+
+/* Field offsets: LOFF >= -(low field), FOFF >= -F for 3 rows of 3 taps. */
+MIXQ_INLINE int32_t mixq_dwp_loff(int32_t IB, int32_t WB) { return 3 * ((1 << IB) - 1) * (1 << (WB - 1)); }
+MIXQ_INLINE int32_t mixq_dwp_foff(int32_t IB, int32_t WB) { return 3 * mixq_dwp_loff(IB, WB); }
+
+/* Stream of the packed-field path: one record of 8 words per channel, chunks of 8 channels in the
+ * order 0, 4, 1, 5, 2, 6, 3, 7. The caller has checked the bounds (every shift negative, FULL). */
+MIXQ_INLINE void mixq_dwp_stream(int32_t IB, int32_t WB, int32_t cout, const uint8_t *w, const int32_t *bias,
+                                 const mixq_per_channel_quant *q, int32_t zp, int32_t ozp, uint32_t *st) {
+    const int32_t rw = mixq_dwp_rec_words(), foff = mixq_dwp_foff(IB, WB);
+    const uint32_t pre = (uint32_t)(mixq_dwp_loff(IB, WB) + foff * 2048);
+    for (int32_t c = 0; c < cout; c += 2) {
+        const int32_t i = c & 7; /* even: channels c, c + 1 take slots s, s + 2 */
+        const int32_t sl = i < 4 ? 2 * i : 2 * (i - 4) + 1;
+        uint32_t *r0 = st + ((c & ~7) + sl) * rw, *r1 = r0 + 2 * rw;
+        int32_t sum0 = 0, sum1 = 0;
+        for (int32_t ky = 0; ky < 3; ky++) {
+            int32_t a[3], b[3];
+            for (int32_t kx = 0; kx < 3; kx++) {
+                mixq_dw_wpair(WB, w, (ky * 3 + kx) * cout + c, &a[kx], &b[kx]);
+                sum0 += a[kx];
+                sum1 += b[kx];
+            }
+            r0[ky] = (uint32_t)(uint16_t)(a[1] + a[0] * 2048) | ((uint32_t)(uint16_t)(a[2] * 2048) << 16);
+            r1[ky] = (uint32_t)(uint16_t)(b[1] + b[0] * 2048) | ((uint32_t)(uint16_t)(b[2] * 2048) << 16);
+        }
+#pragma GCC unroll 2
+        for (int32_t k = 0; k < 2; k++) {
+            uint32_t *rec = k ? r1 : r0;
+            const int32_t r = -q->shift[c + k];
+            const uint32_t bb = bias ? (uint32_t)bias[c + k] : 0u;
+            rec[3] = pre;
+            rec[4] = 2u * (bb - (uint32_t)zp * (uint32_t)(k ? sum1 : sum0) - (uint32_t)foff);
+            rec[5] = (uint32_t)q->multiplier[c + k];
+            rec[6] = (1u << (r - 1)) + ((uint32_t)ozp << r);
+            rec[7] = (uint32_t)r;
+        }
+    }
+}
+
+/* Activations of one pixel's chunk of 8 channels as u: (u >> (IB j)) & mask = (a_j, a_{j+4}). */
+MIXQ_INLINE uint32_t mixq_dwp_load(int32_t IB, const uint8_t *px) {
+    if (IB == 4) {
+        return mixq_load_u32(px);
+    }
+    uint16_t h;
+    memcpy(&h, px, 2);
+    return (uint32_t)h | ((uint32_t)h << 8);
+}
+
+/* The 8 X words (order 0, 4, 1, 5, ..) of window columns with activations ua, ub, uc: per pair of
+ * channels (j, j + 4) three masks, one ADD (A = (a_p + a_{p+1} 2^11) of both), PKHBT / PKHTB and a
+ * store of both words. */
+MIXQ_INLINE void mixq_dwp_x(int32_t IB, uint32_t ua, uint32_t ub, uint32_t uc, uint32_t *X) {
+    const uint32_t m = IB == 4 ? 0x000F000Fu : 0x00030003u;
+    uint32_t la, lb, lc, t;
+#define MIXQ_DWP_J(S, OFF)                                                   \
+    "and %[la], %[m], %[ua], lsr #" S "\n\t"                                 \
+    "and %[lb], %[m], %[ub], lsr #" S "\n\t"                                 \
+    "and %[lc], %[m], %[uc], lsr #" S "\n\t"                                 \
+    "add %[la], %[la], %[lb], lsl #11\n\t"                                   \
+    "pkhbt %[t], %[la], %[lc], lsl #16\n\t"                                  \
+    "pkhtb %[lc], %[lc], %[la], asr #16\n\t"                                 \
+    "strd %[t], %[lc], [%[X], #" OFF "]\n\t"
+#define MIXQ_DWP_XOPS                                                                              \
+    : [la] "=&r"(la), [lb] "=&r"(lb), [lc] "=&r"(lc), [t] "=&r"(t)                                \
+    : [m] "r"(m), [ua] "r"(ua), [ub] "r"(ub), [uc] "r"(uc), [X] "r"(X)                            \
+    : "memory"
+    if (IB == 4) {
+        __asm__ volatile("and %[la], %[m], %[ua]\n\t"
+                         "and %[lb], %[m], %[ub]\n\t"
+                         "and %[lc], %[m], %[uc]\n\t"
+                         "add %[la], %[la], %[lb], lsl #11\n\t"
+                         "pkhbt %[t], %[la], %[lc], lsl #16\n\t"
+                         "pkhtb %[lc], %[lc], %[la], asr #16\n\t"
+                         "strd %[t], %[lc], [%[X]]\n\t" MIXQ_DWP_J("4", "8") MIXQ_DWP_J("8", "16")
+                             MIXQ_DWP_J("12", "24") MIXQ_DWP_XOPS);
+    } else {
+        __asm__ volatile("and %[la], %[m], %[ua]\n\t"
+                         "and %[lb], %[m], %[ub]\n\t"
+                         "and %[lc], %[m], %[uc]\n\t"
+                         "add %[la], %[la], %[lb], lsl #11\n\t"
+                         "pkhbt %[t], %[la], %[lc], lsl #16\n\t"
+                         "pkhtb %[lc], %[lc], %[la], asr #16\n\t"
+                         "strd %[t], %[lc], [%[X]]\n\t" MIXQ_DWP_J("2", "8") MIXQ_DWP_J("4", "16")
+                             MIXQ_DWP_J("6", "24") MIXQ_DWP_XOPS);
+    }
+#undef MIXQ_DWP_J
+#undef MIXQ_DWP_XOPS
+}
+
+/* X words of one input row (row = its chunk's first byte, 0 for a padding row) at the ow window
+ * starts p = q sw - pw; columns outside the input read the zero-point pattern zpu. Interior windows
+ * load their three pixels directly. */
+MIXQ_INLINE void mixq_dwp_row(int32_t IB, uint32_t *X, const uint8_t *row, int32_t iw, int32_t ps, int32_t ow,
+                              int32_t sw, int32_t pw, uint32_t zpu) {
+    if (row == 0) {
+        uint32_t x8[8];
+        mixq_dwp_x(IB, zpu, zpu, zpu, x8);
+        for (int32_t q = 0; q < ow; q++, X += 8) {
+            memcpy(X, x8, sizeof x8);
+        }
+        return;
+    }
+#define MIXQ_DWP_U(P) ((P) < 0 || (P) >= iw ? zpu : mixq_dwp_load(IB, row + (P) * ps))
+    /* interior window starts: q in [q0, q1) */
+    const int32_t q0 = mixq_min_i32((pw + sw - 1) / sw, ow);
+    const int32_t q1 = mixq_max_i32(q0, mixq_min_i32(ow, iw - 3 + pw >= 0 ? (iw - 3 + pw) / sw + 1 : 0));
+    int32_t q = 0;
+    for (; q < q0; q++, X += 8) {
+        const int32_t p = q * sw - pw;
+        mixq_dwp_x(IB, MIXQ_DWP_U(p), MIXQ_DWP_U(p + 1), MIXQ_DWP_U(p + 2), X);
+    }
+    const uint8_t *px = row + (q0 * sw - pw) * ps;
+    const int32_t step = sw * ps;
+    for (; q < q1; q++, X += 8, px += step) {
+        mixq_dwp_x(IB, mixq_dwp_load(IB, px), mixq_dwp_load(IB, px + ps), mixq_dwp_load(IB, px + 2 * ps), X);
+    }
+    for (; q < ow; q++, X += 8) {
+        const int32_t p = q * sw - pw;
+        mixq_dwp_x(IB, MIXQ_DWP_U(p), MIXQ_DWP_U(p + 1), MIXQ_DWP_U(p + 2), X);
+    }
+#undef MIXQ_DWP_U
+}
+
+/* The whole call on the packed-field path: chunks of 8 channels; per chunk a ring of three rows of X
+ * words (each input row written once per chunk), then every output pixel. */
+MIXQ_INLINE void mixq_dwp_run(int32_t IB, int32_t OB, const uint8_t *in, uint8_t *out, const uint32_t *st,
+                              uint32_t *ring, int32_t n, int32_t ih, int32_t iw, int32_t cout, int32_t oh, int32_t ow,
+                              int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t dh, int32_t zp) {
+    const int32_t ps = cout * IB / 8, rowwords = ow * 8;
+    const uint32_t zpu = IB == 4 ? (uint32_t)zp * 0x11111111u : (uint32_t)zp * 0x00555555u;
+    for (int32_t b = 0; b < n; b++) {
+        for (int32_t k = 0; k < cout; k += 8) {
+            int32_t tag[3] = {INT32_MIN, INT32_MIN, INT32_MIN};
+            const uint32_t *stk = st + k * mixq_dwp_rec_words();
+            for (int32_t oy = 0; oy < oh; oy++) {
+                const int32_t iy0 = oy * sh - ph;
+                int32_t use[3] = {-1, -1, -1};
+                for (int32_t ky = 0; ky < 3; ky++) {
+                    for (int32_t s = 0; s < 3; s++) {
+                        if (tag[s] == iy0 + ky * dh) {
+                            use[ky] = s;
+                        }
+                    }
+                }
+                for (int32_t ky = 0; ky < 3; ky++) {
+                    if (use[ky] >= 0) {
+                        continue;
+                    }
+                    int32_t s = 0;
+                    while (s == use[0] || s == use[1] || s == use[2]) {
+                        s++;
+                    }
+                    const int32_t iy = iy0 + ky * dh;
+                    const uint8_t *row = iy < 0 || iy >= ih ? 0 : in + ((b * ih + iy) * iw) * ps + k * IB / 8;
+                    mixq_dwp_row(IB, ring + s * rowwords, row, iw, ps, ow, sw, pw, zpu);
+                    tag[s] = iy;
+                    use[ky] = s;
+                }
+                const uint32_t *p0 = ring + use[0] * rowwords, *p1 = ring + use[1] * rowwords,
+                               *p2 = ring + use[2] * rowwords;
+                uint8_t *o = out + (((b * oh + oy) * ow) * cout + k) * OB / 8;
+                for (int32_t ox = 0; ox < ow; ox++, o += cout * OB / 8) {
+                    mixq_dwp_pixel(OB, stk, &p0, &p1, &p2, o);
+                }
+            }
+        }
+    }
 }
 #endif
 
@@ -322,6 +524,20 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     uint8_t *zrow = (uint8_t *)(taps + 2 * kt);
     const int32_t full = lo == mixq_act_lo(OB) && hi == mixq_act_hi(OB);
     int32_t neg = 1; /* every shift negative: the sign term needs no mask (MIXQ_DW_RQ) */
+#if MIXQ_DSP
+    if (full && mixq_dwp_shape_ok(IB, WB, kh, kw, dw, mult, cout) && ctx->size >= mixq_dwp_scratch(cout, ow)) {
+        int32_t allneg = 1;
+        for (int32_t c = 0; c < cout; c++) {
+            allneg &= q->shift[c] < 0;
+        }
+        if (allneg && mixq_dw_bounds_ok(IB, WB, 9, cout, bias, q, zp, ozp)) {
+            mixq_dwp_stream(IB, WB, cout, w, bias, q, zp, ozp, st);
+            mixq_dwp_run(IB, OB, in, out, st, st + cout * mixq_dwp_rec_words(), n, ih, iw, cout, oh, ow, sh, sw, ph, pw,
+                         dh, zp);
+            return MIXQ_OK;
+        }
+    }
+#endif
     /* DSP path: channels [0, ncg) */
     int32_t ncg = mixq_dw_fast(IB, cin, mult) ? (cout & ~3) : 0;
     const int32_t nw = IB == 8 ? 0 : ncg / (32 / IB) * (32 / IB);

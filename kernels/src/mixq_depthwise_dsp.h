@@ -144,6 +144,74 @@ MIXQ_INLINE void mixq_dw_taps(int32_t IB, int32_t kind, int32_t S0, int32_t KT, 
         }                                                                                                     \
     } while (0)
 
+/* ---- packed-field path: 4- and 2-bit activations x 4- and 2-bit weights, 3x3 filters ----------
+ * (kernels/README.md, "Depthwise", "Three taps per SMLAD"). Per input row and output column q the
+ * core writes, for each channel, the activation word X = (a_p + a_{p+1} 2^11, a_{p+2}) (p = the
+ * window's first column, unsigned activations); per channel the stream holds, for each filter row,
+ * the weight word (w_1 + w_0 2^11, w_2 2^11), so one SMLAD adds the row's three products to the
+ * field [11, 22) of the accumulator. Stream record of a channel: 8 words
+ *   w_row0, w_row1, w_row2, pre, k2 = 2 (bias - zp sum(w) - FOFF), m, rz, r
+ * (requantization as MIXQ_DW_RQ, every shift negative). pre = LOFF + FOFF 2^11 keeps both fields
+ * non-negative, so UBFX(acc, 11, 11) = F + FOFF exactly. */
+MIXQ_INLINE int32_t mixq_dwp_rec_words(void) { return 8; }
+
+/* One channel: three rows, extraction, requantization, saturation; then PACK (a string) puts the
+ * result in place. r4, r5, r6, r8 hold the record words (ascending registers for LDM). */
+#define MIXQ_DWP_CH(SAT, PACK)                                                                    \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "ldr %[x], [%[p0]], #4\n\t"                                                                   \
+    "smlad %[acc], %[x], r4, r8\n\t"                                                              \
+    "ldr %[x], [%[p1]], #4\n\t"                                                                   \
+    "smlad %[acc], %[x], r5, %[acc]\n\t"                                                          \
+    "ldr %[x], [%[p2]], #4\n\t"                                                                   \
+    "smlad %[acc], %[x], r6, %[acc]\n\t"                                                          \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "ubfx %[acc], %[acc], #11, #11\n\t"                                                           \
+    "add %[acc], r4, %[acc], lsl #1\n\t"                                                          \
+    "add r6, r6, %[acc], asr #31\n\t"                                                             \
+    "smmlar %[acc], %[acc], r5, r6\n\t"                                                           \
+    "asr %[acc], %[acc], r8\n\t" SAT PACK
+
+/* the 8 channels of a chunk come in the order 0, 4, 1, 5, 2, 6, 3, 7 */
+#define MIXQ_DWP_8(SAT, P0, P4, P1, P5, P2, P6, P3, P7)                                             \
+    MIXQ_DWP_CH(SAT, P0) MIXQ_DWP_CH(SAT, P4) MIXQ_DWP_CH(SAT, P1) MIXQ_DWP_CH(SAT, P5)               \
+    MIXQ_DWP_CH(SAT, P2) MIXQ_DWP_CH(SAT, P6) MIXQ_DWP_CH(SAT, P3) MIXQ_DWP_CH(SAT, P7)
+
+#define MIXQ_DWP_OPS(PK)                                                                          \
+    : [st] "+r"(st), [p0] "+r"(*p0), [p1] "+r"(*p1), [p2] "+r"(*p2), [acc] "=&r"(acc), [x] "=&r"(x), \
+      [pk] PK                                                                                     \
+    :                                                                                             \
+    : "r4", "r5", "r6", "r8", "memory"
+
+/* 8 channels of one output pixel: *p0, *p1, *p2 = the X words of the three filter rows at this
+ * column (advanced by 8 words), st = the chunk's 8 records, out = the chunk's first output byte.
+ * Seven operands and four fixed registers. */
+MIXQ_INLINE void mixq_dwp_pixel(int32_t OB, const uint32_t *st, const uint32_t **p0, const uint32_t **p1,
+                                const uint32_t **p2, uint8_t *out) {
+    uint32_t acc, x, pk;
+#define O4(S) "orr %[pk], %[pk], %[acc], lsl #" S "\n\t"
+    if (OB == 8) {
+        pk = (uint32_t)(uintptr_t)out;
+#define B8(S) "strb %[acc], [%[pk], #" S "]\n\t"
+        __asm__ volatile(MIXQ_DWP_8("ssat %[acc], #8, %[acc]\n\t", B8("0"), B8("4"), B8("1"), B8("5"), B8("2"), B8("6"),
+                                    B8("3"), B8("7")) MIXQ_DWP_OPS("+r"(pk)));
+#undef B8
+    } else if (OB == 4) {
+        __asm__ volatile(MIXQ_DWP_8("usat %[acc], #4, %[acc]\n\t", "mov %[pk], %[acc]\n\t", O4("16"), O4("4"), O4("20"),
+                                    O4("8"), O4("24"), O4("12"), O4("28")) MIXQ_DWP_OPS("=&r"(pk)));
+        mixq_store_u32(out, pk);
+    } else {
+        __asm__ volatile(MIXQ_DWP_8("usat %[acc], #2, %[acc]\n\t", "mov %[pk], %[acc]\n\t", O4("8"), O4("2"), O4("10"),
+                                    O4("4"), O4("12"), O4("6"), O4("14")) MIXQ_DWP_OPS("=&r"(pk)));
+        const uint16_t h = (uint16_t)pk;
+        memcpy(out, &h, 2);
+    }
+#undef O4
+    (void)acc;
+    (void)x;
+}
+#undef MIXQ_DWP_OPS
+
 #undef MIXQ_DW_OUTS
 #endif /* MIXQ_DSP */
 

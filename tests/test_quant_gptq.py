@@ -5,7 +5,7 @@ import pytest
 from paths import MODELS
 from tvm_mixq.quant.calibration import calibrate
 from tvm_mixq.quant.execute import BatchRunner, run_all
-from tvm_mixq.quant.gptq import accumulate_hessian, layer_patches, new_hessian, quantize_rows
+from tvm_mixq.quant.gptq import accumulate_hessian, layer_patches, new_hessian, quantize_rows, rows_per_batch
 from tvm_mixq.quant.precision import PrecisionAssignment
 from tvm_mixq.quant.requantize import activation_quant, activation_shift, quantize_weights
 from tvm_mixq.quant.vdqs import build_graphs, uniform_assignment
@@ -90,12 +90,19 @@ def test_calibration_collects_hessians_and_channel_histograms(fmnist):
     assert set(calib.hessians) == {op.index for op in weighted}
     op = g.ops[2]  # 1x1 conv, 16x16 output, 48 samples
     h = calib.hessians[op.index]
-    assert h.count == 48 * 16 * 16
+    assert h.count == min(48 * 16 * 16, rows_per_batch(16, 64, 48))  # one batch of 48, subsampled
     assert np.allclose(h.matrix, h.matrix.T) and h.matrix[-1, -1] == h.count
     xtx, rows = accumulate_hessian(g, op, np.ones((1, 16, 16, 16)))
     assert rows == 256 and np.allclose(xtx, 256.0)
     dw = new_hessian(g, g.ops[1])
     assert dw.matrix.shape == (16, 10, 10)
+    xr = np.random.default_rng(4).random((2, 32, 32, 16))
+    xtx, rows = accumulate_hessian(g, g.ops[1], xr, max_rows=10 ** 9)
+    p = layer_patches(g, g.ops[1], xr, max_rows=10 ** 9)
+    aug = np.concatenate([p, np.ones((rows, 1, 16))], axis=1)
+    assert rows == 2 * 16 * 16 and np.allclose(xtx, np.einsum("rkc,rlc->ckl", aug, aug))
+    sub = layer_patches(g, g.ops[1], xr, max_rows=100)
+    assert sub.shape == (100, 9, 16) and all(any(np.array_equal(r, q) for q in p) for r in sub[:5])
     for t, s in calib.tensors.items():
         if s.channel_hist is not None:
             assert np.array_equal(s.channel_hist.sum(axis=0), s.hist)

@@ -63,12 +63,22 @@ def test_probe_equals_a_whole_model_run(fmnist):
     assert probe.measure("act", 26, 2) > probe.measure("act", 26, 4) > 0
 
 
-def test_probe_scales_samples_to_its_time_budget(fmnist):
+def test_probe_works_within_its_mac_and_time_budgets(fmnist):
     g, _, calib = fmnist
     ent = EntropyTable(g, calib, [29], [], (8, 4))
-    probe = SensitivityProbe(g, calib, ent.act_quant, samples=64, seconds=1e-6, expected_runs=100)
-    assert probe.samples == 8  # MIN_SAMPLES
-    assert probe.out_of_time()
+    macs = CostEvaluator(g).macs
+    probe = SensitivityProbe(g, calib, ent.act_quant, samples=64, expected_runs=10, macs_budget=20 * macs)
+    assert probe.samples == 8  # MIN_SAMPLES: 20 runs' worth of MACs for 10 expected runs
+    probe = SensitivityProbe(g, calib, ent.act_quant, samples=64, expected_runs=2, macs_budget=40 * macs)
+    assert probe.samples == 20
+    assert probe.affordable("act", 29) and probe.affordable("weight", 0)
+    probe.measure("act", 29, 4)
+    assert probe.macs_spent == pytest.approx(probe.tail_share("act", 29) * macs * 20)
+    while probe.affordable("weight", 0):
+        probe.measure("weight", 0, 4)
+    assert probe.macs_spent <= 40 * macs
+    late = SensitivityProbe(g, calib, ent.act_quant, samples=8, seconds=1e-6)
+    assert late.out_of_time() and not late.affordable("act", 29)
     with pytest.raises(ValueError, match="calibration samples"):
         SensitivityProbe(g, Calibration("m", 0, {}, []), ent.act_quant)
 

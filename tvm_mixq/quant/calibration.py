@@ -277,7 +277,7 @@ def calibrate(
     runner : graph, batch -> every tensor's values (default: the reference interpreter).
     hessians : also accumulate the second moments of every weighted op's receptive fields.
     """
-    from .gptq import accumulate_hessian, new_hessian
+    from .gptq import accumulate_hessian, new_hessian, rows_per_batch
     from .precision import WEIGHTED_OPS
 
     synthetic = inputs is None
@@ -302,7 +302,9 @@ def calibrate(
             q = values.get(op.inputs[0])
             if q is not None:
                 s_in = stats[op.inputs[0]]
-                xtx, rows = accumulate_hessian(graph, op, s_in.scale * (q.astype(np.float64) - s_in.zero_point), rng)
+                k = hess[op.index].matrix.shape[-1] - 1
+                xtx, rows = accumulate_hessian(graph, op, s_in.scale * (q.astype(np.float64) - s_in.zero_point), rng,
+                                               rows_per_batch(k, batch, data.shape[0]))
                 hess[op.index].add(xtx, rows)
         if stage is not None:
             for p, ps in zip(stage.patches, patch_stats):

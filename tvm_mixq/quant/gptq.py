@@ -45,8 +45,13 @@ log = logging.getLogger(__name__)
 SCALE_FRACTIONS = np.linspace(0.4, 1.0, 13)
 #: Ridge added to the Hessian, as a fraction of its mean diagonal (keeps it invertible).
 DAMPING = 0.01
-#: At most this many receptive fields per op and calibration batch enter the Hessian.
+#: At most this many receptive fields per op and calibration batch enter the Hessian (default).
 MAX_ROWS_PER_BATCH = 60000
+#: Receptive fields per op over the whole calibration set: ``ROWS_PER_INPUT`` per input of a
+#: field, clipped to [MIN_ROWS, MAX_ROWS] (:func:`rows_per_batch`).
+ROWS_PER_INPUT = 24
+MIN_ROWS = 4096
+MAX_ROWS = 16384
 
 
 @dataclass
@@ -87,47 +92,63 @@ def layer_patches(graph: Graph, op: Op, x: np.ndarray, rng: Optional[np.random.G
     """Receptive fields of ``op`` for the real input ``x`` (leading batch axis).
 
     Returns ``[rows, K]`` for CONV_2D / FULLY_CONNECTED and ``[rows, kh*kw, C]`` for
-    DEPTHWISE_CONV_2D (input channel last), at most ``max_rows`` rows (a seeded random subset).
+    DEPTHWISE_CONV_2D (input channel last), at most ``max_rows`` rows (a seeded random subset of
+    the output positions, drawn before any window is copied).
     """
     x = np.asarray(x, np.float64)
+    rng = rng if rng is not None else np.random.default_rng(0)
     if op.kind == "FULLY_CONNECTED":
         k = int(graph.tensors[op.inputs[1]].shape[-1])
         rows = x.reshape(-1, k)
+        if rows.shape[0] > max_rows:
+            rows = rows[np.sort(rng.choice(rows.shape[0], max_rows, replace=False))]
+        return np.ascontiguousarray(rows)
+    kh, kw, (oh, ow), stride, (top, bottom, left, right) = _conv_geometry(graph, op)
+    dil = tuple(int(d) for d in op.attrs.dilation)
+    n, h, w, c = x.shape
+    need_h = (oh - 1) * stride[0] + (kh - 1) * dil[0] + 1
+    need_w = (ow - 1) * stride[1] + (kw - 1) * dil[1] + 1
+    xp = np.zeros((n, max(need_h, top + h + bottom), max(need_w, left + w + right), c))
+    xp[:, top:top + h, left:left + w, :] = x
+    sn, sh, sw, sc = xp.strides
+    win = np.lib.stride_tricks.as_strided(
+        xp, shape=(n, oh, ow, kh, kw, c),
+        strides=(sn, sh * stride[0], sw * stride[1], sh * dil[0], sw * dil[1], sc), writeable=False)
+    total = n * oh * ow
+    if total > max_rows:
+        pick = np.sort(rng.choice(total, max_rows, replace=False))
+        ni, rest = np.divmod(pick, oh * ow)
+        ii, jj = np.divmod(rest, ow)
+        sel = win[ni, ii, jj]  # [rows, kh, kw, c], only the chosen windows copied
     else:
-        kh, kw, (oh, ow), stride, (top, bottom, left, right) = _conv_geometry(graph, op)
-        dil = tuple(int(d) for d in op.attrs.dilation)
-        n, h, w, c = x.shape
-        need_h = (oh - 1) * stride[0] + (kh - 1) * dil[0] + 1
-        need_w = (ow - 1) * stride[1] + (kw - 1) * dil[1] + 1
-        xp = np.zeros((n, max(need_h, top + h + bottom), max(need_w, left + w + right), c))
-        xp[:, top:top + h, left:left + w, :] = x
-        sn, sh, sw, sc = xp.strides
-        win = np.lib.stride_tricks.as_strided(
-            xp, shape=(n, oh, ow, kh, kw, c),
-            strides=(sn, sh * stride[0], sw * stride[1], sh * dil[0], sw * dil[1], sc), writeable=False)
-        if op.kind == "DEPTHWISE_CONV_2D":
-            rows = win.reshape(n * oh * ow, kh * kw, c)
-        else:
-            rows = win.reshape(n * oh * ow, kh * kw * c)
-    if rows.shape[0] > max_rows:
-        rng = rng if rng is not None else np.random.default_rng(0)
-        rows = rows[np.sort(rng.choice(rows.shape[0], max_rows, replace=False))]
-    return np.ascontiguousarray(rows)
+        sel = win.reshape(total, kh, kw, c)
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return np.ascontiguousarray(sel.reshape(-1, kh * kw, c))
+    return np.ascontiguousarray(sel.reshape(-1, kh * kw * c))
 
 
-def accumulate_hessian(graph: Graph, op: Op, x: np.ndarray, rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, int]:
+def accumulate_hessian(graph: Graph, op: Op, x: np.ndarray, rng: Optional[np.random.Generator] = None,
+                       max_rows: int = MAX_ROWS_PER_BATCH) -> tuple[np.ndarray, int]:
     """``sum x x^T`` (bias column of ones appended) of ``op``'s receptive fields in ``x``."""
-    p = layer_patches(graph, op, x, rng)
+    p = layer_patches(graph, op, x, rng, max_rows)
     if op.kind == "DEPTHWISE_CONV_2D":
         rows, taps, c = p.shape
         mult = int(graph.tensors[op.inputs[1]].shape[3]) // c
-        aug = np.concatenate([p, np.ones((rows, 1, c))], axis=1)  # [rows, taps+1, c]
-        xtx = np.einsum("rkc,rlc->ckl", aug, aug)
+        aug = np.concatenate([p, np.ones((rows, 1, c))], axis=1).transpose(2, 0, 1)  # [c, rows, taps+1]
+        xtx = np.matmul(aug.transpose(0, 2, 1), aug)
         if mult > 1:
             xtx = np.repeat(xtx, mult, axis=0)  # output channel o reads input channel o // mult
         return xtx, rows
     aug = np.concatenate([p, np.ones((p.shape[0], 1))], axis=1)
     return aug.T @ aug, p.shape[0]
+
+
+def rows_per_batch(k: int, batch: int, samples: int) -> int:
+    """Receptive fields per calibration batch for an op with ``k`` inputs per field: about
+    :data:`ROWS_PER_INPUT` per input, between :data:`MIN_ROWS` and :data:`MAX_ROWS` over the whole
+    calibration set (enough for a well-conditioned ``k x k`` matrix, cheap on wide layers)."""
+    total = int(np.clip(ROWS_PER_INPUT * (k + 1), MIN_ROWS, MAX_ROWS))
+    return max(1, -(-total * batch // max(samples, 1)))
 
 
 def new_hessian(graph: Graph, op: Op) -> LayerHessian:

@@ -12,9 +12,10 @@ Divergence
 Cost
     Only the ops from the first one the change affects onward run (the producer of a feature map,
     the op of the weights), fed with the int8 model's cached activations, so a change near the
-    output costs little. :class:`SensitivityProbe` keeps the number of samples within a time
-    budget (it measures how long a whole run takes and scales ``n`` down, to no fewer than
-    ``MIN_SAMPLES``), and :meth:`SensitivityProbe.out_of_time` tells the search to stop asking.
+    output costs little. :class:`SensitivityProbe` works within a budget of interpreter MACs
+    (:data:`DEFAULT_MACS`): the number of samples is chosen so that the expected measurements fit
+    (at least ``MIN_SAMPLES``), and :meth:`SensitivityProbe.affordable` tells the search when to
+    stop asking (also when a time budget, a safety net on a loaded machine, runs out).
 """
 from __future__ import annotations
 
@@ -37,8 +38,13 @@ log = logging.getLogger(__name__)
 #: Default and smallest number of calibration samples a probe runs.
 DEFAULT_SAMPLES = 64
 MIN_SAMPLES = 8
-#: Default time budget (seconds) of all measurements of one search.
+#: Default time budget (seconds) of all measurements of one search: a safety net; the work is set
+#: by the MAC budget, so that the result does not depend on the machine's load.
 DEFAULT_SECONDS = 12.0
+#: Default budget of all measurements of one search, in reference-interpreter MACs (the samples
+#: times the MACs each measurement runs). The interpreter runs about 4 ns per MAC here, so this is
+#: about 8 s.
+DEFAULT_MACS = 2.0e9
 
 
 def _subgraph(graph: Graph, first: int, stop: int, output: int) -> Graph:
@@ -91,7 +97,7 @@ class SensitivityProbe:
     def __init__(self, graph: Graph, calib: Calibration, act_quant: Mapping[tuple[int, int], QuantParams],
                  float_weights: Optional[Mapping[int, np.ndarray]] = None, hessians: Optional[Mapping] = None,
                  samples: int = DEFAULT_SAMPLES, seconds: float = DEFAULT_SECONDS,
-                 expected_runs: float = 1.0) -> None:
+                 expected_runs: float = 1.0, macs_budget: float = DEFAULT_MACS) -> None:
         if calib.inputs is None:
             raise ValueError("measured sensitivity needs the calibration samples (Calibration.inputs)")
         self.graph = graph
@@ -101,32 +107,35 @@ class SensitivityProbe:
         self.seconds = seconds
         self.spent = 0.0
         self.runs = 0
-        x = calib.inputs[: max(1, samples)]
+        self.position = {op.index: i for i, op in enumerate(graph.ops)}
+        self.producer = {t: op.index for op in graph.ops for t in op.outputs}
+        macs = [op_macs(graph, op) for op in graph.ops]
+        self.model_macs = float(sum(macs)) or 1.0
+        self._tail_share = [sum(macs[i:]) / self.model_macs for i in range(len(macs))]
+        # samples: about ``expected_runs`` whole-model runs within the MAC budget (deterministic)
+        n = int(macs_budget // (max(expected_runs, 1.0) * self.model_macs))
+        n = int(min(calib.inputs.shape[0], samples, max(MIN_SAMPLES, n)))
+        self.macs_budget = macs_budget
+        self.macs_spent = 0.0
         t0 = time.perf_counter()
+        x = calib.inputs[:n]
         values = BatchRunner(graph).run_all(x)
-        full = max(time.perf_counter() - t0, 1e-4)
-        # scale the samples so that about ``expected_runs`` whole-model runs fit in the budget
-        per_sample = full / x.shape[0]
-        n = int(min(x.shape[0], max(MIN_SAMPLES, seconds / max(expected_runs, 1.0) / per_sample)))
-        if n < x.shape[0]:
-            x = x[:n]
-            values = {t: v[:n] for t, v in values.items()}
         self.samples = int(x.shape[0])
         self.values = values
         self.spent += time.perf_counter() - t0
-        self.position = {op.index: i for i, op in enumerate(graph.ops)}
-        self.producer = {t: op.index for op in graph.ops for t in op.outputs}
         out = graph.outputs[0]
         prod = graph.ops[self.position[self.producer[out]]] if out in self.producer else None
         self.kind = "kl" if prod is not None and prod.kind == "SOFTMAX" else "mse"
         self.target = prod.inputs[0] if self.kind == "kl" else out
         self.reference = self._real(graph, self.target, values[self.target])
         self._stop = self.position[self.producer[self.target]] + 1 if self.target in self.producer else len(graph.ops)
-        macs = [op_macs(graph, op) for op in graph.ops]
-        total = float(sum(macs)) or 1.0
-        self._tail_share = [sum(macs[i:]) / total for i in range(len(macs))]
         log.info("sensitivity probe: %d samples, %s of tensor %d, a whole run %.3f s", self.samples, self.kind,
-                 self.target, full * self.samples / max(1, calib.inputs[: max(1, samples)].shape[0]))
+                 self.target, self.spent)
+
+    def affordable(self, kind: str, index: int) -> bool:
+        """Whether measuring this change stays within the MAC budget (and the time budget)."""
+        cost = self.tail_share(kind, index) * self.model_macs * self.samples
+        return self.macs_spent + cost <= self.macs_budget and not self.out_of_time()
 
     @staticmethod
     def _real(graph: Graph, tensor: int, q: np.ndarray) -> np.ndarray:
@@ -167,6 +176,7 @@ class SensitivityProbe:
         d = self._divergence(self._real(g, self.target, got_q))
         self.spent += time.perf_counter() - t0
         self.runs += 1
+        self.macs_spent += self.tail_share(kind, index) * self.model_macs * self.samples
         return max(d, 0.0)
 
     def tail_share(self, kind: str, index: int) -> float:

@@ -528,9 +528,13 @@ def _sensitivity_weights(graph: Graph, calib: Calibration, ent: "EntropyTable", 
                              expected_runs=expected)
     div: dict[tuple[str, int, int], float] = {}
     for kind, idx, b in order:
-        if probe.out_of_time():
-            log.warning("VDQS: measured sensitivity ran out of its %.0f s budget after %d of %d steps; the others "
-                        "are estimated from their entropy loss", seconds, len(div), len(order))
+        if not probe.affordable(kind, idx):
+            if probe.out_of_time():
+                log.warning("VDQS: measured sensitivity ran out of its %.0f s budget after %d of %d steps; the "
+                            "others are estimated from their entropy loss", seconds, len(div), len(order))
+            else:
+                log.info("VDQS: %d of %d steps measured within the MAC budget; the others are estimated from their "
+                         "entropy loss", len(div), len(order))
             break
         div[(kind, idx, b)] = probe.measure(kind, idx, b)
     normal_share = 1.0

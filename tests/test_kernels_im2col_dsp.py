@@ -21,9 +21,9 @@ pytestmark = pytest.mark.skipif(toolchain.tools_available() is not None,
 
 
 def _case(rng, bits, h, w, cin, cout, kh, kw, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1, 1), mode="random",
-          narrow=False):
+          narrow=False, n=1):
     ib, wb, ob = bits
-    x = cases._values(rng, (1, h, w, cin), *layout.act_range(ib), mode)
+    x = cases._values(rng, (n, h, w, cin), *layout.act_range(ib), mode)
     wts = cases._values(rng, (cout, kh, kw, cin), *layout.weight_range(wb), "random" if mode == "edges" else mode)
     lo, hi = layout.act_range(ib)
     zp = int(rng.integers(lo, hi + 1))
@@ -66,6 +66,46 @@ def _stream_cases(seed: int) -> list:
 @pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
 def test_stream_im2col_bit_exact_in_qemu(tmp_path, target):
     cs = _stream_cases(seed=21 if target == "cortex-m7" else 22)
+    results, raw = firmware.run_cases(cs, target, tmp_path)
+    assert raw.values.get("dsp") == 1, "firmware built without the DSP path"
+    bad = [(r.name, cs[i].describe()) for i, r in enumerate(results) if not r.ok]
+    assert not bad, f"{len(bad)} mismatching cases, first {bad[:4]}; exit {raw.exit_code}"
+    assert raw.exit_code == 0
+
+
+def _ring_cases(seed: int) -> list:
+    """Word-path channel counts (A4: Cin % 8 == 0, A2: Cin % 16 == 0) with several taps: the ring
+    of converted rows (``mixq_ring_pair``) builds the pixel pairs' rows."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for bits in [(4, 4, 4), (2, 2, 2), (4, 4, 8), (2, 2, 8)]:
+        c16 = 16 if bits[0] == 2 else 8
+        for mode in ("random", "max", "min"):
+            # the anchor's shape class: 3x3 stride 1, padding 1, even width
+            out.append(_case(rng, bits, 6, 8, 16, 8, 3, 3, (1, 1), (1, 1, 1, 1), mode=mode))
+        # odd output width: pairs straddling two output rows take the per-pixel path
+        out.append(_case(rng, bits, 5, 7, c16, 4, 3, 3, (1, 1), (1, 1, 1, 1)))
+        # stride 2 with asymmetric (TFLite SAME) padding, odd width
+        out.append(_case(rng, bits, 9, 11, 2 * c16, 8, 3, 3, (2, 2), (0, 1, 0, 1)))
+        # padding 2 on every side (whole padding rows above and below), non-square filter
+        out.append(_case(rng, bits, 5, 7, c16, 4, 5, 3, (1, 1), (2, 2, 1, 1)))
+        # dilation 2 (taps copied one by one), stride (1, 2)
+        out.append(_case(rng, bits, 8, 9, c16, 6, 3, 3, (1, 2), (2, 2, 2, 2), (2, 2)))
+        # one filter row (1x3) and one filter column (3x1)
+        out.append(_case(rng, bits, 4, 6, c16, 4, 1, 3, (1, 1), (0, 0, 1, 1)))
+        out.append(_case(rng, bits, 6, 4, c16, 4, 3, 1, (1, 1), (1, 1, 0, 0)))
+        # two images: ring rows tagged by image
+        out.append(_case(rng, bits, 4, 4, c16, 4, 3, 3, (1, 1), (1, 1, 1, 1), n=2))
+        # narrow clamp: general path on the ring's rows
+        out.append(_case(rng, bits, 6, 6, c16, 4, 3, 3, (1, 1), (1, 1, 1, 1), narrow=True))
+        # a row too wide for the ring's scratch bound: per-pixel path
+        out.append(_case(rng, bits, 3, 130, 64, 2, 3, 3, (1, 1), (1, 1, 1, 1)))
+    return out
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
+def test_ring_im2col_bit_exact_in_qemu(tmp_path, target):
+    cs = _ring_cases(seed=31 if target == "cortex-m7" else 32)
     results, raw = firmware.run_cases(cs, target, tmp_path)
     assert raw.values.get("dsp") == 1, "firmware built without the DSP path"
     bad = [(r.name, cs[i].describe()) for i, r in enumerate(results) if not r.ok]

@@ -32,15 +32,19 @@ MIXQ_INLINE int32_t mixq_use_packed(int32_t IB, int32_t WB, const mixq_conv_geom
     return ((IB == 4 && WB == 4) || (IB == 2 && WB == 2)) && mixq_npix(g) >= MIXQ_PACKED_MIN_PIXELS;
 }
 
+MIXQ_INLINE int32_t mixq_use_ring(int32_t IB, const mixq_conv_geom *g);
+MIXQ_INLINE int32_t mixq_ring_bytes(int32_t IB, const mixq_conv_geom *g);
+
 /* Bytes of scratch the DSP path needs. */
 MIXQ_INLINE int32_t mixq_conv_dsp_scratch(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
     const int32_t cpad = (g->cout + 1) & ~1;
     /* per channel: requantization parameters (16 bytes), an int32 constant, two accumulators */
     const int32_t per_channel = cpad * (int32_t)(sizeof(mixq_rq) + 12);
     if (mixq_use_packed(IB, WB, g)) {
-        /* activation lanes of two pixels (kp/2 halfwords each), and for A4W4 the re-spaced
-         * weights (kp/2 halfwords per channel) */
-        return 2 * g->kp + per_channel + (IB == 4 ? cpad * g->kp : 0);
+        /* activation lanes of two pixels (kp/2 halfwords each), for A4W4 the re-spaced weights
+         * (kp/2 halfwords per channel), then the ring of converted rows where it runs */
+        return 2 * g->kp + per_channel + (IB == 4 ? cpad * g->kp : 0) +
+               (mixq_use_ring(IB, g) ? mixq_ring_bytes(IB, g) : 0);
     }
     /* int16 im2col rows of two pixels */
     return 4 * g->kp + per_channel;
@@ -836,6 +840,256 @@ MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, co
     acc[3] = s11;
 }
 
+/* ---- ring of converted input rows (packed word paths, several taps) ------------------------
+ * Each input row is converted to lanes once, into one of KH ring slots, in pair form: entry q of
+ * a slot (input column x = q - pw) holds the lane words of column x for pixel slot 0 and those of
+ * column x + sw for pixel slot 1, interleaved exactly as in the activation rows of a pixel pair
+ * (A4: 2 words per pixel at a time, A2: 1 word). For two output pixels (ox, ox + 1) of one output
+ * row, the taps of a window row are then entries ox sw + kx dw, copied word for word (LDM/STM);
+ * columns and rows outside the image are the zero point's lane pattern. A2 keeps per slot the
+ * activation sum of every output column's window row (padding counts as the zero point). */
+
+#define MIXQ_RING_MAX_KH 16
+#define MIXQ_RING_MAX_BYTES 16384
+
+MIXQ_INLINE int32_t mixq_ring_nq(const mixq_conv_geom *g) { return (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1; }
+
+/* 32-bit words of one slot: nq entries of cin/2 words, then (A2) ow window-row sums. */
+MIXQ_INLINE int32_t mixq_ring_slot_words(int32_t IB, const mixq_conv_geom *g) {
+    return mixq_ring_nq(g) * (g->cin >> 1) + (IB == 2 ? g->ow : 0);
+}
+
+/* Bytes of the ring: KH slots, then (A2) nq + sw column sums. */
+MIXQ_INLINE int32_t mixq_ring_bytes(int32_t IB, const mixq_conv_geom *g) {
+    return 4 * (g->kh * mixq_ring_slot_words(IB, g) + (IB == 2 ? mixq_ring_nq(g) + g->sw : 0));
+}
+
+MIXQ_INLINE int32_t mixq_use_ring(int32_t IB, const mixq_conv_geom *g) {
+    const int32_t word_path = IB == 4 ? (g->cin & 7) == 0 : ((g->cin & 15) == 0 && g->cin <= 1364);
+    if (!word_path || g->kh * g->kw < 2 || g->ow < 2 || g->kh > MIXQ_RING_MAX_KH) {
+        return 0;
+    }
+    /* bounded in 64 bits first (no int32 overflow for wide layers) */
+    const int64_t nq = (int64_t)(g->ow - 1) * g->sw + (int64_t)(g->kw - 1) * g->dw + 1;
+    const int64_t bytes = 4 * ((int64_t)g->kh * (nq * (g->cin >> 1) + g->ow) + nq + g->sw);
+    return bytes <= MIXQ_RING_MAX_BYTES;
+}
+
+/* Copy n words (n > 0, a multiple of 4); returns dst + n. */
+MIXQ_INLINE uint32_t *mixq_copy_words(uint32_t *dst, const uint32_t *src, int32_t n) {
+    register uint32_t r4 __asm__("r4");
+    register uint32_t r5 __asm__("r5");
+    register uint32_t r6 __asm__("r6");
+    register uint32_t r8 __asm__("r8");
+    if (n & 4) {
+        __asm__ volatile("ldmia %[s]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "stmia %[t]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         : [s] "+r"(src), [t] "+r"(dst), [a] "=r"(r4), [b] "=r"(r5), [c] "=r"(r6), [d] "=r"(r8)
+                         :
+                         : "memory");
+        n -= 4;
+    }
+    if (n > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldmia %[s]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "stmia %[t]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "ldmia %[s]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "stmia %[t]!, {%[a], %[b], %[c], %[d]}\n\t"
+                         "subs %[n], %[n], #8\n\t"
+                         "bne 1b\n\t"
+                         : [s] "+r"(src), [t] "+r"(dst), [n] "+r"(n), [a] "=r"(r4), [b] "=r"(r5), [c] "=r"(r6),
+                           [d] "=r"(r8)
+                         :
+                         : "cc", "memory");
+    }
+    return dst;
+}
+
+/* Convert input row iy of batch b into ring slot q (pair form; A2: window-row sums at q + nq ew,
+ * column sums in cs). */
+MIXQ_INLINE void mixq_ring_fill(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t iy,
+                                uint32_t *q, int32_t *cs) {
+    const int32_t ew = g->cin >> 1, nq = mixq_ring_nq(g);
+    const int32_t in_words = IB == 4 ? g->cin >> 3 : g->cin >> 4; /* input words per pixel */
+    const uint32_t pad_word = IB == 4 ? MIXQ_A4_PAIR(g->in_zp - 8, g->in_zp - 8) * 0x00010001u
+                                      : mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
+    const uint8_t *row = in + (size_t)(b * g->ih + iy) * g->iw * (g->cin * IB / 8);
+    for (int32_t e = 0; e < nq + g->sw; e++) {
+        const int32_t x = e - g->pw;
+        /* destinations: entry e, slot 0 and entry e - sw, slot 1 */
+        uint32_t *d0 = e < nq ? q + e * ew : 0;
+        uint32_t *d1 = e >= g->sw ? q + (e - g->sw) * ew + (IB == 4 ? 2 : 1) : 0;
+        if ((uint32_t)x >= (uint32_t)g->iw) {
+            for (int32_t w = 0; w < ew; w += (IB == 4 ? 4 : 2)) {
+                if (d0) {
+                    d0[w] = pad_word;
+                    d0[w + (IB == 4 ? 1 : 0)] = pad_word;
+                }
+                if (d1) {
+                    d1[w] = pad_word;
+                    d1[w + (IB == 4 ? 1 : 0)] = pad_word;
+                }
+            }
+            if (IB == 2) {
+                cs[e] = g->in_zp * g->cin;
+            }
+            continue;
+        }
+        const uint8_t *src = row + x * in_words * 4;
+        int32_t t = 0;
+        for (int32_t j = 0; j < in_words; j++, src += 4) {
+            const uint32_t v = mixq_load_u32(src);
+            if (IB == 4) {
+                uint32_t la, lb;
+                mixq_nibble_lanes(v, 0, &la, &lb);
+                if (d0) {
+                    d0[4 * j] = la;
+                    d0[4 * j + 1] = lb;
+                }
+                if (d1) {
+                    d1[4 * j] = la;
+                    d1[4 * j + 1] = lb;
+                }
+            } else {
+                const uint32_t l0 = mixq_a2_lane_table[v & 0xFFu];
+                const uint32_t l1 = mixq_a2_lane_table[(v >> 8) & 0xFFu];
+                const uint32_t l2 = mixq_a2_lane_table[(v >> 16) & 0xFFu];
+                const uint32_t l3 = mixq_a2_lane_table[v >> 24];
+                if (d0) {
+                    d0[8 * j] = l0;
+                    d0[8 * j + 2] = l1;
+                    d0[8 * j + 4] = l2;
+                    d0[8 * j + 6] = l3;
+                }
+                if (d1) {
+                    d1[8 * j] = l0;
+                    d1[8 * j + 2] = l1;
+                    d1[8 * j + 4] = l2;
+                    d1[8 * j + 6] = l3;
+                }
+                t = mixq_smlad(l0, 0x10011001u, t);
+                t = mixq_smlad(l1, 0x10011001u, t);
+                t = mixq_smlad(l2, 0x10011001u, t);
+                t = mixq_smlad(l3, 0x10011001u, t);
+            }
+        }
+        if (IB == 2) {
+            cs[e] = (int32_t)(((uint32_t)t >> 12) & 0xFFFu);
+        }
+    }
+    if (IB == 2) {
+        int32_t *ws = (int32_t *)(void *)(q + nq * ew);
+        for (int32_t ox = 0; ox < g->ow; ox++) {
+            int32_t s = 0;
+            for (int32_t kx = 0; kx < g->kw; kx++) {
+                s += cs[ox * g->sw + kx * g->dw];
+            }
+            ws[ox] = s;
+        }
+    }
+}
+
+typedef struct {
+    uint32_t *base;               /* first slot */
+    int32_t *cs;                  /* A2 column sums */
+    int32_t tag[MIXQ_RING_MAX_KH]; /* b * ih + iy held by each slot, -1: none */
+    int32_t map[MIXQ_RING_MAX_KH]; /* slot of each window row of the current output row, -1: padding */
+    int32_t row;                  /* b * oh + oy the map is for, -1: none */
+} mixq_ring;
+
+MIXQ_INLINE void mixq_ring_init(int32_t IB, const mixq_conv_geom *g, uint32_t *base, mixq_ring *r) {
+    r->base = base;
+    r->cs = (int32_t *)(void *)(base + g->kh * mixq_ring_slot_words(IB, g));
+    for (int32_t i = 0; i < g->kh; i++) {
+        r->tag[i] = -1;
+    }
+    r->row = -1;
+}
+
+/* Make the ring hold every input row of output row oy of batch b. */
+MIXQ_INLINE void mixq_ring_row(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t oy,
+                               mixq_ring *r) {
+    int32_t keep[MIXQ_RING_MAX_KH];
+    const int32_t sw = mixq_ring_slot_words(IB, g);
+    for (int32_t s = 0; s < g->kh; s++) {
+        keep[s] = 0;
+    }
+    for (int32_t ky = 0; ky < g->kh; ky++) {
+        const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
+        r->map[ky] = -1;
+        if ((uint32_t)iy >= (uint32_t)g->ih) {
+            continue;
+        }
+        for (int32_t s = 0; s < g->kh; s++) {
+            if (r->tag[s] == b * g->ih + iy) {
+                r->map[ky] = s;
+                keep[s] = 1;
+            }
+        }
+    }
+    for (int32_t ky = 0; ky < g->kh; ky++) {
+        const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
+        if ((uint32_t)iy >= (uint32_t)g->ih || r->map[ky] >= 0) {
+            continue;
+        }
+        int32_t s = 0;
+        while (keep[s]) { /* at most kh - 1 slots are kept, so one is free */
+            s++;
+        }
+        mixq_ring_fill(IB, g, in, b, iy, r->base + s * sw, r->cs);
+        r->tag[s] = b * g->ih + iy;
+        r->map[ky] = s;
+        keep[s] = 1;
+    }
+    r->row = b * g->oh + oy;
+}
+
+/* Activation rows of the pixel pair (ox, ox + 1) of output row oy (ox + 1 < ow) from the ring;
+ * returns (A2) the activation sums in sum[0], sum[1]. */
+MIXQ_INLINE void mixq_ring_pair(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t oy,
+                                int32_t ox, mixq_ring *r, int16_t *buf, int32_t sum[2]) {
+    if (r->row != b * g->oh + oy) {
+        mixq_ring_row(IB, g, in, b, oy, r);
+    }
+    const int32_t ew = g->cin >> 1, nq = mixq_ring_nq(g), slot = mixq_ring_slot_words(IB, g);
+    const uint32_t pad_word = IB == 4 ? MIXQ_A4_PAIR(g->in_zp - 8, g->in_zp - 8) * 0x00010001u
+                                      : mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
+    uint32_t *dst = (uint32_t *)(void *)buf;
+    int32_t s0 = 0, s1 = 0;
+    for (int32_t ky = 0; ky < g->kh; ky++) {
+        const int32_t s = r->map[ky];
+        if (s < 0) {
+            for (int32_t w = 0; w < g->kw * ew; w++) {
+                dst[w] = pad_word;
+            }
+            dst += g->kw * ew;
+            if (IB == 2) {
+                s0 += g->kw * g->cin * g->in_zp;
+                s1 += g->kw * g->cin * g->in_zp;
+            }
+            continue;
+        }
+        const uint32_t *src = r->base + s * slot + ox * g->sw * ew;
+        if (g->dw == 1) {
+            dst = mixq_copy_words(dst, src, g->kw * ew);
+        } else {
+            for (int32_t kx = 0; kx < g->kw; kx++) {
+                dst = mixq_copy_words(dst, src + kx * g->dw * ew, ew);
+            }
+        }
+        if (IB == 2) {
+            const int32_t *ws = (const int32_t *)(const void *)(r->base + s * slot + nq * ew);
+            s0 += ws[ox];
+            s1 += ws[ox + 1];
+        }
+    }
+    for (int32_t w = g->k >> 1; w < g->kp >> 1; w++) {
+        dst[w - (g->k >> 1)] = 0;
+    }
+    sum[0] = s0;
+    sum[1] = s1;
+}
+
 /* ---- fused channel loops (mixq_conv_asm.c) ----------------------------------------------- */
 
 /* Frame of a fused call: one pixel pair, every channel pair (the routine copies it to its stack;
@@ -1014,7 +1268,7 @@ MIXQ_INLINE int32_t mixq_max_dev(int32_t b, int32_t zp) {
 MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
                                     const mixq_per_channel_quant *q, const uint8_t *in, const uint8_t *filter,
                                     const int32_t *cst, const uint32_t *wl, int16_t *act, int32_t *prm,
-                                    uint8_t *out) {
+                                    mixq_ring *ring, uint8_t *out) {
     mixq_fz f;
     int32_t ok;
     if (fz == MIXQ_FZ_W8) {
@@ -1043,7 +1297,16 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     const int32_t row_bytes = g->cout * OB / 8;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
-        if (fz == MIXQ_FZ_W8) {
+        int32_t rb, roy, rox;
+        mixq_pixel(g, pix, &rb, &roy, &rox);
+        if (ring != 0 && rox + 1 < g->ow) {
+            int32_t sums[2];
+            mixq_ring_pair(IB, g, in, rb, roy, rox, ring, act, sums);
+            if (fz == MIXQ_FZ_A2) {
+                f.pre0 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[0]) << 12);
+                f.pre1 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[1]) << 12);
+            }
+        } else if (fz == MIXQ_FZ_W8) {
             mixq_im2col16(IB, WB, g, in, pix, 0, act);
             mixq_im2col16(IB, WB, g, in, pix1, 1, act);
         } else if (fz == MIXQ_FZ_A4) {
@@ -1092,7 +1355,14 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
         }
     }
     const int32_t fz = mixq_fz_kind(IB, WB, OB, g, packed);
-    if (fz != 0 && mixq_conv_fused(IB, WB, OB, fz, g, q, in, filter, cst, wl, act, (int32_t *)(void *)rq, out)) {
+    mixq_ring ring_state;
+    mixq_ring *ring = 0;
+    if (packed && mixq_use_ring(IB, g)) {
+        ring = &ring_state;
+        mixq_ring_init(IB, g, (uint32_t *)(void *)((uint8_t *)(void *)wl + (IB == 4 ? cpad * g->kp : 0)), ring);
+    }
+    if (fz != 0 &&
+        mixq_conv_fused(IB, WB, OB, fz, g, q, in, filter, cst, wl, act, (int32_t *)(void *)rq, ring, out)) {
         return;
     }
     int32_t mode = mixq_rq_fill(g->cout, q, rq);
@@ -1103,7 +1373,14 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
         const int32_t two = pix + 1 < npix;
         const int32_t pix1 = two ? pix + 1 : pix;
         int32_t sum0 = 0, sum1 = 0;
-        if (packed && IB == 4) {
+        int32_t rb, roy, rox;
+        mixq_pixel(g, pix, &rb, &roy, &rox);
+        if (ring != 0 && two && rox + 1 < g->ow) {
+            int32_t sums[2];
+            mixq_ring_pair(IB, g, in, rb, roy, rox, ring, act, sums);
+            sum0 = sums[0];
+            sum1 = sums[1];
+        } else if (packed && IB == 4) {
             mixq_im2col_a4(g, in, pix, 0, act);
             mixq_im2col_a4(g, in, pix1, 1, act);
         } else if (packed) {

@@ -278,8 +278,29 @@ def dsp_conv_scratch(layer: Layer) -> int:
     kp = weight_row_len(f["h"] * f["w"] * f["c"], wb)
     per_channel = cpad * (16 + 12)
     if (ib, wb) in ((4, 4), (2, 2)):
-        return max(2 * kp + per_channel + (cpad * kp if ib == 4 else 0), 4 * kp + per_channel)
+        ring = _dsp_ring_bytes(layer) if layer.template == "conv" else 0
+        return max(2 * kp + per_channel + (cpad * kp if ib == 4 else 0) + ring, 4 * kp + per_channel)
     return 4 * kp + per_channel
+
+
+def _dsp_ring_bytes(layer: Layer) -> int:
+    """Ring of converted input rows of the packed W4A4/W2A2 paths (``mixq_use_ring`` and
+    ``mixq_ring_bytes`` in kernels/src/mixq_conv_dsp.h): KH slots of (OW - 1) SW + (KW - 1) DW + 1
+    entries of Cin/2 words (A2: plus OW window-row sums per slot and nq + SW column sums); used
+    for word-path channel counts, several taps and at most 16,384 bytes, else 0."""
+    p = layer.p
+    ib = p["bits"][0]
+    f, o, i = p["filter_dims"], p["out_dims"], p["in_dims"]
+    cin = i["c"]
+    word_path = cin % 8 == 0 if ib == 4 else (cin % 16 == 0 and cin <= 1364)
+    if not word_path or f["h"] * f["w"] < 2 or o["w"] < 2 or f["h"] > 16:
+        return 0
+    sw, dw = p["stride"][1], p["dilation"][1]
+    nq = (o["w"] - 1) * sw + (f["w"] - 1) * dw + 1
+    bound = 4 * (f["h"] * (nq * (cin // 2) + o["w"]) + nq + sw)
+    if bound > 16384:
+        return 0
+    return 4 * (f["h"] * (nq * (cin // 2) + (o["w"] if ib == 2 else 0)) + (nq + sw if ib == 2 else 0))
 
 
 def _choose_in_place(graph: Graph, layers: list[Layer], stage_ops: set[int]) -> None:

@@ -74,6 +74,16 @@ def test_cross_compile_has_simd():
     assert "smlad" in body and "ror" in body
 
 
+def test_cross_compile_unoptimized_takes_the_portable_path(tmp_path):
+    """A debug build (-O0) of a firmware tree compiles the library warning-free: the DSP path's
+    inline assembly needs the optimizer, so -O0 selects the portable path (no SMLAD emitted)."""
+    objs = build.cross_compile(tmp_path, cpu="cortex-m4", opt="-O0")
+    assert len(objs) == len(build.kernel_sources())
+    pointwise = next(o for o in objs if o.stem.startswith("mixq_pointwise"))
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(pointwise)], capture_output=True, text=True).stdout
+    assert "mixq_pointwise_a2w2o2" in dis and "smlad" not in dis
+
+
 @pytest.mark.slow
 def test_cross_compile_cortex_m4_o2(tmp_path):
     assert len(build.cross_compile(tmp_path, cpu="cortex-m4", opt="-O2")) == len(build.kernel_sources())

@@ -20,7 +20,9 @@
 #define MIXQ_NOINLINE
 #endif
 
-#if defined(__ARM_FEATURE_DSP) && !defined(MIXQ_NO_DSP)
+/* The DSP path's inline assembly needs the optimizer (register allocation of up to 13 operands,
+ * immediates folded through inlining): an unoptimized (-O0) build takes the portable path. */
+#if defined(__ARM_FEATURE_DSP) && !defined(MIXQ_NO_DSP) && defined(__OPTIMIZE__)
 #define MIXQ_DSP 1
 #include <arm_acle.h>
 #else

@@ -21,4 +21,6 @@ target_include_directories(mixq_model PUBLIC
                            "${MIXQ_DIR}/kernels/include"
                            "${MIXQ_DIR}/kernels/src")
 set_target_properties(mixq_model PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON)
-target_compile_options(mixq_model PRIVATE -ffunction-sections -fdata-sections)
+# The kernels' DSP path needs the optimizer (-O0 selects their slow portable path, -Og fails on
+# their inline assembly): the library is built at -O2 whatever the build type (last flag wins).
+target_compile_options(mixq_model PRIVATE -ffunction-sections -fdata-sections -O2)

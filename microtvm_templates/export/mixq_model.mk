@@ -11,8 +11,12 @@
 # The model's API is in $(MIXQ_DIR)/model/<prefix>.h (init, invoke, arena size macro). Build with
 # -mcpu=cortex-m4/m7 (and -mthumb) to get the kernels' DSP paths; link with --gc-sections to drop
 # the kernel variants the model does not use. Define MIXQ_PROFILE_LAYER_BEGIN/END to time layers.
+# Compile these sources with -O1 or above: -O0 selects the kernels' slow portable path and -Og
+# fails on their inline assembly. $(MIXQ_OPT) (-O2) can be given to them alone, e.g.
+#   $(patsubst %.c,%.o,$(MIXQ_SRCS)): CFLAGS += $(MIXQ_OPT)
 MIXQ_DIR ?= $(dir $(lastword $(MAKEFILE_LIST)))
 MIXQ_SRCS := $(wildcard $(MIXQ_DIR)/model/*.c) $(wildcard $(MIXQ_DIR)/runtime/*.c) \
              $(wildcard $(MIXQ_DIR)/kernels/src/*.c) $(wildcard $(MIXQ_DIR)/kernels/generated/*.c)
 MIXQ_INCLUDES := $(MIXQ_DIR)/model $(MIXQ_DIR)/runtime $(MIXQ_DIR)/kernels/include $(MIXQ_DIR)/kernels/src
 MIXQ_CFLAGS := -std=c99 $(addprefix -I,$(MIXQ_INCLUDES)) -ffunction-sections -fdata-sections
+MIXQ_OPT := -O2

@@ -222,3 +222,27 @@ def test_cli_convert_with_calibration_data_and_int8_baseline(tmp_path):
     np.savez(bad, input_0=np.zeros((2, 5, 5), np.int8))
     proc = subprocess.run(base[:-3] + ["--calib", str(bad)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "shape" in proc.stderr
+
+
+def test_sub_byte_weights_rounded_as_the_tvm_path() -> None:
+    """Both ways in give the same sub-byte weights for one assignment: the TFLM rewriter uses the
+    Hessian-aware rounding of the TVM path (quant.assign.realise) when given the calibration's
+    statistics, and differs from plain rounding to nearest on a real model."""
+    from tvm_mixq.quant.assign import realise
+    from tvm_mixq.tflm.rewriter import rewrite
+
+    graph = read_tflite(ROOT / "models" / "fmnist_dsconv_int8.tflite")
+    samples = np.load(ROOT / "models" / "fmnist_calib.npz")["input_0"][:16]
+    calib = calibrate(graph, samples)
+    a = PrecisionAssignment(weight_bits=uniform_assignment(graph, calib, 4, activations=False).weight_bits)
+    assert a.weight_bits
+    act_quant = calibrated_act_quant(calib, a)
+    tvm_graph = realise(graph, a, calib).graph
+    hessian = rewrite(graph, a, act_quant, hessians=calib.hessians).planned
+    nearest = rewrite(graph, a, act_quant).planned
+    differs = False
+    for op in a.weight_bits:
+        w_idx = graph.ops[op].inputs[1]
+        assert np.array_equal(hessian.tensors[w_idx].data, tvm_graph.tensors[w_idx].data), f"op {op}"
+        differs |= not np.array_equal(nearest.tensors[w_idx].data, tvm_graph.tensors[w_idx].data)
+    assert differs

@@ -188,7 +188,9 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     progress("calibrating and searching bitwidths (VDQS)")
     t0 = time.perf_counter()
     mp = assign_precision(graph, plan=None, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
-                          lambda_=options.lambda_, cost_model=options.cost_model, target=target)
+                          lambda_=options.lambda_, cost_model=options.cost_model, target=target,
+                          outlier_rule=options.outlier_rule, outlier_percentile=options.outlier_percentile,
+                          sensitivity=options.sensitivity, weight_rounding=options.weight_rounding)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
     progress(f"bitwidths chosen in {time.perf_counter() - t0:.1f} s: {low} sub-byte feature maps, "
              f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8")

@@ -20,7 +20,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -48,6 +48,10 @@ class PlannedModel:
     samples: Optional[np.ndarray]  # the --calib samples, None with the synthetic fallback
     options: MixqOptions
 
+    def hessians(self) -> Optional[dict[int, Any]]:
+        """Calibration statistics for ``mixq.weight_rounding=hessian`` (the TVM path's rounding)."""
+        return self.calibration.hessians if self.options.weight_rounding == "hessian" else None
+
 
 def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, act_bits: Optional[int] = None,
                       weight_bits: Optional[int] = None) -> PrecisionAssignment:
@@ -66,6 +70,7 @@ def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, ac
         return a
     budget = options.sram_limit_bytes
     result = vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_, sram_budget_bytes=budget,
+                         sensitivity=options.sensitivity,
                          sram_of=(lambda a: tflm_arena_estimate(graph, a.act_bits)) if budget else None)
     if not result.budget_met:
         log.warning("%s: no assignment over bits %s fits the %d-byte arena budget; using the lowest found",
@@ -94,7 +99,8 @@ def convert_model(model: str | os.PathLike, output: str | os.PathLike, calib: Op
     if out.resolve() == Path(model).resolve():
         raise MixqError(f"output {out} would overwrite the input model")
     planned = plan_model(model, calib, pass_config, act_bits, weight_bits)
-    result = rewrite(planned.graph, planned.assignment, planned.act_quant, target=planned.options.target)
+    result = rewrite(planned.graph, planned.assignment, planned.act_quant, target=planned.options.target,
+                     hessians=planned.hessians())
     data = result.tflite()
     try:
         out.write_bytes(data)

@@ -219,6 +219,7 @@ def settle_assignment(graph: Graph, assignment: AssignmentLike,
                       act_quant: Mapping[int, QuantParams],
                       float_weights: Optional[Mapping[int, np.ndarray]] = None,
                       respace_limit: Optional[int] = None,
+                      hessians: Optional[Mapping[int, Any]] = None,
                       ) -> tuple[PrecisionAssignment, Graph, list[str]]:
     """Lower ``assignment`` until every op that touches a sub-byte tensor can be a MIXQ op, and
     (``respace_limit`` set) no W4A4 layer re-spaces more weight bytes than that into scratch.
@@ -235,7 +236,7 @@ def settle_assignment(graph: Graph, assignment: AssignmentLike,
             notes.append(f"tensor {graph.tensors[t].name} stays 8-bit: it is a model input or output")
             a.act_bits.pop(t)
     while True:
-        planned = apply_assignment(graph, a, act_quant, float_weights)
+        planned = apply_assignment(graph, a, act_quant, float_weights, hessians=hessians)
         changed = False
         for op in planned.ops:
             if not _is_lowered(planned, op):
@@ -356,7 +357,8 @@ class _GraphBuilder:
 
 def rewrite(graph: Graph, assignment: AssignmentLike, act_quant: Mapping[int, QuantParams],
             float_weights: Optional[Mapping[int, np.ndarray]] = None, target: Optional[str] = None,
-            respace_limit: int = DEFAULT_RESPACE_LIMIT) -> ConversionResult:
+            respace_limit: int = DEFAULT_RESPACE_LIMIT,
+            hessians: Optional[Mapping[int, Any]] = None) -> ConversionResult:
     """Convert ``graph`` per ``assignment`` (see the module docstring).
 
     Parameters
@@ -369,9 +371,12 @@ def rewrite(graph: Graph, assignment: AssignmentLike, act_quant: Mapping[int, Qu
     float_weights : optional float weights per op index to requantize sub-byte weights from.
     target : the core the model will run on (``mixq.target``); on :data:`DSP_TARGETS`, W4A4
         layers whose re-spaced weights exceed ``respace_limit`` bytes keep 8-bit weights.
+    hessians : calibration statistics per weighted op (:attr:`Calibration.hessians`) for the
+        Hessian-aware rounding of sub-byte weights (``mixq.weight_rounding=hessian``, as the TVM
+        path); None rounds to nearest.
     """
     limit = respace_limit if target in DSP_TARGETS else None
-    eff, planned, notes = settle_assignment(graph, assignment, act_quant, float_weights, limit)
+    eff, planned, notes = settle_assignment(graph, assignment, act_quant, float_weights, limit, hessians)
     for n in notes:
         log.info("%s", n)
     b = _GraphBuilder(planned)

@@ -133,7 +133,8 @@ def test_measured_cost_table_errors(tmp_path):
         MeasuredCost({"results": [{"op": "pointwise"}]})
     partial = MeasuredCost({"results": [{"op": "pointwise", "in_bits": 8, "w_bits": 8, "out_bits": 8,
                                           "macs": 100, "instructions": 200}]})
-    assert partial.instructions_per_mac("pointwise", 4, 4, 4) == pytest.approx(2.0 * 16 / 64)
+    # unmeasured combinations are never assumed faster than int8
+    assert partial.instructions_per_mac("pointwise", 4, 4, 4) == pytest.approx(2.0)
     assert isinstance(make_cost_model("bitops"), BitopsCost)
 
 
@@ -220,5 +221,8 @@ def test_measured_cost_reads_the_bench_cost_table_format():
     m = MeasuredCost(table)
     assert m.instructions_per_mac("pointwise", 4, 4, 4) == pytest.approx(0.8)
     assert m.instructions_per_mac("pointwise", 8, 8, 8) == pytest.approx(1.3)
+    # another output width of a measured (in, w) pair: that pair's figure; an unmeasured pair: int8's
+    assert m.instructions_per_mac("pointwise", 4, 4, 8) == pytest.approx(0.8)
+    assert m.instructions_per_mac("pointwise", 2, 2, 2) == pytest.approx(1.3)
     with pytest.raises(MixqError, match="entries"):
         MeasuredCost({"entries": [dict(table["entries"][1])]})

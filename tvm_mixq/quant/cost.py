@@ -18,9 +18,10 @@ Measured (``cost_model="measured"``)
     ``out_bits``, ``macs``, ``instructions``; only the project's own kernels, ``impl="ours"``) or
     the ``mixq bench kernels --json`` output (``results`` rows with the same fields). For
     each (op family, in, w, out) the table gives instructions per MAC (total instructions over total
-    MACs of the matching rows); an item costs ``macs * that ratio``. A missing combination falls
-    back to the same (op, in, w) with any output width, then to the BitOPs-proportional scaling of
-    the op's int8 ratio (logged once per combination). Op families: ``pointwise`` (1x1 CONV_2D),
+    MACs of the matching rows); an item costs ``macs * that ratio``. A combination the table does
+    not hold is costed as the mean of the measured output widths of the same (op, in, w), and an
+    unmeasured (op, in, w) as int8 (W8A8O8): never assumed faster than int8 without a
+    measurement. Op families: ``pointwise`` (1x1 CONV_2D),
     ``conv2d``, ``depthwise``, ``fully_connected``.
 """
 from __future__ import annotations
@@ -159,16 +160,18 @@ class MeasuredCost:
         if key in self.per_mac:
             return self.per_mac[key]
         same = [v for (f, i, w, _), v in self.per_mac.items() if (f, i, w) == (family, in_bits, w_bits)]
-        if same:
+        if same:  # another output width of a measured (input, weight) pair: their mean
             return sum(same) / len(same)
-        base = [v for (f, i, w, _), v in self.per_mac.items() if (f, i, w) == (family, 8, 8)]
+        # An unmeasured (input, weight) pair is assumed no faster than int8 (scaling int8 by BitOPs
+        # steered the search to variants that run slower than int8 on the device).
+        base = [v for (f, i, w, o), v in self.per_mac.items() if (f, i, w, o) == (family, 8, 8, 8)]
         if not base:
             raise MixqError(f"cost table {self.source} has no {family} kernel at all")
         if key not in self._warned:
             self._warned.add(key)
-            log.warning("cost table %s has no %s kernel for W%dA%d: scaling the int8 cost by BitOPs",
-                        self.source, family, w_bits, in_bits)
-        return min(base) * in_bits * w_bits / 64.0
+            log.info("cost table %s has no %s kernel for W%dA%d: costed as int8", self.source, family, w_bits,
+                     in_bits)
+        return base[0]
 
     def op_cost(self, graph: Graph, op: int, macs: int, in_bits: int, w_bits: int, out_bits: int) -> float:
         fam = op_family(graph, graph.ops[op])

@@ -20,11 +20,11 @@ Mixed-precision plans (:func:`run_plan`)
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..graph import Graph
+from ..graph import Graph, Op
 from ..reference.interpreter import Interpreter
 
 #: Samples per interpreter pass when running many inputs.
@@ -77,9 +77,10 @@ def run_all(graph: Graph, x: np.ndarray) -> dict[int, np.ndarray]:
     return BatchRunner(graph).run_all(x)
 
 
-def _tail_graph(graph: Graph, stage_ops: set[int]) -> Graph:
-    """The ops after the patch stage, as a graph whose inputs are the activations they read."""
-    ops = [op for op in graph.ops if op.index not in stage_ops]
+def op_subgraph(graph: Graph, ops: Sequence[Op], outputs: Optional[Sequence[int]] = None) -> Graph:
+    """``ops`` of ``graph`` as a graph whose inputs are the activations they read but do not write
+    (``outputs``: its outputs; None keeps the graph's)."""
+    ops = list(ops)
     written = {t for op in ops for t in op.outputs}
     inputs: list[int] = []
     for op in ops:
@@ -89,6 +90,8 @@ def _tail_graph(graph: Graph, stage_ops: set[int]) -> Graph:
     out = copy.copy(graph)
     out.ops = ops
     out.inputs = inputs
+    if outputs is not None:
+        out.outputs = list(outputs)
     return out
 
 
@@ -105,7 +108,8 @@ class PlanRunner:
             self.stage = stage
             self.tiles = [p.output for p in stage.patches if p.index in patches]
             self.outlier = BatchRunner(outlier)
-            self.tail_graph = _tail_graph(normal, set(stage.ops))
+            in_stage = set(stage.ops)
+            self.tail_graph = op_subgraph(normal, [op for op in normal.ops if op.index not in in_stage])
             self.tail = BatchRunner(self.tail_graph)
 
     def run(self, x: np.ndarray, batch: int = EVAL_BATCH) -> list[np.ndarray]:

@@ -19,7 +19,6 @@ Cost
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from typing import Callable, Mapping, Optional
@@ -29,7 +28,7 @@ import numpy as np
 from ..graph import Graph, QuantParams
 from .calibration import Calibration
 from .cost import op_macs
-from .execute import BatchRunner
+from .execute import BatchRunner, op_subgraph
 from .precision import PrecisionAssignment
 from .requantize import apply_assignment
 
@@ -45,22 +44,6 @@ DEFAULT_SECONDS = 12.0
 #: times the MACs each measurement runs). The interpreter runs about 4 ns per MAC here, so this is
 #: about 8 s.
 DEFAULT_MACS = 2.0e9
-
-
-def _subgraph(graph: Graph, first: int, stop: int, output: int) -> Graph:
-    """Ops ``first..stop-1`` as a graph fed with the activations they read, with one output."""
-    ops = graph.ops[first:stop]
-    written = {t for op in ops for t in op.outputs}
-    inputs: list[int] = []
-    for op in ops:
-        for t in op.inputs:
-            if t >= 0 and t not in written and not graph.tensors[t].is_const and t not in inputs:
-                inputs.append(t)
-    out = copy.copy(graph)
-    out.ops = ops
-    out.inputs = inputs
-    out.outputs = [output]
-    return out
 
 
 def tail_shares(graph: Graph) -> Callable[[str, int], float]:
@@ -170,7 +153,7 @@ class SensitivityProbe:
             aq = {}
             first = self.position[index]
         g = apply_assignment(self.graph, a, aq, self.float_weights, None, self.hessians)
-        sub = _subgraph(g, first, self._stop, self.target)
+        sub = op_subgraph(g, g.ops[first:self._stop], [self.target])
         feeds = [self.values[t] for t in sub.inputs]
         got_q = BatchRunner(sub).interpreter(self.samples).run(feeds)[0]
         d = self._divergence(self._real(g, self.target, got_q))

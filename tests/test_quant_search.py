@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from paths import MLPERF_INT8, MODELS
+from test_quant_vdqs import _stats_for_vdpc
 from tvm_mixq.errors import MixqError
 from tvm_mixq.options import MixqOptions, OptionError
-from tvm_mixq.quant.calibration import Calibration, PatchStats, TensorStats, calibrate
+from tvm_mixq.quant.calibration import Calibration, calibrate
 from tvm_mixq.quant.cost import CostEvaluator
 from tvm_mixq.quant.execute import BatchRunner
 from tvm_mixq.quant.precision import PrecisionAssignment
@@ -120,26 +121,9 @@ def test_lambda_is_lowered_only_when_the_budget_needs_it(kws):
     assert all(s.score > 0 for s in tight.steps)  # bisection keeps positive scores at its lambda
 
 
-def _planted(plan, patch: int) -> Calibration:
-    rng = np.random.default_rng(0)
-    tensors, patches = {}, []
-    stage_tensors = sorted({t for p in plan.patch_stage.patches for t in p.tensor_tiles})
-    for t in stage_tensors:
-        s = TensorStats(t, f"t{t}", 0.1, 0)
-        s.add(rng.integers(-20, 21, 10000))
-        tensors[t] = s
-    for p in plan.patch_stage.patches:
-        ps = PatchStats(p.index)
-        for t in stage_tensors:
-            ps.qmax[t] = [120 if p.index == patch else 19] * 8
-            ps.qmin[t] = [-19] * 8
-        patches.append(ps)
-    return Calibration("synthetic", 8, tensors, patches)
-
-
 def test_vdpc_percentile_rule(kws):
     g, plan, _ = kws
-    calib = _planted(plan, 1)
+    calib = _stats_for_vdpc(plan, 1, normal=19)
     pc = classify_patches(calib, plan, rule="percentile", percentile=99.9)
     assert pc.outlier_patches == [1] and pc.outlier_tensors == stage_internal_tensors(plan)
     assert pc.rule == "percentile" and pc.to_dict()["percentile"] == 99.9

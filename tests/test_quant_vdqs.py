@@ -151,8 +151,9 @@ def test_random_and_uniform_assignments(kws):
     assert set(u.act_bits) == set(candidate_tensors(g, calib))
 
 
-def _stats_for_vdpc(plan, planted_patch: int) -> Calibration:
-    """Calibration of a stage whose tensors are uniform noise, one patch holding a huge value."""
+def _stats_for_vdpc(plan, planted_patch: int, normal: int = 20) -> Calibration:
+    """Calibration of a stage whose tensors are uniform noise, one patch holding a huge value
+    (the other patches span [-normal, normal])."""
     rng = np.random.default_rng(0)
     tensors, patches = {}, []
     stage_tensors = sorted({t for p in plan.patch_stage.patches for t in p.tensor_tiles})
@@ -163,9 +164,9 @@ def _stats_for_vdpc(plan, planted_patch: int) -> Calibration:
     for p in plan.patch_stage.patches:
         ps = PatchStats(p.index)
         for t in stage_tensors:
-            big = 120 if p.index == planted_patch else 20
+            big = 120 if p.index == planted_patch else normal
             ps.qmax[t] = [big] * 8
-            ps.qmin[t] = [-20] * 8
+            ps.qmin[t] = [-normal] * 8
         patches.append(ps)
     return Calibration("synthetic", 8, tensors, patches)
 

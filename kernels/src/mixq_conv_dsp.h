@@ -267,14 +267,7 @@ MIXQ_INLINE void mixq_block16(int32_t WB, int32_t NP, const mixq_conv_geom *g, c
               [x1] "=&r"(x1), [e0] "=&r"(e0), [e1] "=&r"(e1), [p0] "=&r"(p0), [p1] "=&r"(p1)
             :
             : "cc", "memory");
-    } else if (WB == 8) {
-#pragma GCC unroll 2
-        for (int32_t k = 0; k < g->kp; k += 4, ap += 4, wp += 2) {
-            const uint32_t x0 = wp[0], x1 = wp[1];
-            MIXQ_DOT2((uint32_t)__sxtb16(x0), (uint32_t)__sxtb16(x1), ap[0], ap[2]);
-            MIXQ_DOT2(mixq_sxtb16_ror8(x0), mixq_sxtb16_ror8(x1), ap[1], ap[3]);
-        }
-    } else if (WB == 4) {
+    } else if (WB == 4) { /* one pixel */
         for (int32_t k = 0; k < g->kp; k += 8, ap += 8, wp += 2) {
             const uint32_t x0 = wp[0], x1 = wp[1];
             const uint32_t hi0 = x0 & 0xF0F0F0F0u, hi1 = x1 & 0xF0F0F0F0u;

@@ -125,41 +125,49 @@ MIXQ_INLINE int32_t mixq_sat(int32_t OB, int32_t v) {
 #define MIXQ_RQ_ASM_OPERANDS                                                                                     \
     [accs] "+r"(accs), [rq] "+r"(rq), [dst] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [m] "=&r"(m), [lo] "=&r"(lo), \
         [hi] "=&r"(hi), [sh] "=&r"(sh)
+
+/* One stored byte of a row: one 8-bit output, two 4-bit or four 2-bit outputs packed little-end
+ * first, each requantized by RQ (MIXQ_RQ_ASM, MIXQ_RQ1_ASM or MIXQ_RQA_ASM). */
+#define MIXQ_RQ_BYTE8(RQ) RQ("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
+#define MIXQ_RQ_BYTE4(RQ) \
+    RQ("usat %[v], #4, %[hi]") RQ("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t" \
+    "strb %[v], [%[dst]], #1\n\t"
+#define MIXQ_RQ_BYTE2(RQ)                                                                             \
+    RQ("usat %[v], #2, %[hi]") RQ("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"       \
+    RQ("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"                                \
+    RQ("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t" "strb %[v], [%[dst]], #1\n\t"
+
+/* The whole-range modes of a row in assembly (n >> PACK stored bytes): returns from the calling
+ * row function when mode has an assembly loop. */
+#define MIXQ_RQ_ASM_LOOP(BYTE, RQ, PACK)                                                      \
+    do {                                                                                      \
+        int32_t a, m, lo, hi, sh, v;                                                          \
+        n >>= (PACK);                                                                         \
+        __asm__ volatile("1:\n\t" BYTE(RQ) "subs %[n], %[n], #1\n\t"                         \
+                         "bne 1b\n\t"                                                         \
+                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)                                 \
+                         : [zp] "r"(zp)                                                       \
+                         : "cc", "memory");                                                   \
+    } while (0)
+#define MIXQ_RQ_ASM_MODES(BYTE, PACK)                                  \
+    if (mode == (MIXQ_RQ_R2 | MIXQ_RQ_FULL) && n > 0) {                \
+        MIXQ_RQ_ASM_LOOP(BYTE, MIXQ_RQ_ASM, PACK);                     \
+        return;                                                        \
+    }                                                                  \
+    if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {                \
+        MIXQ_RQ_ASM_LOOP(BYTE, MIXQ_RQ1_ASM, PACK);                    \
+        return;                                                        \
+    }                                                                  \
+    if (mode == (MIXQ_RQ_ANY | MIXQ_RQ_FULL) && n > 0) {               \
+        MIXQ_RQ_ASM_LOOP(BYTE, MIXQ_RQA_ASM, PACK);                    \
+        return;                                                        \
+    }
 #endif
 
 static MIXQ_NOINLINE void mixq_requant_row8(MIXQ_ROW_ARGS, int8_t *dst) {
     const int32_t OB = 8;
 #if MIXQ_DSP
-    if (mode == 3 && n > 0) {
-        int32_t a, m, lo, hi, sh;
-        __asm__ volatile("1:\n\t" MIXQ_RQ_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
-    if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {
-        int32_t a, m, lo, hi, sh;
-        __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
-    if (mode == (MIXQ_RQ_ANY | MIXQ_RQ_FULL) && n > 0) {
-        int32_t a, m, lo, hi, sh;
-        __asm__ volatile("1:\n\t" MIXQ_RQA_ASM("ssat %[hi], #8, %[hi]") "strb %[hi], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
+    MIXQ_RQ_ASM_MODES(MIXQ_RQ_BYTE8, 0)
 #endif
 #define MIXQ_STORE8(M)                       \
     for (int32_t c = 0; c < n; c++) {        \
@@ -172,45 +180,7 @@ static MIXQ_NOINLINE void mixq_requant_row8(MIXQ_ROW_ARGS, int8_t *dst) {
 static MIXQ_NOINLINE void mixq_requant_row4(MIXQ_ROW_ARGS, uint8_t *dst) {
     const int32_t OB = 4;
 #if MIXQ_DSP
-    if (mode == 3 && n > 0) {
-        int32_t a, m, lo, hi, sh, v;
-        n >>= 1;
-        __asm__ volatile("1:\n\t" MIXQ_RQ_ASM("usat %[v], #4, %[hi]")
-                         MIXQ_RQ_ASM("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
-                         "strb %[v], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
-    if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {
-        int32_t a, m, lo, hi, sh, v;
-        n >>= 1;
-        __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("usat %[v], #4, %[hi]")
-                         MIXQ_RQ1_ASM("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
-                         "strb %[v], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
-    if (mode == (MIXQ_RQ_ANY | MIXQ_RQ_FULL) && n > 0) {
-        int32_t a, m, lo, hi, sh, v;
-        n >>= 1;
-        __asm__ volatile("1:\n\t" MIXQ_RQA_ASM("usat %[v], #4, %[hi]")
-                         MIXQ_RQA_ASM("usat %[hi], #4, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
-                         "strb %[v], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
+    MIXQ_RQ_ASM_MODES(MIXQ_RQ_BYTE4, 1)
 #endif
 #define MIXQ_STORE4(M)                                                        \
     for (int32_t c = 0; c < n; c += 2) {                                      \
@@ -223,51 +193,7 @@ static MIXQ_NOINLINE void mixq_requant_row4(MIXQ_ROW_ARGS, uint8_t *dst) {
 static MIXQ_NOINLINE void mixq_requant_row2(MIXQ_ROW_ARGS, uint8_t *dst) {
     const int32_t OB = 2;
 #if MIXQ_DSP
-    if (mode == 3 && n > 0) {
-        int32_t a, m, lo, hi, sh, v;
-        n >>= 2;
-        __asm__ volatile("1:\n\t" MIXQ_RQ_ASM("usat %[v], #2, %[hi]")
-                         MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"
-                         MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
-                         MIXQ_RQ_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t"
-                         "strb %[v], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
-    if (mode == (MIXQ_RQ_R1 | MIXQ_RQ_FULL) && n > 0) {
-        int32_t a, m, lo, hi, sh, v;
-        n >>= 2;
-        __asm__ volatile("1:\n\t" MIXQ_RQ1_ASM("usat %[v], #2, %[hi]")
-                         MIXQ_RQ1_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"
-                         MIXQ_RQ1_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
-                         MIXQ_RQ1_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t"
-                         "strb %[v], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
-    if (mode == (MIXQ_RQ_ANY | MIXQ_RQ_FULL) && n > 0) {
-        int32_t a, m, lo, hi, sh, v;
-        n >>= 2;
-        __asm__ volatile("1:\n\t" MIXQ_RQA_ASM("usat %[v], #2, %[hi]")
-                         MIXQ_RQA_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #2\n\t"
-                         MIXQ_RQA_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #4\n\t"
-                         MIXQ_RQA_ASM("usat %[hi], #2, %[hi]") "orr %[v], %[v], %[hi], lsl #6\n\t"
-                         "strb %[v], [%[dst]], #1\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : MIXQ_RQ_ASM_OPERANDS, [v] "=&r"(v)
-                         : [zp] "r"(zp)
-                         : "cc", "memory");
-        return;
-    }
+    MIXQ_RQ_ASM_MODES(MIXQ_RQ_BYTE2, 2)
 #endif
 #define MIXQ_STORE2(M)                                                                                  \
     for (int32_t c = 0; c < n; c += 4) {                                                                \

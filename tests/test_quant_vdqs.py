@@ -138,6 +138,18 @@ def test_measured_cost_table_errors(tmp_path):
     assert isinstance(make_cost_model("bitops"), BitopsCost)
 
 
+def test_auto_cost_model_measures_where_a_table_exists(tmp_path):
+    # the repository's kernel benchmark tables: measured for the cores it ran on, BitOPs elsewhere
+    assert isinstance(make_cost_model("auto", target="cortex-m7"), MeasuredCost)
+    assert isinstance(make_cost_model("auto", target="cortex-m4"), MeasuredCost)
+    assert isinstance(make_cost_model("auto", target="host"), BitopsCost)
+    assert isinstance(make_cost_model("auto"), BitopsCost)
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"results": [{"op": "pointwise", "in_bits": 8, "w_bits": 8, "out_bits": 8,
+                                             "macs": 10, "instructions": 30}]}))
+    assert make_cost_model("auto", str(path), "host").instructions_per_mac("pointwise", 8, 8, 8) == pytest.approx(3)
+
+
 def test_random_and_uniform_assignments(kws):
     g, plan, calib = kws
     ev = CostEvaluator(g, plan)

@@ -117,6 +117,8 @@ def test_defaults_and_conversions() -> None:
     assert opts.patch_stage_end == 12
     assert opts.target == "cortex-m4"
     assert opts.plain_int8 and opts.min_bits == 8
+    assert MixqOptions().cost_model == "auto" and MixqOptions().cost_budget == 0.0
+    assert MixqOptions.from_strings(["mixq.cost_budget=0.667"]).cost_budget == pytest.approx(0.667)
 
 
 def test_round_trip_through_config() -> None:
@@ -133,7 +135,9 @@ def test_round_trip_through_config() -> None:
     ({"mixq.outlier_k": 0.0}, "> 0"),
     ({"mixq.patch_grid": "3by3"}, "NxM"),
     ({"mixq.channel_split": "many"}, "slice count"),
-    ({"mixq.cost_model": "cycles"}, "bitops, measured"),
+    ({"mixq.cost_model": "cycles"}, "auto, bitops, measured"),
+    ({"mixq.cost_budget": 1.5}, "fraction of the int8 cost"),
+    ({"mixq.cost_budget": "fast"}, "expected a float"),
     ({"mixq.target": "cortex-a53"}, "unknown target"),
     ({"mixq.sram_limit_kb": -1}, ">= 0"),
 ])

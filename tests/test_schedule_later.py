@@ -85,6 +85,24 @@ def test_search_finds_later_stages(g) -> None:
     assert conflicts(plan.memory.buffers) == []
 
 
+def test_later_stage_calls_count_as_work(g, monkeypatch) -> None:
+    import tvm_mixq.schedule.search as search
+
+    plan = plan_memory(g)
+    stage = plan.later_stages[0]
+    cut = next(c for c in later_stage_cuts(g) if tuple(c.ops) == tuple(stage.ops))
+    planner = search._Planner(g, plan.options, default_precision(g), default_scratch_bytes)
+    channels = sum(g.tensors[g.ops[o].outputs[0]].shape[-1] for o in stage.ops
+                   if g.ops[o].kind in search.WORK_OPS)
+    calls = stage.grid[0] * stage.grid[1] - 1
+    assert planner.call_work(cut, stage.grid) == calls * channels * search.CALL_MACS_PER_CHANNEL > 0
+    first = stage_cuts(g)[0]  # a first stage is budgeted on its recomputation alone
+    assert planner.call_work(first, (4, 4)) == 0
+    # priced high enough, the calls of a later stage break the recomputation budget: none is chosen
+    monkeypatch.setattr(search, "CALL_MACS_PER_CHANNEL", 10 ** 6)
+    assert plan_memory(g).later_stages == []
+
+
 def test_forced_stage_keeps_one_stage(g) -> None:
     plan = plan_memory(g, {"mixq.patch_stage_end": 2, "mixq.patch_grid": "4x4"})
     assert plan.later_stages == []

@@ -189,6 +189,7 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     t0 = time.perf_counter()
     mp = assign_precision(graph, plan=None, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
                           lambda_=options.lambda_, cost_model=options.cost_model, target=target,
+                          cost_budget=options.cost_budget or None,
                           outlier_rule=options.outlier_rule, outlier_percentile=options.outlier_percentile,
                           sensitivity=options.sensitivity, weight_rounding=options.weight_rounding)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)

@@ -28,7 +28,7 @@ PREFIX = "mixq."
 SUPPORTED_BITS = (8, 4, 2)
 #: Cores the project targets (``host`` builds the generated C for the machine running the tools).
 SUPPORTED_TARGETS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "host")
-COST_MODELS = ("bitops", "measured")
+COST_MODELS = ("auto", "bitops", "measured")
 #: VDPC rules, VDQS accuracy proxies and sub-byte weight roundings (tvm_mixq.quant).
 OUTLIER_RULES = ("percentile", "sigma")
 SENSITIVITIES = ("measured", "entropy")
@@ -79,6 +79,14 @@ def _positive_float(value: Any) -> float:
         raise ValueError("expected a float")
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError("must be a finite number > 0")
+    return float(value)
+
+
+def _budget_fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a float")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must be within [0, 1] (a fraction of the int8 cost; 0 = no budget)")
     return float(value)
 
 
@@ -208,8 +216,12 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "index or a tensor name", _stage_end),
     OptionSpec("mixq.channel_split", "channel_split", "str", "auto", "channel-split partial execution: auto|off|N "
                "slices", _channel_split),
-    OptionSpec("mixq.cost_model", "cost_model", "str", "bitops", "cost the planners minimise: bitops|measured "
-               "(kernel instruction counts)", _cost_model),
+    OptionSpec("mixq.cost_model", "cost_model", "str", "auto", "cost the planners minimise: auto (measured when "
+               "the target has a kernel cost table, else bitops)|bitops|measured (kernel instruction counts)",
+               _cost_model),
+    OptionSpec("mixq.cost_budget", "cost_budget", "float", 0.0, "VDQS cost target as a fraction of the int8 "
+               "cost (e.g. 0.667 for 1.5x fewer instructions with the measured model); 0 = mixq.lambda decides",
+               _budget_fraction),
     OptionSpec("mixq.stream_input", "stream_input", "bool", False, "read the model input patch by patch from its "
                "source instead of holding it whole in SRAM", _as_bool),
     OptionSpec("mixq.outlier_rule", "outlier_rule", "str", "percentile", "VDPC outlier rule: percentile (a value "
@@ -269,7 +281,8 @@ class MixqOptions:
     patch_grid: PatchGrid = "auto"
     patch_stage_end: StageEnd = "auto"
     channel_split: ChannelSplit = "auto"
-    cost_model: str = "bitops"
+    cost_model: str = "auto"
+    cost_budget: float = 0.0
     stream_input: bool = False
     outlier_rule: str = "percentile"
     outlier_percentile: float = 99.9

@@ -38,7 +38,7 @@ from .precision import WEIGHTED_OPS, PrecisionAssignment
 
 log = logging.getLogger(__name__)
 
-COST_MODELS = ("bitops", "measured")
+COST_MODELS = ("auto", "bitops", "measured")
 
 
 @dataclass(frozen=True)
@@ -178,17 +178,30 @@ class MeasuredCost:
         return macs * self.instructions_per_mac(fam, in_bits, w_bits, out_bits)
 
 
+def _target_table(target: str) -> Optional[str]:
+    """The kernel benchmark's cost table of a core, when the repository has one."""
+    from ..bench.cost_table import default_path
+
+    try:
+        path = default_path(target)
+    except MixqError:
+        return None
+    return str(path) if path.is_file() else None
+
+
 def make_cost_model(name: str, table_path: Optional[str] = None, target: Optional[str] = None) -> CostModel:
     """``bitops`` or ``measured`` (the latter reads the kernel benchmark's cost table: ``table_path``,
-    else the benchmark's default file for ``target``, ``tvm_mixq/bench/data/cost_table_<target>.json``)."""
+    else the benchmark's default file for ``target``, ``tvm_mixq/bench/data/cost_table_<target>.json``);
+    ``auto`` (``mixq.cost_model``'s default) is ``measured`` when such a table exists, else ``bitops``."""
+    if name == "auto":  # measured when a table is at hand (given, or the target's), else BitOPs
+        if table_path is not None or (target is not None and _target_table(target) is not None):
+            return make_cost_model("measured", table_path, target)
+        return BitopsCost()
     if name == "bitops":
         return BitopsCost()
     if name == "measured":
         if table_path is None and target is not None:
-            from ..bench.cost_table import default_path
-
-            if default_path(target).is_file():
-                table_path = str(default_path(target))
+            table_path = _target_table(target)
         if table_path is None:
             raise MixqError("mixq.cost_model=measured needs a kernel cost table (mixq bench kernels --cost-table "
                             "PATH, or scripts/bench_kernels.py)")

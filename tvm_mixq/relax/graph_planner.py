@@ -82,6 +82,7 @@ class GraphPlanner(MixqPlanner):
             self.mixed = assign_precision(
                 self._graph(ctx), self._ensure_plan(ctx), calibration=self._ensure_calibration(ctx), bits=bits,
                 outlier_k=opts.outlier_k, lambda_=opts.lambda_, cost_model=opts.cost_model,
+                cost_budget=opts.cost_budget or None,
                 sram_budget_bytes=opts.sram_limit_bytes, target=opts.target, outlier_rule=opts.outlier_rule,
                 outlier_percentile=opts.outlier_percentile, sensitivity=opts.sensitivity,
                 weight_rounding=opts.weight_rounding)

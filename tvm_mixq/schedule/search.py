@@ -7,7 +7,16 @@ For every candidate (stage end, grid) the schedule is built and its buffers plac
   fewest MACs (recomputation included), then the smaller peak. When none fits,
   :class:`tvm_mixq.errors.MixqError` names the smallest peak that can be reached.
 * Without a limit: the smallest peak among candidates with at most ``mixq.max_extra_macs``
-  recomputation, then the fewest MACs.
+  extra work, then the least work.
+
+Work is MACs (halo recomputation included) plus, for later stages, the fixed cost of every extra
+kernel call their patch loop makes: a call prepares per-channel requantization constants (and, for
+sub-byte kernels, thresholds and re-spaced weights) before its first MAC, which
+:data:`CALL_MACS_PER_CHANNEL` prices in MACs per output channel. Without it a later stage of many
+small patches looked free (no recomputation: a depthwise + pointwise pair) while it ran two to
+three times the instructions of its ops on the emulated core. The first stage is budgeted on
+MACs alone: its ops have few channels against large tiles (VWW-96's 3x3 grid: calls about 3% of
+the model's MACs, recomputation 14.6%).
 
 Channel splits never add MACs. In ``auto`` they are chosen greedily: while the step with the most
 live bytes lies in a chain that can run in slices, try split factors for that chain and keep the best, until
@@ -65,6 +74,14 @@ WIDEN_WITHIN = 1.5
 SPLIT_FACTORS = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
+#: Fixed cost of one kernel call, in MACs per output channel of the op. Measured on the emulated
+#: Cortex-M7 (KWS, later stage of 45 patches on a 64-channel depthwise + pointwise pair): about 200
+#: instructions per channel and call above the whole-layer call, about 130 MACs at the int8 kernels'
+#: rate.
+CALL_MACS_PER_CHANNEL = 128
+#: Ops whose calls :data:`CALL_MACS_PER_CHANNEL` prices.
+WORK_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
 #: Later patch stages at most (deeper blocks run patch by patch, :attr:`Plan.later_stages`).
 MAX_LATER_STAGES = 3
 #: Ops in a later stage at most.
@@ -89,7 +106,7 @@ class _Candidate:
     grid: Optional[tuple[int, int]]
     splits: tuple[tuple[SplitChain, int], ...]
     peak: int
-    macs: int
+    macs: int  # work: MACs with recomputation plus the extra calls' cost (module docstring)
     later: Later = ()
     overlap: frozenset = frozenset()  # split tensors of later stages whose output overlaps their input
 
@@ -112,6 +129,19 @@ class _Planner:
         self._build_cache: dict = {}
         self._axis_memo: dict = {}
         self._stage_phase: dict[tuple, int] = {}
+
+    def call_work(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> int:
+        """Work of the extra kernel calls of a later stage on a grid (every op called once per
+        patch instead of once), in MACs (:data:`CALL_MACS_PER_CHANNEL`); 0 for a first stage (one
+        that reads a graph input), see the module docstring."""
+        if cut is None or grid is None or cut.input_tensor in self.g.inputs:
+            return 0
+        channels = sum(self.g.tensors[self.g.ops[o].outputs[0]].shape[-1] for o in cut.ops
+                       if self.g.ops[o].kind in WORK_OPS)
+        return (grid[0] * grid[1] - 1) * channels * CALL_MACS_PER_CHANNEL
+
+    def later_work(self, later: Later) -> int:
+        return sum(self.call_work(c, gr) for c, gr in later)
 
     def bits_of(self, t: int) -> int:
         p = self.precision.get(t)
@@ -166,7 +196,8 @@ class _Planner:
         if key in self._memo:
             return self._memo[key]
         _, _, _, memory, macs = self.build(cut, grid, splits, final=False, later=later, overlap=overlap)
-        cand = _Candidate(cut, grid, splits, memory.peak, macs, tuple(sorted(later, key=lambda e: e[0].start)),
+        work = macs + self.call_work(cut, grid) + self.later_work(later)
+        cand = _Candidate(cut, grid, splits, memory.peak, work, tuple(sorted(later, key=lambda e: e[0].start)),
                           overlap)
         self.evaluated.append(cand)
         self._memo[key] = cand
@@ -180,7 +211,8 @@ class _Planner:
                tuple(sorted((c.key, gr) for c, gr in later)), overlap)
         if key not in self._phase:
             _, _, _, _, steps, buffers, macs = self.schedule(cut, grid, splits, later, overlap)
-            self._phase[key] = (steps, live_per_step(buffers, len(steps)), macs)
+            work = macs + self.call_work(cut, grid) + self.later_work(later)
+            self._phase[key] = (steps, live_per_step(buffers, len(steps)), work)
         return self._phase[key]
 
     # -- channel splits -------------------------------------------------------------------
@@ -615,7 +647,8 @@ class _Planner:
             base = (cut.key, (1, 1))
             if base not in self._stage_macs:
                 self._stage_macs[base] = stage_macs(self.g, cut, (1, 1), self._axis_memo)
-            self._stage_macs[key] = stage_macs(self.g, cut, grid, self._axis_memo) - self._stage_macs[base]
+            self._stage_macs[key] = (stage_macs(self.g, cut, grid, self._axis_memo) - self._stage_macs[base]
+                                     + self.call_work(cut, grid))
         return self._stage_macs[key]
 
     def _scan_grids(self, cut: StageCut, grids: list[tuple[int, int]],

@@ -33,3 +33,21 @@ def test_rows_pair_kernels_with_baselines():
     w4 = next(r for r in pw if r.variant == "W4A4")
     assert w4.weight_bytes <= next(r for r in pw if r.variant == "W8A8").weight_bytes
     assert "geomean_vs_own_w8a8" in summary(report)
+
+
+def test_cost_table_sweep_without_baselines(tmp_path):
+    from tvm_mixq.bench.kernels import all_weighted_variants, write_cost_table
+    from tvm_mixq.quant.cost import MeasuredCost
+
+    variants = all_weighted_variants()
+    assert len(variants) == 27 and variants[0] == Variant(8, 8, 8) and len(set(variants)) == 27
+    shapes = [LayerShape("pointwise", 3, 3, 32, 8, out_h=3, out_w=3)]
+    report = run_kernel_bench("cortex-m7", shapes=shapes, variants=[Variant(2, 2, 4), Variant(4, 8, 2)],
+                              with_ours=True, baselines=False)
+    assert report.all_bit_exact and report.results == []
+    assert sorted((m.impl, m.in_bits, m.w_bits, m.out_bits) for m in report.measurements) == [
+        ("ours", 2, 2, 4), ("ours", 4, 8, 2), ("ours", 8, 8, 8)]
+    # the measured cost model reads the mismatched widths straight from such a table
+    model = MeasuredCost.from_file(write_cost_table(report, tmp_path / "t.json"))
+    m = next(m for m in report.measurements if (m.in_bits, m.w_bits, m.out_bits) == (2, 2, 4))
+    assert model.instructions_per_mac("pointwise", 2, 2, 4) == pytest.approx(m.instructions / m.macs)

@@ -109,6 +109,11 @@ class BenchReport:
         }
 
 
+def all_weighted_variants() -> list[Variant]:
+    """Every (input, weight, output) bitwidth combination of the weighted ops, W8A8 first."""
+    return [Variant(i, w, o) for i in (8, 4, 2) for w in (8, 4, 2) for o in (8, 4, 2)]
+
+
 def variants_for(op: str, selected: Optional[Sequence[Variant]] = None) -> list[Variant]:
     """Variants benchmarked for ``op`` (W8A8 always first: the cmsis_int8 baseline runs on it)."""
     base = WEIGHTED_VARIANTS if op in WEIGHTED_OPS else ELEMENTWISE_VARIANTS
@@ -147,6 +152,7 @@ def run_kernel_bench(
     seed: int = 0,
     image_flash_bytes: int = IMAGE_FLASH_BYTES,
     timeout: float = 900.0,
+    baselines: bool = True,
 ) -> BenchReport:
     """Benchmark every (shape, variant) on ``target`` (``cortex-m4`` / ``cortex-m7``).
 
@@ -160,6 +166,8 @@ def run_kernel_bench(
         Include the project's kernels (default: when kernels/ provides them).
     build_dir
         Where generated sources, objects and ELFs go (default ``build/bench``).
+    baselines
+        ``False``: the project's kernels only (cost-table sweeps over every bitwidth combination).
     """
     get_target(target)
     reason = ours_available()
@@ -185,7 +193,9 @@ def run_kernel_bench(
             case = make_case(shape, variant, seed=seed * 1000 + i * 16 + vi)
             cases[(i, variant.key)] = case
             impls = ["ours"] if with_ours else []
-            if variant.is_int8:
+            if not baselines:
+                pass
+            elif variant.is_int8:
                 impls.append("cmsis_int8")
             elif baseline_accepts(case):
                 impls.append("cmix_unpack16")

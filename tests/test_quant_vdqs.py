@@ -9,7 +9,8 @@ from paths import MLPERF_INT8
 from tvm_mixq.errors import MixqError
 from tvm_mixq.quant.assign import assign_precision
 from tvm_mixq.quant.calibration import Calibration, PatchStats, TensorStats, calibrate
-from tvm_mixq.quant.cost import BitopsCost, CostEvaluator, MeasuredCost, make_cost_model, op_family, work_items
+from tvm_mixq.quant.cost import (BitopsCost, CostEvaluator, MeasuredCost, make_cost_model, op_family, op_features,
+                                 work_items)
 from tvm_mixq.quant.precision import PrecisionAssignment
 from tvm_mixq.quant.vdpc import classify_patches, stage_internal_tensors
 from tvm_mixq.quant.vdqs import candidate_tensors, random_assignment, uniform_assignment, vdqs_search
@@ -116,6 +117,33 @@ def test_measured_cost_model(kws, tmp_path):
     assert r.cost_model == "measured" and r.cost <= 0.8 * r.int8_cost
     assert r.bitops < r.int8_bitops
     assert op_family(g, g.ops[0]) == "conv2d" and op_family(g, g.ops[2]) == "pointwise"
+
+
+def test_measured_cost_follows_the_nearest_benchmarked_layer(kws):
+    g, _, _ = kws
+    pw = next(op for op in g.ops if op_family(g, op) == "pointwise")  # 25x5, 64 -> 64
+    cin = g.tensors[pw.inputs[1]].shape[3]
+
+    def row(c, bits, ipm, stride=1):
+        return {"op": "pointwise", "in_bits": bits[0], "w_bits": bits[1], "out_bits": bits[2], "macs": 10_000,
+                "instructions": int(10_000 * ipm), "shape": {"h": 24, "w": 24, "cin": c, "cout": 16, "kh": 1,
+                                                             "kw": 1, "stride": stride, "pad": 0}}
+    # 2-bit slower than int8 with 8 input channels, faster with as many as the op has
+    table = {"results": [row(8, (8, 8, 8), 2.8), row(8, (2, 2, 2), 3.0), row(cin, (8, 8, 8), 1.3),
+                         row(cin, (2, 2, 2), 0.8)]}
+    model = MeasuredCost(table)
+    macs = 1000
+    assert model.op_cost(g, pw.index, macs, 2, 2, 2) == pytest.approx(800)
+    assert model.op_cost(g, pw.index, macs, 8, 8, 8) == pytest.approx(1300)
+    # an unmeasured output width takes the measured ones of its (input, weight) at that layer
+    assert model.op_cost(g, pw.index, macs, 2, 2, 4) == pytest.approx(800)
+    # an unmeasured (input, weight) pair: int8 at that layer
+    assert model.op_cost(g, pw.index, macs, 8, 4, 8) == pytest.approx(1300)
+    # a layer with 8 input channels is nearer the other row
+    f8 = (3.0,) + op_features(g, pw)[1:]
+    assert model.instructions_per_mac("pointwise", 2, 2, 2, f8) == pytest.approx(3.0)
+    # a patch's tile has fewer output pixels than the layer
+    assert op_features(g, pw, macs=64 * cin)[2] == pytest.approx(0.0)
 
 
 def test_measured_cost_table_errors(tmp_path):

@@ -15,14 +15,19 @@ BitOPs (``cost_model="bitops"``)
 Measured (``cost_model="measured"``)
     Instructions from the kernel benchmark: its cost table (``tvm_mixq/bench/data/
     cost_table_<target>.json``, ``entries`` with ``impl``, ``op``, ``in_bits``, ``w_bits``,
-    ``out_bits``, ``macs``, ``instructions``; only the project's own kernels, ``impl="ours"``) or
-    the ``mixq bench kernels --json`` output (``results`` rows with the same fields). For
-    each (op family, in, w, out) the table gives instructions per MAC (total instructions over total
-    MACs of the matching rows); an item costs ``macs * that ratio``. A combination the table does
-    not hold is costed as the mean of the measured output widths of the same (op, in, w), and an
-    unmeasured (op, in, w) as int8 (W8A8O8): never assumed faster than int8 without a
-    measurement. Op families: ``pointwise`` (1x1 CONV_2D),
-    ``conv2d``, ``depthwise``, ``fully_connected``.
+    ``out_bits``, ``macs``, ``instructions`` and the layer ``shape``; only the project's own
+    kernels, ``impl="ours"``) or the ``mixq bench kernels --json`` output (``results`` rows with
+    the same fields). Instructions per MAC depend on the shape as much as on the bitwidths (a
+    2-bit pointwise layer with 8 input channels runs slower than int8, one with 64 at 1.6x its
+    speed; stride-2 depthwise loses what stride 1 gains), so an item is costed at the
+    instructions per MAC of the benchmarked layer nearest to it: same op family, distance over
+    log2 of the reduction length (depthwise: channels), of the output channels and of the output
+    pixels of the call (a patch's tile, not the whole layer), and the stride. Rows without a
+    shape count as one layer of their own at the family's mean. A combination the table does not
+    hold at that layer is costed as the mean of the measured output widths of the same (op, in,
+    w), and an unmeasured (op, in, w) as int8 (W8A8O8) at that layer: never assumed faster than
+    int8 without a measurement. Op families: ``pointwise`` (1x1 CONV_2D), ``conv2d``,
+    ``depthwise``, ``fully_connected``.
 """
 from __future__ import annotations
 
@@ -112,6 +117,53 @@ def op_family(graph: Graph, op: Op) -> str:
     raise MixqError(f"no kernel cost for op kind {op.kind}")
 
 
+#: Feature weights of the nearest-layer match: reduction length (depthwise: channels), output
+#: channels, output pixels, stride.
+_FEATURE_WEIGHTS = (1.0, 0.5, 0.5, 2.0)
+
+
+def _features(family: str, k: int, cout: int, pixels: float, stride: int) -> tuple[float, ...]:
+    import math
+
+    del family
+    return (math.log2(max(k, 1)), math.log2(max(cout, 1)), math.log2(max(pixels, 1.0)), float(stride))
+
+
+def _row_features(family: str, shape: Any) -> Optional[tuple[float, ...]]:
+    """Features of a benchmarked layer (its ``shape`` object), None when it has none."""
+    if not isinstance(shape, dict):
+        return None
+    try:
+        h, w, cin, cout = (int(shape[k]) for k in ("h", "w", "cin", "cout"))
+        kh, kw = int(shape.get("kh", 1)), int(shape.get("kw", 1))
+        stride, pad = int(shape.get("stride", 1)), int(shape.get("pad", 0))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if family == "fully_connected":
+        return _features(family, cin, cout, 1, 1)
+    oh = max((h + 2 * pad - kh) // stride + 1, 1)
+    ow = max((w + 2 * pad - kw) // stride + 1, 1)
+    k = cin if family == "depthwise" else kh * kw * cin
+    return _features(family, k, cout, oh * ow, stride)
+
+
+def op_features(graph: Graph, op: Op, macs: Optional[int] = None) -> tuple[float, ...]:
+    """Features of an op's call (see :func:`_row_features`); ``macs``: those of a patch's tile,
+    whose pixel count is ``macs`` over the op's MACs per output pixel."""
+    family = op_family(graph, op)
+    w = graph.tensors[op.inputs[1]].shape
+    if family == "fully_connected":
+        return _features(family, int(w[-1]), int(w[0]), 1, 1)
+    y = graph.tensors[op.outputs[0]].shape
+    whole = int(y[1] * y[2])
+    per_pixel = max(op_macs(graph, op) // max(int(y[0]) * whole, 1), 1)
+    pixels = whole if macs is None else max(macs / per_pixel, 1.0)
+    stride = int(max(getattr(op.attrs, "stride", (1, 1))))
+    if family == "depthwise":
+        return _features(family, int(w[3]), int(y[3]), pixels, stride)
+    return _features(family, int(w[1] * w[2] * w[3]), int(w[0]), pixels, stride)
+
+
 class MeasuredCost:
     """Instructions per MAC from a kernel-benchmark cost table (see the module docstring)."""
 
@@ -126,23 +178,26 @@ class MeasuredCost:
                 rows = table.get("results")
         if not isinstance(rows, list) or not rows:
             raise MixqError(f"cost table {source} has no 'results' rows (nor 'entries' of impl {impl!r})")
-        sums: dict[tuple[str, int, int, int], list[float]] = {}
+        # (family, layer features) -> (in, w, out) -> [instructions, macs]
+        layers: dict[tuple[str, Optional[tuple[float, ...]]], dict[tuple[int, int, int], list[float]]] = {}
         for r in rows:
             try:
-                key = (str(r["op"]), int(r["in_bits"]), int(r["w_bits"]), int(r["out_bits"]))
+                family = str(r["op"])
+                bits = (int(r["in_bits"]), int(r["w_bits"]), int(r["out_bits"]))
                 macs, instr = float(r["macs"]), float(r["instructions"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise MixqError(f"cost table {source}: malformed row {r!r}") from exc
             if macs <= 0 or instr <= 0:
                 continue
-            acc = sums.setdefault(key, [0.0, 0.0])
+            acc = layers.setdefault((family, _row_features(family, r.get("shape"))), {}).setdefault(bits, [0.0, 0.0])
             acc[0] += instr
             acc[1] += macs
-        if not sums:
+        if not layers:
             raise MixqError(f"cost table {source} has no row with positive macs and instructions")
-        self.per_mac = {k: v[0] / v[1] for k, v in sums.items()}
+        self.layers = {k: {b: v[0] / v[1] for b, v in per.items()} for k, per in layers.items()}
         self.source = source
         self._warned: set[tuple[str, int, int, int]] = set()
+        self._memo: dict[tuple, float] = {}
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "MeasuredCost":
@@ -155,27 +210,56 @@ class MeasuredCost:
             raise MixqError(f"cost table {path} is not JSON: {exc.msg} at line {exc.lineno}") from exc
         return cls(table, str(path))
 
-    def instructions_per_mac(self, family: str, in_bits: int, w_bits: int, out_bits: int) -> float:
-        key = (family, in_bits, w_bits, out_bits)
-        if key in self.per_mac:
-            return self.per_mac[key]
-        same = [v for (f, i, w, _), v in self.per_mac.items() if (f, i, w) == (family, in_bits, w_bits)]
-        if same:  # another output width of a measured (input, weight) pair: their mean
-            return sum(same) / len(same)
-        # An unmeasured (input, weight) pair is assumed no faster than int8 (scaling int8 by BitOPs
-        # steered the search to variants that run slower than int8 on the device).
-        base = [v for (f, i, w, o), v in self.per_mac.items() if (f, i, w, o) == (family, 8, 8, 8)]
-        if not base:
+    def _nearest(self, family: str, features: Optional[tuple[float, ...]]) -> dict[tuple[int, int, int], float]:
+        """Instructions per MAC by bitwidths at the benchmarked layer nearest to ``features``
+        (without features: every layer of the family pooled)."""
+        cands = [(f, per) for (fam, f), per in self.layers.items() if fam == family]
+        if not cands:
             raise MixqError(f"cost table {self.source} has no {family} kernel at all")
-        if key not in self._warned:
-            self._warned.add(key)
-            log.info("cost table %s has no %s kernel for W%dA%d: costed as int8", self.source, family, w_bits,
-                     in_bits)
-        return base[0]
+        if features is None or all(f is None for f, _ in cands):
+            pooled: dict[tuple[int, int, int], list[float]] = {}
+            for _, per in cands:
+                for b, v in per.items():
+                    pooled.setdefault(b, []).append(v)
+            return {b: sum(v) / len(v) for b, v in pooled.items()}
+
+        def dist(f: Optional[tuple[float, ...]]) -> float:
+            if f is None:
+                return float("inf")
+            return sum(wt * abs(a - b) for wt, a, b in zip(_FEATURE_WEIGHTS, f, features))
+
+        return min(cands, key=lambda c: dist(c[0]))[1]
+
+    def instructions_per_mac(self, family: str, in_bits: int, w_bits: int, out_bits: int,
+                             features: Optional[tuple[float, ...]] = None) -> float:
+        key = (family, in_bits, w_bits, out_bits, features)
+        if key in self._memo:
+            return self._memo[key]
+        per = self._nearest(family, features)
+        bits = (in_bits, w_bits, out_bits)
+        if bits in per:
+            value = per[bits]
+        else:
+            same = [v for (i, w, _), v in per.items() if (i, w) == (in_bits, w_bits)]
+            if same:  # another output width of a measured (input, weight) pair: their mean
+                value = sum(same) / len(same)
+            elif (8, 8, 8) in per:
+                # An unmeasured (input, weight) pair is assumed no faster than int8 (scaling int8 by
+                # BitOPs steered the search to variants that run slower than int8 on the device).
+                value = per[(8, 8, 8)]
+                if key[:4] not in self._warned:
+                    self._warned.add(key[:4])
+                    log.info("cost table %s has no %s kernel for W%dA%d: costed as int8", self.source, family,
+                             w_bits, in_bits)
+            else:
+                raise MixqError(f"cost table {self.source} has no int8 {family} kernel to cost W{w_bits}A{in_bits}")
+        self._memo[key] = value
+        return value
 
     def op_cost(self, graph: Graph, op: int, macs: int, in_bits: int, w_bits: int, out_bits: int) -> float:
-        fam = op_family(graph, graph.ops[op])
-        return macs * self.instructions_per_mac(fam, in_bits, w_bits, out_bits)
+        o = graph.ops[op]
+        fam = op_family(graph, o)
+        return macs * self.instructions_per_mac(fam, in_bits, w_bits, out_bits, op_features(graph, o, macs))
 
 
 def _target_table(target: str) -> Optional[str]:

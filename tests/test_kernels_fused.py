@@ -6,7 +6,9 @@ Two levels:
   threshold form (A2 outputs) against the oracle's MultiplyByQuantizedMultiplier on extreme
   accumulators, shifts and zero points;
 * the kernels, on the emulated Cortex-M7 (Cortex-M4 with --runslow): layers built to take each
-  fused routine (even / multiple-of-4 channel counts, odd pixel counts, padding) with
+  fused routine, for every output width of each inner loop (W8 weights with 8-, 4- and 2-bit
+  inputs, A4W4, A2W2, each to 8-, 4- and 2-bit outputs; even / multiple-of-4 channel counts, odd
+  pixel counts, padding) with
   requantization parameters at the edges (shift -1 and -22, left shifts and shift 0 for the A2
   thresholds, multipliers of 0, narrow clamps, biases far from zero), plus layers the fused
   routines refuse (multipliers below 2^30, shift 0) that must fall back to the general path.
@@ -44,7 +46,7 @@ def _oracle(x: int, m: int, shift: int, zp: int, lo: int, hi: int) -> int:
 def test_smmlar_form_matches_oracle():
     rng = np.random.default_rng(0)
     for _ in range(3000):
-        bits = int(rng.choice([8, 4]))
+        bits = int(rng.choice([8, 4, 2]))
         r = int(rng.integers(1, 23))
         m = int(rng.integers(1 << 30, 1 << 31))
         lo, hi = layout.act_range(bits)
@@ -58,6 +60,33 @@ def test_smmlar_form_matches_oracle():
         for x in xs:
             x = int(x)
             assert _smmlar_requant(x, m, -r, zp, bits) == _oracle(x, m, -r, zp, lo, hi), (x, m, r, zp)
+
+
+def _smmlar_left(x: int, m: int, shift: int, zp: int, bits: int) -> int:
+    """SAT(SMMLAR(x << s, m2, (x << s) + zp)) as the routines with suffix l compute it."""
+    xs = x << shift
+    assert -(1 << 31) <= xs + zp < (1 << 31)
+    m2 = _s32(2 * m)
+    h = _s32((((xs + zp) << 32) + xs * m2 + (1 << 31)) >> 32)
+    lo, hi = layout.act_range(bits)
+    return min(max(h, lo), hi)
+
+
+def test_smmlar_left_shift_form_matches_oracle():
+    rng = np.random.default_rng(2)
+    for _ in range(3000):
+        bits = int(rng.choice([8, 4, 2]))
+        s = int(rng.integers(0, 31))
+        m = int(rng.integers(1 << 30, 1 << 31))
+        lo, hi = layout.act_range(bits)
+        zp = int(rng.integers(lo, hi + 1))
+        # the kernels take the form only when |x| 2^s + |zp| < 2^31
+        xmax = ((1 << 31) - abs(zp) - 1) >> s
+        xs = list(rng.integers(-xmax, xmax + 1, size=6)) + [0, -1, 1, xmax, -xmax]
+        xs += list(rng.integers(-min(xmax, 64), min(xmax, 64) + 1, size=6))
+        for x in xs:
+            x = int(x)
+            assert _smmlar_left(x, m, s, zp, bits) == _oracle(x, m, s, zp, lo, hi), (x, m, s, zp)
 
 
 def test_threshold_form_matches_oracle():
@@ -95,25 +124,43 @@ def _case(rng, op, bits, h, w, cin, cout, kh=1, pad=0, mode="random", x_zp=None)
     return c
 
 
+#: (input, weight, output) bits of every fused routine
+FUSED_BITS = [(ib, 8, ob) for ib in (8, 4, 2) for ob in (8, 4, 2)] + \
+    [(4, 4, ob) for ob in (8, 4, 2)] + [(2, 2, ob) for ob in (8, 4, 2)]
+
+
 def _fused_cases(seed: int) -> list:
     rng = np.random.default_rng(seed)
     out = []
-    # every fused routine: W8 (any input bits), A4W4O4, A2W2O2; odd pixel counts, padding
-    for bits in [(8, 8, 8), (4, 8, 8), (2, 8, 8), (4, 4, 4), (2, 2, 2)]:
+    # every fused routine: W8 weights (any input bits), A4W4, A2W2, each to every output width; odd
+    # pixel counts, padding
+    for bits in FUSED_BITS:
         for op, h, w, cin, cout, kh, pad in [("pointwise", 3, 3, 16, 8, 1, 0), ("pointwise", 4, 5, 32, 12, 1, 0),
-                                             ("conv2d", 5, 3, 8, 4, 3, 1), ("pointwise", 3, 5, 7, 16, 1, 0)]:
+                                             ("conv2d", 5, 3, 8, 4, 3, 1), ("pointwise", 3, 5, 7, 16, 1, 0),
+                                             ("conv2d", 4, 6, 16, 8, 3, 1)]:
             for mode in ("random", "max", "min"):
                 out.append(_case(rng, op, bits, h, w, cin, cout, kh, pad, mode))
-    # many channels, few pixels (threshold placement per channel), K = 128
-    out.append(_case(rng, "pointwise", (2, 2, 2), 3, 3, 128, 32))
+    # many channels, few pixels (threshold placement / per-channel constants), K = 128
+    for ob in (2, 4, 8):
+        out.append(_case(rng, "pointwise", (2, 2, ob), 3, 3, 128, 32))
+        out.append(_case(rng, "pointwise", (4, 4, ob), 3, 3, 128, 32))
+    # channel counts the 2-bit-output routines refuse (Cout % 4 == 2: general path), and that the
+    # 8-/4-bit ones take
+    for bits in [(8, 8, 2), (4, 4, 2), (2, 2, 2), (8, 8, 4), (4, 4, 8), (2, 2, 4), (2, 2, 8)]:
+        out.append(_case(rng, "pointwise", bits, 3, 3, 16, 6))
+    # the A2 accumulator range at its limit with 8-/4-bit outputs (K = 272) and beyond (K = 288)
+    for k in (272, 288):
+        for ob in (8, 4):
+            out.append(_case(rng, "pointwise", (2, 2, ob), 3, 3, k, 4, mode="max", x_zp=0))
+            out.append(_case(rng, "pointwise", (2, 2, ob), 3, 3, k, 4, mode="min", x_zp=3))
     # the A2 threshold range at its limit (K = 272) and beyond (K = 288: general path)
     for k in (272, 288):
         out.append(_case(rng, "pointwise", (2, 2, 2), 3, 3, k, 4, mode="max", x_zp=0))
         out.append(_case(rng, "pointwise", (2, 2, 2), 3, 3, k, 4, mode="min", x_zp=3))
     # requantization edges
     base = _case(rng, "pointwise", (8, 8, 8), 3, 3, 16, 8)
-    for bits in [(8, 8, 8), (4, 4, 4), (2, 2, 2)]:
-        for variant in range(7):
+    for bits in FUSED_BITS:
+        for variant in range(11):
             c = _case(rng, "pointwise", bits, 3, 3, 16, 8)
             lo, hi = layout.act_range(bits[2])
             if variant == 0:  # shift -1 on every channel, large multipliers
@@ -133,8 +180,24 @@ def _fused_cases(seed: int) -> list:
                 c.out_zp = c.qmin
             elif variant == 5:  # mixed shift signs
                 c.shift = rng.integers(-6, 2, size=8)
-            else:  # outputs at the extremes of the zero point
+            elif variant == 6:  # outputs at the extremes of the zero point
                 c.out_zp = hi if rng.integers(2) else lo
+            elif variant == 7:  # shift 0 on every channel (left-shift form of the fused routines)
+                c.shift = np.zeros(8, np.int64)
+                c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+                c.bias = rng.integers(-40, 41, size=8)
+            elif variant == 8:  # left shifts 0..3 on every channel, small biases
+                c.shift = rng.integers(0, 4, size=8)
+                c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+                c.bias = rng.integers(-40, 41, size=8)
+            elif variant == 9:  # shifts 0 and negative (the mixed form of the fused routines)
+                c.shift = np.array([0, -1, -3, 0, 0, -2, -1, 0], np.int64)
+                c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+                c.bias = rng.integers(-60, 61, size=8)
+            else:  # shifts of both signs (general path)
+                c.shift = np.array([1, -1, -3, 0, 0, -2, -1, 0], np.int64)
+                c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+                c.bias = rng.integers(-60, 61, size=8)
             out.append(c)
     del base
     return out

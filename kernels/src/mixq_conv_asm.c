@@ -7,12 +7,16 @@
  * channel loops"). Each routine takes a mixq_fz frame (mixq_conv_dsp.h) and copies it onto its
  * own stack, so that every register is free for the inner loop.
  *
- *   mixq_fz_w8o8   W8 weights on int16 im2col rows (widen-16 path), 8-bit outputs
- *   mixq_fz_a4o4   A4W4 lanes (spacing 11), 4-bit outputs
- *   mixq_fz_a2o2   A2W2 lanes (spacing 12), 2-bit outputs through per-channel thresholds
+ *   mixq_fz_w8o<b>   W8 weights on int16 im2col rows (widen-16 path, any input width)
+ *   mixq_fz_a4o<b>   A4W4 lanes (spacing 11)
+ *   mixq_fz_a2o<b>   A2W2 lanes (spacing 12); 2-bit outputs through per-channel thresholds
  *
- * Requantization of W8 and A4 (MIXQ_FZ_RQ): with r = -shift >= 1, m2 = 2m - 2^32 (m >= 2^30) and
- * C2 = 2^(r-1) + zp 2^r, the output is SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r).
+ * for every output width b = 8, 4, 2 (2-bit outputs: two channel pairs per stored byte).
+ * Requantization (MIXQ_FZ_RQ): with r = -shift >= 1, m2 = 2m - 2^32 (m >= 2^30) and
+ * C2 = 2^(r-1) + zp 2^r, the output is SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r); the routines
+ * with the suffix l take layers whose shifts s are all >= 0 (MIXQ_FZ_RQL):
+ * SAT(SMMLAR(x << s, m2, (x << s) + zp)); those with the suffix m layers whose shifts are <= 0,
+ * with both signs (MIXQ_FZ_RQM, one instruction more per output).
  */
 #include "mixq_internal.h"
 
@@ -47,150 +51,289 @@
     "pop {r4-r11, pc}\n\t"                   \
     ".size " name ", .-" name "\n\t"
 
-/* x <- SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r); t is a temporary. */
-#define MIXQ_FZ_RQ(x, m2, c2, r, t, sat)          \
+/* x <- SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r); t is a temporary, sat e.g. "ssat", "#8". */
+#define MIXQ_FZ_RQ(x, m2, c2, r, t, sat, bits)   \
     "add " t ", " c2 ", " x ", asr #31\n\t"      \
     "add " t ", " t ", " x "\n\t"                \
     "smmlar " x ", " x ", " m2 ", " t "\n\t"     \
     "asr " x ", " x ", " r "\n\t"                \
-    sat " " x ", #" MIXQ_FZ_SATBITS ", " x "\n\t"
+    sat " " x ", " bits ", " x "\n\t"
 
-/* ---- W8, 8-bit outputs ----------------------------------------------------------------------
+/* The same for shift s >= 0 (left shift, register r holds s, c2 holds zp):
+ * x <- SAT(SMMLAR(x << s, m2, (x << s) + zp)) = SAT(SRDHM(x << s, m) + zp). */
+#define MIXQ_FZ_RQL(x, m2, c2, r, t, sat, bits)  \
+    "lsl " x ", " x ", " r "\n\t"                \
+    "add " t ", " x ", " c2 "\n\t"               \
+    "smmlar " x ", " x ", " m2 ", " t "\n\t"     \
+    sat " " x ", " bits ", " x "\n\t"
+
+/* Shifts <= 0 of both signs (suffix m): per channel (m2, c2, r, q) with q = 31 for r >= 1 and
+ * q = 32 (the LSR gives 0), r = 0, c2 = zp for shift 0:
+ * x <- SAT(SMMLAR(x, m2, x + c2 - (x >>> q)) >> r). */
+#define MIXQ_FZ_RQM(x, m2, c2, r, q, t, sat, bits) \
+    "lsr " t ", " x ", " q "\n\t"                  \
+    "sub " t ", " c2 ", " t "\n\t"                 \
+    "add " t ", " t ", " x "\n\t"                  \
+    "smmlar " x ", " x ", " m2 ", " t "\n\t"       \
+    "asr " x ", " x ", " r "\n\t"                  \
+    sat " " x ", " bits ", " x "\n\t"
+
+/* The four outputs of a channel pair after requantization are left in registers P0C0, P0C1
+ * (pixel 0, channels 0 and 1), P1C0, P1C1. Stores, per output width:
+ *   8 bits: four STRB (two per pixel);
+ *   4 bits: one byte per pixel (channel 0 in the low nibble);
+ *   2 bits: two channel pairs make a byte per pixel; the first pair's crumbs wait in the frame's
+ *           spill word (pixel 0 in bits 0-3, pixel 1 in bits 16-19). */
+#define MIXQ_FZ_STORE8(p0c0, p0c1, p1c0, p1c1, u, v) \
+    "ldrd " u ", " v ", [sp, #32]\n\t"                \
+    "strb " p0c0 ", [" u "], #1\n\t"                  \
+    "strb " p0c1 ", [" u "], #1\n\t"                  \
+    "strb " p1c0 ", [" v "], #1\n\t"                  \
+    "strb " p1c1 ", [" v "], #1\n\t"                  \
+    "strd " u ", " v ", [sp, #32]\n\t"
+
+#define MIXQ_FZ_STORE4(p0c0, p0c1, p1c0, p1c1, u, v) \
+    "orr " p0c0 ", " p0c0 ", " p0c1 ", lsl #4\n\t"   \
+    "orr " p1c0 ", " p1c0 ", " p1c1 ", lsl #4\n\t"   \
+    "ldrd " u ", " v ", [sp, #32]\n\t"                \
+    "strb " p0c0 ", [" u "], #1\n\t"                  \
+    "strb " p1c0 ", [" v "], #1\n\t"                  \
+    "strd " u ", " v ", [sp, #32]\n\t"
+
+/* first channel pair of a 2-bit byte: crumbs to the spill word */
+#define MIXQ_FZ_HOLD2(p0c0, p0c1, p1c0, p1c1)         \
+    "orr " p0c0 ", " p0c0 ", " p0c1 ", lsl #2\n\t"   \
+    "orr " p1c0 ", " p1c0 ", " p1c1 ", lsl #2\n\t"   \
+    "orr " p0c0 ", " p0c0 ", " p1c0 ", lsl #16\n\t"  \
+    "str " p0c0 ", [sp, #52]\n\t"
+
+/* second channel pair: merge with the spill word and store one byte per pixel */
+#define MIXQ_FZ_STORE2(p0c0, p0c1, p1c0, p1c1, u, v) \
+    "orr " p0c0 ", " p0c0 ", " p0c1 ", lsl #2\n\t"   \
+    "orr " p1c0 ", " p1c0 ", " p1c1 ", lsl #2\n\t"   \
+    "ldr " p0c1 ", [sp, #52]\n\t"                     \
+    "orr " p0c1 ", " p0c1 ", " p0c0 ", lsl #4\n\t"   \
+    "orr " p0c1 ", " p0c1 ", " p1c0 ", lsl #20\n\t"  \
+    "ldrd " u ", " v ", [sp, #32]\n\t"                \
+    "strb " p0c1 ", [" u "], #1\n\t"                  \
+    "lsr " p0c1 ", " p0c1 ", #16\n\t"                 \
+    "strb " p0c1 ", [" v "], #1\n\t"                  \
+    "strd " u ", " v ", [sp, #32]\n\t"
+
+/* ---- W8 weights (widen-16 activation rows, any input width) ----------------------------------
  * Inner loop per 4 K values: 3 LDRD, 4 SXTB16, 8 SMLAD (16 MACs); the accumulators start at the
  * per-channel constants. Parameter block per channel pair (8 words):
- * cst0, cst1, m2_0, C2_0, r_0, m2_1, C2_1, r_1. lr walks the parameter blocks. */
-#define MIXQ_FZ_SATBITS "8"
-__asm__(MIXQ_FZ_FUNC("mixq_fz_w8o8")
-        MIXQ_FZ_ENTER
-        "ldr r1, [sp, #48]\n\t"
-        "ldr lr, [sp, #24]\n"
-        "1:\n\t"
-        "ldrd r3, r4, [lr], #8\n\t"
-        "mov r5, r3\n\t"
-        "mov r6, r4\n\t"
-        "ldr r0, [sp, #16]\n\t"
-        "ldr r2, [sp, #20]\n"
-        "2:\n\t"
-        "ldrd r7, r8, [r1], #8\n\t"
-        "ldrd r11, r12, [r0], #8\n\t"
-        "sxtb16 r9, r7\n\t"
-        "sxtb16 r10, r8\n\t"
-        "sxtb16 r7, r7, ror #8\n\t"
-        "sxtb16 r8, r8, ror #8\n\t"
-        "smlad r3, r11, r9, r3\n\t"
-        "smlad r4, r11, r10, r4\n\t"
-        "smlad r3, r12, r7, r3\n\t"
-        "smlad r4, r12, r8, r4\n\t"
-        "ldrd r11, r12, [r0], #8\n\t"
-        "smlad r5, r11, r9, r5\n\t"
-        "smlad r6, r11, r10, r6\n\t"
-        "smlad r5, r12, r7, r5\n\t"
-        "smlad r6, r12, r8, r6\n\t"
-        "subs r2, r2, #1\n\t"
-        "bne 2b\n\t"
-        "ldm lr!, {r0, r2, r7, r8, r9, r10}\n\t"
-        MIXQ_FZ_RQ("r3", "r0", "r2", "r7", "r11", "ssat")
-        MIXQ_FZ_RQ("r5", "r0", "r2", "r7", "r11", "ssat")
-        MIXQ_FZ_RQ("r4", "r8", "r9", "r10", "r11", "ssat")
-        MIXQ_FZ_RQ("r6", "r8", "r9", "r10", "r11", "ssat")
-        "ldrd r0, r2, [sp, #32]\n\t"
-        "strb r3, [r0], #1\n\t"
-        "strb r4, [r0], #1\n\t"
-        "strb r5, [r2], #1\n\t"
-        "strb r6, [r2], #1\n\t"
-        "strd r0, r2, [sp, #32]\n\t"
-        "ldr r0, [sp, #28]\n\t"
-        "cmp lr, r0\n\t"
-        "bne 1b\n\t"
-        MIXQ_FZ_LEAVE("mixq_fz_w8o8"));
-#undef MIXQ_FZ_SATBITS
+ * cst0, cst1, m2_0, C2_0, r_0, m2_1, C2_1, r_1. lr walks the parameter blocks. Outputs: r3
+ * (pixel 0, channel 0), r4 (0, 1), r5 (1, 0), r6 (1, 1). */
+#define MIXQ_FZ_W8_LOOP                                         \
+    "ldrd r3, r4, [lr], #8\n\t"                                 \
+    "mov r5, r3\n\t"                                            \
+    "mov r6, r4\n\t"                                            \
+    "ldr r0, [sp, #16]\n\t"                                     \
+    "ldr r2, [sp, #20]\n"                                       \
+    "2:\n\t"                                                    \
+    "ldrd r7, r8, [r1], #8\n\t"                                 \
+    "ldrd r11, r12, [r0], #8\n\t"                               \
+    "sxtb16 r9, r7\n\t"                                         \
+    "sxtb16 r10, r8\n\t"                                        \
+    "sxtb16 r7, r7, ror #8\n\t"                                 \
+    "sxtb16 r8, r8, ror #8\n\t"                                 \
+    "smlad r3, r11, r9, r3\n\t"                                 \
+    "smlad r4, r11, r10, r4\n\t"                                \
+    "smlad r3, r12, r7, r3\n\t"                                 \
+    "smlad r4, r12, r8, r4\n\t"                                 \
+    "ldrd r11, r12, [r0], #8\n\t"                               \
+    "smlad r5, r11, r9, r5\n\t"                                 \
+    "smlad r6, r11, r10, r6\n\t"                                \
+    "smlad r5, r12, r7, r5\n\t"                                 \
+    "smlad r6, r12, r8, r6\n\t"                                 \
+    "subs r2, r2, #1\n\t"                                       \
+    "bne 2b\n\t"
 
-/* ---- A4W4, 4-bit outputs --------------------------------------------------------------------
+#define MIXQ_FZ_W8_PAIR(RQ, sat, bits)                          \
+    MIXQ_FZ_W8_LOOP                                             \
+    "ldm lr!, {r0, r2, r7, r8, r9, r10}\n\t"                    \
+    RQ("r3", "r0", "r2", "r7", "r11", sat, bits)        \
+    RQ("r5", "r0", "r2", "r7", "r11", sat, bits)        \
+    RQ("r4", "r8", "r9", "r10", "r11", sat, bits)       \
+    RQ("r6", "r8", "r9", "r10", "r11", sat, bits)
+
+/* the same with 10-word parameter blocks (cst0, cst1, then m2, c2, r, q per channel) */
+#define MIXQ_FZ_W8_PAIRM(sat, bits)                                       \
+    MIXQ_FZ_W8_LOOP                                                       \
+    "ldm lr!, {r0, r2, r7, r8}\n\t"                                       \
+    MIXQ_FZ_RQM("r3", "r0", "r2", "r7", "r8", "r9", sat, bits)            \
+    MIXQ_FZ_RQM("r5", "r0", "r2", "r7", "r8", "r9", sat, bits)            \
+    "ldm lr!, {r0, r2, r7, r8}\n\t"                                       \
+    MIXQ_FZ_RQM("r4", "r0", "r2", "r7", "r8", "r9", sat, bits)            \
+    MIXQ_FZ_RQM("r6", "r0", "r2", "r7", "r8", "r9", sat, bits)
+
+#define MIXQ_FZ_LOOP_LR      \
+    "ldr r0, [sp, #28]\n\t"  \
+    "cmp lr, r0\n\t"         \
+    "bne 1b\n\t"
+
+/* One routine per output width and requantization form (RQ: MIXQ_FZ_RQ for right shifts, name
+ * without suffix; MIXQ_FZ_RQL for shifts >= 0, suffix l). */
+#define MIXQ_FZ_W8_O8(name, PAIR)                                 \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+            "ldr r1, [sp, #48]\n\t"                             \
+            "ldr lr, [sp, #24]\n"                                \
+            "1:\n\t"                                             \
+            PAIR("ssat", "#8")                   \
+            MIXQ_FZ_STORE8("r3", "r4", "r5", "r6", "r0", "r2")  \
+            MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
+#define MIXQ_FZ_W8_O4(name, PAIR)                                 \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+            "ldr r1, [sp, #48]\n\t"                             \
+            "ldr lr, [sp, #24]\n"                                \
+            "1:\n\t"                                             \
+            PAIR("usat", "#4")                   \
+            MIXQ_FZ_STORE4("r3", "r4", "r5", "r6", "r0", "r2")  \
+            MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
+#define MIXQ_FZ_W8_O2(name, PAIR)                                 \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+            "ldr r1, [sp, #48]\n\t"                             \
+            "ldr lr, [sp, #24]\n"                                \
+            "1:\n\t"                                             \
+            PAIR("usat", "#2")                   \
+            MIXQ_FZ_HOLD2("r3", "r4", "r5", "r6")               \
+            PAIR("usat", "#2")                   \
+            MIXQ_FZ_STORE2("r3", "r4", "r5", "r6", "r0", "r2")  \
+            MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
+
+#define MIXQ_FZ_W8_R(sat, bits) MIXQ_FZ_W8_PAIR(MIXQ_FZ_RQ, sat, bits)
+#define MIXQ_FZ_W8_L(sat, bits) MIXQ_FZ_W8_PAIR(MIXQ_FZ_RQL, sat, bits)
+MIXQ_FZ_W8_O8("mixq_fz_w8o8", MIXQ_FZ_W8_R);
+MIXQ_FZ_W8_O4("mixq_fz_w8o4", MIXQ_FZ_W8_R);
+MIXQ_FZ_W8_O2("mixq_fz_w8o2", MIXQ_FZ_W8_R);
+MIXQ_FZ_W8_O8("mixq_fz_w8o8l", MIXQ_FZ_W8_L);
+MIXQ_FZ_W8_O4("mixq_fz_w8o4l", MIXQ_FZ_W8_L);
+MIXQ_FZ_W8_O2("mixq_fz_w8o2l", MIXQ_FZ_W8_L);
+MIXQ_FZ_W8_O8("mixq_fz_w8o8m", MIXQ_FZ_W8_PAIRM);
+MIXQ_FZ_W8_O4("mixq_fz_w8o4m", MIXQ_FZ_W8_PAIRM);
+MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
+
+
+
+/* ---- A4W4 (lanes of spacing 11) ----------------------------------------------------------------
  * Inner loop as mixq_block_a4w4 (K <= 544): per 16 K values 10 LDRD, 16 SMLAD, 4 UBFX, 4 ADD;
  * the extracted fields of the two channels of a pixel are summed as two halfwords (r3: pixel 0,
- * r4: pixel 1). Parameter block per channel pair as for W8 (cst includes the -896 K/16 offset). */
-#define MIXQ_FZ_SATBITS "4"
-__asm__(MIXQ_FZ_FUNC("mixq_fz_a4o4")
-        MIXQ_FZ_ENTER
-        "ldr r1, [sp, #48]\n"
-        "1:\n\t"
-        "movs r3, #0\n\t"
-        "movs r4, #0\n\t"
-        "ldr r0, [sp, #16]\n\t"
-        "ldr r2, [sp, #20]\n\t"
-        "ldr lr, [sp, #56]\n"
-        "2:\n\t"
-        "ldrd r5, r6, [r0], #32\n\t"
-        "ldrd r7, r8, [r1], #32\n\t"
-        "smlad r9, r5, r7, lr\n\t"
-        "smlad r9, r6, r8, r9\n\t"
-        "ldrd r7, r8, [r1, #-24]\n\t"
-        "smlad r10, r5, r7, lr\n\t"
-        "smlad r10, r6, r8, r10\n\t"
-        "ldrd r5, r6, [r0, #-24]\n\t"
-        "smlad r12, r5, r7, lr\n\t"
-        "smlad r12, r6, r8, r12\n\t"
-        "ldrd r7, r8, [r1, #-32]\n\t"
-        "smlad r11, r5, r7, lr\n\t"
-        "smlad r11, r6, r8, r11\n\t"
-        "ldrd r5, r6, [r0, #-16]\n\t"
-        "ldrd r7, r8, [r1, #-16]\n\t"
-        "smlad r9, r5, r7, r9\n\t"
-        "smlad r9, r6, r8, r9\n\t"
-        "ldrd r7, r8, [r1, #-8]\n\t"
-        "smlad r10, r5, r7, r10\n\t"
-        "smlad r10, r6, r8, r10\n\t"
-        "ldrd r5, r6, [r0, #-8]\n\t"
-        "smlad r12, r5, r7, r12\n\t"
-        "smlad r12, r6, r8, r12\n\t"
-        "ldrd r7, r8, [r1, #-16]\n\t"
-        "smlad r11, r5, r7, r11\n\t"
-        "smlad r11, r6, r8, r11\n\t"
-        "ubfx r9, r9, #11, #11\n\t"
-        "ubfx r10, r10, #11, #11\n\t"
-        "ubfx r11, r11, #11, #11\n\t"
-        "ubfx r12, r12, #11, #11\n\t"
-        "add r3, r3, r9\n\t"
-        "add r3, r3, r10, lsl #16\n\t"
-        "add r4, r4, r11\n\t"
-        "add r4, r4, r12, lsl #16\n\t"
-        "subs r2, r2, #1\n\t"
-        "bne 2b\n\t"
-        "ldr lr, [sp, #24]\n\t"
-        "ldm lr!, {r0, r2, r5, r6, r7, r8, r9, r10}\n\t"
-        "str lr, [sp, #24]\n\t"
-        "uxtah r11, r0, r3\n\t"
-        "add r12, r2, r3, lsr #16\n\t"
-        "uxtah r3, r0, r4\n\t"
-        "add r4, r2, r4, lsr #16\n\t"
-        MIXQ_FZ_RQ("r11", "r5", "r6", "r7", "r0", "usat")
-        MIXQ_FZ_RQ("r3", "r5", "r6", "r7", "r0", "usat")
-        MIXQ_FZ_RQ("r12", "r8", "r9", "r10", "r0", "usat")
-        MIXQ_FZ_RQ("r4", "r8", "r9", "r10", "r0", "usat")
-        "orr r11, r11, r12, lsl #4\n\t"
-        "orr r3, r3, r4, lsl #4\n\t"
-        "ldrd r0, r2, [sp, #32]\n\t"
-        "strb r11, [r0], #1\n\t"
-        "strb r3, [r2], #1\n\t"
-        "strd r0, r2, [sp, #32]\n\t"
-        "ldr r0, [sp, #28]\n\t"
-        "cmp lr, r0\n\t"
-        "bne 1b\n\t"
-        MIXQ_FZ_LEAVE("mixq_fz_a4o4"));
-#undef MIXQ_FZ_SATBITS
+ * r4: pixel 1). Parameter block per channel pair as for W8 (cst includes the -896 K/16 offset).
+ * Outputs: r11 (pixel 0, channel 0), r12 (0, 1), r3 (1, 0), r4 (1, 1); lr ends on the next
+ * parameter block. */
+#define MIXQ_FZ_A4_LOOP                                         \
+    "movs r3, #0\n\t"                                           \
+    "movs r4, #0\n\t"                                           \
+    "ldr r0, [sp, #16]\n\t"                                     \
+    "ldr r2, [sp, #20]\n\t"                                     \
+    "ldr lr, [sp, #56]\n"                                       \
+    "2:\n\t"                                                    \
+    "ldrd r5, r6, [r0], #32\n\t"                                \
+    "ldrd r7, r8, [r1], #32\n\t"                                \
+    "smlad r9, r5, r7, lr\n\t"                                  \
+    "smlad r9, r6, r8, r9\n\t"                                  \
+    "ldrd r7, r8, [r1, #-24]\n\t"                               \
+    "smlad r10, r5, r7, lr\n\t"                                 \
+    "smlad r10, r6, r8, r10\n\t"                                \
+    "ldrd r5, r6, [r0, #-24]\n\t"                               \
+    "smlad r12, r5, r7, lr\n\t"                                 \
+    "smlad r12, r6, r8, r12\n\t"                                \
+    "ldrd r7, r8, [r1, #-32]\n\t"                               \
+    "smlad r11, r5, r7, lr\n\t"                                 \
+    "smlad r11, r6, r8, r11\n\t"                                \
+    "ldrd r5, r6, [r0, #-16]\n\t"                               \
+    "ldrd r7, r8, [r1, #-16]\n\t"                               \
+    "smlad r9, r5, r7, r9\n\t"                                  \
+    "smlad r9, r6, r8, r9\n\t"                                  \
+    "ldrd r7, r8, [r1, #-8]\n\t"                                \
+    "smlad r10, r5, r7, r10\n\t"                                \
+    "smlad r10, r6, r8, r10\n\t"                                \
+    "ldrd r5, r6, [r0, #-8]\n\t"                                \
+    "smlad r12, r5, r7, r12\n\t"                                \
+    "smlad r12, r6, r8, r12\n\t"                                \
+    "ldrd r7, r8, [r1, #-16]\n\t"                               \
+    "smlad r11, r5, r7, r11\n\t"                                \
+    "smlad r11, r6, r8, r11\n\t"                                \
+    "ubfx r9, r9, #11, #11\n\t"                                 \
+    "ubfx r10, r10, #11, #11\n\t"                               \
+    "ubfx r11, r11, #11, #11\n\t"                               \
+    "ubfx r12, r12, #11, #11\n\t"                               \
+    "add r3, r3, r9\n\t"                                        \
+    "add r3, r3, r10, lsl #16\n\t"                              \
+    "add r4, r4, r11\n\t"                                       \
+    "add r4, r4, r12, lsl #16\n\t"                              \
+    "subs r2, r2, #1\n\t"                                       \
+    "bne 2b\n\t"
 
-/* ---- A2W2, 2-bit outputs --------------------------------------------------------------------
+#define MIXQ_FZ_A4_PAIR(RQ, sat, bits)                          \
+    MIXQ_FZ_A4_LOOP                                             \
+    "ldr lr, [sp, #24]\n\t"                                     \
+    "ldm lr!, {r0, r2, r5, r6, r7, r8, r9, r10}\n\t"            \
+    "str lr, [sp, #24]\n\t"                                     \
+    "uxtah r11, r0, r3\n\t"                                     \
+    "add r12, r2, r3, lsr #16\n\t"                              \
+    "uxtah r3, r0, r4\n\t"                                      \
+    "add r4, r2, r4, lsr #16\n\t"                               \
+    RQ("r11", "r5", "r6", "r7", "r0", sat, bits)        \
+    RQ("r3", "r5", "r6", "r7", "r0", sat, bits)         \
+    RQ("r12", "r8", "r9", "r10", "r0", sat, bits)       \
+    RQ("r4", "r8", "r9", "r10", "r0", sat, bits)
+
+/* shifts <= 0 of both signs: 10-word parameter blocks (cst0, cst1, then m2, c2, r, q per channel) */
+#define MIXQ_FZ_A4_PAIRM(sat, bits)                                          \
+    MIXQ_FZ_A4_LOOP                                                          \
+    "ldr lr, [sp, #24]\n\t"                                                  \
+    "ldm lr!, {r0, r2, r5, r6, r7, r8}\n\t"                                  \
+    "uxtah r11, r0, r3\n\t"                                                  \
+    "add r12, r2, r3, lsr #16\n\t"                                           \
+    "uxtah r3, r0, r4\n\t"                                                   \
+    "add r4, r2, r4, lsr #16\n\t"                                            \
+    MIXQ_FZ_RQM("r11", "r5", "r6", "r7", "r8", "r0", sat, bits)              \
+    MIXQ_FZ_RQM("r3", "r5", "r6", "r7", "r8", "r0", sat, bits)               \
+    "ldm lr!, {r5, r6, r7, r8}\n\t"                                          \
+    "str lr, [sp, #24]\n\t"                                                  \
+    MIXQ_FZ_RQM("r12", "r5", "r6", "r7", "r8", "r0", sat, bits)              \
+    MIXQ_FZ_RQM("r4", "r5", "r6", "r7", "r8", "r0", sat, bits)
+
+#define MIXQ_FZ_A4_O84(name, PAIR, sat, bits, STORE)          \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+            "ldr r1, [sp, #48]\n"                                \
+            "1:\n\t"                                             \
+            PAIR(sat, bits)                                     \
+            STORE("r11", "r12", "r3", "r4", "r0", "r2")         \
+            MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
+#define MIXQ_FZ_A4_O2(name, PAIR)                               \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+            "ldr r1, [sp, #48]\n"                                \
+            "1:\n\t"                                             \
+            PAIR("usat", "#2")                                  \
+            MIXQ_FZ_HOLD2("r11", "r12", "r3", "r4")             \
+            PAIR("usat", "#2")                                  \
+            MIXQ_FZ_STORE2("r11", "r12", "r3", "r4", "r0", "r2") \
+            MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
+
+#define MIXQ_FZ_A4_R(sat, bits) MIXQ_FZ_A4_PAIR(MIXQ_FZ_RQ, sat, bits)
+#define MIXQ_FZ_A4_L(sat, bits) MIXQ_FZ_A4_PAIR(MIXQ_FZ_RQL, sat, bits)
+MIXQ_FZ_A4_O84("mixq_fz_a4o8", MIXQ_FZ_A4_R, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4_O84("mixq_fz_a4o4", MIXQ_FZ_A4_R, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4_O2("mixq_fz_a4o2", MIXQ_FZ_A4_R);
+MIXQ_FZ_A4_O84("mixq_fz_a4o8l", MIXQ_FZ_A4_L, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4_O84("mixq_fz_a4o4l", MIXQ_FZ_A4_L, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4_O2("mixq_fz_a4o2l", MIXQ_FZ_A4_L);
+MIXQ_FZ_A4_O84("mixq_fz_a4o8m", MIXQ_FZ_A4_PAIRM, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4_O84("mixq_fz_a4o4m", MIXQ_FZ_A4_PAIRM, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
+
+
+
+/* ---- A2W2 (lanes of spacing 12) ----------------------------------------------------------------
  * Inner loop as mixq_block_a2w2 (one extraction chunk): per 16 K values 1 LDRD of weights, 8 AND
  * with a rotated operand, 4 LDRD of activations (lane j of both pixels), 16 SMLAD. The
- * accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so
- * that the field [12, 24) ends as S' = sum(a u) - 2 sum(a) + 6K in [0, 15K] (K <= 272).
- * Requantization: the output of channel c is the number of its thresholds T1 <= T2 <= T3 that
- * S' reaches. Bits [8, 24) of the accumulator are 16 S' + (low field >> 8), one halfword per
- * pixel after LSL + PKHTB; USUB16 against 16 T (both halfwords) sets the GE flags of the pixels
- * with S' >= T, and SEL picks 1, 2 or 3 (k1..k3 of the frame, k0 = 0). Parameter block per
- * channel pair (6 words): 16 T1 | 16 T1 << 16, ... for channel 0, then channel 1. Two channel
- * pairs make one byte per pixel: the first pair's nibbles wait in the frame's spill word. */
-#define MIXQ_FZ_A2_PAIR                      \
+ * accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so that the field [12, 24) ends as
+ * S' = sum(a u) - 2 sum(a) + 6K in [0, 15K] (K <= 272). Accumulators: r3 (pixel 0, channel 0),
+ * r4 (0, 1), r5 (1, 0), r6 (1, 1). */
+#define MIXQ_FZ_A2_LOOP                      \
     "ldrd r3, r5, [sp, #40]\n\t"             \
     "mov r4, r3\n\t"                         \
     "mov r6, r5\n\t"                         \
@@ -228,7 +371,17 @@ __asm__(MIXQ_FZ_FUNC("mixq_fz_a4o4")
     "smlad r5, r12, r9, r5\n\t"              \
     "smlad r6, r12, r10, r6\n\t"             \
     "subs r2, r2, #1\n\t"                    \
-    "bne 2b\n\t"                             \
+    "bne 2b\n\t"
+
+/* 2-bit outputs through per-channel thresholds: the output of channel c is the number of its
+ * thresholds T1 <= T2 <= T3 that S' reaches. Bits [8, 24) of the accumulator are
+ * 16 S' + (low field >> 8), one halfword per pixel after LSL + PKHTB; USUB16 against 16 T (both
+ * halfwords) sets the GE flags of the pixels with S' >= T, and SEL picks 1, 2 or 3 (k1..k3 of the
+ * frame, k0 = 0). Parameter block per channel pair (6 words): 16 T1 | 16 T1 << 16, ... for
+ * channel 0, then channel 1. Leaves pixel 0's crumbs (channel 0, channel 1) in bits 0-3 of r3 and
+ * pixel 1's in bits 16-19. */
+#define MIXQ_FZ_A2_PAIR                      \
+    MIXQ_FZ_A2_LOOP                          \
     "lsl r5, r5, #8\n\t"                     \
     "pkhtb r3, r5, r3, asr #8\n\t"           \
     "lsl r6, r6, #8\n\t"                     \
@@ -269,6 +422,69 @@ __asm__(MIXQ_FZ_FUNC("mixq_fz_a2o2")
         "cmp r0, r2\n\t"
         "bne 1b\n\t"
         MIXQ_FZ_LEAVE("mixq_fz_a2o2"));
+
+/* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
+ * for W8). */
+#define MIXQ_FZ_A2_RQ(RQ, sat, bits)                                \
+    MIXQ_FZ_A2_LOOP                                             \
+    "ubfx r3, r3, #12, #12\n\t"                                 \
+    "ubfx r4, r4, #12, #12\n\t"                                 \
+    "ubfx r5, r5, #12, #12\n\t"                                 \
+    "ubfx r6, r6, #12, #12\n\t"                                 \
+    "ldr lr, [sp, #24]\n\t"                                     \
+    "ldm lr!, {r0, r2, r7, r8, r9, r10, r11, r12}\n\t"          \
+    "str lr, [sp, #24]\n\t"                                     \
+    "add r3, r3, r0\n\t"                                        \
+    "add r5, r5, r0\n\t"                                        \
+    "add r4, r4, r2\n\t"                                        \
+    "add r6, r6, r2\n\t"                                        \
+    RQ("r3", "r7", "r8", "r9", "r0", sat, bits)         \
+    RQ("r5", "r7", "r8", "r9", "r0", sat, bits)         \
+    RQ("r4", "r10", "r11", "r12", "r2", sat, bits)      \
+    RQ("r6", "r10", "r11", "r12", "r2", sat, bits)
+
+/* shifts <= 0 of both signs: 10-word parameter blocks; lr is a temporary */
+#define MIXQ_FZ_A2_RQM(sat, bits)                                            \
+    MIXQ_FZ_A2_LOOP                                                          \
+    "ubfx r3, r3, #12, #12\n\t"                                              \
+    "ubfx r4, r4, #12, #12\n\t"                                              \
+    "ubfx r5, r5, #12, #12\n\t"                                              \
+    "ubfx r6, r6, #12, #12\n\t"                                              \
+    "ldr lr, [sp, #24]\n\t"                                                  \
+    "ldm lr!, {r0, r2, r7, r8, r9, r10, r11, r12}\n\t"                       \
+    "add r3, r3, r0\n\t"                                                     \
+    "add r5, r5, r0\n\t"                                                     \
+    "add r4, r4, r2\n\t"                                                     \
+    "add r6, r6, r2\n\t"                                                     \
+    "ldm lr!, {r0, r2}\n\t"                                                  \
+    "str lr, [sp, #24]\n\t"                                                  \
+    MIXQ_FZ_RQM("r3", "r7", "r8", "r9", "r10", "lr", sat, bits)              \
+    MIXQ_FZ_RQM("r5", "r7", "r8", "r9", "r10", "lr", sat, bits)              \
+    MIXQ_FZ_RQM("r4", "r11", "r12", "r0", "r2", "lr", sat, bits)             \
+    MIXQ_FZ_RQM("r6", "r11", "r12", "r0", "r2", "lr", sat, bits)
+
+#define MIXQ_FZ_LOOP_FRAME       \
+    "ldrd r0, r2, [sp, #24]\n\t" \
+    "cmp r0, r2\n\t"             \
+    "bne 1b\n\t"
+
+#define MIXQ_FZ_A2_O84(name, PAIR, sat, bits, STORE)          \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+            "ldr r1, [sp, #48]\n"                                \
+            "1:\n\t"                                             \
+            PAIR(sat, bits)                                     \
+            STORE("r3", "r4", "r5", "r6", "r0", "r2")           \
+            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
+
+#define MIXQ_FZ_A2_R(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_RQ, sat, bits)
+#define MIXQ_FZ_A2_L(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_RQL, sat, bits)
+MIXQ_FZ_A2_O84("mixq_fz_a2o8", MIXQ_FZ_A2_R, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4", MIXQ_FZ_A2_R, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A2_O84("mixq_fz_a2o8l", MIXQ_FZ_A2_L, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4l", MIXQ_FZ_A2_L, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A2_O84("mixq_fz_a2o8m", MIXQ_FZ_A2_RQM, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4m", MIXQ_FZ_A2_RQM, "usat", "#4", MIXQ_FZ_STORE4);
+
 
 #else
 /* ISO C forbids an empty translation unit. */

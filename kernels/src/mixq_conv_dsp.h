@@ -1104,61 +1104,149 @@ typedef struct {
 typedef char mixq_fz_layout_check[(sizeof(mixq_fz) == 60 && offsetof(mixq_fz, mask) == 56) ? 1 : -1];
 
 void mixq_fz_w8o8(const mixq_fz *f);
+void mixq_fz_w8o4(const mixq_fz *f);
+void mixq_fz_w8o2(const mixq_fz *f);
+void mixq_fz_a4o8(const mixq_fz *f);
 void mixq_fz_a4o4(const mixq_fz *f);
+void mixq_fz_a4o2(const mixq_fz *f);
+void mixq_fz_a2o8(const mixq_fz *f);
+void mixq_fz_a2o4(const mixq_fz *f);
 void mixq_fz_a2o2(const mixq_fz *f);
+void mixq_fz_w8o8l(const mixq_fz *f);
+void mixq_fz_w8o4l(const mixq_fz *f);
+void mixq_fz_w8o2l(const mixq_fz *f);
+void mixq_fz_a4o8l(const mixq_fz *f);
+void mixq_fz_a4o4l(const mixq_fz *f);
+void mixq_fz_a4o2l(const mixq_fz *f);
+void mixq_fz_a2o8l(const mixq_fz *f);
+void mixq_fz_a2o4l(const mixq_fz *f);
+void mixq_fz_w8o8m(const mixq_fz *f);
+void mixq_fz_w8o4m(const mixq_fz *f);
+void mixq_fz_w8o2m(const mixq_fz *f);
+void mixq_fz_a4o8m(const mixq_fz *f);
+void mixq_fz_a4o4m(const mixq_fz *f);
+void mixq_fz_a4o2m(const mixq_fz *f);
+void mixq_fz_a2o8m(const mixq_fz *f);
+void mixq_fz_a2o4m(const mixq_fz *f);
 
 #define MIXQ_FZ_W8 1
 #define MIXQ_FZ_A4 2
 #define MIXQ_FZ_A2 3
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 
-/* Which fused routine can run this layer (before the per-channel checks), or 0. */
+/* Which fused routine can run this layer (before the per-channel checks), or 0. Every output
+ * width has its routine; 2-bit outputs pack two channel pairs per byte (Cout % 4 == 0). */
 MIXQ_INLINE int32_t mixq_fz_kind(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_geom *g, int32_t packed) {
     if ((g->cout & 1) != 0 || mixq_npix(g) < 2) { /* one pixel (fully connected): half the block idle */
         return 0;
     }
-    if (!packed && WB == 8 && OB == 8) {
+    if (OB == 2 && (g->cout & 3) != 0) {
+        return 0;
+    }
+    if (!packed && WB == 8) {
         return MIXQ_FZ_W8;
     }
-    if (packed && IB == 4 && OB == 4 && g->kp <= 544) {
+    if (packed && IB == 4 && g->kp <= 544) {
         return MIXQ_FZ_A4;
     }
-    if (packed && IB == 2 && OB == 2 && (g->cout & 3) == 0 && g->k <= MIXQ_FZ_A2_MAX_K) {
+    if (packed && IB == 2 && g->k <= MIXQ_FZ_A2_MAX_K) {
         return MIXQ_FZ_A2;
     }
     return 0;
 }
 
+/* The fused routine of (kind, output width, requantization form: 1 right shifts, 2 shifts >= 0,
+ * 3 shifts <= 0 of both signs; A2 with 2-bit outputs: thresholds). */
+typedef void (*mixq_fz_fn)(const mixq_fz *f);
+
+MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
+    static const mixq_fz_fn table[3][3][3] = {
+        {{mixq_fz_w8o8, mixq_fz_w8o8l, mixq_fz_w8o8m},
+         {mixq_fz_w8o4, mixq_fz_w8o4l, mixq_fz_w8o4m},
+         {mixq_fz_w8o2, mixq_fz_w8o2l, mixq_fz_w8o2m}},
+        {{mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m},
+         {mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m},
+         {mixq_fz_a4o2, mixq_fz_a4o2l, mixq_fz_a4o2m}},
+        {{mixq_fz_a2o8, mixq_fz_a2o8l, mixq_fz_a2o8m},
+         {mixq_fz_a2o4, mixq_fz_a2o4l, mixq_fz_a2o4m},
+         {mixq_fz_a2o2, mixq_fz_a2o2, mixq_fz_a2o2}},
+    };
+    return table[fz - 1][OB == 8 ? 0 : (OB == 4 ? 1 : 2)][form - 1];
+}
+
+/* Words of one channel pair's parameter block. */
+MIXQ_INLINE int32_t mixq_fz_block_words(int32_t fz, int32_t OB, int32_t form) {
+    return fz == MIXQ_FZ_A2 && OB == 2 ? 6 : (form == 3 ? 10 : 8);
+}
+
 MIXQ_INLINE int64_t mixq_abs64(int64_t v) { return v < 0 ? -v : v; }
 
-/* Parameter blocks of the SMMLAR requantization (W8, A4): per channel pair cst0, cst1, then
- * (m2, C2, r) per channel with m2 = 2m - 2^32, C2 = 2^(r-1) + zp 2^r, r = -shift. Exact when
- * m >= 2^30, r >= 1 and |SRDHM(x, m)| + |C2| + 1 < 2^31 for every |x| <= |cst| + span (span bounds
- * the dot product), with the clamp the whole output range. Returns 0 when a channel does not
- * qualify (the caller then runs the general path). */
+/* Parameter blocks of the SMMLAR requantization (W8, A4, A2 with 8-/4-bit outputs): per channel
+ * pair cst0, cst1 (cst[c] + off), then per channel:
+ *   form 1, every shift <= -1: m2 = 2m - 2^32, C2 = 2^(r-1) + zp 2^r, r = -shift;
+ *   form 2, every shift >= 0: m2, zp, s;
+ *   form 3, shifts <= 0 of both signs: m2, C2, r, 31 for shifts <= -1 and m2, zp, 0, 32 for 0
+ *   (10 words per pair: the blocks run over the constants, which are read first).
+ * Exact with m >= 2^30 and the clamp the whole output range when, for every |x| <= |cst + off| +
+ * span (span bounds the dot product), |SRDHM(x, m)| + |C2| + 1 < 2^31 (right shifts) or
+ * |x| 2^s + |zp| < 2^31 (s >= 0). Returns the form, or 0 when a channel does not qualify or the
+ * shifts do not fit a form (the caller then runs the general path; cst is then intact). */
 MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const mixq_per_channel_quant *q,
-                                    const int32_t *cst, int64_t span, int32_t *prm) {
+                                    const int32_t *cst, int32_t off, int64_t span, int32_t *prm) {
     if (g->lo != mixq_act_lo(OB) || g->hi != mixq_act_hi(OB)) {
         return 0;
     }
+    int32_t neg = 0, pos = 0, nonneg = 0;
     for (int32_t c = 0; c < g->cout; c++) {
-        const int32_t m = q->multiplier[c], r = -q->shift[c];
-        if (m < (1 << 30) || r < 1) {
+        const int32_t m = q->multiplier[c], s = q->shift[c];
+        const int64_t cc = (int64_t)cst[c] + off;
+        const int64_t xb = mixq_abs64(cc) + span;
+        if (m < (1 << 30) || cc < INT32_MIN || cc > INT32_MAX) {
             return 0;
         }
-        const int64_t xb = mixq_abs64(cst[c]) + span;
-        const int64_t hb = ((xb * m) >> 31) + 1;
-        const int64_t c2 = ((int64_t)1 << (r - 1)) + (int64_t)g->out_zp * ((int64_t)1 << r);
-        if (hb + mixq_abs64(c2) + 1 >= ((int64_t)1 << 31)) {
-            return 0;
+        if (s < 0) {
+            const int32_t r = -s;
+            const int64_t hb = ((xb * m) >> 31) + 1;
+            const int64_t c2 = ((int64_t)1 << (r - 1)) + (int64_t)g->out_zp * ((int64_t)1 << r);
+            if (hb + mixq_abs64(c2) + 1 >= ((int64_t)1 << 31)) {
+                return 0;
+            }
+            neg = 1;
+        } else {
+            if (s > 30 || xb >= ((int64_t)1 << 31) || (xb << s) + mixq_abs64(g->out_zp) + 1 >= ((int64_t)1 << 31)) {
+                return 0;
+            }
+            pos |= s > 0;
+            nonneg = 1;
         }
-        int32_t *blk = prm + (c >> 1) * 8;
-        blk[c & 1] = cst[c];
-        blk[2 + 3 * (c & 1)] = (int32_t)(2u * (uint32_t)m);
-        blk[3 + 3 * (c & 1)] = (int32_t)c2;
-        blk[4 + 3 * (c & 1)] = r;
     }
-    return 1;
+    const int32_t form = !nonneg ? 1 : (!neg ? 2 : (pos ? 0 : 3));
+    if (form == 0) {
+        return 0;
+    }
+    const int32_t words = form == 3 ? 5 : 4; /* per channel */
+    for (int32_t c = 0; c < g->cout; c += 2) {
+        const int32_t cc0 = cst[c] + off, cc1 = cst[c + 1] + off; /* read before the block is written */
+        int32_t *blk = prm + c * words;
+        blk[0] = cc0;
+        blk[1] = cc1;
+        for (int32_t j = 0; j < 2; j++) {
+            const int32_t m = q->multiplier[c + j], s = q->shift[c + j];
+            int32_t *e = blk + 2 + j * (words - 1);
+            e[0] = (int32_t)(2u * (uint32_t)m);
+            if (s < 0) {
+                e[1] = (int32_t)((1u << (-s - 1)) + (uint32_t)g->out_zp * (1u << -s));
+                e[2] = -s;
+            } else {
+                e[1] = g->out_zp;
+                e[2] = s;
+            }
+            if (form == 3) {
+                e[3] = s < 0 ? 31 : 32;
+            }
+        }
+    }
+    return form;
 }
 
 /* Output of channel c for accumulator x (exact reference, used to place the A2 thresholds). */
@@ -1263,17 +1351,21 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
                                     const int32_t *cst, const uint32_t *wl, int16_t *act, int32_t *prm,
                                     mixq_ring *ring, uint8_t *out) {
     mixq_fz f;
-    int32_t ok;
+    int32_t ok; /* 0, or the requantization form (mixq_fz_routine) */
     if (fz == MIXQ_FZ_W8) {
-        ok = mixq_fz_fill_rq(OB, g, q, cst, (int64_t)g->k * mixq_max_dev(IB, g->in_zp) * 128, prm);
+        ok = mixq_fz_fill_rq(OB, g, q, cst, 0, (int64_t)g->k * mixq_max_dev(IB, g->in_zp) * 128, prm);
     } else if (fz == MIXQ_FZ_A4) {
-        ok = mixq_fz_fill_rq(OB, g, q, cst, (int64_t)(g->kp >> 4) * 1920, prm);
+        ok = mixq_fz_fill_rq(OB, g, q, cst, 0, (int64_t)(g->kp >> 4) * 1920, prm);
+    } else if (OB != 2) {
+        /* x = S' + cst - 6K with S' in [0, 15K] */
+        ok = mixq_fz_fill_rq(OB, g, q, cst, -6 * g->k, (int64_t)15 * g->k, prm);
     } else {
         ok = mixq_fz_fill_thr(g, q, cst, (uint32_t *)(void *)prm);
     }
     if (!ok) {
         return 0;
     }
+    const mixq_fz_fn fn = mixq_fz_routine(fz, OB, ok);
     f.k[0] = 0;
     f.k[1] = 0x00010001u;
     f.k[2] = 0x00020002u;
@@ -1281,7 +1373,7 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     f.ap = (const uint32_t *)(const void *)act;
     f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2 : g->kp >> 4;
     f.prm = prm;
-    f.prm_end = prm + (fz == MIXQ_FZ_A2 ? 6 : 8) * (g->cout >> 1);
+    f.prm_end = prm + mixq_fz_block_words(fz, OB, ok) * (g->cout >> 1);
     f.wp = fz == MIXQ_FZ_A4 ? wl : (const uint32_t *)(const void *)filter;
     f.spill = 0;
     f.mask = fz == MIXQ_FZ_A4 ? (896u << 11) + 1024u : 0x30033003u;
@@ -1311,13 +1403,7 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
         }
         f.out0 = out + pix * row_bytes;
         f.out1 = out + pix1 * row_bytes;
-        if (fz == MIXQ_FZ_W8) {
-            mixq_fz_w8o8(&f);
-        } else if (fz == MIXQ_FZ_A4) {
-            mixq_fz_a4o4(&f);
-        } else {
-            mixq_fz_a2o2(&f);
-        }
+        fn(&f);
     }
     return 1;
 }

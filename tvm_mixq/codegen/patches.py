@@ -21,6 +21,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..plan import MODE_STREAMED_INPUT, Plan
+from ..schedule.patches import WINDOWED_KINDS, read_rect, window_bytes
 from .layers import CodegenError, Layer
 
 #: Columns of a stage op's per-patch table.
@@ -30,7 +31,6 @@ ROW = len(TABLE_FIELDS)
 
 #: Layer templates that can run on a tile, and the op kinds behind them.
 PATCH_TEMPLATES = ("conv", "avgpool", "rt_max_pool", "rt_pad", "add", "rt_requantize", "rt_lut")
-WINDOWED = ("conv", "avgpool", "rt_max_pool", "rt_pad")
 
 
 @dataclass
@@ -121,26 +121,18 @@ def prepare_stage(graph: Graph, st, layers: dict[int, Layer], streamed: bool = F
         if layer.const_inputs:
             raise CodegenError(f"op {o} ({op.kind}) with a constant operand cannot run patch by patch")
         table = np.zeros((n, ROW), dtype=np.int64)
-        direct = [True] * len(ins)
-        win_bytes = [0] * len(ins)
+        # the planner counts the same window buffers (tvm_mixq.schedule.builder)
+        win_bytes = window_bytes(graph, st, o, ins, not streamed)
+        direct = [b == 0 for b in win_bytes]
+        windowed = op.kind in WINDOWED_KINDS
         out_t = op.outputs[0]
         out_c = graph.tensors[out_t].shape[-1]
         out_bytes = 0
         for pi, patch in enumerate(st.patches):
             ot = next(x for x in patch.op_tiles if x.op == o)
             for k, t in enumerate(ins):
-                rect = ot.window if layer.template in WINDOWED else ot.output
-                if t == st.input_tensor and not streamed:
-                    oy, ox, src_w, src_h = 0, 0, graph.tensors[t].shape[2], graph.tensors[t].shape[1]
-                else:
-                    tile = patch.tensor_tiles[t]
-                    oy, ox, src_w, src_h = tile.h.start, tile.w.start, tile.w.size, tile.h.size
-                y, x, h, w = rect.h.start - oy, rect.w.start - ox, rect.h.size, rect.w.size
+                y, x, h, w, src_w, _ = read_rect(graph, st, patch, ot, t, windowed, not streamed)
                 table[pi, 5 * k:5 * k + 5] = (y, x, h, w, src_w)
-                if (y, x, h, w) != (0, 0, src_h, src_w):
-                    direct[k] = False
-                c = graph.tensors[t].shape[-1]
-                win_bytes[k] = max(win_bytes[k], _packed(h * w * c, graph.tensors[t].bits))
             pad = ot.padding
             table[pi, 10:14] = (pad.top, pad.bottom, pad.left, pad.right)
             table[pi, 14:18] = (ot.output.h.size, ot.output.w.size, ot.output.h.start, ot.output.w.start)

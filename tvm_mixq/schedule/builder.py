@@ -34,6 +34,7 @@ from ..graph import ConvAttrs, Graph, Op, Tensor
 from ..plan import MODE_INPUT_COUNTED, Buffer, ChannelSplit, PatchStage, Step
 from .memory import align_up
 from .opinfo import ALIAS_OPS, ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, ScratchFn, activation_inputs, tensor_bytes
+from .patches import window_bytes
 
 Key = tuple
 
@@ -310,9 +311,15 @@ def build_schedule(
             s.use(k, st)
             s.steps[st].in_place = in_place
             if (o, in_place) not in scratch_cache:
-                scratch_cache[(o, in_place)] = max(
-                    (scratch_fn(graph, op, (a, b), (c, d), in_place) for a, b, c, d in tile_shapes.get(o, ())),
-                    default=0)
+                kernel = max((scratch_fn(graph, op, (a, b), (c, d), in_place) for a, b, c, d in tile_shapes.get(o, ())),
+                             default=0)
+                # the generated loop gathers windows that are not a whole source buffer into
+                # buffers of their own, and the op writing the stage output writes a tile that is
+                # then scattered into it (tvm_mixq.codegen.patches): both live during the op
+                gathered = window_bytes(graph, st_, o, ins, not (first and mode != MODE_INPUT_COUNTED), bits_of)
+                tile_out = s.bytes(out, max(p.tensor_tiles[out].area for p in st_.patches)
+                                   * graph.tensors[out].shape[-1]) if out == st_.split_tensor else 0
+                scratch_cache[(o, in_place)] = kernel + sum(align_up(b, alignment) for b in gathered + [tile_out])
             s.scratch(st, scratch_cache[(o, in_place)])
         body_end = len(s.steps) - 1
         s.span(s.key_of[st_.split_tensor], body_start, body_end)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from ..graph import Graph, Op
 from ..plan import Interval, OpTile, Padding, Patch, PatchStage, Tile
@@ -280,6 +280,46 @@ def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int], memo: Optiona
     rows = _axis_sums(graph, cut, 0, grid[0], memo)
     cols = _axis_sums(graph, cut, 1, grid[1], memo)
     return sum(rows[i] * cols[i] * macs_per_pixel(graph, graph.ops[i]) for i in rows if i in cols)
+
+
+#: Op kinds whose patch reads a window of its input (with the halo); the others read the
+#: rectangle of their output tile.
+WINDOWED_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD")
+
+
+def read_rect(graph: Graph, stage: Any, patch: Any, op_tile: Any, tensor: int, windowed: bool,
+              whole_input: bool) -> tuple[int, int, int, int, int, int]:
+    """``(y, x, h, w, src_w, src_h)``: the rectangle one op of a patch reads of one activation
+    input, relative to the buffer it reads (the whole stage input when ``whole_input`` and
+    ``tensor`` is that input, else the tensor's tile in the patch), and that buffer's width and
+    height. The generated code gathers the rectangle into a window buffer unless it is the whole
+    buffer for every patch (:func:`window_bytes`)."""
+    rect = op_tile.window if windowed else op_tile.output
+    if tensor == stage.input_tensor and whole_input:
+        shape = graph.tensors[tensor].shape
+        oy, ox, src_w, src_h = 0, 0, int(shape[2]), int(shape[1])
+    else:
+        tile = patch.tensor_tiles[tensor]
+        oy, ox, src_w, src_h = tile.h.start, tile.w.start, tile.w.size, tile.h.size
+    return rect.h.start - oy, rect.w.start - ox, rect.h.size, rect.w.size, src_w, src_h
+
+
+def window_bytes(graph: Graph, stage: Any, op: int, inputs: list[int], whole_input: bool,
+                 bits_of: Optional[Any] = None) -> list[int]:
+    """Per activation input of ``op`` in a patch stage: the bytes of the window buffer the
+    generated code gathers it into (the largest over the patches), 0 when the op reads the source
+    buffer in place (its window is the whole buffer in every patch)."""
+    windowed = graph.ops[op].kind in WINDOWED_KINDS
+    sizes = [0] * len(inputs)
+    direct = [True] * len(inputs)
+    for patch in stage.patches:
+        ot = next(x for x in patch.op_tiles if x.op == op)
+        for k, t in enumerate(inputs):
+            y, x, h, w, src_w, src_h = read_rect(graph, stage, patch, ot, t, windowed, whole_input)
+            direct[k] = direct[k] and (y, x, h, w) == (0, 0, src_h, src_w)
+            bits = bits_of(t) if bits_of is not None else graph.tensors[t].bits
+            sizes[k] = max(sizes[k], (h * w * int(graph.tensors[t].shape[-1]) * bits + 7) // 8)
+    return [0 if d else b for d, b in zip(direct, sizes)]
 
 
 def parse_grid(text: str) -> Optional[tuple[int, int]]:

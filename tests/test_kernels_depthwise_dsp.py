@@ -38,6 +38,12 @@ def _case(rng: np.random.Generator, bits: tuple[int, int, int], hw: tuple[int, i
         shift[1::3] = rng.integers(1, 4, size=shift[1::3].shape)
     elif shifts == "negative":  # every shift < 0 (small random layers often get shifts >= 0)
         shift = np.minimum(shift, -1)
+    elif shifts == "nonneg":  # every shift >= 0 (sub-byte layers with 8-bit outputs: scale >= 1/2)
+        shift = rng.integers(0, 3, size=shift.shape)
+    elif shifts == "split":  # half the channels >= 0, half < 0 (packed path: masked sign term)
+        shift = shift.copy()
+        shift[::2] = rng.integers(0, 3, size=shift[::2].shape)
+        shift[1::2] = np.minimum(shift[1::2], -1)
     elif shifts == "large":  # shift > 7: outside the DSP path's bounds (portable fall-back)
         shift = shift.copy()
         shift[-1] = 9
@@ -102,7 +108,23 @@ def _dsp_depthwise_cases(seed: int) -> list[cases.ConvCase]:
                              pad=[(1, 1, 1, 1), (0, 0, 0, 0), (1, 0, 2, 1), (0, 2, 0, 1)][k % 4],
                              dilation=(1 + (k % 5 == 4), 1), mode=("random", "max", "min", "edges")[k % 4],
                              shifts="negative"))
-    # the packed-field shape with a narrow clamp / a shift >= 0: the lane path runs instead
+    # packed-field path, requantization modes: every shift >= 0 (MLA form, no sign term) and both
+    # signs in one call (masked sign term, one pixel at a time), at every output width; odd output
+    # widths (a last single pixel after the pixel pairs), small bias so that outputs stay in range
+    for i, (ib, wb) in enumerate([(2, 2), (4, 4), (2, 4), (4, 2)]):
+        for j, ob in enumerate((8, 4, 2)):
+            out.append(_case(rng, (ib, wb, ob), (5 + j, 7 - j), 8 * (1 + (i + j) % 3), stride=1 + (j == 1),
+                             shifts=("nonneg", "split")[(i + j) % 2], mode=("random", "max", "min")[j],
+                             bias_scale=0.01))
+    # groups of channels (ring budget): 30 output columns x 24 channels -> groups of 16 and 8
+    # (two chunks then one chunk per window), both strides, borders on both sides
+    out.append(_case(rng, (4, 4, 4), (4, 30), 24, shifts="negative"))
+    out.append(_case(rng, (2, 2, 8), (5, 61), 24, stride=2, pad=(1, 1, 1, 1), shifts="nonneg", bias_scale=0.01))
+    out.append(_case(rng, (4, 2, 2), (3, 29), 40, stride=1, pad=(0, 2, 2, 0), shifts="split", bias_scale=0.01))
+    # one input row / column (everything else padding), a single output pixel
+    out.append(_case(rng, (4, 4, 8), (1, 1), 16, shifts="negative"))
+    out.append(_case(rng, (2, 4, 4), (1, 3), 8, shifts="nonneg", bias_scale=0.01))
+    # the packed-field shape with a narrow clamp (lane path), and with mixed shift signs (packed path)
     out.append(_case(rng, (4, 4, 4), (5, 5), 8, clamp="narrow"))
     out.append(_case(rng, (2, 2, 2), (5, 5), 16, shifts="mixed"))
     # whole-range clamp with 4-bit outputs of 6 channels (outputs start mid-byte: element stores)

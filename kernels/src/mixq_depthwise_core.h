@@ -44,9 +44,21 @@ MIXQ_INLINE int32_t mixq_dwp_shape_ok(int32_t IB, int32_t WB, int32_t kh, int32_
     return IB != 8 && WB != 8 && kh == 3 && kw == 3 && dw == 1 && mult == 1 && (cout & 7) == 0;
 }
 
-/* Scratch of the packed-field path: the stream (32 bytes per channel) and the ring (3 rows of ow x 8
- * words). */
-MIXQ_INLINE int32_t mixq_dwp_scratch(int32_t cout, int32_t ow) { return 32 * cout + 96 * ow; }
+/* Channels per group of the packed-field path: all of them when the ring of three rows of X words
+ * (12 bytes per channel and window, windows rounded up to even) fits in MIXQ_DWP_RING bytes,
+ * otherwise the largest multiple of 8 that fits (at least 8). */
+#define MIXQ_DWP_RING 6144
+MIXQ_INLINE int32_t mixq_dwp_group(int32_t cout, int32_t ow) {
+    const int32_t g = mixq_max_i32(MIXQ_DWP_RING / (96 * ((ow + 1) & ~1)) * 8, 8);
+    return g < cout ? g : cout;
+}
+
+/* Scratch of the packed-field path: the stream (at most 36 bytes per channel), the ring (3 rows of
+ * G x (ow rounded up to even) words) and one pixel of zero points for a group (G bytes). */
+MIXQ_INLINE int32_t mixq_dwp_scratch(int32_t cout, int32_t ow) {
+    const int32_t g = mixq_dwp_group(cout, ow);
+    return 36 * cout + 12 * ((ow + 1) & ~1) * g + g;
+}
 
 MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_params *p,
                                         const mixq_dims *in, const mixq_dims *filter, const mixq_dims *out) {
@@ -298,37 +310,62 @@ MIXQ_INLINE int32_t mixq_dw_stream(int32_t IB, int32_t WB, int32_t FULL, int32_t
 MIXQ_INLINE int32_t mixq_dwp_loff(int32_t IB, int32_t WB) { return 3 * ((1 << IB) - 1) * (1 << (WB - 1)); }
 MIXQ_INLINE int32_t mixq_dwp_foff(int32_t IB, int32_t WB) { return 3 * mixq_dwp_loff(IB, WB); }
 
-/* Stream of the packed-field path: one record of 8 words per channel, chunks of 8 channels in the
- * order 0, 4, 1, 5, 2, 6, 3, 7. The caller has checked the bounds (every shift negative, FULL). */
-MIXQ_INLINE void mixq_dwp_stream(int32_t IB, int32_t WB, int32_t cout, const uint8_t *w, const int32_t *bias,
-                                 const mixq_per_channel_quant *q, int32_t zp, int32_t ozp, uint32_t *st) {
-    const int32_t rw = mixq_dwp_rec_words(), foff = mixq_dwp_foff(IB, WB);
+/* Stream of the packed-field path: one record per channel (mixq_dwp_rec_words), chunks of 8
+ * channels in the order 0, 4, 1, 5, 2, 6, 3, 7; requantization words of the call's mode (see
+ * mixq_depthwise_dsp.h). The caller has checked the bounds and FULL. Weights are read a word of one
+ * tap at a time: 8 channels (4-bit) or 16 (2-bit), so that the decoding is shifts of one register. */
+MIXQ_INLINE void mixq_dwp_stream(int32_t IB, int32_t WB, int32_t mode, int32_t cout, const uint8_t *w,
+                                 const int32_t *bias, const mixq_per_channel_quant *q, int32_t zp, int32_t ozp,
+                                 uint32_t *st) {
+    const int32_t rw = mixq_dwp_rec_words(mode), foff = mixq_dwp_foff(IB, WB);
     const uint32_t pre = (uint32_t)(mixq_dwp_loff(IB, WB) + foff * 2048);
-    for (int32_t c = 0; c < cout; c += 2) {
-        const int32_t i = c & 7; /* even: channels c, c + 1 take slots s, s + 2 */
-        const int32_t sl = i < 4 ? 2 * i : 2 * (i - 4) + 1;
-        uint32_t *r0 = st + ((c & ~7) + sl) * rw, *r1 = r0 + 2 * rw;
-        int32_t sum0 = 0, sum1 = 0;
-        for (int32_t ky = 0; ky < 3; ky++) {
-            int32_t a[3], b[3];
-            for (int32_t kx = 0; kx < 3; kx++) {
-                mixq_dw_wpair(WB, w, (ky * 3 + kx) * cout + c, &a[kx], &b[kx]);
-                sum0 += a[kx];
-                sum1 += b[kx];
+    const int32_t tapbytes = cout * WB / 8; /* bytes of one tap over all channels */
+    for (int32_t c8 = 0; c8 < cout; c8 += 8) {
+        uint32_t wv[9]; /* the 8 channels' weights of each tap, WB bits each, little-end first */
+        const uint8_t *wp = w + c8 * WB / 8;
+        for (int32_t t = 0; t < 9; t++, wp += tapbytes) {
+            if (WB == 4) {
+                wv[t] = mixq_load_u32(wp);
+            } else {
+                uint16_t h;
+                memcpy(&h, wp, 2);
+                wv[t] = h;
             }
-            r0[ky] = (uint32_t)(uint16_t)(a[1] + a[0] * 2048) | ((uint32_t)(uint16_t)(a[2] * 2048) << 16);
-            r1[ky] = (uint32_t)(uint16_t)(b[1] + b[0] * 2048) | ((uint32_t)(uint16_t)(b[2] * 2048) << 16);
         }
-#pragma GCC unroll 2
-        for (int32_t k = 0; k < 2; k++) {
-            uint32_t *rec = k ? r1 : r0;
-            const int32_t r = -q->shift[c + k];
-            const uint32_t bb = bias ? (uint32_t)bias[c + k] : 0u;
+        uint32_t *rec = st + c8 * rw;
+#pragma GCC unroll 1
+        for (int32_t i = 0; i < 8; i++, rec += rw) {
+            const int32_t j = (i >> 1) + ((i & 1) << 2); /* slot i holds channel j */
+            const int32_t c = c8 + j;
+            int32_t v[9], sum = 0;
+#pragma GCC unroll 9
+            for (int32_t t = 0; t < 9; t++) {
+                v[t] = (int32_t)(wv[t] << (32 - WB * (j + 1))) >> (32 - WB);
+                sum += v[t];
+            }
+#pragma GCC unroll 3
+            for (int32_t ky = 0; ky < 3; ky++) {
+                rec[ky] = (uint32_t)(uint16_t)(v[3 * ky + 1] + v[3 * ky] * 2048) |
+                          ((uint32_t)v[3 * ky + 2] << 27);
+            }
             rec[3] = pre;
-            rec[4] = 2u * (bb - (uint32_t)zp * (uint32_t)(k ? sum1 : sum0) - (uint32_t)foff);
-            rec[5] = (uint32_t)q->multiplier[c + k];
-            rec[6] = (1u << (r - 1)) + ((uint32_t)ozp << r);
-            rec[7] = (uint32_t)r;
+            const int32_t sh = q->shift[c], r = sh < 0 ? -sh : 0, s = sh > 0 ? sh : 0;
+            const uint32_t k = (bias ? (uint32_t)bias[c] : 0u) - (uint32_t)zp * (uint32_t)sum - (uint32_t)foff;
+            const uint32_t rz = (r > 0 ? (1u << (r - 1)) : 0u) + ((uint32_t)ozp << r);
+            if (mode == MIXQ_DWP_NEG) {
+                rec[4] = 2u * k;
+                rec[5] = (uint32_t)q->multiplier[c];
+                rec[6] = rz;
+                rec[7] = (uint32_t)r;
+            } else {
+                rec[4] = k << (s + 1);
+                rec[5] = 2u << s;
+                rec[6] = (uint32_t)q->multiplier[c];
+                rec[7] = rz;
+                if (mode == MIXQ_DWP_MIX) {
+                    rec[8] = (uint32_t)r | (r > 0 ? 0x80000000u : 0u);
+                }
+            }
         }
     }
 }
@@ -343,101 +380,170 @@ MIXQ_INLINE uint32_t mixq_dwp_load(int32_t IB, const uint8_t *px) {
     return (uint32_t)h | ((uint32_t)h << 8);
 }
 
-/* The 8 X words (order 0, 4, 1, 5, ..) of window columns with activations ua, ub, uc: per pair of
- * channels (j, j + 4) three masks, one ADD (A = (a_p + a_{p+1} 2^11) of both), PKHBT / PKHTB and a
- * store of both words. */
-MIXQ_INLINE void mixq_dwp_x(int32_t IB, uint32_t ua, uint32_t ub, uint32_t uc, uint32_t *X) {
+/* X words of one window start for the nch chunks of a group: pa, pb, pc = the group's first byte
+ * in the window's three columns (the zero-point pixel for columns outside the input), X = the
+ * first chunk's 8 words; chunks are 16 words apart (a block holds the window pair q, q + 1 of one
+ * chunk, see mixq_dwp_run). Per chunk: three loads (2-bit: halfword h as h | h << 8), then per pair
+ * of channels (j, j + 4) three masks ((u >> IB j) & (0x000F000F or 0x00030003) = (a_j, a_j+4)), one
+ * ADD (a_p + a_p+1 2^11 of both), PKHBT / PKHTB and one STRD: the words X_j, X_j+4. */
+MIXQ_INLINE void mixq_dwp_win(int32_t IB, const uint8_t *pa, const uint8_t *pb, const uint8_t *pc, uint32_t *X,
+                              int32_t nch) {
     const uint32_t m = IB == 4 ? 0x000F000Fu : 0x00030003u;
-    uint32_t la, lb, lc, t;
+    uint32_t ua, ub, uc, la, lb, lc;
 #define MIXQ_DWP_J(S, OFF)                                                   \
     "and %[la], %[m], %[ua], lsr #" S "\n\t"                                 \
     "and %[lb], %[m], %[ub], lsr #" S "\n\t"                                 \
     "and %[lc], %[m], %[uc], lsr #" S "\n\t"                                 \
     "add %[la], %[la], %[lb], lsl #11\n\t"                                   \
-    "pkhbt %[t], %[la], %[lc], lsl #16\n\t"                                  \
+    "pkhbt %[lb], %[la], %[lc], lsl #16\n\t"                                 \
     "pkhtb %[lc], %[lc], %[la], asr #16\n\t"                                 \
-    "strd %[t], %[lc], [%[X], #" OFF "]\n\t"
+    "strd %[lb], %[lc], [%[X], #" OFF "]\n\t"
+#define MIXQ_DWP_J0                                                          \
+    "and %[la], %[m], %[ua]\n\t"                                             \
+    "and %[lb], %[m], %[ub]\n\t"                                             \
+    "and %[lc], %[m], %[uc]\n\t"                                             \
+    "add %[la], %[la], %[lb], lsl #11\n\t"                                   \
+    "pkhbt %[lb], %[la], %[lc], lsl #16\n\t"                                 \
+    "pkhtb %[lc], %[lc], %[la], asr #16\n\t"                                 \
+    "strd %[lb], %[lc], [%[X]], #64\n\t"
 #define MIXQ_DWP_XOPS                                                                              \
-    : [la] "=&r"(la), [lb] "=&r"(lb), [lc] "=&r"(lc), [t] "=&r"(t)                                \
-    : [m] "r"(m), [ua] "r"(ua), [ub] "r"(ub), [uc] "r"(uc), [X] "r"(X)                            \
-    : "memory"
+    : [ua] "=&r"(ua), [ub] "=&r"(ub), [uc] "=&r"(uc), [la] "=&r"(la), [lb] "=&r"(lb), [lc] "=&r"(lc), \
+      [pa] "+r"(pa), [pb] "+r"(pb), [pc] "+r"(pc), [X] "+r"(X), [n] "+r"(nch)                      \
+    : [m] "r"(m)                                                                                   \
+    : "cc", "memory"
     if (IB == 4) {
-        __asm__ volatile("and %[la], %[m], %[ua]\n\t"
-                         "and %[lb], %[m], %[ub]\n\t"
-                         "and %[lc], %[m], %[uc]\n\t"
-                         "add %[la], %[la], %[lb], lsl #11\n\t"
-                         "pkhbt %[t], %[la], %[lc], lsl #16\n\t"
-                         "pkhtb %[lc], %[lc], %[la], asr #16\n\t"
-                         "strd %[t], %[lc], [%[X]]\n\t" MIXQ_DWP_J("4", "8") MIXQ_DWP_J("8", "16")
-                             MIXQ_DWP_J("12", "24") MIXQ_DWP_XOPS);
+        __asm__ volatile("1:\n\t"
+                         "ldr %[ua], [%[pa]], #4\n\t"
+                         "ldr %[ub], [%[pb]], #4\n\t"
+                         "ldr %[uc], [%[pc]], #4\n\t" MIXQ_DWP_J("4", "8") MIXQ_DWP_J("8", "16")
+                             MIXQ_DWP_J("12", "24") MIXQ_DWP_J0 "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t" MIXQ_DWP_XOPS);
     } else {
-        __asm__ volatile("and %[la], %[m], %[ua]\n\t"
-                         "and %[lb], %[m], %[ub]\n\t"
-                         "and %[lc], %[m], %[uc]\n\t"
-                         "add %[la], %[la], %[lb], lsl #11\n\t"
-                         "pkhbt %[t], %[la], %[lc], lsl #16\n\t"
-                         "pkhtb %[lc], %[lc], %[la], asr #16\n\t"
-                         "strd %[t], %[lc], [%[X]]\n\t" MIXQ_DWP_J("2", "8") MIXQ_DWP_J("4", "16")
-                             MIXQ_DWP_J("6", "24") MIXQ_DWP_XOPS);
+        __asm__ volatile("1:\n\t"
+                         "ldrh %[ua], [%[pa]], #2\n\t"
+                         "ldrh %[ub], [%[pb]], #2\n\t"
+                         "ldrh %[uc], [%[pc]], #2\n\t"
+                         "orr %[ua], %[ua], %[ua], lsl #8\n\t"
+                         "orr %[ub], %[ub], %[ub], lsl #8\n\t"
+                         "orr %[uc], %[uc], %[uc], lsl #8\n\t" MIXQ_DWP_J("2", "8") MIXQ_DWP_J("4", "16")
+                             MIXQ_DWP_J("6", "24") MIXQ_DWP_J0 "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t" MIXQ_DWP_XOPS);
     }
 #undef MIXQ_DWP_J
+#undef MIXQ_DWP_J0
 #undef MIXQ_DWP_XOPS
 }
 
-/* X words of one input row (row = its chunk's first byte, 0 for a padding row) at the ow window
- * starts p = q sw - pw; columns outside the input read the zero-point pattern zpu. Interior windows
- * load their three pixels directly. */
-MIXQ_INLINE void mixq_dwp_row(int32_t IB, uint32_t *X, const uint8_t *row, int32_t iw, int32_t ps, int32_t ow,
-                              int32_t sw, int32_t pw, uint32_t zpu) {
-    if (row == 0) {
-        uint32_t x8[8];
-        mixq_dwp_x(IB, zpu, zpu, zpu, x8);
-        for (int32_t q = 0; q < ow; q++, X += 8) {
-            memcpy(X, x8, sizeof x8);
-        }
-        return;
+/* Groups of one chunk (8 channels): X words of the interior windows q0 .. q0 + nq - 1 of a row, one
+ * window per iteration (their words are contiguous: 8 words per window): pa = the first window's
+ * first column, columns ps bytes apart, windows step bytes apart. */
+MIXQ_INLINE void mixq_dwp_win1(int32_t IB, const uint8_t *pa, int32_t ps, int32_t step, uint32_t *X, int32_t nq) {
+    const uint32_t m = IB == 4 ? 0x000F000Fu : 0x00030003u;
+    const int32_t ps2 = 2 * ps;
+    uint32_t ua, ub, uc, la, lb, lc;
+#define MIXQ_DWP_J(S, OFF)                                                   \
+    "and %[la], %[m], %[ua], lsr #" S "\n\t"                                 \
+    "and %[lb], %[m], %[ub], lsr #" S "\n\t"                                 \
+    "and %[lc], %[m], %[uc], lsr #" S "\n\t"                                 \
+    "add %[la], %[la], %[lb], lsl #11\n\t"                                   \
+    "pkhbt %[lb], %[la], %[lc], lsl #16\n\t"                                 \
+    "pkhtb %[lc], %[lc], %[la], asr #16\n\t"                                 \
+    "strd %[lb], %[lc], [%[X], #" OFF "]\n\t"
+#define MIXQ_DWP_J0                                                          \
+    "and %[la], %[m], %[ua]\n\t"                                             \
+    "and %[lb], %[m], %[ub]\n\t"                                             \
+    "and %[lc], %[m], %[uc]\n\t"                                             \
+    "add %[la], %[la], %[lb], lsl #11\n\t"                                   \
+    "pkhbt %[lb], %[la], %[lc], lsl #16\n\t"                                 \
+    "pkhtb %[lc], %[lc], %[la], asr #16\n\t"                                 \
+    "strd %[lb], %[lc], [%[X]], #32\n\t"
+#define MIXQ_DWP_XOPS                                                                              \
+    : [ua] "=&r"(ua), [ub] "=&r"(ub), [uc] "=&r"(uc), [la] "=&r"(la), [lb] "=&r"(lb), [lc] "=&r"(lc), \
+      [pa] "+r"(pa), [X] "+r"(X), [n] "+r"(nq)                                                     \
+    : [m] "r"(m), [ps] "r"(ps), [ps2] "r"(ps2), [step] "r"(step)                                   \
+    : "cc", "memory"
+    if (IB == 4) {
+        __asm__ volatile("1:\n\t"
+                         "ldr %[ua], [%[pa]]\n\t"
+                         "ldr %[ub], [%[pa], %[ps]]\n\t"
+                         "ldr %[uc], [%[pa], %[ps2]]\n\t" MIXQ_DWP_J("4", "8") MIXQ_DWP_J("8", "16")
+                             MIXQ_DWP_J("12", "24") MIXQ_DWP_J0 "add %[pa], %[pa], %[step]\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t" MIXQ_DWP_XOPS);
+    } else {
+        __asm__ volatile("1:\n\t"
+                         "ldrh %[ua], [%[pa]]\n\t"
+                         "ldrh %[ub], [%[pa], %[ps]]\n\t"
+                         "ldrh %[uc], [%[pa], %[ps2]]\n\t"
+                         "orr %[ua], %[ua], %[ua], lsl #8\n\t"
+                         "orr %[ub], %[ub], %[ub], lsl #8\n\t"
+                         "orr %[uc], %[uc], %[uc], lsl #8\n\t" MIXQ_DWP_J("2", "8") MIXQ_DWP_J("4", "16")
+                             MIXQ_DWP_J("6", "24") MIXQ_DWP_J0 "add %[pa], %[pa], %[step]\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t" MIXQ_DWP_XOPS);
     }
-#define MIXQ_DWP_U(P) ((P) < 0 || (P) >= iw ? zpu : mixq_dwp_load(IB, row + (P) * ps))
-    /* interior window starts: q in [q0, q1) */
-    const int32_t q0 = mixq_min_i32((pw + sw - 1) / sw, ow);
-    const int32_t q1 = mixq_max_i32(q0, mixq_min_i32(ow, iw - 3 + pw >= 0 ? (iw - 3 + pw) / sw + 1 : 0));
-    int32_t q = 0;
-    for (; q < q0; q++, X += 8) {
-        const int32_t p = q * sw - pw;
-        mixq_dwp_x(IB, MIXQ_DWP_U(p), MIXQ_DWP_U(p + 1), MIXQ_DWP_U(p + 2), X);
-    }
-    const uint8_t *px = row + (q0 * sw - pw) * ps;
-    const int32_t step = sw * ps;
-    for (; q < q1; q++, X += 8, px += step) {
-        mixq_dwp_x(IB, mixq_dwp_load(IB, px), mixq_dwp_load(IB, px + ps), mixq_dwp_load(IB, px + 2 * ps), X);
-    }
-    for (; q < ow; q++, X += 8) {
-        const int32_t p = q * sw - pw;
-        mixq_dwp_x(IB, MIXQ_DWP_U(p), MIXQ_DWP_U(p + 1), MIXQ_DWP_U(p + 2), X);
-    }
-#undef MIXQ_DWP_U
+#undef MIXQ_DWP_J
+#undef MIXQ_DWP_J0
+#undef MIXQ_DWP_XOPS
 }
 
-/* The whole call on the packed-field path: chunks of 8 channels; per chunk a ring of three rows of X
- * words (each input row written once per chunk), then every output pixel. */
-MIXQ_INLINE void mixq_dwp_run(int32_t IB, int32_t OB, const uint8_t *in, uint8_t *out, const uint32_t *st,
-                              uint32_t *ring, int32_t n, int32_t ih, int32_t iw, int32_t cout, int32_t oh, int32_t ow,
-                              int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t dh, int32_t zp) {
-    const int32_t ps = cout * IB / 8, rowwords = ow * 8;
-    const uint32_t zpu = IB == 4 ? (uint32_t)zp * 0x11111111u : (uint32_t)zp * 0x00555555u;
+/* X words of one input row of a group (row = the group's first byte in the row, 0 for a padding
+ * row) at the ow window starts p = q sw - pw; columns outside the input read zpix (the group's
+ * zero-point pixel). Interior windows q in [q0, q1) step through the row. */
+MIXQ_INLINE void mixq_dwp_row(int32_t IB, uint32_t *X, const uint8_t *row, int32_t iw, int32_t ps, int32_t ow,
+                              int32_t sw, int32_t pw, int32_t nch, const uint8_t *zpix) {
+    const int32_t blk = nch * 16; /* words of one block (a window pair of every chunk) */
+    int32_t q0 = 0, q1 = 0;
+    if (row != 0) {
+        q0 = mixq_min_i32((pw + sw - 1) / sw, ow);
+        q1 = mixq_max_i32(q0, mixq_min_i32(ow, iw - 3 + pw >= 0 ? (iw - 3 + pw) / sw + 1 : 0));
+    }
+    for (int32_t q = 0, p = -pw; q < ow; q++, p += sw) {
+        if (q == q0 && q1 > q0) {
+            const uint8_t *c0 = row + p * ps;
+            const int32_t step = sw * ps;
+            if (nch == 1) {
+                mixq_dwp_win1(IB, c0, ps, step, X + (q >> 1) * 16 + (q & 1) * 8, q1 - q0);
+            } else {
+                for (; q < q1; q++, c0 += step) {
+                    mixq_dwp_win(IB, c0, c0 + ps, c0 + 2 * ps, X + (q >> 1) * blk + (q & 1) * 8, nch);
+                }
+            }
+            q = q1 - 1;
+            p = (q1 - 1) * sw - pw;
+            continue;
+        }
+        const uint8_t *c0 = row == 0 || p < 0 || p >= iw ? zpix : row + p * ps;
+        const uint8_t *c1 = row == 0 || p + 1 < 0 || p + 1 >= iw ? zpix : row + (p + 1) * ps;
+        const uint8_t *c2 = row == 0 || p + 2 < 0 || p + 2 >= iw ? zpix : row + (p + 2) * ps;
+        mixq_dwp_win(IB, c0, c1, c2, X + (q >> 1) * blk + (q & 1) * 8, nch);
+    }
+}
+
+/* The whole call on the packed-field path: groups of mixq_dwp_group channels; per group a ring of
+ * three rows of X words (each input row converted once per group), then every output pixel runs the
+ * group's chunks of 8 channels back to back. */
+MIXQ_INLINE void mixq_dwp_run(int32_t IB, int32_t OB, int32_t mode, const uint8_t *in, uint8_t *out,
+                              const uint32_t *st, uint32_t *ring, int32_t n, int32_t ih, int32_t iw, int32_t cout,
+                              int32_t oh, int32_t ow, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t dh,
+                              int32_t zp) {
+    const int32_t ps = cout * IB / 8, G = mixq_dwp_group(cout, ow), rw = mixq_dwp_rec_words(mode);
+    const int32_t opix = cout * OB / 8, rowwords = ((ow + 1) & ~1) * G;
+    uint8_t *zpix = (uint8_t *)(ring + 3 * rowwords);
+    memset(zpix, (int)(IB == 4 ? (uint32_t)zp * 0x11u : (uint32_t)zp * 0x55u), (size_t)(G * IB / 8));
     for (int32_t b = 0; b < n; b++) {
-        for (int32_t k = 0; k < cout; k += 8) {
+        for (int32_t g0 = 0; g0 < cout; g0 += G) {
+            const int32_t gc = mixq_min_i32(G, cout - g0), nch = gc / 8;
             int32_t tag[3] = {INT32_MIN, INT32_MIN, INT32_MIN};
-            const uint32_t *stk = st + k * mixq_dwp_rec_words();
+            const uint32_t *stg = st + g0 * rw;
+            const uint8_t *inb = in + (b * ih * iw) * ps + g0 * IB / 8;
+            uint8_t *o = out + ((b * oh * ow) * cout + g0) * OB / 8;
             for (int32_t oy = 0; oy < oh; oy++) {
                 const int32_t iy0 = oy * sh - ph;
-                int32_t use[3] = {-1, -1, -1};
+                int32_t use[3];
                 for (int32_t ky = 0; ky < 3; ky++) {
-                    for (int32_t s = 0; s < 3; s++) {
-                        if (tag[s] == iy0 + ky * dh) {
-                            use[ky] = s;
-                        }
-                    }
+                    const int32_t iy = iy0 + ky * dh;
+                    use[ky] = tag[0] == iy ? 0 : (tag[1] == iy ? 1 : (tag[2] == iy ? 2 : -1));
                 }
                 for (int32_t ky = 0; ky < 3; ky++) {
                     if (use[ky] >= 0) {
@@ -448,16 +554,33 @@ MIXQ_INLINE void mixq_dwp_run(int32_t IB, int32_t OB, const uint8_t *in, uint8_t
                         s++;
                     }
                     const int32_t iy = iy0 + ky * dh;
-                    const uint8_t *row = iy < 0 || iy >= ih ? 0 : in + ((b * ih + iy) * iw) * ps + k * IB / 8;
-                    mixq_dwp_row(IB, ring + s * rowwords, row, iw, ps, ow, sw, pw, zpu);
+                    const uint8_t *row = iy < 0 || iy >= ih ? 0 : inb + iy * iw * ps;
+                    mixq_dwp_row(IB, ring + s * rowwords, row, iw, ps, ow, sw, pw, nch, zpix);
                     tag[s] = iy;
                     use[ky] = s;
                 }
+                /* ring rows: blocks of a window pair (q, q + 1) x every chunk, 16 words per chunk */
                 const uint32_t *p0 = ring + use[0] * rowwords, *p1 = ring + use[1] * rowwords,
                                *p2 = ring + use[2] * rowwords;
-                uint8_t *o = out + (((b * oh + oy) * ow) * cout + k) * OB / 8;
-                for (int32_t ox = 0; ox < ow; ox++, o += cout * OB / 8) {
-                    mixq_dwp_pixel(OB, stk, &p0, &p1, &p2, o);
+                const int32_t blk = nch * 16;
+                int32_t ox = 0;
+                if (mode != MIXQ_DWP_MIX) {
+                    for (; ox + 1 < ow; ox += 2, o += 2 * opix) {
+                        const int32_t off = (ox >> 1) * blk;
+                        const uint32_t *sk = stg, *q0 = p0 + off, *q1 = p1 + off, *q2 = p2 + off;
+                        uint8_t *ok = o;
+                        for (int32_t k = 0; k < nch; k++, sk += 8 * rw, ok += OB, q0 += 16, q1 += 16, q2 += 16) {
+                            mixq_dwp_pixel2(OB, mode, sk, q0, q1, q2, ok, opix);
+                        }
+                    }
+                }
+                for (; ox < ow; ox++, o += opix) {
+                    const int32_t off = (ox >> 1) * blk + (ox & 1) * 8;
+                    const uint32_t *sk = stg, *q0 = p0 + off, *q1 = p1 + off, *q2 = p2 + off;
+                    uint8_t *ok = o;
+                    for (int32_t k = 0; k < nch; k++, sk += 8 * rw, ok += OB, q0 += 16, q1 += 16, q2 += 16) {
+                        mixq_dwp_pixel(OB, mode, sk, q0, q1, q2, ok);
+                    }
                 }
             }
         }
@@ -526,14 +649,16 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     int32_t neg = 1; /* every shift negative: the sign term needs no mask (MIXQ_DW_RQ) */
 #if MIXQ_DSP
     if (full && mixq_dwp_shape_ok(IB, WB, kh, kw, dw, mult, cout) && ctx->size >= mixq_dwp_scratch(cout, ow)) {
-        int32_t allneg = 1;
+        int32_t anyneg = 0, anypos = 0;
         for (int32_t c = 0; c < cout; c++) {
-            allneg &= q->shift[c] < 0;
+            anyneg |= q->shift[c] < 0;
+            anypos |= q->shift[c] >= 0;
         }
-        if (allneg && mixq_dw_bounds_ok(IB, WB, 9, cout, bias, q, zp, ozp)) {
-            mixq_dwp_stream(IB, WB, cout, w, bias, q, zp, ozp, st);
-            mixq_dwp_run(IB, OB, in, out, st, st + cout * mixq_dwp_rec_words(), n, ih, iw, cout, oh, ow, sh, sw, ph, pw,
-                         dh, zp);
+        if (mixq_dw_bounds_ok(IB, WB, 9, cout, bias, q, zp, ozp)) {
+            const int32_t mode = !anypos ? MIXQ_DWP_NEG : (!anyneg ? MIXQ_DWP_POS : MIXQ_DWP_MIX);
+            mixq_dwp_stream(IB, WB, mode, cout, w, bias, q, zp, ozp, st);
+            mixq_dwp_run(IB, OB, mode, in, out, st, st + cout * mixq_dwp_rec_words(mode), n, ih, iw, cout, oh, ow, sh,
+                         sw, ph, pw, dh, zp);
             return MIXQ_OK;
         }
     }

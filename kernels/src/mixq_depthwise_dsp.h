@@ -149,68 +149,224 @@ MIXQ_INLINE void mixq_dw_taps(int32_t IB, int32_t kind, int32_t S0, int32_t KT, 
  * core writes, for each channel, the activation word X = (a_p + a_{p+1} 2^11, a_{p+2}) (p = the
  * window's first column, unsigned activations); per channel the stream holds, for each filter row,
  * the weight word (w_1 + w_0 2^11, w_2 2^11), so one SMLAD adds the row's three products to the
- * field [11, 22) of the accumulator. Stream record of a channel: 8 words
- *   w_row0, w_row1, w_row2, pre, k2 = 2 (bias - zp sum(w) - FOFF), m, rz, r
- * (requantization as MIXQ_DW_RQ, every shift negative). pre = LOFF + FOFF 2^11 keeps both fields
- * non-negative, so UBFX(acc, 11, 11) = F + FOFF exactly. */
-MIXQ_INLINE int32_t mixq_dwp_rec_words(void) { return 8; }
+ * field [11, 22) of the accumulator. pre = LOFF + FOFF 2^11 keeps both fields non-negative, so
+ * UBFX(acc, 11, 11) = F + FOFF exactly. Stream record of a channel: w_row0, w_row1, w_row2, pre,
+ * then the requantization words of the call's mode (f = F + FOFF, K = bias - zp sum(w) - FOFF, so
+ * x = f + K is the exact sum; s = max(shift, 0), r = max(-shift, 0), z = output zero point):
+ *   MIXQ_DWP_NEG (every shift negative): 2K, m, rz = 2^(r-1) + z 2^r, r
+ *       a = 2K + 2f (ADD), SMMLAR(a, m, rz - [x < 0]) asr r
+ *   MIXQ_DWP_POS (every shift >= 0):     K 2^(s+1), 2^(s+1), m, z
+ *       a = f 2^(s+1) + K 2^(s+1) (MLA), SMMLAR(a, m, z)            (RDBPOT by 0: no sign term)
+ *   MIXQ_DWP_MIX (both signs):           K 2^(s+1), 2^(s+1), m, rz, r | [r > 0] 2^31
+ *       MLA, the sign term masked by bit 31 of the last word (AND, ADD .. ASR #31), ASR by its
+ *       low byte (= r) */
+#define MIXQ_DWP_NEG 0
+#define MIXQ_DWP_POS 1
+#define MIXQ_DWP_MIX 2
+MIXQ_INLINE int32_t mixq_dwp_rec_words(int32_t mode) { return mode == MIXQ_DWP_MIX ? 9 : 8; }
 
-/* One channel: three rows, extraction, requantization, saturation; then PACK (a string) puts the
- * result in place. r4, r5, r6, r8 hold the record words (ascending registers for LDM). */
-#define MIXQ_DWP_CH(SAT, PACK)                                                                    \
+/* One channel of one pixel (X words at byte offset O from p0, p1, p2): three rows, extraction,
+ * requantization (RQ), saturation; then PACK (a string) puts the result in place. r4, r5, r6, r8
+ * (and r9) hold the record words (ascending registers for LDM). */
+#define MIXQ_DWP_MAC(O)                                                                           \
     "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
-    "ldr %[x], [%[p0]], #4\n\t"                                                                   \
+    "ldr %[x], [%[p0], #" O "]\n\t"                                                               \
     "smlad %[acc], %[x], r4, r8\n\t"                                                              \
-    "ldr %[x], [%[p1]], #4\n\t"                                                                   \
+    "ldr %[x], [%[p1], #" O "]\n\t"                                                               \
     "smlad %[acc], %[x], r5, %[acc]\n\t"                                                          \
-    "ldr %[x], [%[p2]], #4\n\t"                                                                   \
+    "ldr %[x], [%[p2], #" O "]\n\t"                                                               \
     "smlad %[acc], %[x], r6, %[acc]\n\t"                                                          \
+    "ubfx %[acc], %[acc], #11, #11\n\t"
+#define MIXQ_DWP_RQ_NEG                                                                           \
     "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
-    "ubfx %[acc], %[acc], #11, #11\n\t"                                                           \
     "add %[acc], r4, %[acc], lsl #1\n\t"                                                          \
     "add r6, r6, %[acc], asr #31\n\t"                                                             \
     "smmlar %[acc], %[acc], r5, r6\n\t"                                                           \
-    "asr %[acc], %[acc], r8\n\t" SAT PACK
+    "asr %[acc], %[acc], r8\n\t"
+#define MIXQ_DWP_RQ_POS                                                                           \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "mla %[acc], %[acc], r5, r4\n\t"                                                              \
+    "smmlar %[acc], %[acc], r6, r8\n\t"
+#define MIXQ_DWP_RQ_MIX                                                                           \
+    "ldmia %[st]!, {r4, r5, r6, r8, r9}\n\t"                                                      \
+    "mla %[acc], %[acc], r5, r4\n\t"                                                              \
+    "and %[x], r9, %[acc], asr #31\n\t"                                                           \
+    "add r8, r8, %[x], asr #31\n\t"                                                               \
+    "smmlar %[acc], %[acc], r6, r8\n\t"                                                           \
+    "asr %[acc], %[acc], r9\n\t"
 
-/* the 8 channels of a chunk come in the order 0, 4, 1, 5, 2, 6, 3, 7 */
-#define MIXQ_DWP_8(SAT, P0, P4, P1, P5, P2, P6, P3, P7)                                             \
-    MIXQ_DWP_CH(SAT, P0) MIXQ_DWP_CH(SAT, P4) MIXQ_DWP_CH(SAT, P1) MIXQ_DWP_CH(SAT, P5)               \
-    MIXQ_DWP_CH(SAT, P2) MIXQ_DWP_CH(SAT, P6) MIXQ_DWP_CH(SAT, P3) MIXQ_DWP_CH(SAT, P7)
+/* The 8 channels of a chunk: slot s (X word at byte 4 s, record s) holds channel
+ * (s >> 1) + 4 (s & 1), i.e. the order 0, 4, 1, 5, 2, 6, 3, 7. CH(O, I) is one channel at X offset O
+ * whose channel index in the chunk is I (for the packing). */
+#define MIXQ_DWP_8(CH) CH("0", 0) CH("4", 4) CH("8", 1) CH("12", 5) CH("16", 2) CH("20", 6) CH("24", 3) CH("28", 7)
 
-#define MIXQ_DWP_OPS(PK)                                                                          \
-    : [st] "+r"(st), [p0] "+r"(*p0), [p1] "+r"(*p1), [p2] "+r"(*p2), [acc] "=&r"(acc), [x] "=&r"(x), \
-      [pk] PK                                                                                     \
-    :                                                                                             \
-    : "r4", "r5", "r6", "r8", "memory"
+#define MIXQ_DWP_PUT8(A, PK, I) "strb %[" A "], [%[" PK "], #" #I "]\n\t"
 
-/* 8 channels of one output pixel: *p0, *p1, *p2 = the X words of the three filter rows at this
- * column (advanced by 8 words), st = the chunk's 8 records, out = the chunk's first output byte.
- * Seven operands and four fixed registers. */
-MIXQ_INLINE void mixq_dwp_pixel(int32_t OB, const uint32_t *st, const uint32_t **p0, const uint32_t **p1,
-                                const uint32_t **p2, uint8_t *out) {
+/* One pixel, 8 channels: *p0, *p1, *p2 = the chunk's X words of the three filter rows at this column
+ * (8 words each), st = the chunk's 8 records, out = the chunk's first output byte. */
+#define MIXQ_DWP_OPS1(PK)                                                                          \
+    : [st] "+r"(st), [acc] "=&r"(acc), [x] "=&r"(x), [pk] PK                                       \
+    : [p0] "r"(p0), [p1] "r"(p1), [p2] "r"(p2)                                                     \
+    : "r4", "r5", "r6", "r8", "r9", "memory"
+#define MIXQ_DWP_C8N(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_NEG "ssat %[acc], #8, %[acc]\n\t" MIXQ_DWP_PUT8("acc", "pk", I)
+#define MIXQ_DWP_C8P(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_POS "ssat %[acc], #8, %[acc]\n\t" MIXQ_DWP_PUT8("acc", "pk", I)
+#define MIXQ_DWP_C8M(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_MIX "ssat %[acc], #8, %[acc]\n\t" MIXQ_DWP_PUT8("acc", "pk", I)
+/* sub-byte packing strings (the shift is a literal per channel index) */
+#define MIXQ_DWP_P4_0 "mov %[pk], %[acc]\n\t"
+#define MIXQ_DWP_P4_1 "orr %[pk], %[pk], %[acc], lsl #4\n\t"
+#define MIXQ_DWP_P4_2 "orr %[pk], %[pk], %[acc], lsl #8\n\t"
+#define MIXQ_DWP_P4_3 "orr %[pk], %[pk], %[acc], lsl #12\n\t"
+#define MIXQ_DWP_P4_4 "orr %[pk], %[pk], %[acc], lsl #16\n\t"
+#define MIXQ_DWP_P4_5 "orr %[pk], %[pk], %[acc], lsl #20\n\t"
+#define MIXQ_DWP_P4_6 "orr %[pk], %[pk], %[acc], lsl #24\n\t"
+#define MIXQ_DWP_P4_7 "orr %[pk], %[pk], %[acc], lsl #28\n\t"
+#define MIXQ_DWP_P2_0 "mov %[pk], %[acc]\n\t"
+#define MIXQ_DWP_P2_1 "orr %[pk], %[pk], %[acc], lsl #2\n\t"
+#define MIXQ_DWP_P2_2 "orr %[pk], %[pk], %[acc], lsl #4\n\t"
+#define MIXQ_DWP_P2_3 "orr %[pk], %[pk], %[acc], lsl #6\n\t"
+#define MIXQ_DWP_P2_4 "orr %[pk], %[pk], %[acc], lsl #8\n\t"
+#define MIXQ_DWP_P2_5 "orr %[pk], %[pk], %[acc], lsl #10\n\t"
+#define MIXQ_DWP_P2_6 "orr %[pk], %[pk], %[acc], lsl #12\n\t"
+#define MIXQ_DWP_P2_7 "orr %[pk], %[pk], %[acc], lsl #14\n\t"
+#define MIXQ_DWP_C4N(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_NEG "usat %[acc], #4, %[acc]\n\t" MIXQ_DWP_P4_##I
+#define MIXQ_DWP_C4P(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_POS "usat %[acc], #4, %[acc]\n\t" MIXQ_DWP_P4_##I
+#define MIXQ_DWP_C4M(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_MIX "usat %[acc], #4, %[acc]\n\t" MIXQ_DWP_P4_##I
+#define MIXQ_DWP_C2N(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_NEG "usat %[acc], #2, %[acc]\n\t" MIXQ_DWP_P2_##I
+#define MIXQ_DWP_C2P(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_POS "usat %[acc], #2, %[acc]\n\t" MIXQ_DWP_P2_##I
+#define MIXQ_DWP_C2M(O, I) MIXQ_DWP_MAC(O) MIXQ_DWP_RQ_MIX "usat %[acc], #2, %[acc]\n\t" MIXQ_DWP_P2_##I
+
+MIXQ_INLINE void mixq_dwp_pixel(int32_t OB, int32_t mode, const uint32_t *st, const uint32_t *p0, const uint32_t *p1,
+                                const uint32_t *p2, uint8_t *out) {
     uint32_t acc, x, pk;
-#define O4(S) "orr %[pk], %[pk], %[acc], lsl #" S "\n\t"
     if (OB == 8) {
         pk = (uint32_t)(uintptr_t)out;
-#define B8(S) "strb %[acc], [%[pk], #" S "]\n\t"
-        __asm__ volatile(MIXQ_DWP_8("ssat %[acc], #8, %[acc]\n\t", B8("0"), B8("4"), B8("1"), B8("5"), B8("2"), B8("6"),
-                                    B8("3"), B8("7")) MIXQ_DWP_OPS("+r"(pk)));
-#undef B8
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C8N) MIXQ_DWP_OPS1("+r"(pk)));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C8P) MIXQ_DWP_OPS1("+r"(pk)));
+        } else {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C8M) MIXQ_DWP_OPS1("+r"(pk)));
+        }
     } else if (OB == 4) {
-        __asm__ volatile(MIXQ_DWP_8("usat %[acc], #4, %[acc]\n\t", "mov %[pk], %[acc]\n\t", O4("16"), O4("4"), O4("20"),
-                                    O4("8"), O4("24"), O4("12"), O4("28")) MIXQ_DWP_OPS("=&r"(pk)));
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C4N) MIXQ_DWP_OPS1("=&r"(pk)));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C4P) MIXQ_DWP_OPS1("=&r"(pk)));
+        } else {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C4M) MIXQ_DWP_OPS1("=&r"(pk)));
+        }
         mixq_store_u32(out, pk);
     } else {
-        __asm__ volatile(MIXQ_DWP_8("usat %[acc], #2, %[acc]\n\t", "mov %[pk], %[acc]\n\t", O4("8"), O4("2"), O4("10"),
-                                    O4("4"), O4("12"), O4("6"), O4("14")) MIXQ_DWP_OPS("=&r"(pk)));
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C2N) MIXQ_DWP_OPS1("=&r"(pk)));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C2P) MIXQ_DWP_OPS1("=&r"(pk)));
+        } else {
+            __asm__ volatile(MIXQ_DWP_8(MIXQ_DWP_C2M) MIXQ_DWP_OPS1("=&r"(pk)));
+        }
         const uint16_t h = (uint16_t)pk;
         memcpy(out, &h, 2);
     }
-#undef O4
     (void)acc;
     (void)x;
 }
-#undef MIXQ_DWP_OPS
+
+/* Two pixels (q, q + 1: X words of q + 1 32 bytes after those of q), 8 channels, every record read
+ * once for both: per channel 2 LDM, 6 LDR, 6 SMLAD, then 6 (NEG) or 4 (POS) instructions per output
+ * before the saturation and the packing. The sign term goes to x (rz stays for the second pixel).
+ * Nine operands and four fixed registers; MIX calls take mixq_dwp_pixel. */
+#define MIXQ_DWP_MAC2(O, OB_)                                                                    \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "ldr %[x], [%[p0], #" OB_ "]\n\t"                                                             \
+    "smlad %[b], %[x], r4, r8\n\t"                                                                \
+    "ldr %[x], [%[p0], #" O "]\n\t"                                                               \
+    "smlad %[a], %[x], r4, r8\n\t"                                                                \
+    "ldr %[x], [%[p1], #" OB_ "]\n\t"                                                             \
+    "smlad %[b], %[x], r5, %[b]\n\t"                                                              \
+    "ldr %[x], [%[p1], #" O "]\n\t"                                                               \
+    "smlad %[a], %[x], r5, %[a]\n\t"                                                              \
+    "ldr %[x], [%[p2], #" OB_ "]\n\t"                                                             \
+    "smlad %[b], %[x], r6, %[b]\n\t"                                                              \
+    "ldr %[x], [%[p2], #" O "]\n\t"                                                               \
+    "smlad %[a], %[x], r6, %[a]\n\t"                                                              \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "ubfx %[a], %[a], #11, #11\n\t"                                                               \
+    "ubfx %[b], %[b], #11, #11\n\t"
+#define MIXQ_DWP_RQ2_NEG(A)                                                                       \
+    "add %[" A "], r4, %[" A "], lsl #1\n\t"                                                      \
+    "add %[x], r6, %[" A "], asr #31\n\t"                                                         \
+    "smmlar %[" A "], %[" A "], r5, %[x]\n\t"                                                     \
+    "asr %[" A "], %[" A "], r8\n\t"
+#define MIXQ_DWP_RQ2_POS(A)                                                                       \
+    "mla %[" A "], %[" A "], r5, r4\n\t"                                                          \
+    "smmlar %[" A "], %[" A "], r6, r8\n\t"
+#define MIXQ_DWP_OPS2(PK)                                                                          \
+    : [st] "+r"(st), [a] "=&r"(a), [b] "=&r"(b), [x] "=&r"(x), [pa] PK(pa), [pb] PK(pb)            \
+    : [p0] "r"(p0), [p1] "r"(p1), [p2] "r"(p2)                                                     \
+    : "r4", "r5", "r6", "r8", "memory"
+#define MIXQ_DWP_IN(V) "+r"(V)
+#define MIXQ_DWP_OUT(V) "=&r"(V)
+/* one channel of both pixels: MAC2, then per pixel RQ, SAT, PUT (PUT(A, PK) a string) */
+#define MIXQ_DWP_2CH(O, OB_, RQ, SAT, PUTA, PUTB) \
+    MIXQ_DWP_MAC2(O, OB_) RQ("a") SAT("a") PUTA RQ("b") SAT("b") PUTB
+#define MIXQ_DWP_SSAT8(A) "ssat %[" A "], #8, %[" A "]\n\t"
+#define MIXQ_DWP_USAT4(A) "usat %[" A "], #4, %[" A "]\n\t"
+#define MIXQ_DWP_USAT2(A) "usat %[" A "], #2, %[" A "]\n\t"
+#define MIXQ_DWP_S8(I) "strb %[a], [%[pa], #" #I "]\n\t", "strb %[b], [%[pb], #" #I "]\n\t"
+#define MIXQ_DWP_Q4_0 "mov %[pa], %[a]\n\t", "mov %[pb], %[b]\n\t"
+#define MIXQ_DWP_QS(S) "orr %[pa], %[pa], %[a], lsl #" S "\n\t", "orr %[pb], %[pb], %[b], lsl #" S "\n\t"
+#define MIXQ_DWP_2CHX(...) MIXQ_DWP_2CH(__VA_ARGS__)
+#define MIXQ_DWP_2x8(RQ, SAT, P0, P4, P1, P5, P2, P6, P3, P7)                                                   \
+    MIXQ_DWP_2CHX("0", "32", RQ, SAT, P0) MIXQ_DWP_2CHX("4", "36", RQ, SAT, P4)                                \
+    MIXQ_DWP_2CHX("8", "40", RQ, SAT, P1) MIXQ_DWP_2CHX("12", "44", RQ, SAT, P5)                               \
+    MIXQ_DWP_2CHX("16", "48", RQ, SAT, P2) MIXQ_DWP_2CHX("20", "52", RQ, SAT, P6)                              \
+    MIXQ_DWP_2CHX("24", "56", RQ, SAT, P3) MIXQ_DWP_2CHX("28", "60", RQ, SAT, P7)
+
+MIXQ_INLINE void mixq_dwp_pixel2(int32_t OB, int32_t mode, const uint32_t *st, const uint32_t *p0,
+                                 const uint32_t *p1, const uint32_t *p2, uint8_t *out, int32_t opix) {
+    uint32_t a, b, x, pa, pb;
+    if (OB == 8) {
+        pa = (uint32_t)(uintptr_t)out;
+        pb = pa + (uint32_t)opix;
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_NEG, MIXQ_DWP_SSAT8, MIXQ_DWP_S8(0), MIXQ_DWP_S8(4),
+                                          MIXQ_DWP_S8(1), MIXQ_DWP_S8(5), MIXQ_DWP_S8(2), MIXQ_DWP_S8(6),
+                                          MIXQ_DWP_S8(3), MIXQ_DWP_S8(7)) MIXQ_DWP_OPS2(MIXQ_DWP_IN));
+        } else {
+            __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_POS, MIXQ_DWP_SSAT8, MIXQ_DWP_S8(0), MIXQ_DWP_S8(4),
+                                          MIXQ_DWP_S8(1), MIXQ_DWP_S8(5), MIXQ_DWP_S8(2), MIXQ_DWP_S8(6),
+                                          MIXQ_DWP_S8(3), MIXQ_DWP_S8(7)) MIXQ_DWP_OPS2(MIXQ_DWP_IN));
+        }
+    } else if (OB == 4) {
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_NEG, MIXQ_DWP_USAT4, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("16"),
+                                          MIXQ_DWP_QS("4"), MIXQ_DWP_QS("20"), MIXQ_DWP_QS("8"), MIXQ_DWP_QS("24"),
+                                          MIXQ_DWP_QS("12"), MIXQ_DWP_QS("28")) MIXQ_DWP_OPS2(MIXQ_DWP_OUT));
+        } else {
+            __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_POS, MIXQ_DWP_USAT4, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("16"),
+                                          MIXQ_DWP_QS("4"), MIXQ_DWP_QS("20"), MIXQ_DWP_QS("8"), MIXQ_DWP_QS("24"),
+                                          MIXQ_DWP_QS("12"), MIXQ_DWP_QS("28")) MIXQ_DWP_OPS2(MIXQ_DWP_OUT));
+        }
+        mixq_store_u32(out, pa);
+        mixq_store_u32(out + opix, pb);
+    } else {
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_NEG, MIXQ_DWP_USAT2, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("8"),
+                                          MIXQ_DWP_QS("2"), MIXQ_DWP_QS("10"), MIXQ_DWP_QS("4"), MIXQ_DWP_QS("12"),
+                                          MIXQ_DWP_QS("6"), MIXQ_DWP_QS("14")) MIXQ_DWP_OPS2(MIXQ_DWP_OUT));
+        } else {
+            __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_POS, MIXQ_DWP_USAT2, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("8"),
+                                          MIXQ_DWP_QS("2"), MIXQ_DWP_QS("10"), MIXQ_DWP_QS("4"), MIXQ_DWP_QS("12"),
+                                          MIXQ_DWP_QS("6"), MIXQ_DWP_QS("14")) MIXQ_DWP_OPS2(MIXQ_DWP_OUT));
+        }
+        const uint16_t ha = (uint16_t)pa, hb = (uint16_t)pb;
+        memcpy(out, &ha, 2);
+        memcpy(out + opix, &hb, 2);
+    }
+    (void)a;
+    (void)b;
+    (void)x;
+}
 
 #undef MIXQ_DW_OUTS
 #endif /* MIXQ_DSP */

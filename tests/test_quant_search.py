@@ -25,7 +25,7 @@ from tvm_mixq.schedule.search import plan_memory
 @pytest.fixture(scope="module")
 def fmnist():
     g = read_tflite(MODELS / "fmnist_dsconv_int8.tflite")
-    plan = plan_memory(g)
+    plan = plan_memory(g, {"mixq.patch_stage_end": 1, "mixq.patch_grid": "4x2"})
     x = np.load(MODELS / "fmnist_calib.npz")["input_0"][:64]
     return g, plan, calibrate(g, x, plan)
 

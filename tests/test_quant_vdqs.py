@@ -146,6 +146,26 @@ def test_measured_cost_follows_the_nearest_benchmarked_layer(kws):
     assert op_features(g, pw, macs=64 * cin)[2] == pytest.approx(0.0)
 
 
+def test_loss_budget_spends_the_accuracy_proxy_where_it_saves_most(kws, tmp_path):
+    g, plan, calib = kws
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps(synthetic_table(g)))
+    model = make_cost_model("measured", str(path))
+    cache: dict = {}
+    anchor = vdqs_search(g, calib, plan, cost_model=BitopsCost(), cost_budget=1 / 2.2, sensitivity_cache=cache)
+    spent = sum(st.omega for st in anchor.steps)
+    assert spent > 0 and "weights" in cache
+    runs = []
+    for budget in (0.25 * spent, spent, 4 * spent):
+        r = vdqs_search(g, calib, plan, cost_model=model, loss_budget=budget, sensitivity_cache=cache)
+        assert sum(st.omega for st in r.steps) <= budget * (1 + 1e-9)
+        runs.append(r)
+    # more proxy to spend never costs more instructions; the ordering is by saving per unit of proxy
+    assert runs[0].cost >= runs[1].cost >= runs[2].cost and runs[2].cost < runs[2].int8_cost
+    ratios = [st.score for st in runs[1].steps]
+    assert ratios and all(r > 0 for r in ratios)
+
+
 def test_measured_cost_table_errors(tmp_path):
     with pytest.raises(MixqError, match="needs a kernel cost table"):
         make_cost_model("measured")

@@ -103,8 +103,8 @@ def test_later_stage_calls_count_as_work(g, monkeypatch) -> None:
                    if g.ops[o].kind in search.WORK_OPS)
     calls = stage.grid[0] * stage.grid[1] - 1
     assert planner.call_work(cut, stage.grid) == calls * channels * 128 > 0
-    first = stage_cuts(g)[0]  # a first stage is budgeted on its recomputation alone
-    assert planner.call_work(first, (4, 4)) == 0
+    first = stage_cuts(g)[0]
+    assert planner.call_work(first, (4, 4)) > planner.call_work(first, (2, 2)) > planner.call_work(first, (1, 1)) == 0
     # priced high enough, the calls of a later stage break the recomputation budget: none is chosen
     monkeypatch.setattr(search, "CALL_MACS_PER_CHANNEL", 10 ** 6)
     assert plan_memory(g).later_stages == []

@@ -149,7 +149,9 @@ def test_design_figures_with_plain_accounting(vww) -> None:
     assert 36_864 < sep.peak <= 38_296 + (window + 7) // 8 * 8
     # the stage output written over input rows no later patch reads: the 36,864 B floor
     assert plan_memory(vww, forced, **kw).peak == 36_864
-    streamed = plan_memory(vww, {"mixq.stream_input": 1}, **kw)
+    # the 3x3 grid's recomputation (14.6%) plus its extra calls are above the default work budget:
+    # the memory target takes the limit
+    streamed = plan_memory(vww, {"mixq.stream_input": 1, "mixq.sram_limit_kb": 18}, **kw)
     assert streamed.peak == 18_432 and streamed.patch_stage.grid == (3, 3)
     assert abs(streamed.extra_macs - 0.146) < 0.001
     assert plan_memory(_model("kws_ref_model.tflite"), {}, **kw).peak == 16_000

@@ -24,13 +24,13 @@ import numpy as np
 from ..errors import MixqError
 from ..graph import Graph
 from .calibration import Calibration, calibrate, load_calibration_data, validate_inputs
-from .cost import CostEvaluator, make_cost_model
+from .cost import BitopsCost, CostEvaluator, MeasuredCost, make_cost_model
 from .execute import PlanRunner
 from .float_weights import float_weights_for
 from .precision import PrecisionAssignment, write_to_plan
 from .vdpc import (DEFAULT_OUTLIER_K, DEFAULT_OUTLIER_PERCENTILE, DEFAULT_OUTLIER_RULE, PatchClass,
                    classify_patches)
-from .vdqs import DEFAULT_LAMBDA, VdqsResult, build_graphs, vdqs_search
+from .vdqs import ANCHOR_BITOPS_BUDGET, DEFAULT_LAMBDA, VdqsResult, build_graphs, vdqs_search
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ def assign_precision(
     cost_model : ``mixq.cost_model`` (``bitops`` or ``measured``, the latter reads ``cost_table``, or
         the kernel benchmark's table for ``target`` (``mixq.target``) when no path is given).
     cost_budget : target cost as a fraction of the int8 patch-based cost (None: VDQS stops when no
-        step scores positive).
+        step scores positive; with the measured cost model, when it has spent the accuracy proxy
+        of :data:`~tvm_mixq.quant.vdqs.ANCHOR_BITOPS_BUDGET`, see the VDQS docstring).
     sram_budget_bytes, sram_of : optional SRAM budget (``mixq.sram_limit_kb`` * 1024) and the function
         measuring an assignment's peak (default: :func:`sram_function`, the project's memory planner).
     float_model : the float ``.tflite`` to requantize weights from.
@@ -161,8 +162,15 @@ def assign_precision(
     model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table), target)
     if sram_budget_bytes is not None and sram_of is None:
         sram_of = sram_function(graph, plan)
+    loss_budget, cache = None, {}
+    if isinstance(model, MeasuredCost) and cost_budget is None and sram_budget_bytes is None:
+        # Instructions without a budget: the accuracy proxy that the validated BitOPs operating
+        # point spends, spent where it saves the most instructions (vdqs "Accuracy budget")
+        anchor = vdqs_search(graph, calibration, plan, pc, bits, lambda_, BitopsCost(), ANCHOR_BITOPS_BUDGET,
+                             None, None, fw, sensitivity=sensitivity, sensitivity_cache=cache)
+        loss_budget = sum(st.omega for st in anchor.steps)
     result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
-                         sram_of, fw, sensitivity=sensitivity)
+                         sram_of, fw, sensitivity=sensitivity, loss_budget=loss_budget, sensitivity_cache=cache)
     normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction, weight_rounding)
     ev = CostEvaluator(graph, plan)
     return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,

@@ -9,14 +9,14 @@ For every candidate (stage end, grid) the schedule is built and its buffers plac
 * Without a limit: the smallest peak among candidates with at most ``mixq.max_extra_macs``
   extra work, then the least work.
 
-Work is MACs (halo recomputation included) plus, for later stages, the fixed cost of every extra
-kernel call their patch loop makes: a call prepares per-channel requantization constants (and, for
-sub-byte kernels, thresholds and re-spaced weights) before its first MAC, which
-:data:`CALL_MACS_PER_CHANNEL` prices in MACs per output channel. Without it a later stage of many
-small patches looked free (no recomputation: a depthwise + pointwise pair) while it ran two to
-three times the instructions of its ops on the emulated core. The first stage is budgeted on
-MACs alone: its ops have few channels against large tiles (VWW-96's 3x3 grid: calls about 3% of
-the model's MACs, recomputation 14.6%).
+Work is MACs (halo recomputation included) plus the fixed cost of every extra kernel call a patch
+loop makes: a call prepares per-channel requantization constants (and, for sub-byte kernels,
+thresholds and re-spaced weights) before its first MAC, which :data:`CALL_MACS_PER_CHANNEL` prices
+in MACs per output channel. Without it a stage of many small patches looked free (a later stage of
+a depthwise + pointwise pair recomputes nothing) while it ran two to three times the instructions
+of its ops on the emulated core. So without a limit VWW-96's streamed plan takes a 5x5 grid
+(13,984 B); the 3x3 grid of the memory targets (18,432 B, 14.6% recomputation plus about 3% of
+calls) is what ``mixq.sram_limit_kb=18`` gets.
 
 Channel splits never add MACs. In ``auto`` they are chosen greedily: while the step with the most
 live bytes lies in a chain that can run in slices, try split factors for that chain and keep the best, until
@@ -131,10 +131,9 @@ class _Planner:
         self._stage_phase: dict[tuple, int] = {}
 
     def call_work(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]]) -> int:
-        """Work of the extra kernel calls of a later stage on a grid (every op called once per
-        patch instead of once), in MACs (:data:`CALL_MACS_PER_CHANNEL`); 0 for a first stage (one
-        that reads a graph input), see the module docstring."""
-        if cut is None or grid is None or cut.input_tensor in self.g.inputs:
+        """Work of the extra kernel calls of a stage on a grid (every op called once per patch
+        instead of once), in MACs (:data:`CALL_MACS_PER_CHANNEL`)."""
+        if cut is None or grid is None:
             return 0
         channels = sum(self.g.tensors[self.g.ops[o].outputs[0]].shape[-1] for o in cut.ops
                        if self.g.ops[o].kind in WORK_OPS)

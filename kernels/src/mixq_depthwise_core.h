@@ -198,21 +198,13 @@ MIXQ_INLINE int32_t mixq_dw_out_of_bounds(int32_t sh, int64_t b, int64_t xmax, i
 }
 
 /* Whether every channel of [0, ncg) is inside the DSP paths' bounds (mixq_dw_out_of_bounds; z = the
- * integer the requantization adds). Checked once with the largest |bias|, left and right shift of the
- * call (each term grows with them), and channel by channel only when that check fails. */
+ * integer the requantization adds). Checked once with the largest |bias| (bmax), left and right shift
+ * (shmax, shmin) of the call's channels (each term grows with them; the caller gathers them while it
+ * validates the parameters), and channel by channel only when that check fails. */
 MIXQ_INLINE int32_t mixq_dw_bounds_ok(int32_t IB, int32_t WB, int32_t KT, int32_t ncg, const int32_t *bias,
-                                      const mixq_per_channel_quant *q, int32_t zp, int32_t z) {
+                                      const mixq_per_channel_quant *q, int32_t zp, int32_t z, int32_t shmin,
+                                      int32_t shmax, uint32_t bmax) {
     const int64_t xmax = (int64_t)KT * (1 << (WB - 1)) * mixq_max_i32(mixq_act_hi(IB) - zp, zp - mixq_act_lo(IB));
-    int32_t shmax = -31, shmin = 30;
-    uint32_t bmax = 0;
-    for (int32_t c = 0; c < ncg; c++) {
-        const int32_t sh = q->shift[c];
-        const int32_t b = bias ? bias[c] : 0;
-        const uint32_t ab = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;
-        shmax = sh > shmax ? sh : shmax;
-        shmin = sh < shmin ? sh : shmin;
-        bmax = ab > bmax ? ab : bmax;
-    }
     if (shmax > 7) {
         return 0;
     }
@@ -254,10 +246,10 @@ MIXQ_INLINE void mixq_dw_wpair(int32_t WB, const uint8_t *w, int32_t idx, int32_
 MIXQ_INLINE int32_t mixq_dw_stream(int32_t IB, int32_t WB, int32_t FULL, int32_t KT, int32_t cout, int32_t ncg,
                                    int32_t nw, const uint8_t *w, const int32_t *bias,
                                    const mixq_per_channel_quant *q, int32_t zp, int32_t ozp, int32_t lo,
-                                   uint32_t *st) {
+                                   int32_t shmin, int32_t shmax, uint32_t bmax, uint32_t *st) {
     const int32_t rw = mixq_dw_rec_words(KT);
     const int32_t z = FULL ? ozp : ozp - lo;
-    if (!mixq_dw_bounds_ok(IB, WB, KT, ncg, bias, q, zp, z)) {
+    if (!mixq_dw_bounds_ok(IB, WB, KT, ncg, bias, q, zp, z, shmin, shmax, bmax)) {
         return 0;
     }
     /* byte-wise decoding needs both weights of a channel pair in one byte at every tap */
@@ -333,7 +325,7 @@ MIXQ_INLINE void mixq_dwp_stream(int32_t IB, int32_t WB, int32_t mode, int32_t c
             }
         }
         uint32_t *rec = st + c8 * rw;
-#pragma GCC unroll 1
+#pragma GCC unroll 8
         for (int32_t i = 0; i < 8; i++, rec += rw) {
             const int32_t j = (i >> 1) + ((i & 1) << 2); /* slot i holds channel j */
             const int32_t c = c8 + j;
@@ -345,8 +337,7 @@ MIXQ_INLINE void mixq_dwp_stream(int32_t IB, int32_t WB, int32_t mode, int32_t c
             }
 #pragma GCC unroll 3
             for (int32_t ky = 0; ky < 3; ky++) {
-                rec[ky] = (uint32_t)(uint16_t)(v[3 * ky + 1] + v[3 * ky] * 2048) |
-                          ((uint32_t)v[3 * ky + 2] << 27);
+                rec[ky] = (uint32_t)(uint16_t)(v[3 * ky + 1] + v[3 * ky] * 2048) | ((uint32_t)v[3 * ky + 2] << 27);
             }
             rec[3] = pre;
             const int32_t sh = q->shift[c], r = sh < 0 ? -sh : 0, s = sh > 0 ? sh : 0;
@@ -564,7 +555,7 @@ MIXQ_INLINE void mixq_dwp_run(int32_t IB, int32_t OB, int32_t mode, const uint8_
                                *p2 = ring + use[2] * rowwords;
                 const int32_t blk = nch * 16;
                 int32_t ox = 0;
-                if (mode != MIXQ_DWP_MIX) {
+                {
                     for (; ox + 1 < ow; ox += 2, o += 2 * opix) {
                         const int32_t off = (ox >> 1) * blk;
                         const uint32_t *sk = stg, *q0 = p0 + off, *q1 = p1 + off, *q2 = p2 + off;
@@ -628,9 +619,18 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     if (lo > hi || lo < mixq_act_lo(OB) || hi > mixq_act_hi(OB) || zp < mixq_act_lo(IB) || zp > mixq_act_hi(IB)) {
         return MIXQ_ERR_ARG;
     }
+    int32_t shmin = 30, shmax = -31; /* and the largest |bias|: for the DSP paths' bounds */
+    uint32_t bmax = 0;
     for (int32_t c = 0; c < cout; c++) {
-        if (q->multiplier[c] < 0 || q->shift[c] < -31 || q->shift[c] > 30) {
+        const int32_t sh = q->shift[c];
+        if (q->multiplier[c] < 0 || sh < -31 || sh > 30) {
             return MIXQ_ERR_ARG;
+        }
+        shmin = sh < shmin ? sh : shmin;
+        shmax = sh > shmax ? sh : shmax;
+        if (MIXQ_DSP && bias) {
+            const uint32_t ab = bias[c] < 0 ? 0u - (uint32_t)bias[c] : (uint32_t)bias[c];
+            bmax = ab > bmax ? ab : bmax;
         }
     }
     if (ctx == 0 || ctx->buf == 0 || ((uintptr_t)ctx->buf & 3u) != 0 || ctx->size < mixq_dw_scratch(cout, kh * kw)) {
@@ -649,13 +649,8 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     int32_t neg = 1; /* every shift negative: the sign term needs no mask (MIXQ_DW_RQ) */
 #if MIXQ_DSP
     if (full && mixq_dwp_shape_ok(IB, WB, kh, kw, dw, mult, cout) && ctx->size >= mixq_dwp_scratch(cout, ow)) {
-        int32_t anyneg = 0, anypos = 0;
-        for (int32_t c = 0; c < cout; c++) {
-            anyneg |= q->shift[c] < 0;
-            anypos |= q->shift[c] >= 0;
-        }
-        if (mixq_dw_bounds_ok(IB, WB, 9, cout, bias, q, zp, ozp)) {
-            const int32_t mode = !anypos ? MIXQ_DWP_NEG : (!anyneg ? MIXQ_DWP_POS : MIXQ_DWP_MIX);
+        if (mixq_dw_bounds_ok(IB, WB, 9, cout, bias, q, zp, ozp, shmin, shmax, bmax)) {
+            const int32_t mode = shmax < 0 ? MIXQ_DWP_NEG : (shmin >= 0 ? MIXQ_DWP_POS : MIXQ_DWP_MIX);
             mixq_dwp_stream(IB, WB, mode, cout, w, bias, q, zp, ozp, st);
             mixq_dwp_run(IB, OB, mode, in, out, st, st + cout * mixq_dwp_rec_words(mode), n, ih, iw, cout, oh, ow, sh,
                          sw, ph, pw, dh, zp);
@@ -674,7 +669,7 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     /* the unrolled path for 3x3 filters, whole output range and negative shifts; any other call
      * runs the general path (tap loop, mask of the sign term, clamp) */
     const int32_t quick = full && neg && kt == 9;
-    if (ncg > 0 && !mixq_dw_stream(IB, WB, quick, kt, cout, ncg, nw, w, bias, q, zp, ozp, lo, st)) {
+    if (ncg > 0 && !mixq_dw_stream(IB, WB, quick, kt, cout, ncg, nw, w, bias, q, zp, ozp, lo, shmin, shmax, bmax, st)) {
         ncg = 0;
     }
     if (ncg > 0) {
@@ -687,6 +682,9 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     }
 #else
     (void)nw;
+    (void)shmin;
+    (void)shmax;
+    (void)bmax;
     (void)full;
     (void)neg;
     (void)ioff;

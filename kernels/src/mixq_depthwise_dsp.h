@@ -274,7 +274,7 @@ MIXQ_INLINE void mixq_dwp_pixel(int32_t OB, int32_t mode, const uint32_t *st, co
 /* Two pixels (q, q + 1: X words of q + 1 32 bytes after those of q), 8 channels, every record read
  * once for both: per channel 2 LDM, 6 LDR, 6 SMLAD, then 6 (NEG) or 4 (POS) instructions per output
  * before the saturation and the packing. The sign term goes to x (rz stays for the second pixel).
- * Nine operands and four fixed registers; MIX calls take mixq_dwp_pixel. */
+ * Nine operands and four fixed registers (MIX: eight and five, see MIXQ_DWP_MAC2M). */
 #define MIXQ_DWP_MAC2(O, OB_)                                                                    \
     "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
     "ldr %[x], [%[p0], #" OB_ "]\n\t"                                                             \
@@ -322,6 +322,45 @@ MIXQ_INLINE void mixq_dwp_pixel(int32_t OB, int32_t mode, const uint32_t *st, co
     MIXQ_DWP_2CHX("16", "48", RQ, SAT, P2) MIXQ_DWP_2CHX("20", "52", RQ, SAT, P6)                              \
     MIXQ_DWP_2CHX("24", "56", RQ, SAT, P3) MIXQ_DWP_2CHX("28", "60", RQ, SAT, P7)
 
+/* MIX mode, both pixels: the X words go through r9 (free until the second LDM), the record's five
+ * words to r4, r5, r6, r8, r9; after both MLAs r4 is the sign temporary. */
+#define MIXQ_DWP_MAC2M(O, OB_)                                                                   \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "ldr r9, [%[p0], #" OB_ "]\n\t"                                                               \
+    "smlad %[b], r9, r4, r8\n\t"                                                                  \
+    "ldr r9, [%[p0], #" O "]\n\t"                                                                 \
+    "smlad %[a], r9, r4, r8\n\t"                                                                  \
+    "ldr r9, [%[p1], #" OB_ "]\n\t"                                                               \
+    "smlad %[b], r9, r5, %[b]\n\t"                                                                \
+    "ldr r9, [%[p1], #" O "]\n\t"                                                                 \
+    "smlad %[a], r9, r5, %[a]\n\t"                                                                \
+    "ldr r9, [%[p2], #" OB_ "]\n\t"                                                               \
+    "smlad %[b], r9, r6, %[b]\n\t"                                                                \
+    "ldr r9, [%[p2], #" O "]\n\t"                                                                 \
+    "smlad %[a], r9, r6, %[a]\n\t"                                                                \
+    "ldmia %[st]!, {r4, r5, r6, r8, r9}\n\t"                                                      \
+    "ubfx %[a], %[a], #11, #11\n\t"                                                               \
+    "ubfx %[b], %[b], #11, #11\n\t"                                                               \
+    "mla %[a], %[a], r5, r4\n\t"                                                                  \
+    "mla %[b], %[b], r5, r4\n\t"
+#define MIXQ_DWP_RQ2_MIX(A)                                                                       \
+    "and r4, r9, %[" A "], asr #31\n\t"                                                           \
+    "add r4, r8, r4, asr #31\n\t"                                                                 \
+    "smmlar %[" A "], %[" A "], r6, r4\n\t"                                                       \
+    "asr %[" A "], %[" A "], r9\n\t"
+#define MIXQ_DWP_OPS2M(PK)                                                                         \
+    : [st] "+r"(st), [a] "=&r"(a), [b] "=&r"(b), [pa] PK(pa), [pb] PK(pb)                          \
+    : [p0] "r"(p0), [p1] "r"(p1), [p2] "r"(p2)                                                     \
+    : "r4", "r5", "r6", "r8", "r9", "memory"
+#define MIXQ_DWP_2CHM(O, OB_, RQ, SAT, PUTA, PUTB) \
+    MIXQ_DWP_MAC2M(O, OB_) RQ("a") SAT("a") PUTA RQ("b") SAT("b") PUTB
+#define MIXQ_DWP_2CHMX(...) MIXQ_DWP_2CHM(__VA_ARGS__)
+#define MIXQ_DWP_2x8M(SAT, P0, P4, P1, P5, P2, P6, P3, P7)                                                      \
+    MIXQ_DWP_2CHMX("0", "32", MIXQ_DWP_RQ2_MIX, SAT, P0) MIXQ_DWP_2CHMX("4", "36", MIXQ_DWP_RQ2_MIX, SAT, P4)    \
+    MIXQ_DWP_2CHMX("8", "40", MIXQ_DWP_RQ2_MIX, SAT, P1) MIXQ_DWP_2CHMX("12", "44", MIXQ_DWP_RQ2_MIX, SAT, P5)   \
+    MIXQ_DWP_2CHMX("16", "48", MIXQ_DWP_RQ2_MIX, SAT, P2) MIXQ_DWP_2CHMX("20", "52", MIXQ_DWP_RQ2_MIX, SAT, P6)  \
+    MIXQ_DWP_2CHMX("24", "56", MIXQ_DWP_RQ2_MIX, SAT, P3) MIXQ_DWP_2CHMX("28", "60", MIXQ_DWP_RQ2_MIX, SAT, P7)
+
 MIXQ_INLINE void mixq_dwp_pixel2(int32_t OB, int32_t mode, const uint32_t *st, const uint32_t *p0,
                                  const uint32_t *p1, const uint32_t *p2, uint8_t *out, int32_t opix) {
     uint32_t a, b, x, pa, pb;
@@ -332,6 +371,10 @@ MIXQ_INLINE void mixq_dwp_pixel2(int32_t OB, int32_t mode, const uint32_t *st, c
             __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_NEG, MIXQ_DWP_SSAT8, MIXQ_DWP_S8(0), MIXQ_DWP_S8(4),
                                           MIXQ_DWP_S8(1), MIXQ_DWP_S8(5), MIXQ_DWP_S8(2), MIXQ_DWP_S8(6),
                                           MIXQ_DWP_S8(3), MIXQ_DWP_S8(7)) MIXQ_DWP_OPS2(MIXQ_DWP_IN));
+        } else if (mode == MIXQ_DWP_MIX) {
+            __asm__ volatile(MIXQ_DWP_2x8M(MIXQ_DWP_SSAT8, MIXQ_DWP_S8(0), MIXQ_DWP_S8(4), MIXQ_DWP_S8(1),
+                                           MIXQ_DWP_S8(5), MIXQ_DWP_S8(2), MIXQ_DWP_S8(6), MIXQ_DWP_S8(3),
+                                           MIXQ_DWP_S8(7)) MIXQ_DWP_OPS2M(MIXQ_DWP_IN));
         } else {
             __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_POS, MIXQ_DWP_SSAT8, MIXQ_DWP_S8(0), MIXQ_DWP_S8(4),
                                           MIXQ_DWP_S8(1), MIXQ_DWP_S8(5), MIXQ_DWP_S8(2), MIXQ_DWP_S8(6),
@@ -342,6 +385,10 @@ MIXQ_INLINE void mixq_dwp_pixel2(int32_t OB, int32_t mode, const uint32_t *st, c
             __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_NEG, MIXQ_DWP_USAT4, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("16"),
                                           MIXQ_DWP_QS("4"), MIXQ_DWP_QS("20"), MIXQ_DWP_QS("8"), MIXQ_DWP_QS("24"),
                                           MIXQ_DWP_QS("12"), MIXQ_DWP_QS("28")) MIXQ_DWP_OPS2(MIXQ_DWP_OUT));
+        } else if (mode == MIXQ_DWP_MIX) {
+            __asm__ volatile(MIXQ_DWP_2x8M(MIXQ_DWP_USAT4, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("16"), MIXQ_DWP_QS("4"),
+                                           MIXQ_DWP_QS("20"), MIXQ_DWP_QS("8"), MIXQ_DWP_QS("24"), MIXQ_DWP_QS("12"),
+                                           MIXQ_DWP_QS("28")) MIXQ_DWP_OPS2M(MIXQ_DWP_OUT));
         } else {
             __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_POS, MIXQ_DWP_USAT4, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("16"),
                                           MIXQ_DWP_QS("4"), MIXQ_DWP_QS("20"), MIXQ_DWP_QS("8"), MIXQ_DWP_QS("24"),
@@ -354,6 +401,10 @@ MIXQ_INLINE void mixq_dwp_pixel2(int32_t OB, int32_t mode, const uint32_t *st, c
             __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_NEG, MIXQ_DWP_USAT2, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("8"),
                                           MIXQ_DWP_QS("2"), MIXQ_DWP_QS("10"), MIXQ_DWP_QS("4"), MIXQ_DWP_QS("12"),
                                           MIXQ_DWP_QS("6"), MIXQ_DWP_QS("14")) MIXQ_DWP_OPS2(MIXQ_DWP_OUT));
+        } else if (mode == MIXQ_DWP_MIX) {
+            __asm__ volatile(MIXQ_DWP_2x8M(MIXQ_DWP_USAT2, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("8"), MIXQ_DWP_QS("2"),
+                                           MIXQ_DWP_QS("10"), MIXQ_DWP_QS("4"), MIXQ_DWP_QS("12"), MIXQ_DWP_QS("6"),
+                                           MIXQ_DWP_QS("14")) MIXQ_DWP_OPS2M(MIXQ_DWP_OUT));
         } else {
             __asm__ volatile(MIXQ_DWP_2x8(MIXQ_DWP_RQ2_POS, MIXQ_DWP_USAT2, MIXQ_DWP_Q4_0, MIXQ_DWP_QS("8"),
                                           MIXQ_DWP_QS("2"), MIXQ_DWP_QS("10"), MIXQ_DWP_QS("4"), MIXQ_DWP_QS("12"),

@@ -166,6 +166,34 @@ def test_loss_budget_spends_the_accuracy_proxy_where_it_saves_most(kws, tmp_path
     assert ratios and all(r > 0 for r in ratios)
 
 
+def test_inadmissible_bitwidths_are_never_chosen(kws):
+    g, plan, calib = kws
+
+    def no_w4a4(op, ib, wb, ob):
+        return not (ib == 4 and wb == 4)
+
+    for kwargs in ({"cost_budget": 1 / 3}, {"loss_budget": 10.0, "cost_model": BitopsCost()}):
+        r = vdqs_search(g, calib, plan, admissible=no_w4a4, **kwargs)
+        ev = CostEvaluator(g, plan)
+        chosen = [ev.op_bits(o, r.assignment) for o in range(len(g.ops)) if o in ev._by_op]
+        assert all(no_w4a4(0, *b) for b in chosen)
+        assert any(b != (8, 8, 8) for b in chosen)
+
+
+def test_scratch_admissible_bounds_the_kernel_scratch():
+    from tvm_mixq.codegen.emitter import scratch_at_bits
+    from tvm_mixq.quant.assign import scratch_admissible
+
+    g = read_tflite(MLPERF_INT8["vww"])
+    at = scratch_at_bits(g)
+    wide = next(o.index for o in reversed(g.ops) if o.kind == "CONV_2D")  # pointwise 3x3x256 -> 256
+    grow = at(wide, (4, 4, 8)) - at(wide, (8, 8, 8))
+    assert grow > 0.9 * 256 * 256  # W4A4 re-spaces the weights into scratch: K bytes per output channel
+    ok = scratch_admissible(g, grow - 1)
+    assert not ok(wide, 4, 4, 8) and ok(wide, 2, 2, 2) and ok(wide, 8, 8, 8)
+    assert scratch_admissible(g, grow)(wide, 4, 4, 8)
+
+
 def test_measured_cost_table_errors(tmp_path):
     with pytest.raises(MixqError, match="needs a kernel cost table"):
         make_cost_model("measured")

@@ -187,11 +187,26 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
 
     progress("calibrating and searching bitwidths (VDQS)")
     t0 = time.perf_counter()
+    admissible = None
+    try:
+        # sub-byte kernels may need more scratch than int8 ones (W4A4 re-spaces its weights): no
+        # op's scratch grows past the room the int8 plan leaves under the SRAM limit (without a
+        # limit: under the int8 baseline's arena, so that mixq never needs more SRAM than int8)
+        from .codegen.emitter import kernel_scratch_fn
+        from .quant.assign import scratch_admissible
+        from .schedule import plan_memory
+
+        plan8 = plan_memory(graph, options, scratch_fn=kernel_scratch_fn())
+        limit = options.sram_limit_bytes or plan8.baseline_peak
+        admissible = scratch_admissible(graph, max(limit - plan8.peak, 0))
+    except MixqError as exc:
+        log.info("no int8 plan to bound the kernels' scratch (%s)", exc)
     mp = assign_precision(graph, plan=None, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
                           lambda_=options.lambda_, cost_model=options.cost_model, target=target,
                           cost_budget=options.cost_budget or None,
                           outlier_rule=options.outlier_rule, outlier_percentile=options.outlier_percentile,
-                          sensitivity=options.sensitivity, weight_rounding=options.weight_rounding)
+                          sensitivity=options.sensitivity, weight_rounding=options.weight_rounding,
+                          admissible=admissible)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
     progress(f"bitwidths chosen in {time.perf_counter() - t0:.1f} s: {low} sub-byte feature maps, "
              f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8")

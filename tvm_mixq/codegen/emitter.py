@@ -8,13 +8,14 @@ arena and the per-layer facts the deploy report prints. Templates are Jinja2
 """
 from __future__ import annotations
 
+import copy
 import ctypes
 import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import jinja2
 import numpy as np
@@ -408,6 +409,37 @@ def build_layers(graph: Graph) -> list[Layer]:
             query = query or _ScratchQuery()
             layer.scratch = _layer_scratch(layer, graph, query)
     return layers
+
+
+def scratch_at_bits(graph: Graph) -> Callable[[int, tuple[int, int, int]], int]:
+    """``(op index, (in, w, out) bits) -> scratch bytes`` of a kernel op of the int8 ``graph`` were it
+    run at those bitwidths (what :func:`_layer_scratch` gives the generated call), without building
+    the quantized graph: the bitwidth search asks before it exists. 0 for ops without a kernel."""
+    layers: dict[int, Optional[Layer]] = {}
+    query: list[_ScratchQuery] = []
+    cache: dict[tuple[int, tuple[int, int, int]], int] = {}
+
+    def scratch(op_index: int, bits: tuple[int, int, int]) -> int:
+        key = (op_index, tuple(bits))
+        if key not in cache:
+            if op_index not in layers:
+                try:
+                    layer = make_layer(graph, graph.ops[op_index])
+                except MixqError:
+                    layer = None
+                layers[op_index] = layer if layer is not None and layer.template in ("conv", "fc") else None
+            layer = layers[op_index]
+            if layer is None:
+                cache[key] = 0
+            else:
+                if not query:
+                    query.append(_ScratchQuery())
+                trial = copy.copy(layer)
+                trial.p = dict(layer.p, bits=tuple(bits))
+                cache[key] = _layer_scratch(trial, graph, query[0])
+        return cache[key]
+
+    return scratch
 
 
 def kernel_scratch_fn():

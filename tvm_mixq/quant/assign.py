@@ -120,6 +120,7 @@ def assign_precision(
     sensitivity: str = "measured",
     outlier_rule: str = DEFAULT_OUTLIER_RULE,
     outlier_percentile: float = DEFAULT_OUTLIER_PERCENTILE,
+    admissible: Optional[Callable[[int, int, int, int], bool]] = None,
 ) -> MixedPrecision:
     """Calibrate, classify patches (VDPC), search bitwidths (VDQS), build the quantized graphs.
 
@@ -145,6 +146,7 @@ def assign_precision(
     weight_rounding : ``hessian`` (default) or ``nearest`` (see :func:`build_graphs`).
     sensitivity : ``measured`` (default) or ``entropy``, the accuracy proxy of VDQS (see
         :func:`~tvm_mixq.quant.vdqs.vdqs_search`).
+    admissible : bitwidths each weighted op may take (:func:`scratch_admissible`; None: any).
     """
     if calibration is None:
         if calib_path is not None:
@@ -167,14 +169,33 @@ def assign_precision(
         # Instructions without a budget: the accuracy proxy that the validated BitOPs operating
         # point spends, spent where it saves the most instructions (vdqs "Accuracy budget")
         anchor = vdqs_search(graph, calibration, plan, pc, bits, lambda_, BitopsCost(), ANCHOR_BITOPS_BUDGET,
-                             None, None, fw, sensitivity=sensitivity, sensitivity_cache=cache)
+                             None, None, fw, sensitivity=sensitivity, sensitivity_cache=cache,
+                             admissible=admissible)
         loss_budget = sum(st.omega for st in anchor.steps)
     result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
-                         sram_of, fw, sensitivity=sensitivity, loss_budget=loss_budget, sensitivity_cache=cache)
+                         sram_of, fw, sensitivity=sensitivity, loss_budget=loss_budget, sensitivity_cache=cache,
+                         admissible=admissible)
     normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction, weight_rounding)
     ev = CostEvaluator(graph, plan)
     return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,
                           ev.bitops(result.assignment), ev.int8_bitops())
+
+
+def scratch_admissible(graph: Graph, slack_bytes: int) -> Callable[[int, int, int, int], bool]:
+    """Bitwidths a weighted op may take when its kernel's scratch may grow by at most
+    ``slack_bytes`` over its int8 scratch (the generated code's scratch, :func:`tvm_mixq.codegen.
+    emitter.scratch_at_bits`). With ``slack_bytes`` the room between the int8 plan's peak and the
+    SRAM limit, no step makes one op's call need more than the limit (sub-byte tensors only
+    shrink the other buffers): W4A4 kernels re-space their weights into scratch (K bytes per
+    output channel), which on VWW-96's widest layers is 20-40 KB."""
+    from ..codegen.emitter import scratch_at_bits
+
+    at = scratch_at_bits(graph)
+
+    def ok(op: int, in_bits: int, w_bits: int, out_bits: int) -> bool:
+        return at(op, (in_bits, w_bits, out_bits)) - at(op, (8, 8, 8)) <= slack_bytes
+
+    return ok
 
 
 def realise(graph: Graph, assignment: PrecisionAssignment, calibration: Calibration, plan: Any = None,

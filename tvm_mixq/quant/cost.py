@@ -331,6 +331,10 @@ class CostEvaluator:
             total += self.model.op_cost(self.graph, op, it.macs, in_b, wb, out_b)
         return total
 
+    def op_bits(self, op: int, a: PrecisionAssignment) -> tuple[int, int, int]:
+        """(input, weight, output) bitwidths of a weighted op outside outlier patches."""
+        return a.bits_of_tensor(self._in[op]), a.bits_of_weights(op), a.bits_of_tensor(self._out[op])
+
     def cost(self, a: PrecisionAssignment) -> float:
         return sum(self.op_cost(op, a) for op in self._by_op)
 

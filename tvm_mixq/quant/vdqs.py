@@ -256,6 +256,7 @@ def vdqs_search(
     sensitivity_seconds: float = DEFAULT_SENSITIVITY_SECONDS,
     loss_budget: Optional[float] = None,
     sensitivity_cache: Optional[dict] = None,
+    admissible: Optional[Callable[[int, int, int, int], bool]] = None,
 ) -> VdqsResult:
     """Search bitwidths (see the module docstring).
 
@@ -281,6 +282,9 @@ def vdqs_search(
         of Omega (see "Accuracy budget" in the module docstring).
     sensitivity_cache : a dict shared by searches of the same graph, calibration and candidates,
         so that the sensitivity measurements run once.
+    admissible : ``(op, in_bits, w_bits, out_bits) -> bool``; a step that would give a weighted op
+        bitwidths it refuses is never taken (e.g. a kernel whose scratch would not fit the SRAM,
+        :func:`~tvm_mixq.quant.assign.scratch_admissible`).
     """
     t0 = time.perf_counter()
     allowed = sorted(set(int(b) for b in bits), reverse=True)
@@ -395,6 +399,26 @@ def vdqs_search(
 
     has_budget = cost_budget is not None or sram_budget_bytes is not None
 
+    def fits(a: PrecisionAssignment, changes: list[tuple[str, int, int]]) -> bool:
+        """Whether every weighted op the changes touch keeps admissible bitwidths."""
+        if admissible is None:
+            return True
+        prev, affected = {}, set()
+        for kind, idx, b in changes:
+            table = a.act_bits if kind == "act" else a.weight_bits
+            prev[(kind, idx)] = table.get(idx)
+            table[idx] = b
+            affected.update(touched_act[idx] if kind == "act" else [idx])
+        try:
+            return all(admissible(o, *ev.op_bits(o, a)) for o in affected)
+        finally:
+            for (kind, idx), old in prev.items():
+                table = a.act_bits if kind == "act" else a.weight_bits
+                if old is None:
+                    del table[idx]
+                else:
+                    table[idx] = old
+
     def omegas(a: PrecisionAssignment, changes: list[tuple[str, int, int]]) -> list[float]:
         """Omega of each change of a joint step, each taken after the ones before it."""
         out, prev = [], {}
@@ -425,6 +449,8 @@ def vdqs_search(
                 d = delta(a, kind, idx, b)
                 if d <= 0 and not any_step:
                     continue  # only steps that save cost are worth an entropy loss
+                if not fits(a, [(kind, idx, b)]):
+                    continue
                 om = omega(a, kind, idx, b)
                 ph = d / phi_norm
                 sc = -lam * om + (1.0 - lam) * ph
@@ -434,7 +460,7 @@ def vdqs_search(
                 # no single step pays: lowering an op's input and weights together may (a cost
                 # table where only matched sub-byte kernels are faster than int8)
                 for changes, d in joint_moves(a):
-                    if d <= 0:
+                    if d <= 0 or not fits(a, changes):
                         continue
                     oms = omegas(a, changes)
                     ph = d / phi_norm
@@ -461,7 +487,7 @@ def vdqs_search(
             best = None
             cands = [([m], delta(a, *m)) for m in moves(a)] + joint_moves(a)
             for changes, d in cands:
-                if d <= 0:
+                if d <= 0 or not fits(a, changes):
                     continue
                 oms = omegas(a, changes)
                 om = sum(oms)

@@ -82,20 +82,16 @@ def _positive_float(value: Any) -> float:
     return float(value)
 
 
+def _unit_float(value: Any, what: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a float")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must be within [0, 1]" + what)
+    return float(value)
+
+
 def _budget_fraction(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("expected a float")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError("must be within [0, 1] (a fraction of the int8 cost; 0 = no budget)")
-    return float(value)
-
-
-def _unit_float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("expected a float")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError("must be within [0, 1]")
-    return float(value)
+    return _unit_float(value, " (a fraction of the int8 cost; 0 = no budget)")
 
 
 def _str(value: Any) -> str:

@@ -403,36 +403,24 @@ def vdqs_search(
         """Whether every weighted op the changes touch keeps admissible bitwidths."""
         if admissible is None:
             return True
-        prev, affected = {}, set()
+        prev: dict = {}
+        affected: set[int] = set()
         for kind, idx, b in changes:
-            table = a.act_bits if kind == "act" else a.weight_bits
-            prev[(kind, idx)] = table.get(idx)
-            table[idx] = b
+            _set_bits(a, prev, kind, idx, b)
             affected.update(touched_act[idx] if kind == "act" else [idx])
         try:
             return all(admissible(o, *ev.op_bits(o, a)) for o in affected)
         finally:
-            for (kind, idx), old in prev.items():
-                table = a.act_bits if kind == "act" else a.weight_bits
-                if old is None:
-                    del table[idx]
-                else:
-                    table[idx] = old
+            _restore_bits(a, prev)
 
     def omegas(a: PrecisionAssignment, changes: list[tuple[str, int, int]]) -> list[float]:
         """Omega of each change of a joint step, each taken after the ones before it."""
-        out, prev = [], {}
+        out: list[float] = []
+        prev: dict = {}
         for kind, idx, b in changes:
             out.append(omega(a, kind, idx, b))
-            table = a.act_bits if kind == "act" else a.weight_bits
-            prev[(kind, idx)] = table.get(idx)
-            table[idx] = b
-        for (kind, idx), old in prev.items():
-            table = a.act_bits if kind == "act" else a.weight_bits
-            if old is None:
-                del table[idx]
-            else:
-                table[idx] = old
+            _set_bits(a, prev, kind, idx, b)
+        _restore_bits(a, prev)
         return out
 
     def greedy(lam: float, until_budget: bool, any_step: bool = False) -> tuple[PrecisionAssignment, list[Step],
@@ -545,6 +533,23 @@ def vdqs_search(
     log.info("VDQS (%s, lambda=%.2f, %s): %d steps, BitOPs %.2fx below int8, %.3f s", result.cost_model, lambda_,
              sensitivity, len(steps), result.bitops_reduction, result.seconds)
     return result
+
+
+def _set_bits(a: PrecisionAssignment, prev: dict, kind: str, idx: int, b: int) -> None:
+    """Set a candidate's bitwidth, remembering in ``prev`` what it was first."""
+    table = a.act_bits if kind == "act" else a.weight_bits
+    prev.setdefault((kind, idx), table.get(idx))
+    table[idx] = b
+
+
+def _restore_bits(a: PrecisionAssignment, prev: dict) -> None:
+    """Undo :func:`_set_bits`."""
+    for (kind, idx), old in prev.items():
+        table = a.act_bits if kind == "act" else a.weight_bits
+        if old is None:
+            del table[idx]
+        else:
+            table[idx] = old
 
 
 def _give_back(a: PrecisionAssignment, steps: list[Step], cost: float, budget_ok: Callable[..., bool],

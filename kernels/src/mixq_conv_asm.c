@@ -10,6 +10,7 @@
  *   mixq_fz_w8o<b>   W8 weights on int16 im2col rows (widen-16 path, any input width)
  *   mixq_fz_a4o<b>   A4W4 lanes (spacing 11)
  *   mixq_fz_a2o<b>   A2W2 lanes (spacing 12); 2-bit outputs through per-channel thresholds
+ *                    (mixq_fz_a2o2) or, for calls with few output pixels, the SMMLAR form
  *
  * for every output width b = 8, 4, 2 (2-bit outputs: two channel pairs per stored byte).
  * Requantization (MIXQ_FZ_RQ): with r = -shift >= 1, m2 = 2m - 2^32 (m >= 2^30) and
@@ -484,6 +485,22 @@ MIXQ_FZ_A2_O84("mixq_fz_a2o8l", MIXQ_FZ_A2_L, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A2_O84("mixq_fz_a2o4l", MIXQ_FZ_A2_L, "usat", "#4", MIXQ_FZ_STORE4);
 MIXQ_FZ_A2_O84("mixq_fz_a2o8m", MIXQ_FZ_A2_RQM, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A2_O84("mixq_fz_a2o4m", MIXQ_FZ_A2_RQM, "usat", "#4", MIXQ_FZ_STORE4);
+
+/* 2-bit outputs through the SMMLAR form (few output pixels: no threshold placement at call start);
+ * two channel pairs per stored byte. */
+#define MIXQ_FZ_A2_O2(name, PAIR)                               \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+            "ldr r1, [sp, #48]\n"                                \
+            "1:\n\t"                                             \
+            PAIR("usat", "#2")                                  \
+            MIXQ_FZ_HOLD2("r3", "r4", "r5", "r6")               \
+            PAIR("usat", "#2")                                  \
+            MIXQ_FZ_STORE2("r3", "r4", "r5", "r6", "r0", "r2")  \
+            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
+
+MIXQ_FZ_A2_O2("mixq_fz_a2o2r", MIXQ_FZ_A2_R);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2l", MIXQ_FZ_A2_L);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2m", MIXQ_FZ_A2_RQM);
 
 
 #else

@@ -540,22 +540,56 @@ MIXQ_INLINE void mixq_prepare_w4(const mixq_conv_geom *g, const uint8_t *filter,
     const int32_t words = g->kp >> 3; /* 32-bit words of nibbles per channel */
     const int32_t cpad = (g->cout + 1) & ~1;
     const uint32_t *src = (const uint32_t *)(const void *)filter;
+    const uint32_t m = 0x0F0F0F0Fu, c = 0x40084008u; /* c: 8 + 8 * 2^11 per halfword */
     for (int32_t pair = 0; pair < cpad; pair += 2) {
-        uint32_t s0 = 0, s1 = 0;
-        for (int32_t j = 0; j < words; j++, src += 2, wl += 4) {
-            const uint32_t x0 = src[0] ^ 0x88888888u, x1 = src[1] ^ 0x88888888u; /* n = w + 8 */
-            mixq_nibble_lanes(x0, 1, &wl[0], &wl[1]);
-            mixq_nibble_lanes(x1, 1, &wl[2], &wl[3]);
-            s0 = __usada8(x0 & 0x0F0F0F0Fu, 0, s0);
-            s0 = __usada8((x0 >> 4) & 0x0F0F0F0Fu, 0, s0);
-            s1 = __usada8(x1 & 0x0F0F0F0Fu, 0, s1);
-            s1 = __usada8((x1 >> 4) & 0x0F0F0F0Fu, 0, s1);
-        }
+        /* per word, n = w + 8 (EOR 0x88888888), y / z its low / high nibbles; lanes
+         * (UXTB16(z) | UXTB16(y) << 11) - c and the same of the odd bytes (ROR 8), the mixq_nibble_lanes
+         * of n with the nibbles swapped; USADA8 against 0x0F0F0F0F adds 15 - byte, so the sums end as
+         * 120 words - sum(n). 15 instructions per word. */
+        uint32_t s0 = 0, s1 = 0, x0, x1, y, z, t;
+        int32_t n = words;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[src]], #8\n\t"
+            "eor %[x0], %[x0], #0x88888888\n\t"
+            "and %[y], %[x0], %[m]\n\t"
+            "and %[z], %[m], %[x0], lsr #4\n\t"
+            "usada8 %[s0], %[y], %[m], %[s0]\n\t"
+            "usada8 %[s0], %[z], %[m], %[s0]\n\t"
+            "uxtb16 %[t], %[z]\n\t"
+            "uxtb16 %[x0], %[y]\n\t"
+            "orr %[t], %[t], %[x0], lsl #11\n\t"
+            "ssub16 %[t], %[t], %[c]\n\t"
+            "uxtb16 %[x0], %[z], ror #8\n\t"
+            "uxtb16 %[y], %[y], ror #8\n\t"
+            "orr %[x0], %[x0], %[y], lsl #11\n\t"
+            "ssub16 %[x0], %[x0], %[c]\n\t"
+            "strd %[t], %[x0], [%[wl]], #8\n\t"
+            "eor %[x1], %[x1], #0x88888888\n\t"
+            "and %[y], %[x1], %[m]\n\t"
+            "and %[z], %[m], %[x1], lsr #4\n\t"
+            "usada8 %[s1], %[y], %[m], %[s1]\n\t"
+            "usada8 %[s1], %[z], %[m], %[s1]\n\t"
+            "uxtb16 %[t], %[z]\n\t"
+            "uxtb16 %[x1], %[y]\n\t"
+            "orr %[t], %[t], %[x1], lsl #11\n\t"
+            "ssub16 %[t], %[t], %[c]\n\t"
+            "uxtb16 %[x1], %[z], ror #8\n\t"
+            "uxtb16 %[y], %[y], ror #8\n\t"
+            "orr %[x1], %[x1], %[y], lsl #11\n\t"
+            "ssub16 %[x1], %[x1], %[c]\n\t"
+            "strd %[t], %[x1], [%[wl]], #8\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [src] "+r"(src), [wl] "+r"(wl), [n] "+r"(n), [s0] "+r"(s0), [s1] "+r"(s1), [x0] "=&r"(x0),
+              [x1] "=&r"(x1), [y] "=&r"(y), [z] "=&r"(z), [t] "=&r"(t)
+            : [m] "r"(m), [c] "r"(c)
+            : "cc", "memory");
+        const int32_t sum0 = 120 * words - (int32_t)s0, sum1 = 120 * words - (int32_t)s1; /* sum(n) */
         const int32_t k8 = 8 * g->kp; /* sum(n) = sum(w) + 8 kp */
         const int32_t corr = -896 * (g->kp >> 4);
-        cst[pair] = (bias ? bias[pair] : 0) + (8 - g->in_zp) * ((int32_t)s0 - k8) + corr;
-        cst[pair + 1] =
-            pair + 1 < g->cout ? (bias ? bias[pair + 1] : 0) + (8 - g->in_zp) * ((int32_t)s1 - k8) + corr : 0;
+        cst[pair] = (bias ? bias[pair] : 0) + (8 - g->in_zp) * (sum0 - k8) + corr;
+        cst[pair + 1] = pair + 1 < g->cout ? (bias ? bias[pair + 1] : 0) + (8 - g->in_zp) * (sum1 - k8) + corr : 0;
     }
 }
 
@@ -1128,10 +1162,14 @@ void mixq_fz_a4o4m(const mixq_fz *f);
 void mixq_fz_a4o2m(const mixq_fz *f);
 void mixq_fz_a2o8m(const mixq_fz *f);
 void mixq_fz_a2o4m(const mixq_fz *f);
+void mixq_fz_a2o2r(const mixq_fz *f);
+void mixq_fz_a2o2l(const mixq_fz *f);
+void mixq_fz_a2o2m(const mixq_fz *f);
 
 #define MIXQ_FZ_W8 1
 #define MIXQ_FZ_A4 2
 #define MIXQ_FZ_A2 3
+#define MIXQ_FZ_THR_MIN_PIXELS 48 /* A2 2-bit outputs: thresholds from this many output pixels on */
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 
 /* Which fused routine can run this layer (before the per-channel checks), or 0. Every output
@@ -1156,27 +1194,29 @@ MIXQ_INLINE int32_t mixq_fz_kind(int32_t IB, int32_t WB, int32_t OB, const mixq_
 }
 
 /* The fused routine of (kind, output width, requantization form: 1 right shifts, 2 shifts >= 0,
- * 3 shifts <= 0 of both signs; A2 with 2-bit outputs: thresholds). */
+ * 3 shifts <= 0 of both signs, 4 thresholds (A2 with 2-bit outputs)). */
 typedef void (*mixq_fz_fn)(const mixq_fz *f);
 
 MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
-    static const mixq_fz_fn table[3][3][3] = {
-        {{mixq_fz_w8o8, mixq_fz_w8o8l, mixq_fz_w8o8m},
-         {mixq_fz_w8o4, mixq_fz_w8o4l, mixq_fz_w8o4m},
-         {mixq_fz_w8o2, mixq_fz_w8o2l, mixq_fz_w8o2m}},
-        {{mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m},
-         {mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m},
-         {mixq_fz_a4o2, mixq_fz_a4o2l, mixq_fz_a4o2m}},
-        {{mixq_fz_a2o8, mixq_fz_a2o8l, mixq_fz_a2o8m},
-         {mixq_fz_a2o4, mixq_fz_a2o4l, mixq_fz_a2o4m},
-         {mixq_fz_a2o2, mixq_fz_a2o2, mixq_fz_a2o2}},
+    static const mixq_fz_fn table[3][3][4] = {
+        {{mixq_fz_w8o8, mixq_fz_w8o8l, mixq_fz_w8o8m, 0},
+         {mixq_fz_w8o4, mixq_fz_w8o4l, mixq_fz_w8o4m, 0},
+         {mixq_fz_w8o2, mixq_fz_w8o2l, mixq_fz_w8o2m, 0}},
+        {{mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m, 0},
+         {mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m, 0},
+         {mixq_fz_a4o2, mixq_fz_a4o2l, mixq_fz_a4o2m, 0}},
+        {{mixq_fz_a2o8, mixq_fz_a2o8l, mixq_fz_a2o8m, 0},
+         {mixq_fz_a2o4, mixq_fz_a2o4l, mixq_fz_a2o4m, 0},
+         {mixq_fz_a2o2r, mixq_fz_a2o2l, mixq_fz_a2o2m, mixq_fz_a2o2}},
     };
     return table[fz - 1][OB == 8 ? 0 : (OB == 4 ? 1 : 2)][form - 1];
 }
 
 /* Words of one channel pair's parameter block. */
 MIXQ_INLINE int32_t mixq_fz_block_words(int32_t fz, int32_t OB, int32_t form) {
-    return fz == MIXQ_FZ_A2 && OB == 2 ? 6 : (form == 3 ? 10 : 8);
+    (void)fz;
+    (void)OB;
+    return form == 4 ? 6 : (form == 3 ? 10 : 8);
 }
 
 MIXQ_INLINE int64_t mixq_abs64(int64_t v) { return v < 0 ? -v : v; }
@@ -1196,24 +1236,33 @@ MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const m
     if (g->lo != mixq_act_lo(OB) || g->hi != mixq_act_hi(OB)) {
         return 0;
     }
+    /* 32-bit bounds: |x| <= xb < 2^31 - 2^24 (so |SRDHM(x, m)| <= xb); right shifts r <= 23 with
+     * |C2| <= (2 |zp| + 1) 2^(r-1) < 2^31 - xb - 2; shifts s >= 0 with xb 2^s + |zp| < 2^31 */
+    if (span >= ((int64_t)1 << 30)) {
+        return 0;
+    }
+    const int32_t zp = g->out_zp, azp = zp < 0 ? -zp : zp;
+    const int32_t room = (int32_t)(((int64_t)1 << 31) - 2 - span); /* > 2^30 */
     int32_t neg = 0, pos = 0, nonneg = 0;
     for (int32_t c = 0; c < g->cout; c++) {
-        const int32_t m = q->multiplier[c], s = q->shift[c];
-        const int64_t cc = (int64_t)cst[c] + off;
-        const int64_t xb = mixq_abs64(cc) + span;
-        if (m < (1 << 30) || cc < INT32_MIN || cc > INT32_MAX) {
+        const int32_t m = q->multiplier[c], s = q->shift[c], x = cst[c];
+        if (m < (1 << 30) || x <= INT32_MIN + (1 << 24) || x >= INT32_MAX - (1 << 24)) {
+            return 0;
+        }
+        const int32_t cc = x + off; /* |off| < 2^24 (6 K with K <= 272) */
+        const int32_t left = room - (cc < 0 ? -cc : cc); /* 2^31 - 2 - xb */
+        if (left <= 0) {
             return 0;
         }
         if (s < 0) {
-            const int32_t r = -s;
-            const int64_t hb = ((xb * m) >> 31) + 1;
-            const int64_t c2 = ((int64_t)1 << (r - 1)) + (int64_t)g->out_zp * ((int64_t)1 << r);
-            if (hb + mixq_abs64(c2) + 1 >= ((int64_t)1 << 31)) {
+            if (s < -23 || ((2 * azp + 1) << (-s - 1)) >= left) {
                 return 0;
             }
             neg = 1;
         } else {
-            if (s > 30 || xb >= ((int64_t)1 << 31) || (xb << s) + mixq_abs64(g->out_zp) + 1 >= ((int64_t)1 << 31)) {
+            /* xb 2^s + |zp| < 2^31 <=> (2^31 - 2 - left) 2^s + |zp| < 2^31 */
+            const uint32_t xb = (uint32_t)(((int64_t)1 << 31) - 2 - left);
+            if (s > 30 || ((uint64_t)xb << s) + (uint32_t)azp + 1 >= ((uint64_t)1 << 31)) {
                 return 0;
             }
             pos |= s > 0;
@@ -1276,12 +1325,54 @@ MIXQ_INLINE int32_t mixq_fz_v32(int32_t x, int32_t m, int32_t r, int32_t zp) {
     return ((h + (1 << (r - 1)) - (h < 0 ? 1 : 0)) >> r) + zp;
 }
 
+/* Closed-form threshold: the smallest t in [1, smax] with SRDHM(base + t, m) >= H, given
+ * h0 = SRDHM(base) < H <= SRDHM(base + smax), where base m + 2^30 = h0 2^31 + rem0 (rem0 in
+ * [0, 2^31), the low bits of the same SMULL). SRDHM(base + t) >= H <=> t m >= D with
+ * D = (H - h0) 2^31 - rem0 (D > 0, D < 2^43), so t = ceil(D / m): a float estimate (relative error
+ * ~2^-22, so at most one off) and an exact fix-up with one or two 64-bit comparisons. */
+MIXQ_INLINE int32_t mixq_thr_solve(int32_t smax, int32_t m, int32_t dh, uint32_t rem0, float invm) {
+    const int64_t D = (int64_t)dh * ((int64_t)1 << 31) - (int64_t)rem0;
+    int32_t t = (int32_t)(((float)dh * 2147483648.0f - (float)rem0) * invm) + 1; /* ~floor + 1 = ceil */
+    t = mixq_clamp(t, 1, smax);
+    while ((int64_t)t * m < D) {
+        t++;
+    }
+    while ((int64_t)(t - 1) * m >= D) { /* t - 1 = 0 fails: D > 0 */
+        t--;
+    }
+    return t;
+}
+
 MIXQ_INLINE int32_t mixq_fz_fill_thr(const mixq_conv_geom *g, const mixq_per_channel_quant *q, const int32_t *cst,
                                      uint32_t *prm) {
     const int32_t smax = 15 * g->k, off = 6 * g->k;
     for (int32_t c = 0; c < g->cout; c++) {
         const int64_t base = (int64_t)cst[c] - off;
         const int32_t s = q->shift[c];
+        if (s < 0 && s >= -28 && q->multiplier[c] >= (1 << 30) && mixq_abs64(base) + smax + 1 < ((int64_t)1 << 31)) {
+            /* right shift r = -s <= 28, accumulators inside int32: v(x) >= i <=> lo >= i, or hi >= i
+             * and RDBPOT(SRDHM(x), r) >= j = i - zp <=> SRDHM(x) >= H_j = j 2^r - 2^(r-1) + [j <= 0]
+             * (|H_j| < 2^30) */
+            const int32_t r = -s, m = q->multiplier[c], b0 = (int32_t)base;
+            const int64_t p0 = (int64_t)b0 * m + (1 << 30), p1 = (int64_t)(b0 + smax) * m + (1 << 30);
+            const int32_t h0 = (int32_t)(p0 >> 31), h1 = (int32_t)(p1 >> 31);
+            const uint32_t rem0 = (uint32_t)p0 & 0x7FFFFFFFu;
+            const float invm = 1.0f / (float)m;
+            for (int32_t i = 1; i <= 3; i++) {
+                int32_t t;
+                const int32_t jj = i - g->out_zp;
+                const int32_t H = jj * (1 << r) - (1 << (r - 1)) + (jj <= 0 ? 1 : 0);
+                if (g->lo >= i || (g->hi >= i && H <= h0)) {
+                    t = 0;
+                } else if (g->hi < i || H > h1) {
+                    t = smax + 1;
+                } else {
+                    t = mixq_thr_solve(smax, m, H - h0, rem0, invm);
+                }
+                prm[3 * c + i - 1] = (uint32_t)(16 * t) * 0x00010001u;
+            }
+            continue;
+        }
         if (s > 0) {
             const int64_t lim = (int64_t)1 << (31 - s);
             if (base < -lim || base + smax >= lim) {
@@ -1356,11 +1447,17 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
         ok = mixq_fz_fill_rq(OB, g, q, cst, 0, (int64_t)g->k * mixq_max_dev(IB, g->in_zp) * 128, prm);
     } else if (fz == MIXQ_FZ_A4) {
         ok = mixq_fz_fill_rq(OB, g, q, cst, 0, (int64_t)(g->kp >> 4) * 1920, prm);
-    } else if (OB != 2) {
-        /* x = S' + cst - 6K with S' in [0, 15K] */
-        ok = mixq_fz_fill_rq(OB, g, q, cst, -6 * g->k, (int64_t)15 * g->k, prm);
     } else {
-        ok = mixq_fz_fill_thr(g, q, cst, (uint32_t *)(void *)prm);
+        /* SMMLAR form: x = S' + cst - 6K with S' in [0, 15K]; 2-bit outputs take the thresholds
+         * (placed at call start, fewer instructions per output) from MIXQ_FZ_THR_MIN_PIXELS output
+         * pixels on, or when the SMMLAR form does not apply */
+        ok = 0;
+        if (OB != 2 || mixq_npix(g) < MIXQ_FZ_THR_MIN_PIXELS) {
+            ok = mixq_fz_fill_rq(OB, g, q, cst, -6 * g->k, (int64_t)15 * g->k, prm);
+        }
+        if (!ok && OB == 2) {
+            ok = mixq_fz_fill_thr(g, q, cst, (uint32_t *)(void *)prm) ? 4 : 0;
+        }
     }
     if (!ok) {
         return 0;

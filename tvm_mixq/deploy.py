@@ -179,8 +179,10 @@ def random_inputs(graph: Graph, samples: int = 2, seed: int = 0) -> list[np.ndar
 
 
 def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[str | os.PathLike],
-                          progress: Progress, target: Optional[str] = None) -> Graph:
-    """The graph the mixq deployment runs: int8 as is when sub-byte is off, else VDQS's."""
+                          progress: Progress, target: Optional[str] = None, int8_arena: Optional[int] = None) -> Graph:
+    """The graph the mixq deployment runs: int8 as is when sub-byte is off, else VDQS's.
+    ``int8_arena``: the int8 baseline's arena, the SRAM bound of the kernels' scratch without
+    ``mixq.sram_limit_kb``."""
     if options.plain_int8 or options.min_bits == 8:
         return graph
     from .quant.assign import assign_precision
@@ -190,14 +192,16 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     admissible = None
     try:
         # sub-byte kernels may need more scratch than int8 ones (W4A4 re-spaces its weights): no
-        # op's scratch grows past the room the int8 plan leaves under the SRAM limit (without a
-        # limit: under the int8 baseline's arena, so that mixq never needs more SRAM than int8)
+        # op's scratch grows past the room the smallest int8 plan leaves under the SRAM limit
+        # (without a limit: under the int8 baseline's arena). A bound per op, not a guarantee for
+        # the whole plan: the plan generated may still hold more (deploy refuses what does not fit)
         from .codegen.emitter import kernel_scratch_fn
         from .quant.assign import scratch_admissible
         from .schedule import plan_memory
 
-        plan8 = plan_memory(graph, options, scratch_fn=kernel_scratch_fn())
-        limit = options.sram_limit_bytes or plan8.baseline_peak
+        # the smallest int8 peak (no limit): the room a sub-byte plan can have at best
+        plan8 = plan_memory(graph, options.replace(sram_limit_kb=0), scratch_fn=kernel_scratch_fn())
+        limit = options.sram_limit_bytes or int8_arena or plan8.baseline_peak
         admissible = scratch_admissible(graph, max(limit - plan8.peak, 0))
     except MixqError as exc:
         log.info("no int8 plan to bound the kernels' scratch (%s)", exc)
@@ -361,18 +365,18 @@ def deploy(
     memory = device_memory(target, options.sram_limit_bytes)
 
     samples = load_npz_inputs(graph, inputs_path) if inputs_path else random_inputs(graph, 2)
-    mixq_graph = mixed_precision_graph(graph, options, calib, say, target)
-    plan = None
-    if options.enable:
-        say("planning memory (patch stage)")
-        plan = make_plan(mixq_graph, options, say)
-    planned, summary = (plan.peak, plan.summary()) if plan is not None else (None, "")
-
-    say("generating C")
+    say("generating C for the int8 baseline")
     # the baseline runs every layer whole: row-by-row in-place layers would save it memory but cost
     # instructions (one kernel call per output row), which would flatter the mixq figure
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer", in_place=False)
+    mixq_graph = mixed_precision_graph(graph, options, calib, say, target, int8_arena=int8_model.arena_size)
+    plan = None
+    if options.enable:
+        say("planning memory (patch stage)")
+        plan = make_plan(mixq_graph, options, say)
+
+    say("generating C")
     description = f"{name}: mixq deployment ({options.describe()})"
     mixq_model, plan = generate_best(mixq_graph, plan, options, out, name, str(path), description, say)
     # the planner's figure only when the plan was generated (layer by layer has none)

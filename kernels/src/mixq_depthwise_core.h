@@ -46,11 +46,12 @@ MIXQ_INLINE int32_t mixq_dwp_shape_ok(int32_t IB, int32_t WB, int32_t kh, int32_
 
 /* Channels per group of the packed-field path: all of them when the ring of three rows of X words
  * (12 bytes per channel and window, windows rounded up to even) fits in MIXQ_DWP_RING bytes,
- * otherwise the largest multiple of 8 that fits (at least 8). */
+ * otherwise as few groups as fit, of equal size (multiples of 8, at least 8). */
 #define MIXQ_DWP_RING 6144
 MIXQ_INLINE int32_t mixq_dwp_group(int32_t cout, int32_t ow) {
-    const int32_t g = mixq_max_i32(MIXQ_DWP_RING / (96 * ((ow + 1) & ~1)) * 8, 8);
-    return g < cout ? g : cout;
+    const int32_t gmax = mixq_max_i32(MIXQ_DWP_RING / (96 * ((ow + 1) & ~1)) * 8, 8);
+    const int32_t ng = (cout + gmax - 1) / gmax; /* groups, then channels spread evenly over them */
+    return ((cout + ng - 1) / ng + 7) & ~7;
 }
 
 /* Scratch of the packed-field path: the stream (at most 36 bytes per channel), the ring (3 rows of
@@ -425,10 +426,12 @@ MIXQ_INLINE void mixq_dwp_win(int32_t IB, const uint8_t *pa, const uint8_t *pb, 
 #undef MIXQ_DWP_XOPS
 }
 
-/* Groups of one chunk (8 channels): X words of the interior windows q0 .. q0 + nq - 1 of a row, one
- * window per iteration (their words are contiguous: 8 words per window): pa = the first window's
- * first column, columns ps bytes apart, windows step bytes apart. */
-MIXQ_INLINE void mixq_dwp_win1(int32_t IB, const uint8_t *pa, int32_t ps, int32_t step, uint32_t *X, int32_t nq) {
+/* One chunk (8 channels), interior windows, two per iteration (q even: the block of the pair
+ * (q, q + 1) holds the chunk's 8 words of q, then those of q + 1; the next block is xs bytes on):
+ * pa = window q's first column, columns ps bytes apart, windows sw ps bytes apart (sw = 1, 2:
+ * the step is ps or 2 ps, so no register of its own). */
+MIXQ_INLINE void mixq_dwp_win2(int32_t IB, int32_t SW, const uint8_t *pa, int32_t ps, uint32_t *X, int32_t xs,
+                               int32_t npairs) {
     const uint32_t m = IB == 4 ? 0x000F000Fu : 0x00030003u;
     const int32_t ps2 = 2 * ps;
     uint32_t ua, ub, uc, la, lb, lc;
@@ -440,41 +443,59 @@ MIXQ_INLINE void mixq_dwp_win1(int32_t IB, const uint8_t *pa, int32_t ps, int32_
     "pkhbt %[lb], %[la], %[lc], lsl #16\n\t"                                 \
     "pkhtb %[lc], %[lc], %[la], asr #16\n\t"                                 \
     "strd %[lb], %[lc], [%[X], #" OFF "]\n\t"
-#define MIXQ_DWP_J0                                                          \
+#define MIXQ_DWP_J0(OFF)                                                     \
     "and %[la], %[m], %[ua]\n\t"                                             \
     "and %[lb], %[m], %[ub]\n\t"                                             \
     "and %[lc], %[m], %[uc]\n\t"                                             \
     "add %[la], %[la], %[lb], lsl #11\n\t"                                   \
     "pkhbt %[lb], %[la], %[lc], lsl #16\n\t"                                 \
     "pkhtb %[lc], %[lc], %[la], asr #16\n\t"                                 \
-    "strd %[lb], %[lc], [%[X]], #32\n\t"
+    "strd %[lb], %[lc], [%[X], #" OFF "]\n\t"
+#define MIXQ_DWP_LD4 "ldr %[ua], [%[pa]]\n\t" "ldr %[ub], [%[pa], %[ps]]\n\t" "ldr %[uc], [%[pa], %[ps2]]\n\t"
+#define MIXQ_DWP_LD2                                                                                  \
+    "ldrh %[ua], [%[pa]]\n\t" "ldrh %[ub], [%[pa], %[ps]]\n\t" "ldrh %[uc], [%[pa], %[ps2]]\n\t"        \
+    "orr %[ua], %[ua], %[ua], lsl #8\n\t" "orr %[ub], %[ub], %[ub], lsl #8\n\t"                       \
+    "orr %[uc], %[uc], %[uc], lsl #8\n\t"
+#define MIXQ_DWP_W4(B) MIXQ_DWP_J0(#B) MIXQ_DWP_J("4", #B "+8") MIXQ_DWP_J("8", #B "+16") MIXQ_DWP_J("12", #B "+24")
+#define MIXQ_DWP_W2(B) MIXQ_DWP_J0(#B) MIXQ_DWP_J("2", #B "+8") MIXQ_DWP_J("4", #B "+16") MIXQ_DWP_J("6", #B "+24")
 #define MIXQ_DWP_XOPS                                                                              \
     : [ua] "=&r"(ua), [ub] "=&r"(ub), [uc] "=&r"(uc), [la] "=&r"(la), [lb] "=&r"(lb), [lc] "=&r"(lc), \
-      [pa] "+r"(pa), [X] "+r"(X), [n] "+r"(nq)                                                     \
-    : [m] "r"(m), [ps] "r"(ps), [ps2] "r"(ps2), [step] "r"(step)                                   \
+      [pa] "+r"(pa), [X] "+r"(X), [n] "+r"(npairs)                                                 \
+    : [m] "r"(m), [ps] "r"(ps), [ps2] "r"(ps2), [xs] "r"(xs)                                       \
     : "cc", "memory"
-    if (IB == 4) {
-        __asm__ volatile("1:\n\t"
-                         "ldr %[ua], [%[pa]]\n\t"
-                         "ldr %[ub], [%[pa], %[ps]]\n\t"
-                         "ldr %[uc], [%[pa], %[ps2]]\n\t" MIXQ_DWP_J("4", "8") MIXQ_DWP_J("8", "16")
-                             MIXQ_DWP_J("12", "24") MIXQ_DWP_J0 "add %[pa], %[pa], %[step]\n\t"
+#define MIXQ_DWP_ADV(SW_) (SW_ == 1 ? "add %[pa], %[pa], %[ps]\n\t" : "add %[pa], %[pa], %[ps2]\n\t")
+    if (IB == 4 && SW == 1) {
+        __asm__ volatile("1:\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(0) "add %[pa], %[pa], %[ps]\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(32)
+                         "add %[pa], %[pa], %[ps]\n\t"
+                         "add %[X], %[X], %[xs]\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t" MIXQ_DWP_XOPS);
+    } else if (IB == 4) {
+        __asm__ volatile("1:\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(0) "add %[pa], %[pa], %[ps2]\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(32)
+                         "add %[pa], %[pa], %[ps2]\n\t"
+                         "add %[X], %[X], %[xs]\n\t"
+                         "subs %[n], %[n], #1\n\t"
+                         "bne 1b\n\t" MIXQ_DWP_XOPS);
+    } else if (SW == 1) {
+        __asm__ volatile("1:\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(0) "add %[pa], %[pa], %[ps]\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(32)
+                         "add %[pa], %[pa], %[ps]\n\t"
+                         "add %[X], %[X], %[xs]\n\t"
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t" MIXQ_DWP_XOPS);
     } else {
-        __asm__ volatile("1:\n\t"
-                         "ldrh %[ua], [%[pa]]\n\t"
-                         "ldrh %[ub], [%[pa], %[ps]]\n\t"
-                         "ldrh %[uc], [%[pa], %[ps2]]\n\t"
-                         "orr %[ua], %[ua], %[ua], lsl #8\n\t"
-                         "orr %[ub], %[ub], %[ub], lsl #8\n\t"
-                         "orr %[uc], %[uc], %[uc], lsl #8\n\t" MIXQ_DWP_J("2", "8") MIXQ_DWP_J("4", "16")
-                             MIXQ_DWP_J("6", "24") MIXQ_DWP_J0 "add %[pa], %[pa], %[step]\n\t"
+        __asm__ volatile("1:\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(0) "add %[pa], %[pa], %[ps2]\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(32)
+                         "add %[pa], %[pa], %[ps2]\n\t"
+                         "add %[X], %[X], %[xs]\n\t"
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t" MIXQ_DWP_XOPS);
     }
+#undef MIXQ_DWP_ADV
 #undef MIXQ_DWP_J
 #undef MIXQ_DWP_J0
+#undef MIXQ_DWP_LD4
+#undef MIXQ_DWP_LD2
+#undef MIXQ_DWP_W4
+#undef MIXQ_DWP_W2
 #undef MIXQ_DWP_XOPS
 }
 
@@ -484,24 +505,51 @@ MIXQ_INLINE void mixq_dwp_win1(int32_t IB, const uint8_t *pa, int32_t ps, int32_
 MIXQ_INLINE void mixq_dwp_row(int32_t IB, uint32_t *X, const uint8_t *row, int32_t iw, int32_t ps, int32_t ow,
                               int32_t sw, int32_t pw, int32_t nch, const uint8_t *zpix) {
     const int32_t blk = nch * 16; /* words of one block (a window pair of every chunk) */
+    if (row == 0) { /* a padding row: every X word is (zp + zp 2^11, zp) */
+        const uint32_t zp = zpix[0] & (IB == 4 ? 0xFu : 0x3u), xw = zp * 2049u | zp << 16;
+        uint32_t *end = X + ((ow + 1) >> 1) * blk;
+        for (; X < end; X += 4) {
+            X[0] = xw;
+            X[1] = xw;
+            X[2] = xw;
+            X[3] = xw;
+        }
+        return;
+    }
     int32_t q0 = 0, q1 = 0;
     if (row != 0) {
         q0 = mixq_min_i32((pw + sw - 1) / sw, ow);
         q1 = mixq_max_i32(q0, mixq_min_i32(ow, iw - 3 + pw >= 0 ? (iw - 3 + pw) / sw + 1 : 0));
     }
     for (int32_t q = 0, p = -pw; q < ow; q++, p += sw) {
-        if (q == q0 && q1 > q0) {
-            const uint8_t *c0 = row + p * ps;
-            const int32_t step = sw * ps;
-            if (nch == 1) {
-                mixq_dwp_win1(IB, c0, ps, step, X + (q >> 1) * 16 + (q & 1) * 8, q1 - q0);
-            } else {
-                for (; q < q1; q++, c0 += step) {
-                    mixq_dwp_win(IB, c0, c0 + ps, c0 + 2 * ps, X + (q >> 1) * blk + (q & 1) * 8, nch);
-                }
+        if (q == q0 && q1 > q0 && sw <= 2) {
+            /* interior: an odd first window alone, then pairs chunk by chunk, then an odd last one */
+            if (q & 1) {
+                const uint8_t *c0 = row + p * ps;
+                mixq_dwp_win(IB, c0, c0 + ps, c0 + 2 * ps, X + (q >> 1) * blk + 8, nch);
+                q++;
+                p += sw;
             }
-            q = q1 - 1;
-            p = (q1 - 1) * sw - pw;
+            const int32_t np = (q1 - q) >> 1;
+            if (np > 0 && 3 * np >= nch) { /* else the per-window calls cost less (few windows) */
+                const uint8_t *c0 = row + p * ps;
+                uint32_t *xk = X + (q >> 1) * blk;
+                for (int32_t k = 0; k < nch; k++, c0 += IB, xk += 16) {
+                    if (sw == 1) {
+                        mixq_dwp_win2(IB, 1, c0, ps, xk, blk * 4, np);
+                    } else {
+                        mixq_dwp_win2(IB, 2, c0, ps, xk, blk * 4, np);
+                    }
+                }
+                q += 2 * np;
+                p += 2 * np * sw;
+            }
+            for (; q < q1; q++, p += sw) {
+                const uint8_t *c0 = row + p * ps;
+                mixq_dwp_win(IB, c0, c0 + ps, c0 + 2 * ps, X + (q >> 1) * blk + (q & 1) * 8, nch);
+            }
+            q--;
+            p -= sw;
             continue;
         }
         const uint8_t *c0 = row == 0 || p < 0 || p >= iw ? zpix : row + p * ps;
@@ -715,7 +763,9 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
                         }
                         offs = boff;
                     }
-                    if (quick) {
+                    if (quick && OB != 8 && aligned) { /* packed sub-byte stores: a constant, not a test */
+                        mixq_dw_pixel_dsp(IB, OB, 1, 1, 9, offs, tl, st, nw, ncg, lo, hi - lo, 1, out, o);
+                    } else if (quick) {
                         mixq_dw_pixel_dsp(IB, OB, 1, 1, 9, offs, tl, st, nw, ncg, lo, hi - lo, aligned, out, o);
                     } else {
                         mixq_dw_pixel_dsp(IB, OB, 0, 0, kt, offs, tl, st, nw, ncg, lo, hi - lo, aligned, out, o);

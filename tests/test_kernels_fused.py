@@ -140,16 +140,22 @@ def _fused_cases(seed: int) -> list:
                                              ("conv2d", 4, 6, 16, 8, 3, 1)]:
             for mode in ("random", "max", "min"):
                 out.append(_case(rng, op, bits, h, w, cin, cout, kh, pad, mode))
-    # threshold placement (A2W2, 2-bit outputs, >= 48 pixels): every zero point, ties of the
+    # threshold placement (A2W2, 2-bit outputs, >= 64 pixels): every zero point, ties of the
     # requantization on the accumulator range, thresholds below and above the range
     for zp in range(4):
-        c = _case(rng, "pointwise", (2, 2, 2), 7, 7, 32, 8)
+        c = _case(rng, "pointwise", (2, 2, 2), 8, 9, 32, 8)
         c.out_zp = zp
         c.shift = np.array([-1, -2, -3, -5, -8, -12, -1, -2], np.int64)
         c.multiplier = np.array([1 << 30, (1 << 31) - 1, 3 << 29, 1 << 30, (1 << 31) - 1, 1 << 30,
                                  (1 << 31) - 1, 1 << 30], np.int64)
         c.bias = rng.integers(-3000, 3000, size=8)
         out.append(c)
+    # K <= 8 (the A2 threshold routine without the padding lanes; direct lane rows of pointwise
+    # inputs with Cin % 4 == 0), and K = 12, 20 next to it
+    for cin in (4, 8, 12, 20):
+        for mode in ("random", "max", "min"):
+            out.append(_case(rng, "pointwise", (2, 2, 2), 8, 9, cin, 16, mode=mode))
+    out.append(_case(rng, "pointwise", (2, 2, 4), 8, 9, 8, 16))
     # many channels, few pixels (threshold placement / per-channel constants), K = 128
     for ob in (2, 4, 8):
         out.append(_case(rng, "pointwise", (2, 2, ob), 3, 3, 128, 32))
@@ -169,8 +175,8 @@ def _fused_cases(seed: int) -> list:
         out.append(_case(rng, "pointwise", (2, 2, 2), 3, 3, k, 4, mode="min", x_zp=3))
     # requantization edges
     base = _case(rng, "pointwise", (8, 8, 8), 3, 3, 16, 8)
-    # (A2W2 with 2-bit outputs: 9 pixels take the SMMLAR form, 49 pixels the thresholds)
-    for bits, hw in [(b, 3) for b in FUSED_BITS] + [((2, 2, 2), 7)]:
+    # (A2W2 with 2-bit outputs: 9 pixels take the SMMLAR form, 64 pixels the thresholds)
+    for bits, hw in [(b, 3) for b in FUSED_BITS] + [((2, 2, 2), 8)]:
         for variant in range(11):
             c = _case(rng, "pointwise", bits, hw, hw, 16, 8)
             lo, hi = layout.act_range(bits[2])

@@ -381,8 +381,8 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
  * frame, k0 = 0). Parameter block per channel pair (6 words): 16 T1 | 16 T1 << 16, ... for
  * channel 0, then channel 1. Leaves pixel 0's crumbs (channel 0, channel 1) in bits 0-3 of r3 and
  * pixel 1's in bits 16-19. */
-#define MIXQ_FZ_A2_PAIR                      \
-    MIXQ_FZ_A2_LOOP                          \
+#define MIXQ_FZ_A2_PAIR_OF(LOOP)             \
+    LOOP                                     \
     "lsl r5, r5, #8\n\t"                     \
     "pkhtb r3, r5, r3, asr #8\n\t"           \
     "lsl r6, r6, #8\n\t"                     \
@@ -405,24 +405,50 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
     "sel r4, r12, r5\n\t"                    \
     "orr r3, r3, r4, lsl #2\n\t"
 
-__asm__(MIXQ_FZ_FUNC("mixq_fz_a2o2")
-        MIXQ_FZ_ENTER
-        "ldr r1, [sp, #48]\n"
-        "1:\n\t"
-        MIXQ_FZ_A2_PAIR
-        "str r3, [sp, #52]\n\t"
-        MIXQ_FZ_A2_PAIR
-        "ldr r4, [sp, #52]\n\t"
-        "orr r3, r4, r3, lsl #4\n\t"
-        "ldrd r0, r2, [sp, #32]\n\t"
-        "strb r3, [r0], #1\n\t"
-        "lsr r3, r3, #16\n\t"
-        "strb r3, [r2], #1\n\t"
-        "strd r0, r2, [sp, #32]\n\t"
-        "ldrd r0, r2, [sp, #24]\n\t"
-        "cmp r0, r2\n\t"
-        "bne 1b\n\t"
-        MIXQ_FZ_LEAVE("mixq_fz_a2o2"));
+/* K <= 8 (one 16-value weight word, lanes 2 and 3 zero padding): lanes 0 and 1 only, no loop */
+#define MIXQ_FZ_A2_HALF                      \
+    "ldrd r3, r5, [sp, #40]\n\t"             \
+    "mov r4, r3\n\t"                         \
+    "mov r6, r5\n\t"                         \
+    "ldr r0, [sp, #16]\n\t"                  \
+    "ldr lr, [sp, #56]\n\t"                  \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    "and r9, lr, r7\n\t"                     \
+    "and r10, lr, r8\n\t"                    \
+    "ldrd r11, r12, [r0]\n\t"               \
+    "smlad r3, r11, r9, r3\n\t"              \
+    "smlad r4, r11, r10, r4\n\t"             \
+    "smlad r5, r12, r9, r5\n\t"              \
+    "smlad r6, r12, r10, r6\n\t"             \
+    "and r9, lr, r7, ror #2\n\t"             \
+    "and r10, lr, r8, ror #2\n\t"            \
+    "ldrd r11, r12, [r0, #8]\n\t"           \
+    "smlad r3, r11, r9, r3\n\t"              \
+    "smlad r4, r11, r10, r4\n\t"             \
+    "smlad r5, r12, r9, r5\n\t"              \
+    "smlad r6, r12, r10, r6\n\t"
+
+#define MIXQ_FZ_A2_THR(name, LOOP)                   \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER         \
+            "ldr r1, [sp, #48]\n"                     \
+            "1:\n\t"                                  \
+            MIXQ_FZ_A2_PAIR_OF(LOOP)                 \
+            "str r3, [sp, #52]\n\t"                   \
+            MIXQ_FZ_A2_PAIR_OF(LOOP)                 \
+            "ldr r4, [sp, #52]\n\t"                   \
+            "orr r3, r4, r3, lsl #4\n\t"              \
+            "ldrd r0, r2, [sp, #32]\n\t"              \
+            "strb r3, [r0], #1\n\t"                   \
+            "lsr r3, r3, #16\n\t"                     \
+            "strb r3, [r2], #1\n\t"                   \
+            "strd r0, r2, [sp, #32]\n\t"              \
+            "ldrd r0, r2, [sp, #24]\n\t"              \
+            "cmp r0, r2\n\t"                          \
+            "bne 1b\n\t"                              \
+            MIXQ_FZ_LEAVE(name))
+
+MIXQ_FZ_A2_THR("mixq_fz_a2o2", MIXQ_FZ_A2_LOOP);
+MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
 
 /* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
  * for W8). */

@@ -696,6 +696,39 @@ MIXQ_INLINE int32_t mixq_ipos2(int32_t h, int32_t p) { return ((h >> 1) << 2) + 
 /* im2col into A2 lanes; returns the sum of the activations (padding counts as in_zp). */
 MIXQ_INLINE int32_t mixq_im2col_a2(const mixq_conv_geom *g, const uint8_t *in, int32_t pix, int32_t p,
                                    int16_t *buf) {
+    if (g->kh == 1 && g->kw == 1 && (g->cin & 15) != 0 && (g->cin & 3) == 0 && g->cin <= 1364) {
+        /* one tap, whole bytes (pointwise with Cin = 4, 8, 12, 20, ...; the 16-multiples take the
+         * word path below): one table lane per byte, zero lanes (a = 0) up to kp */
+        int32_t t = 0, w = 0, lin = pix, inside = 1;
+        const int32_t nb = g->cin >> 2;
+        uint32_t *dst = (uint32_t *)(void *)buf + p;
+        if (g->sh != 1 || g->sw != 1 || g->ph != 0 || g->pw != 0 || g->ih != g->oh || g->iw != g->ow) {
+            int32_t b, oy, ox;
+            mixq_pixel(g, pix, &b, &oy, &ox);
+            const int32_t iy = oy * g->sh - g->ph, ix = ox * g->sw - g->pw;
+            inside = (uint32_t)iy < (uint32_t)g->ih && (uint32_t)ix < (uint32_t)g->iw;
+            lin = (b * g->ih + iy) * g->iw + ix;
+        }
+        if (inside) {
+            const uint8_t *src = in + lin * nb;
+            for (; w < nb; w++) {
+                const uint32_t lane = mixq_a2_lane_table[src[w]];
+                dst[2 * w] = lane;
+                t = mixq_smlad(lane, 0x10011001u, t);
+            }
+            t = (int32_t)(((uint32_t)t >> 12) & 0xFFFu);
+        } else {
+            const uint32_t pad_word = mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
+            for (; w < nb; w++) {
+                dst[2 * w] = pad_word;
+            }
+            t = g->in_zp * g->cin;
+        }
+        for (; w < (g->kp >> 2); w++) {
+            dst[2 * w] = 0;
+        }
+        return t;
+    }
     if (mixq_use_stream(2, g)) {
         return mixq_im2col_stream(2, g, in, pix, p, buf);
     }
@@ -1165,11 +1198,12 @@ void mixq_fz_a2o4m(const mixq_fz *f);
 void mixq_fz_a2o2r(const mixq_fz *f);
 void mixq_fz_a2o2l(const mixq_fz *f);
 void mixq_fz_a2o2m(const mixq_fz *f);
+void mixq_fz_a2o2h(const mixq_fz *f);
 
 #define MIXQ_FZ_W8 1
 #define MIXQ_FZ_A4 2
 #define MIXQ_FZ_A2 3
-#define MIXQ_FZ_THR_MIN_PIXELS 48 /* A2 2-bit outputs: thresholds from this many output pixels on */
+#define MIXQ_FZ_THR_MIN_PIXELS 64 /* A2 2-bit outputs: thresholds from this many output pixels on */
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 
 /* Which fused routine can run this layer (before the per-channel checks), or 0. Every output
@@ -1462,7 +1496,8 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     if (!ok) {
         return 0;
     }
-    const mixq_fz_fn fn = mixq_fz_routine(fz, OB, ok);
+    /* thresholds with K <= 8: the inner loop without lanes 2 and 3 (zero padding) */
+    const mixq_fz_fn fn = ok == 4 && g->kp == 16 && g->k <= 8 ? mixq_fz_a2o2h : mixq_fz_routine(fz, OB, ok);
     f.k[0] = 0;
     f.k[1] = 0x00010001u;
     f.k[2] = 0x00020002u;
@@ -1477,10 +1512,41 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     f.pre0 = f.pre1 = 0;
     const int32_t npix = mixq_npix(g);
     const int32_t row_bytes = g->cout * OB / 8;
+    /* A2, one tap on the same pixel (pointwise, stride 1), whole input bytes: the lane rows are the
+     * table lanes of the pixel's bytes; the zero lanes (a = 0) up to kp are written once */
+    const int32_t nb = g->cin >> 2, nw = g->kp >> 2, k6 = 6 * g->k;
+    const int32_t direct = fz == MIXQ_FZ_A2 && g->kh == 1 && g->kw == 1 && (g->cin & 3) == 0 && g->sh == 1 &&
+                           g->sw == 1 && g->ph == 0 && g->pw == 0 && g->ih == g->oh && g->iw == g->ow;
+    uint32_t *lanes = (uint32_t *)(void *)act;
+    if (direct) {
+        for (int32_t w = 2 * nb; w < 2 * nw; w++) {
+            lanes[w] = 0;
+        }
+    }
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
-        int32_t rb, roy, rox;
-        mixq_pixel(g, pix, &rb, &roy, &rox);
+        if (direct) {
+            const uint8_t *s0 = in + pix * nb, *s1 = in + pix1 * nb;
+            int32_t t0 = 0, t1 = 0;
+            for (int32_t w = 0; w < nb; w++) { /* lane word w of pixel p at 2 w + p */
+                const uint32_t l0 = mixq_a2_lane_table[s0[w]], l1 = mixq_a2_lane_table[s1[w]];
+                lanes[2 * w] = l0;
+                lanes[2 * w + 1] = l1;
+                t0 = mixq_smlad(l0, 0x10011001u, t0);
+                t1 = mixq_smlad(l1, 0x10011001u, t1);
+            }
+            /* sum(a) <= 3 Cin <= 4092: the field [12, 24) of the SMLAD sums */
+            f.pre0 = (int32_t)((uint32_t)(k6 - 2 * (int32_t)(((uint32_t)t0 >> 12) & 0xFFFu)) << 12);
+            f.pre1 = (int32_t)((uint32_t)(k6 - 2 * (int32_t)(((uint32_t)t1 >> 12) & 0xFFFu)) << 12);
+            f.out0 = out + pix * row_bytes;
+            f.out1 = out + pix1 * row_bytes;
+            fn(&f);
+            continue;
+        }
+        int32_t rb = 0, roy = 0, rox = 0;
+        if (ring != 0) {
+            mixq_pixel(g, pix, &rb, &roy, &rox);
+        }
         if (ring != 0 && rox + 1 < g->ow) {
             int32_t sums[2];
             mixq_ring_pair(IB, g, in, rb, roy, rox, ring, act, sums);

@@ -315,3 +315,14 @@ def test_measured_cost_reads_the_bench_cost_table_format():
     assert m.instructions_per_mac("pointwise", 2, 2, 2) == pytest.approx(1.3)
     with pytest.raises(MixqError, match="entries"):
         MeasuredCost({"entries": [dict(table["entries"][1])]})
+
+
+def test_mac_weights_have_mean_one(kws, tmp_path):
+    from tvm_mixq.quant.cost import mac_weights, op_macs
+
+    g, _, _ = kws
+    assert mac_weights(g, BitopsCost()) is None
+    w = mac_weights(g, make_cost_model("measured", target="cortex-m7"))
+    macs = {o.index: op_macs(g, o) for o in g.ops if o.index in w}
+    assert sum(w[o] * m for o, m in macs.items()) / sum(macs.values()) == pytest.approx(1.0)
+    assert len(set(round(v, 3) for v in w.values())) > 1  # depthwise and pointwise differ per MAC

@@ -181,3 +181,19 @@ def test_replan_at_lower_bitwidth_and_custom_scratch() -> None:
 
     wide = replan_memory(plan, scratch_fn=big_scratch)
     assert wide.peak >= plan.peak and any(b.kind == "scratch" and b.size == 4096 for b in wide.memory.buffers)
+
+
+def test_op_weights_price_recomputation(vww) -> None:
+    # a MAC of the first conv priced at 3x the others: the no-limit plan recomputes fewer of them
+    from tvm_mixq.schedule.patches import stage_cuts, stage_macs
+
+    cut = stage_cuts(vww)[2]
+    plain = stage_macs(vww, cut, (4, 4)) - stage_macs(vww, cut, (1, 1))
+    heavy = {cut.ops[0]: 3.0}
+    weighted = stage_macs(vww, cut, (4, 4), weights=heavy) - stage_macs(vww, cut, (1, 1), weights=heavy)
+    assert weighted > plain > 0
+    base = plan_memory(vww, {})
+    priced = plan_memory(vww, {}, op_weights={0: 3.0})
+    assert priced.extra_macs < base.extra_macs
+    # under a limit, the cheapest fitting plan still fits
+    assert plan_memory(vww, {"mixq.sram_limit_kb": 36}, op_weights={0: 3.0}).peak <= 36 * 1024

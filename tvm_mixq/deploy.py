@@ -222,10 +222,12 @@ def make_plan(graph: Graph, options: MixqOptions, say: Progress):
     when planning fails (the deployment is then generated layer by layer). The planner counts the
     kernel scratch the generated code places (:func:`tvm_mixq.codegen.emitter.kernel_scratch_fn`)."""
     from .codegen.emitter import kernel_scratch_fn
+    from .quant.cost import mac_weights, make_cost_model
     from .schedule import plan_memory
 
     try:
-        return plan_memory(graph, options, scratch_fn=kernel_scratch_fn())
+        weights = mac_weights(graph, make_cost_model(options.cost_model, None, options.target))
+        return plan_memory(graph, options, scratch_fn=kernel_scratch_fn(), op_weights=weights)
     except MixqError as exc:
         say(f"memory planning failed ({exc}); generating layer by layer")
         return None

@@ -262,6 +262,26 @@ class MeasuredCost:
         return macs * self.instructions_per_mac(fam, in_bits, w_bits, out_bits, op_features(graph, o, macs))
 
 
+def mac_weights(graph: Graph, model: CostModel) -> Optional[dict[int, float]]:
+    """Per weighted op: its instructions per MAC (measured model, at the graph's bitwidths) over
+    the model's MAC-weighted mean, for the memory planner's recomputation cost; None for BitOPs."""
+    if not isinstance(model, MeasuredCost):
+        return None
+    ipm: dict[int, float] = {}
+    macs: dict[int, int] = {}
+    for op in graph.ops:
+        m = op_macs(graph, op) if op.kind in WEIGHTED_OPS else 0
+        if m <= 0:
+            continue
+        bits = tuple(graph.tensors[t].bits for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        ipm[op.index] = model.op_cost(graph, op.index, m, *bits) / m
+        macs[op.index] = m
+    if not ipm:
+        return None
+    mean = sum(ipm[o] * macs[o] for o in ipm) / sum(macs.values())
+    return {o: v / mean for o, v in ipm.items()}
+
+
 def _target_table(target: str) -> Optional[str]:
     """The kernel benchmark's cost table of a core, when the repository has one."""
     from ..bench.cost_table import default_path

@@ -275,11 +275,14 @@ def _axis_sums(graph: Graph, cut: StageCut, axis: int, parts: int, memo: Optiona
     return sums
 
 
-def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int], memo: Optional[dict] = None) -> int:
-    """MACs of the stage on a grid, without building the patches (rows and columns separable)."""
+def stage_macs(graph: Graph, cut: StageCut, grid: tuple[int, int], memo: Optional[dict] = None,
+               weights: Optional[dict[int, float]] = None) -> float:
+    """MACs of the stage on a grid, without building the patches (rows and columns separable);
+    with ``weights``, each op's MACs times its weight (ops not listed: 1)."""
     rows = _axis_sums(graph, cut, 0, grid[0], memo)
     cols = _axis_sums(graph, cut, 1, grid[1], memo)
-    return sum(rows[i] * cols[i] * macs_per_pixel(graph, graph.ops[i]) for i in rows if i in cols)
+    w = weights or {}
+    return sum(rows[i] * cols[i] * macs_per_pixel(graph, graph.ops[i]) * w.get(i, 1.0) for i in rows if i in cols)
 
 
 #: Op kinds whose patch reads a window of its input (with the halo); the others read the

@@ -12,7 +12,11 @@ For every candidate (stage end, grid) the schedule is built and its buffers plac
 Work is MACs (halo recomputation included) plus the fixed cost of every extra kernel call a patch
 loop makes: a call prepares per-channel requantization constants (and, for sub-byte kernels,
 thresholds and re-spaced weights) before its first MAC, which :data:`CALL_MACS_PER_CHANNEL` prices
-in MACs per output channel. Without it a stage of many small patches looked free (a later stage of
+in MACs per output channel. With ``op_weights`` (the deploy flow passes the measured kernels'
+instructions per MAC of each op relative to the model's mean, :func:`tvm_mixq.quant.cost.mac_weights`)
+a recomputed MAC of an op costs its weight: VWW-96's first conv (3 input channels) runs at about
+3x the model's instructions per MAC, so its halo is dearer than a pointwise layer's. Without the
+call cost a stage of many small patches looked free (a later stage of
 a depthwise + pointwise pair recomputes nothing) while it ran two to three times the instructions
 of its ops on the emulated core. So without a limit VWW-96's streamed plan takes a 5x5 grid
 (13,984 B); the 3x3 grid of the memory targets (18,432 B, 14.6% recomputation plus about 3% of
@@ -113,8 +117,9 @@ class _Candidate:
 
 class _Planner:
     def __init__(self, graph: Graph, opts: PlanOptions, precision: dict[int, TensorPrecision],
-                 scratch_fn: ScratchFn) -> None:
+                 scratch_fn: ScratchFn, op_weights: Optional[dict[int, float]] = None) -> None:
         self.g = graph
+        self.op_weights = op_weights
         self.opts = opts
         self.precision = precision
         self.scratch_fn = scratch_fn
@@ -139,8 +144,10 @@ class _Planner:
                        if self.g.ops[o].kind in WORK_OPS)
         return (grid[0] * grid[1] - 1) * channels * CALL_MACS_PER_CHANNEL
 
-    def later_work(self, later: Later) -> int:
-        return sum(self.call_work(c, gr) for c, gr in later)
+    def work(self, cut: Optional[StageCut], grid: Optional[tuple[int, int]], later: Later = ()) -> float:
+        """The model's MACs plus every stage's recomputation (weighted) and extra calls."""
+        stages = ([(cut, grid)] if cut is not None and grid is not None else []) + list(later)
+        return self.base_macs + sum(self.stage_extra_macs(c, gr) for c, gr in stages)
 
     def bits_of(self, t: int) -> int:
         p = self.precision.get(t)
@@ -194,8 +201,8 @@ class _Planner:
                tuple(sorted((c.key, gr) for c, gr in later)), overlap)
         if key in self._memo:
             return self._memo[key]
-        _, _, _, memory, macs = self.build(cut, grid, splits, final=False, later=later, overlap=overlap)
-        work = macs + self.call_work(cut, grid) + self.later_work(later)
+        _, _, _, memory, _ = self.build(cut, grid, splits, final=False, later=later, overlap=overlap)
+        work = self.work(cut, grid, later)
         cand = _Candidate(cut, grid, splits, memory.peak, work, tuple(sorted(later, key=lambda e: e[0].start)),
                           overlap)
         self.evaluated.append(cand)
@@ -209,8 +216,8 @@ class _Planner:
         key = (cut.end if cut else None, grid, tuple((c.producer, f) for c, f in splits),
                tuple(sorted((c.key, gr) for c, gr in later)), overlap)
         if key not in self._phase:
-            _, _, _, _, steps, buffers, macs = self.schedule(cut, grid, splits, later, overlap)
-            work = macs + self.call_work(cut, grid) + self.later_work(later)
+            _, _, _, _, steps, buffers, _ = self.schedule(cut, grid, splits, later, overlap)
+            work = self.work(cut, grid, later)
             self._phase[key] = (steps, live_per_step(buffers, len(steps)), work)
         return self._phase[key]
 
@@ -645,9 +652,9 @@ class _Planner:
         if key not in self._stage_macs:
             base = (cut.key, (1, 1))
             if base not in self._stage_macs:
-                self._stage_macs[base] = stage_macs(self.g, cut, (1, 1), self._axis_memo)
-            self._stage_macs[key] = (stage_macs(self.g, cut, grid, self._axis_memo) - self._stage_macs[base]
-                                     + self.call_work(cut, grid))
+                self._stage_macs[base] = stage_macs(self.g, cut, (1, 1), self._axis_memo, self.op_weights)
+            self._stage_macs[key] = (stage_macs(self.g, cut, grid, self._axis_memo, self.op_weights)
+                                     - self._stage_macs[base] + self.call_work(cut, grid))
         return self._stage_macs[key]
 
     def _scan_grids(self, cut: StageCut, grids: list[tuple[int, int]],
@@ -824,6 +831,7 @@ def plan_memory(
     in_place_conv: Optional[bool] = None,
     stage_overlap: Optional[bool] = None,
     later_stages: Optional[bool] = None,
+    op_weights: Optional[dict[int, float]] = None,
 ) -> Plan:
     """Plan patches, channel splits and the arena of ``graph``.
 
@@ -848,6 +856,8 @@ def plan_memory(
     later_stages
         ``False``: one patch stage at most (from the graph input); by default deeper blocks may
         run as later patch stages (:attr:`Plan.later_stages`) when that lowers the peak.
+    op_weights
+        Cost of a recomputed MAC per op (mean 1; see the module docstring); None: every MAC alike.
 
     Raises
     ------
@@ -866,7 +876,7 @@ def plan_memory(
     if not graph.inputs:
         raise MixqError("the model has no input")
     precision = precision if precision is not None else default_precision(graph)
-    planner = _Planner(graph, opts, precision, scratch_fn)
+    planner = _Planner(graph, opts, precision, scratch_fn, op_weights)
     best = planner.search()
     plan = _make_plan(planner, best)
     plan.planning_seconds = time.perf_counter() - t0

@@ -29,7 +29,7 @@
 #define MIXQ_FZ_BYTES "60"
 
 #define MIXQ_FZ_FUNC(name)              \
-    ".text\n\t"                         \
+    ".section .text." name ",\"ax\",%progbits\n\t" \
     ".syntax unified\n\t"               \
     ".thumb\n\t"                        \
     ".p2align 2\n\t"                    \
@@ -50,7 +50,8 @@
 #define MIXQ_FZ_LEAVE(name)                  \
     "add sp, sp, #" MIXQ_FZ_BYTES "\n\t"     \
     "pop {r4-r11, pc}\n\t"                   \
-    ".size " name ", .-" name "\n\t"
+    ".size " name ", .-" name "\n\t" \
+    ".previous\n\t"
 
 /* x <- SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r); t is a temporary, sat e.g. "ssat", "#8". */
 #define MIXQ_FZ_RQ(x, m2, c2, r, t, sat, bits)   \

@@ -1232,18 +1232,26 @@ MIXQ_INLINE int32_t mixq_fz_kind(int32_t IB, int32_t WB, int32_t OB, const mixq_
 typedef void (*mixq_fz_fn)(const mixq_fz *f);
 
 MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
-    static const mixq_fz_fn table[3][3][4] = {
-        {{mixq_fz_w8o8, mixq_fz_w8o8l, mixq_fz_w8o8m, 0},
-         {mixq_fz_w8o4, mixq_fz_w8o4l, mixq_fz_w8o4m, 0},
-         {mixq_fz_w8o2, mixq_fz_w8o2l, mixq_fz_w8o2m, 0}},
-        {{mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m, 0},
-         {mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m, 0},
-         {mixq_fz_a4o2, mixq_fz_a4o2l, mixq_fz_a4o2m, 0}},
-        {{mixq_fz_a2o8, mixq_fz_a2o8l, mixq_fz_a2o8m, 0},
-         {mixq_fz_a2o4, mixq_fz_a2o4l, mixq_fz_a2o4m, 0},
-         {mixq_fz_a2o2r, mixq_fz_a2o2l, mixq_fz_a2o2m, mixq_fz_a2o2}},
-    };
-    return table[fz - 1][OB == 8 ? 0 : (OB == 4 ? 1 : 2)][form - 1];
+    /* fz and OB are constants of the variant: only its routines are referenced (each routine has a
+     * section of its own, so a linker with --gc-sections keeps only those a firmware calls) */
+#define MIXQ_FZ_PICK(r, l, m) (form == 1 ? (r) : (form == 2 ? (l) : (m)))
+    if (fz == MIXQ_FZ_W8) {
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_w8o8, mixq_fz_w8o8l, mixq_fz_w8o8m)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_w8o4, mixq_fz_w8o4l, mixq_fz_w8o4m)
+                                  : MIXQ_FZ_PICK(mixq_fz_w8o2, mixq_fz_w8o2l, mixq_fz_w8o2m));
+    }
+    if (fz == MIXQ_FZ_A4) {
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m)
+                                  : MIXQ_FZ_PICK(mixq_fz_a4o2, mixq_fz_a4o2l, mixq_fz_a4o2m));
+    }
+    if (OB == 2 && form == 4) {
+        return mixq_fz_a2o2;
+    }
+    return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a2o8, mixq_fz_a2o8l, mixq_fz_a2o8m)
+                   : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a2o4, mixq_fz_a2o4l, mixq_fz_a2o4m)
+                              : MIXQ_FZ_PICK(mixq_fz_a2o2r, mixq_fz_a2o2l, mixq_fz_a2o2m));
+#undef MIXQ_FZ_PICK
 }
 
 /* Words of one channel pair's parameter block. */

@@ -164,14 +164,9 @@ def assign_precision(
     model = make_cost_model(cost_model, None if cost_table is None else os.fspath(cost_table), target)
     if sram_budget_bytes is not None and sram_of is None:
         sram_of = sram_function(graph, plan)
-    loss_budget, cache = None, {}
-    if isinstance(model, MeasuredCost) and cost_budget is None and sram_budget_bytes is None:
-        # Instructions without a budget: the accuracy proxy that the validated BitOPs operating
-        # point spends, spent where it saves the most instructions (vdqs "Accuracy budget")
-        anchor = vdqs_search(graph, calibration, plan, pc, bits, lambda_, BitopsCost(), ANCHOR_BITOPS_BUDGET,
-                             None, None, fw, sensitivity=sensitivity, sensitivity_cache=cache,
-                             admissible=admissible)
-        loss_budget = sum(st.omega for st in anchor.steps)
+    cache: dict = {}
+    loss_budget = anchored_loss_budget(graph, calibration, model, cost_budget, sram_budget_bytes, plan, pc, bits,
+                                       lambda_, fw, sensitivity, cache, admissible)
     result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
                          sram_of, fw, sensitivity=sensitivity, loss_budget=loss_budget, sensitivity_cache=cache,
                          admissible=admissible)
@@ -179,6 +174,23 @@ def assign_precision(
     ev = CostEvaluator(graph, plan)
     return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,
                           ev.bitops(result.assignment), ev.int8_bitops())
+
+
+def anchored_loss_budget(graph: Graph, calibration: Calibration, model: Any, cost_budget: Optional[float],
+                         sram_budget_bytes: Optional[int], plan: Any = None, patch_class: Any = None,
+                         bits: Sequence[int] = (8, 4, 2), lambda_: float = DEFAULT_LAMBDA,
+                         float_weights: Any = None, sensitivity: str = "measured", cache: Optional[dict] = None,
+                         admissible: Optional[Callable[[int, int, int, int], bool]] = None) -> Optional[float]:
+    """The accuracy budget of a measured-cost search without a cost or SRAM budget: the Omega a
+    BitOPs search to :data:`~tvm_mixq.quant.vdqs.ANCHOR_BITOPS_BUDGET` spends (the operating point
+    whose accuracy was measured), to be spent where it saves the most instructions (VDQS
+    "Accuracy budget"). None otherwise (``mixq.lambda`` decides)."""
+    if not isinstance(model, MeasuredCost) or cost_budget is not None or sram_budget_bytes is not None:
+        return None
+    anchor = vdqs_search(graph, calibration, plan, patch_class, bits, lambda_, BitopsCost(), ANCHOR_BITOPS_BUDGET,
+                         None, None, float_weights, sensitivity=sensitivity, sensitivity_cache=cache,
+                         admissible=admissible)
+    return sum(st.omega for st in anchor.steps)
 
 
 def scratch_admissible(graph: Graph, slack_bytes: int) -> Callable[[int, int, int, int], bool]:

@@ -29,6 +29,7 @@ from ..graph import Graph, QuantParams
 from ..options import MixqOptions
 from ..quant.calibration import Calibration, calibrate, load_calibration_data
 from ..quant.precision import PrecisionAssignment
+from ..quant.assign import anchored_loss_budget
 from ..quant.cost import make_cost_model
 from ..quant.vdqs import calibrated_act_quant, uniform_assignment, vdqs_search
 from ..reader import read_tflite
@@ -70,10 +71,13 @@ def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, ac
             a.weight_bits = uniform_assignment(graph, calib, weight_bits, activations=False).weight_bits
         return a
     budget = options.sram_limit_bytes
-    result = vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_,
-                         cost_model=make_cost_model(options.cost_model, None, options.target),
+    model = make_cost_model(options.cost_model, None, options.target)
+    cache: dict = {}
+    loss = anchored_loss_budget(graph, calib, model, options.cost_budget or None, budget, bits=options.bits,
+                                lambda_=options.lambda_, sensitivity=options.sensitivity, cache=cache)
+    result = vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_, cost_model=model,
                          cost_budget=options.cost_budget or None, sram_budget_bytes=budget,
-                         sensitivity=options.sensitivity,
+                         sensitivity=options.sensitivity, loss_budget=loss, sensitivity_cache=cache,
                          sram_of=(lambda a: tflm_arena_estimate(graph, a.act_bits)) if budget else None)
     if not result.budget_met:
         log.warning("%s: no assignment over bits %s fits the %d-byte arena budget; using the lowest found",

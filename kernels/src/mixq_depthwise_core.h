@@ -507,13 +507,21 @@ MIXQ_INLINE void mixq_dwp_row(int32_t IB, uint32_t *X, const uint8_t *row, int32
     const int32_t blk = nch * 16; /* words of one block (a window pair of every chunk) */
     if (row == 0) { /* a padding row: every X word is (zp + zp 2^11, zp) */
         const uint32_t zp = zpix[0] & (IB == 4 ? 0xFu : 0x3u), xw = zp * 2049u | zp << 16;
-        uint32_t *end = X + ((ow + 1) >> 1) * blk;
-        for (; X < end; X += 4) {
-            X[0] = xw;
-            X[1] = xw;
-            X[2] = xw;
-            X[3] = xw;
-        }
+        uint32_t *end = X + ((ow + 1) >> 1) * blk; /* a multiple of 16 words */
+        __asm__ volatile("mov r8, %[w]\n\t"
+                         "mov r9, %[w]\n\t"
+                         "mov r10, %[w]\n\t"
+                         "mov r11, %[w]\n\t"
+                         "1:\n\t" /* 16 words per iteration: four STM */
+                         "stmia %[x]!, {r8, r9, r10, r11}\n\t"
+                         "stmia %[x]!, {r8, r9, r10, r11}\n\t"
+                         "stmia %[x]!, {r8, r9, r10, r11}\n\t"
+                         "stmia %[x]!, {r8, r9, r10, r11}\n\t"
+                         "cmp %[x], %[e]\n\t"
+                         "bcc 1b"
+                         : [x] "+r"(X)
+                         : [w] "r"(xw), [e] "r"(end)
+                         : "r8", "r9", "r10", "r11", "cc", "memory");
         return;
     }
     int32_t q0 = 0, q1 = 0;
@@ -669,18 +677,26 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     }
     int32_t shmin = 30, shmax = -31; /* and the largest |bias|: for the DSP paths' bounds */
     uint32_t bmax = 0;
+    int32_t mor = 0; /* OR of the multipliers: negative when one is */
     for (int32_t c = 0; c < cout; c++) {
         const int32_t sh = q->shift[c];
-        if (q->multiplier[c] < 0 || sh < -31 || sh > 30) {
-            return MIXQ_ERR_ARG;
-        }
+        mor |= q->multiplier[c];
         shmin = sh < shmin ? sh : shmin;
         shmax = sh > shmax ? sh : shmax;
-        if (MIXQ_DSP && bias) {
-            const uint32_t ab = bias[c] < 0 ? 0u - (uint32_t)bias[c] : (uint32_t)bias[c];
-            bmax = ab > bmax ? ab : bmax;
-        }
     }
+    if (mor < 0 || shmin < -31 || shmax > 30) {
+        return MIXQ_ERR_ARG;
+    }
+#if MIXQ_DSP
+    if (bias) {
+        uint32_t bor = 0; /* |bias| <= bor for every channel (OR of the magnitudes) */
+        for (int32_t c = 0; c < cout; c++) {
+            const int32_t b = bias[c];
+            bor |= (uint32_t)(b ^ (b >> 31));
+        }
+        bmax = bor + 1u;
+    }
+#endif
     if (ctx == 0 || ctx->buf == 0 || ((uintptr_t)ctx->buf & 3u) != 0 || ctx->size < mixq_dw_scratch(cout, kh * kw)) {
         return MIXQ_ERR_SCRATCH;
     }

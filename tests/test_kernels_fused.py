@@ -2,9 +2,9 @@
 
 Two levels:
 
-* the arithmetic, in Python: the SMMLAR form of the requantization (W8 and A4 outputs) and the
-  threshold form (A2 outputs) against the oracle's MultiplyByQuantizedMultiplier on extreme
-  accumulators, shifts and zero points;
+* the arithmetic, in Python: the SMMLAR forms of the requantization (right shifts, shifts >= 0)
+  and the threshold form (A2W2 with 2-bit outputs) against the oracle's
+  MultiplyByQuantizedMultiplier on extreme accumulators, shifts and zero points;
 * the kernels, on the emulated Cortex-M7 (Cortex-M4 with --runslow): layers built to take each
   fused routine, for every output width of each inner loop (W8 weights with 8-, 4- and 2-bit
   inputs, A4W4, A2W2, each to 8-, 4- and 2-bit outputs; even / multiple-of-4 channel counts, odd

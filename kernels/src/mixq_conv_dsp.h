@@ -1477,6 +1477,56 @@ MIXQ_INLINE int32_t mixq_max_dev(int32_t b, int32_t zp) {
     return mixq_max_i32(mixq_act_hi(b) - zp, zp - mixq_act_lo(b));
 }
 
+MIXQ_INLINE int32_t mixq_smmlar(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* Output for accumulator x with the per-channel words e of a parameter block (form 1, 2, 3 of
+ * mixq_fz_fill_rq): the routines' arithmetic in C. */
+MIXQ_INLINE int32_t mixq_fz_rq_c(int32_t OB, int32_t form, int32_t x, const int32_t *e) {
+    int32_t v;
+    if (form == 2) {
+        const int32_t xs = (int32_t)((uint32_t)x << e[2]);
+        v = mixq_smmlar(xs, e[0], xs + e[1]);
+    } else {
+        const int32_t sg = form == 3 && e[3] == 32 ? 0 : (x >> 31);
+        v = mixq_smmlar(x, e[0], x + e[1] + sg) >> e[2];
+    }
+    return mixq_sat(OB, v);
+}
+
+/* The odd last pixel of a W8 fused call: the one-pixel block (mixq_block16, NP = 1) per channel
+ * pair instead of a duplicated pixel pair, requantized with the same parameter blocks in C. */
+MIXQ_INLINE void mixq_fz_w8_last(int32_t IB, int32_t OB, int32_t form, const mixq_conv_geom *g, const uint8_t *in,
+                                 const uint8_t *filter, const int32_t *prm, int16_t *act, int32_t pix, uint8_t *out) {
+    const int32_t pair_words = mixq_row_bytes(g->k, 8) >> 1, bw = form == 3 ? 10 : 8, e1 = form == 3 ? 6 : 5;
+    uint8_t *dst = out + pix * (g->cout * OB / 8);
+    uint32_t byte = 0;
+    mixq_im2col16(IB, 8, g, in, pix, 0, act);
+    for (int32_t c = 0; c < g->cout; c += 2) {
+        const int32_t *blk = prm + (c >> 1) * bw;
+        int32_t acc[4];
+        mixq_block16(8, 1, g, (const uint32_t *)(const void *)act,
+                     (const uint32_t *)(const void *)filter + (c >> 1) * pair_words, acc);
+        const uint32_t v0 = (uint32_t)mixq_fz_rq_c(OB, form, acc[0] + blk[0], blk + 2);
+        const uint32_t v1 = (uint32_t)mixq_fz_rq_c(OB, form, acc[1] + blk[1], blk + e1);
+        if (OB == 8) {
+            dst[c] = (uint8_t)v0;
+            dst[c + 1] = (uint8_t)v1;
+        } else if (OB == 4) {
+            dst[c >> 1] = (uint8_t)(v0 | (v1 << 4));
+        } else {
+            byte |= (v0 | (v1 << 2)) << ((c & 2) << 1);
+            if (c & 2) {
+                dst[c >> 2] = (uint8_t)byte;
+                byte = 0;
+            }
+        }
+    }
+}
+
 /* Run a fused routine over every pixel pair; returns 0 (nothing written) when the layer's
  * parameters do not qualify. */
 MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
@@ -1531,7 +1581,9 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
             lanes[w] = 0;
         }
     }
-    for (int32_t pix = 0; pix < npix; pix += 2) {
+    /* W8: an odd last pixel runs the one-pixel block */
+    const int32_t last = fz == MIXQ_FZ_W8 && (npix & 1) ? npix - 1 : npix;
+    for (int32_t pix = 0; pix < last; pix += 2) {
         const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
         if (direct) {
             const uint8_t *s0 = in + pix * nb, *s1 = in + pix1 * nb;
@@ -1575,6 +1627,9 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
         f.out0 = out + pix * row_bytes;
         f.out1 = out + pix1 * row_bytes;
         fn(&f);
+    }
+    if (last < npix) {
+        mixq_fz_w8_last(IB, OB, ok, g, in, filter, prm, act, last, out);
     }
     return 1;
 }

@@ -156,6 +156,15 @@ def _fused_cases(seed: int) -> list:
         for mode in ("random", "max", "min"):
             out.append(_case(rng, "pointwise", (2, 2, 2), 8, 9, cin, 16, mode=mode))
     out.append(_case(rng, "pointwise", (2, 2, 4), 8, 9, 8, 16))
+    # K <= 8 with the SMMLAR forms (right shifts, shift 0, left shifts, both signs <= 0)
+    for bits in [(2, 2, 8), (2, 2, 4), (2, 2, 2)]:
+        for shifts in (None, [0] * 8, [0, 1, 2, 3, 0, 1, 2, 3], [0, -1, -3, 0, 0, -2, -1, 0]):
+            c = _case(rng, "pointwise", bits, 3, 5, 8 if shifts is None else 4, 8)
+            if shifts is not None:
+                c.shift = np.array(shifts, np.int64)
+                c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+                c.bias = rng.integers(-40, 41, size=8)
+            out.append(c)
     # many channels, few pixels (threshold placement / per-channel constants), K = 128
     for ob in (2, 4, 8):
         out.append(_case(rng, "pointwise", (2, 2, ob), 3, 3, 128, 32))

@@ -453,8 +453,8 @@ MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
 
 /* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
  * for W8). */
-#define MIXQ_FZ_A2_RQ(RQ, sat, bits)                                \
-    MIXQ_FZ_A2_LOOP                                             \
+#define MIXQ_FZ_A2_RQ(LOOP, RQ, sat, bits)                          \
+    LOOP                                                        \
     "ubfx r3, r3, #12, #12\n\t"                                 \
     "ubfx r4, r4, #12, #12\n\t"                                 \
     "ubfx r5, r5, #12, #12\n\t"                                 \
@@ -472,8 +472,8 @@ MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
     RQ("r6", "r10", "r11", "r12", "r2", sat, bits)
 
 /* shifts <= 0 of both signs: 10-word parameter blocks; lr is a temporary */
-#define MIXQ_FZ_A2_RQM(sat, bits)                                            \
-    MIXQ_FZ_A2_LOOP                                                          \
+#define MIXQ_FZ_A2_RQM_OF(LOOP, sat, bits)                                   \
+    LOOP                                                                     \
     "ubfx r3, r3, #12, #12\n\t"                                              \
     "ubfx r4, r4, #12, #12\n\t"                                              \
     "ubfx r5, r5, #12, #12\n\t"                                              \
@@ -504,14 +504,25 @@ MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
             STORE("r3", "r4", "r5", "r6", "r0", "r2")           \
             MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
 
-#define MIXQ_FZ_A2_R(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A2_L(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_RQL, sat, bits)
+#define MIXQ_FZ_A2_R(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOP, MIXQ_FZ_RQ, sat, bits)
+#define MIXQ_FZ_A2_L(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOP, MIXQ_FZ_RQL, sat, bits)
+#define MIXQ_FZ_A2_RQM(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_LOOP, sat, bits)
+/* K <= 8 (suffix h): lanes 0 and 1 only (MIXQ_FZ_A2_HALF) */
+#define MIXQ_FZ_A2_RH(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_HALF, MIXQ_FZ_RQ, sat, bits)
+#define MIXQ_FZ_A2_LH(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_HALF, MIXQ_FZ_RQL, sat, bits)
+#define MIXQ_FZ_A2_MH(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_HALF, sat, bits)
 MIXQ_FZ_A2_O84("mixq_fz_a2o8", MIXQ_FZ_A2_R, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A2_O84("mixq_fz_a2o4", MIXQ_FZ_A2_R, "usat", "#4", MIXQ_FZ_STORE4);
 MIXQ_FZ_A2_O84("mixq_fz_a2o8l", MIXQ_FZ_A2_L, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A2_O84("mixq_fz_a2o4l", MIXQ_FZ_A2_L, "usat", "#4", MIXQ_FZ_STORE4);
 MIXQ_FZ_A2_O84("mixq_fz_a2o8m", MIXQ_FZ_A2_RQM, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A2_O84("mixq_fz_a2o4m", MIXQ_FZ_A2_RQM, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A2_O84("mixq_fz_a2o8h", MIXQ_FZ_A2_RH, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4h", MIXQ_FZ_A2_RH, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A2_O84("mixq_fz_a2o8lh", MIXQ_FZ_A2_LH, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4lh", MIXQ_FZ_A2_LH, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A2_O84("mixq_fz_a2o8mh", MIXQ_FZ_A2_MH, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4mh", MIXQ_FZ_A2_MH, "usat", "#4", MIXQ_FZ_STORE4);
 
 /* 2-bit outputs through the SMMLAR form (few output pixels: no threshold placement at call start);
  * two channel pairs per stored byte. */
@@ -528,6 +539,9 @@ MIXQ_FZ_A2_O84("mixq_fz_a2o4m", MIXQ_FZ_A2_RQM, "usat", "#4", MIXQ_FZ_STORE4);
 MIXQ_FZ_A2_O2("mixq_fz_a2o2r", MIXQ_FZ_A2_R);
 MIXQ_FZ_A2_O2("mixq_fz_a2o2l", MIXQ_FZ_A2_L);
 MIXQ_FZ_A2_O2("mixq_fz_a2o2m", MIXQ_FZ_A2_RQM);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2rh", MIXQ_FZ_A2_RH);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2lh", MIXQ_FZ_A2_LH);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2mh", MIXQ_FZ_A2_MH);
 
 
 #else

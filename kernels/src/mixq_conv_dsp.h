@@ -1199,10 +1199,20 @@ void mixq_fz_a2o2r(const mixq_fz *f);
 void mixq_fz_a2o2l(const mixq_fz *f);
 void mixq_fz_a2o2m(const mixq_fz *f);
 void mixq_fz_a2o2h(const mixq_fz *f);
+void mixq_fz_a2o8h(const mixq_fz *f);
+void mixq_fz_a2o4h(const mixq_fz *f);
+void mixq_fz_a2o8lh(const mixq_fz *f);
+void mixq_fz_a2o4lh(const mixq_fz *f);
+void mixq_fz_a2o8mh(const mixq_fz *f);
+void mixq_fz_a2o4mh(const mixq_fz *f);
+void mixq_fz_a2o2rh(const mixq_fz *f);
+void mixq_fz_a2o2lh(const mixq_fz *f);
+void mixq_fz_a2o2mh(const mixq_fz *f);
 
 #define MIXQ_FZ_W8 1
 #define MIXQ_FZ_A4 2
 #define MIXQ_FZ_A2 3
+#define MIXQ_FZ_A2H 4 /* routine selection only: A2 with K <= 8 */
 #define MIXQ_FZ_THR_MIN_PIXELS 64 /* A2 2-bit outputs: thresholds from this many output pixels on */
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 
@@ -1244,6 +1254,14 @@ MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m)
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m)
                                   : MIXQ_FZ_PICK(mixq_fz_a4o2, mixq_fz_a4o2l, mixq_fz_a4o2m));
+    }
+    if (fz == MIXQ_FZ_A2H) { /* K <= 8: the routines without the padding lanes */
+        if (OB == 2 && form == 4) {
+            return mixq_fz_a2o2h;
+        }
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a2o8h, mixq_fz_a2o8lh, mixq_fz_a2o8mh)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a2o4h, mixq_fz_a2o4lh, mixq_fz_a2o4mh)
+                                  : MIXQ_FZ_PICK(mixq_fz_a2o2rh, mixq_fz_a2o2lh, mixq_fz_a2o2mh));
     }
     if (OB == 2 && form == 4) {
         return mixq_fz_a2o2;
@@ -1554,8 +1572,8 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     if (!ok) {
         return 0;
     }
-    /* thresholds with K <= 8: the inner loop without lanes 2 and 3 (zero padding) */
-    const mixq_fz_fn fn = ok == 4 && g->kp == 16 && g->k <= 8 ? mixq_fz_a2o2h : mixq_fz_routine(fz, OB, ok);
+    /* A2 with K <= 8: the routines without the inner loop and lanes 2 and 3 (zero padding) */
+    const mixq_fz_fn fn = mixq_fz_routine(fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8 ? MIXQ_FZ_A2H : fz, OB, ok);
     f.k[0] = 0;
     f.k[1] = 0x00010001u;
     f.k[2] = 0x00020002u;

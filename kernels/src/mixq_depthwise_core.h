@@ -463,33 +463,23 @@ MIXQ_INLINE void mixq_dwp_win2(int32_t IB, int32_t SW, const uint8_t *pa, int32_
       [pa] "+r"(pa), [X] "+r"(X), [n] "+r"(npairs)                                                 \
     : [m] "r"(m), [ps] "r"(ps), [ps2] "r"(ps2), [xs] "r"(xs)                                       \
     : "cc", "memory"
-#define MIXQ_DWP_ADV(SW_) (SW_ == 1 ? "add %[pa], %[pa], %[ps]\n\t" : "add %[pa], %[pa], %[ps2]\n\t")
+/* One loop over interior window pairs: LD/W convert one window, PS names the stride operand. */
+#define MIXQ_DWP_XLOOP(LD, W, PS)                                                                   \
+    __asm__ volatile("1:\n\t" LD W(0) "add %[pa], %[pa], %[" PS "]\n\t" LD W(32)                  \
+                     "add %[pa], %[pa], %[" PS "]\n\t"                                              \
+                     "add %[X], %[X], %[xs]\n\t"                                                   \
+                     "subs %[n], %[n], #1\n\t"                                                     \
+                     "bne 1b\n\t" MIXQ_DWP_XOPS)
     if (IB == 4 && SW == 1) {
-        __asm__ volatile("1:\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(0) "add %[pa], %[pa], %[ps]\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(32)
-                         "add %[pa], %[pa], %[ps]\n\t"
-                         "add %[X], %[X], %[xs]\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t" MIXQ_DWP_XOPS);
+        MIXQ_DWP_XLOOP(MIXQ_DWP_LD4, MIXQ_DWP_W4, "ps");
     } else if (IB == 4) {
-        __asm__ volatile("1:\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(0) "add %[pa], %[pa], %[ps2]\n\t" MIXQ_DWP_LD4 MIXQ_DWP_W4(32)
-                         "add %[pa], %[pa], %[ps2]\n\t"
-                         "add %[X], %[X], %[xs]\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t" MIXQ_DWP_XOPS);
+        MIXQ_DWP_XLOOP(MIXQ_DWP_LD4, MIXQ_DWP_W4, "ps2");
     } else if (SW == 1) {
-        __asm__ volatile("1:\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(0) "add %[pa], %[pa], %[ps]\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(32)
-                         "add %[pa], %[pa], %[ps]\n\t"
-                         "add %[X], %[X], %[xs]\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t" MIXQ_DWP_XOPS);
+        MIXQ_DWP_XLOOP(MIXQ_DWP_LD2, MIXQ_DWP_W2, "ps");
     } else {
-        __asm__ volatile("1:\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(0) "add %[pa], %[pa], %[ps2]\n\t" MIXQ_DWP_LD2 MIXQ_DWP_W2(32)
-                         "add %[pa], %[pa], %[ps2]\n\t"
-                         "add %[X], %[X], %[xs]\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t" MIXQ_DWP_XOPS);
+        MIXQ_DWP_XLOOP(MIXQ_DWP_LD2, MIXQ_DWP_W2, "ps2");
     }
-#undef MIXQ_DWP_ADV
+#undef MIXQ_DWP_XLOOP
 #undef MIXQ_DWP_J
 #undef MIXQ_DWP_J0
 #undef MIXQ_DWP_LD4

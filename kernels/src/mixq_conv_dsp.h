@@ -830,7 +830,18 @@ MIXQ_INLINE void mixq_prepare_w2(const mixq_conv_geom *g, const uint8_t *filter,
     const uint32_t *src = (const uint32_t *)(const void *)filter;
     for (int32_t pair = 0; pair < g->cout; pair += 2) {
         uint32_t s0 = 0, s1 = 0;
-        for (int32_t j = 0; j < words; j++, src += 2) {
+        int32_t j = 0;
+        /* two words of a channel at a time: their nibble sums (at most 6 each) share one word; the
+         * masks in registers make each masked shift one AND with a shifted operand */
+        uint32_t m3 = 0x33333333u, mf = 0x0F0F0F0Fu;
+        __asm__("" : "+r"(m3), "+r"(mf));
+        for (; j + 2 <= words; j += 2, src += 4) {
+            const uint32_t n0 = (src[0] & m3) + ((src[0] >> 2) & m3) + (src[2] & m3) + ((src[2] >> 2) & m3);
+            const uint32_t n1 = (src[1] & m3) + ((src[1] >> 2) & m3) + (src[3] & m3) + ((src[3] >> 2) & m3);
+            s0 = __usada8((n0 & mf) + ((n0 >> 4) & mf), 0, s0);
+            s1 = __usada8((n1 & mf) + ((n1 >> 4) & mf), 0, s1);
+        }
+        for (; j < words; j++, src += 2) {
             const uint32_t n0 = (src[0] & 0x33333333u) + ((src[0] >> 2) & 0x33333333u);
             const uint32_t n1 = (src[1] & 0x33333333u) + ((src[1] >> 2) & 0x33333333u);
             s0 = __usada8((n0 & 0x0F0F0F0Fu) + ((n0 >> 4) & 0x0F0F0F0Fu), 0, s0);

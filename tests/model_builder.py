@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tvm_mixq.graph import ConvAttrs, Graph, NoAttrs, Op, QuantParams, Tensor
+from tvm_mixq.graph import ConvAttrs, ElementwiseAttrs, Graph, NoAttrs, Op, QuantParams, Tensor
 from tvm_mixq.tflm.writer import write_tflite
 
 
@@ -36,3 +36,35 @@ def conv_graph(seed: int = 0, cin: int = 3, cout: int = 4, size: int = 8, extra_
 
 def conv_model_bytes(**kwargs) -> bytes:
     return write_tflite(conv_graph(**kwargs))
+
+
+def two_input_graph(seed: int = 0, size: int = 8, c: int = 8) -> Graph:
+    """inputs a, b int8 [1,size,size,c] -> ADD -> CONV_2D 3x3 SAME (RELU) -> CONV_2D 1x1 -> output:
+    a model with two inputs whose middle feature map the mixed-precision search may lower."""
+    rng = np.random.default_rng(seed)
+
+    def weights(index: int, name: str, shape: tuple[int, ...]) -> Tensor:
+        return Tensor(index, name, shape, "int8", q(list(rng.uniform(0.005, 0.02, shape[0])), 0),
+                      data=rng.integers(-127, 128, shape, dtype=np.int8))
+
+    def bias(index: int, n: int) -> Tensor:
+        return Tensor(index, f"bias{index}", (n,), "int32", None, data=rng.integers(-500, 500, n).astype(np.int32))
+
+    fmap = (1, size, size, c)
+    tensors = [
+        Tensor(0, "a", fmap, "int8", q(0.05, -3)),
+        Tensor(1, "b", fmap, "int8", q(0.04, 2)),
+        Tensor(2, "sum", fmap, "int8", q(0.08, 0)),
+        weights(3, "w3x3", (c, 3, 3, c)),
+        bias(4, c),
+        Tensor(5, "conv_out", fmap, "int8", q(0.1, -128)),
+        weights(6, "w1x1", (c, 1, 1, c)),
+        bias(7, c),
+        Tensor(8, "out", fmap, "int8", q(0.1, 5)),
+    ]
+    ops = [
+        Op(0, "ADD", [0, 1], [2], ElementwiseAttrs()),
+        Op(1, "CONV_2D", [2, 3, 4], [5], ConvAttrs(padding="SAME", activation="RELU")),
+        Op(2, "CONV_2D", [5, 6, 7], [8], ConvAttrs(padding="SAME")),
+    ]
+    return Graph(tensors=tensors, ops=ops, inputs=[0, 1], outputs=[8], name="two_inputs")

@@ -91,3 +91,20 @@ def test_deploy_run_on_m4_with_patches_and_streamed_input(tmp_path: Path, capsys
     assert code == 0 and data["bit_exact"] is True
     assert any(layer["patches"] > 1 for layer in data["layers"])
     assert data["peak_sram_bytes"] < data["baselines"]["int8_peak_sram_bytes"]
+
+
+@needs_qemu
+def test_two_input_model_deploys_sub_byte_bit_exact(tmp_path: Path, capsys) -> None:
+    from model_builder import two_input_graph
+    from tvm_mixq.tflm.writer import write_tflite
+
+    g = two_input_graph()
+    model = tmp_path / "two.tflite"
+    model.write_bytes(write_tflite(g))
+    rng = np.random.default_rng(1)
+    calib = {f"input_{i}": rng.integers(-128, 128, (16, 8, 8, 8)).astype(np.int8) for i in range(2)}
+    np.savez(tmp_path / "calib.npz", **calib)
+    code, data = _deploy_json(capsys, str(model), "--calib", str(tmp_path / "calib.npz"), "--pass-config",
+                              "mixq.cost_budget=0.6", "--run", "-o", str(tmp_path / "dep"), "--no-report")
+    assert code == 0 and data["bit_exact"] is True and data["baselines"]["int8_bit_exact"] is True
+    assert any(layer["out_bits"] < 8 for layer in data["layers"]), "the search lowers the middle feature map"

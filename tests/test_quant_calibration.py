@@ -135,3 +135,52 @@ def test_fallback_inputs_for_a_float_input_model() -> None:
     scale, zp = graph.tensors[quant.outputs[0]].quant.scalar()
     assert x.min() >= scale * (-128 - zp) - 1e-6 and x.max() <= scale * (127 - zp) + 1e-6
     assert x.max() - x.min() > 0.5 * scale * 255
+
+
+def _two_input_samples(graph, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, (n,) + tuple(graph.tensors[i].shape[1:])).astype(np.int8) for i in graph.inputs]
+
+
+def test_two_input_model_calibrates_every_input():
+    from model_builder import two_input_graph
+
+    g = two_input_graph()
+    x = _two_input_samples(g, 5)
+    cal = calibrate(g, x)
+    assert cal.samples == 5 and len(cal.inputs) == 5
+    expected = Interpreter(g).run_all([a[:1] for a in x])
+    # the statistics cover both inputs and the tensors computed from them
+    for t in (0, 1, 2, 5):
+        assert cal.tensors[t].count == 5 * int(np.prod(g.tensors[t].shape))
+    first = run_all(g, cal.inputs[:1])
+    for t in (2, 5, 8):
+        np.testing.assert_array_equal(first[t], expected[t])
+
+
+def test_two_input_npz_needs_every_input(tmp_path):
+    from model_builder import two_input_graph
+
+    g = two_input_graph()
+    x = _two_input_samples(g, 3)
+    path = tmp_path / "c.npz"
+    np.savez(path, input_0=x[0])
+    with pytest.raises(InputDataError, match="input_1"):
+        load_calibration_data(g, path)
+    np.savez(path, input_0=x[0], input_1=x[1][:2])
+    with pytest.raises(InputDataError, match="different numbers of samples"):
+        load_calibration_data(g, path)
+    np.savez(path, input_0=x[0], input_1=x[1])
+    data = load_calibration_data(g, path)
+    np.testing.assert_array_equal(data.arrays[1], x[1])
+    with pytest.raises(InputDataError, match="2 inputs"):
+        validate_inputs(g, x[0])
+
+
+def test_two_input_fallback_is_synthetic_for_each_input():
+    from model_builder import two_input_graph
+
+    g = two_input_graph()
+    data = fallback_inputs(g, samples=4)
+    assert [a.shape for a in data.arrays] == [(4, 8, 8, 8), (4, 8, 8, 8)]
+    assert not np.array_equal(data.arrays[0], data.arrays[1])

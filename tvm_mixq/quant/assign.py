@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import MixqError
 from ..graph import Graph
-from .calibration import Calibration, calibrate, load_calibration_data, validate_inputs
+from .calibration import Calibration, SampleBatch, calibrate, load_calibration_data, validate_inputs
 from .cost import BitopsCost, CostEvaluator, MeasuredCost, make_cost_model
 from .execute import PlanRunner
 from .float_weights import float_weights_for
@@ -102,7 +102,7 @@ def sram_function(graph: Graph, plan: Any) -> Callable[[PrecisionAssignment], in
 def assign_precision(
     graph: Graph,
     plan: Any = None,
-    calib_inputs: Optional[np.ndarray] = None,
+    calib_inputs: Optional[Any] = None,
     calib_path: Optional[str | os.PathLike] = None,
     bits: Sequence[int] = (8, 4, 2),
     outlier_k: float = DEFAULT_OUTLIER_K,
@@ -127,8 +127,9 @@ def assign_precision(
     Parameters
     ----------
     graph : the int8 graph; plan : its plan (patch stage; None: layer by layer).
-    calib_inputs / calib_path : calibration samples (array with a leading batch axis, or an
-        ``.npz`` with ``input_0``); neither: the documented synthetic fallback, with a warning.
+    calib_inputs / calib_path : calibration samples (array with a leading batch axis, one array
+        per input for a model with several inputs, or an ``.npz`` with ``input_0..``); neither:
+        the documented synthetic fallback, with a warning.
     bits : ``mixq.bits``; outlier_k : ``mixq.outlier_k``; lambda_ : ``mixq.lambda``.
     outlier_rule, outlier_percentile : ``mixq.outlier_rule`` (``percentile`` or ``sigma``) and
         ``mixq.outlier_percentile`` (see :mod:`tvm_mixq.quant.vdpc`).
@@ -150,7 +151,7 @@ def assign_precision(
     """
     if calibration is None:
         if calib_path is not None:
-            data: Optional[np.ndarray] = load_calibration_data(graph, calib_path)
+            data: Optional[SampleBatch] = load_calibration_data(graph, calib_path)
         elif calib_inputs is not None:
             data = validate_inputs(graph, calib_inputs)
         else:

@@ -5,11 +5,13 @@ Input data
     model input's dtype (int8 for the models the project reads), ``N >= 1`` samples along the
     leading batch axis (a single sample may also be given without the batch axis). Data whose shape
     or dtype differs from the model input, that is empty, or that holds NaN or infinity is refused
-    with an :class:`~tvm_mixq.errors.InputDataError` naming both sides.
+    with an :class:`~tvm_mixq.errors.InputDataError` naming both sides. A model with several
+    inputs takes ``input_0``, ``input_1``, ... (one per input, in the model's order, the same number
+    of samples each); in Python its samples are a :class:`Samples` (one array per input).
 
 Fallback without data (:func:`fallback_inputs`)
     A warning is logged and ``FALLBACK_SAMPLES`` (64) synthetic inputs are made from a fixed seed:
-    smooth random images (uniform noise on a grid four times coarser than the input, upsampled by
+    for every input, smooth random images (uniform noise on a grid four times coarser than the input, upsampled by
     repetition) plus fine uniform noise of 1/8 of the range, clipped to the input's quantized
     range ``[-128, 127]``. They exercise every channel at plausible magnitudes but are not natural
     data: bitwidths found from them are a starting point, and outlier thresholds from them are
@@ -32,7 +34,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -163,7 +165,7 @@ class Calibration:
     synthetic: bool = False
     #: The calibration samples themselves (leading batch axis), for data-driven steps that run the
     #: model again (measured sensitivity in VDQS).
-    inputs: Optional[np.ndarray] = field(default=None, repr=False)
+    inputs: Optional["SampleBatch"] = field(default=None, repr=False)
     #: Weighted op index -> ``sum x x^T`` of its receptive fields on the int8 model's activations
     #: (:class:`~tvm_mixq.quant.gptq.LayerHessian`), for Hessian-aware weight rounding.
     hessians: dict[int, Any] = field(default_factory=dict, repr=False)
@@ -173,15 +175,34 @@ class Calibration:
                 "tensors": [s.to_dict() for s in self.tensors.values()]}
 
 
-def _input_tensor(graph: Graph):
-    if len(graph.inputs) != 1:
-        raise InputDataError(f"calibration supports models with one input; {graph.name} has {len(graph.inputs)}")
-    return graph.tensors[graph.inputs[0]]
+class Samples:
+    """Samples of a model with several inputs: one array per model input, in the model's input
+    order, sharing the leading sample axis. Models with one input use a plain array instead; both
+    take ``len(x)`` and ``x[a:b]``, and :func:`feeds` gives the interpreter's input list of either."""
+
+    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
+        self.arrays = [np.asarray(a) for a in arrays]
+        if not self.arrays or len({a.shape[0] for a in self.arrays}) != 1:
+            raise ValueError("Samples need one array per input with the same number of samples")
+
+    def __len__(self) -> int:
+        return int(self.arrays[0].shape[0])
+
+    def __getitem__(self, index: slice) -> "Samples":
+        if not isinstance(index, slice):
+            raise TypeError("Samples are indexed by a slice of samples")
+        return Samples([a[index] for a in self.arrays])
 
 
-def validate_inputs(graph: Graph, data: Any, source: str = "calibration data") -> np.ndarray:
-    """Check calibration samples against the model input; return them with a leading batch axis."""
-    t = _input_tensor(graph)
+SampleBatch = Union[np.ndarray, Samples]
+
+
+def feeds(x: SampleBatch) -> list[np.ndarray]:
+    """The interpreter's input list (one array per model input) of a batch of samples."""
+    return list(x.arrays) if isinstance(x, Samples) else [x]
+
+
+def _validate_one(t: Tensor, data: Any, source: str) -> np.ndarray:
     want = tuple(t.shape)
     arr = np.asarray(data)
     if arr.size == 0:
@@ -200,27 +221,53 @@ def validate_inputs(graph: Graph, data: Any, source: str = "calibration data") -
     return arr
 
 
-def load_calibration_data(graph: Graph, path: str | os.PathLike) -> np.ndarray:
-    """Read ``input_0`` from an ``.npz`` and validate it (see the module docstring)."""
+def validate_inputs(graph: Graph, data: Any, source: str = "calibration data") -> SampleBatch:
+    """Check calibration samples against the model inputs; return them with a leading batch axis.
+    One input: an array. Several: a sequence of arrays, one per input in the model's order (returned
+    as :class:`Samples`)."""
+    tensors = [graph.tensors[i] for i in graph.inputs]
+    if len(tensors) == 1:
+        return _validate_one(tensors[0], data, source)
+    if isinstance(data, Samples):
+        data = data.arrays
+    if isinstance(data, np.ndarray) or not isinstance(data, (list, tuple)) or len(data) != len(tensors):
+        raise InputDataError(f"{source}: {graph.name} has {len(tensors)} inputs; give one array per input "
+                             f"(input_0..input_{len(tensors) - 1})")
+    arrays = [_validate_one(t, d, f"{source} (input_{i})") for i, (t, d) in enumerate(zip(tensors, data))]
+    if len({a.shape[0] for a in arrays}) != 1:
+        raise InputDataError(f"{source}: the inputs hold different numbers of samples "
+                             f"({', '.join(str(a.shape[0]) for a in arrays)})")
+    return Samples(arrays)
+
+
+def load_calibration_data(graph: Graph, path: str | os.PathLike) -> SampleBatch:
+    """Read ``input_0`` (``input_0..`` for a model with several inputs) from an ``.npz`` and
+    validate it (see the module docstring)."""
+    keys = [f"input_{i}" for i in range(len(graph.inputs))]
     try:
         with np.load(path, allow_pickle=False) as npz:
-            if "input_0" not in npz.files:
-                raise InputDataError(f"{path} has no array 'input_0' (it has: {', '.join(npz.files) or 'nothing'})")
-            data = npz["input_0"]
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise InputDataError(f"{path} has no array '{missing[0]}' (it has: {', '.join(npz.files) or 'nothing'})")
+            arrays = [npz[k] for k in keys]
     except InputDataError:
         raise
     except (OSError, ValueError) as exc:
         raise InputDataError(f"cannot read calibration data {path}: {exc}") from exc
-    return validate_inputs(graph, data, f"calibration data {os.fspath(path)}")
+    return validate_inputs(graph, arrays[0] if len(arrays) == 1 else arrays, f"calibration data {os.fspath(path)}")
 
 
-def fallback_inputs(graph: Graph, samples: int = FALLBACK_SAMPLES, seed: int = FALLBACK_SEED) -> np.ndarray:
+def fallback_inputs(graph: Graph, samples: int = FALLBACK_SAMPLES, seed: int = FALLBACK_SEED) -> SampleBatch:
     """Synthetic calibration inputs (see the module docstring), with a logged warning."""
-    t = _input_tensor(graph)
     log.warning("no calibration data for %s: using %d synthetic inputs (smooth seeded noise); "
                 "bitwidths and outlier thresholds will be less reliable than with --calib", graph.name, samples)
-    lo, hi = _input_range(graph, t)
     rng = np.random.default_rng(seed)
+    arrays = [_synthetic(graph, graph.tensors[i], samples, rng) for i in graph.inputs]
+    return arrays[0] if len(arrays) == 1 else Samples(arrays)
+
+
+def _synthetic(graph: Graph, t: Tensor, samples: int, rng: np.random.Generator) -> np.ndarray:
+    lo, hi = _input_range(graph, t)
     shape = (samples,) + tuple(t.shape[1:])
     if len(shape) == 4:
         coarse_shape = (samples, max(1, -(-shape[1] // 4)), max(1, -(-shape[2] // 4)), shape[3])
@@ -293,7 +340,7 @@ def calibrate(
     rng = np.random.default_rng(FALLBACK_SEED)
     stage = getattr(plan, "patch_stage", None) if plan is not None else None
     patch_stats = [PatchStats(p.index) for p in stage.patches] if stage is not None else []
-    for start in range(0, data.shape[0], batch):
+    for start in range(0, len(data), batch):
         values = runner(graph, data[start:start + batch])
         for t in acts:
             if t in values:
@@ -304,7 +351,7 @@ def calibrate(
                 s_in = stats[op.inputs[0]]
                 k = hess[op.index].matrix.shape[-1] - 1
                 xtx, rows = accumulate_hessian(graph, op, s_in.scale * (q.astype(np.float64) - s_in.zero_point), rng,
-                                               rows_per_batch(k, batch, data.shape[0]))
+                                               rows_per_batch(k, batch, len(data)))
                 hess[op.index].add(xtx, rows)
         if stage is not None:
             for p, ps in zip(stage.patches, patch_stats):
@@ -313,5 +360,5 @@ def calibrate(
                         v = values[t][:, tile.h.start:tile.h.stop, tile.w.start:tile.w.stop, :]
                         if v.size:
                             ps.add(t, v)
-    log.info("calibrated %s on %d %s samples", graph.name, data.shape[0], "synthetic" if synthetic else "given")
-    return Calibration(graph.name, int(data.shape[0]), stats, patch_stats, synthetic, data, hess)
+    log.info("calibrated %s on %d %s samples", graph.name, len(data), "synthetic" if synthetic else "given")
+    return Calibration(graph.name, len(data), stats, patch_stats, synthetic, data, hess)

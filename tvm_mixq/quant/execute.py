@@ -26,6 +26,7 @@ import numpy as np
 
 from ..graph import Graph, Op
 from ..reference.interpreter import Interpreter
+from .calibration import SampleBatch, feeds
 
 #: Samples per interpreter pass when running many inputs.
 EVAL_BATCH = 500
@@ -58,21 +59,22 @@ class BatchRunner:
             self._interp[n] = Interpreter(batched_graph(self.graph, n))
         return self._interp[n]
 
-    def run_all(self, x: np.ndarray) -> dict[int, np.ndarray]:
-        """Every activation tensor for the samples ``x`` (leading batch axis), by tensor index."""
-        interp = self.interpreter(int(x.shape[0]))
-        return interp.run_all([x])
+    def run_all(self, x: SampleBatch) -> dict[int, np.ndarray]:
+        """Every activation tensor for the samples ``x`` (leading batch axis; :class:`~tvm_mixq.
+        quant.calibration.Samples` for several inputs), by tensor index."""
+        interp = self.interpreter(len(x))
+        return interp.run_all(feeds(x))
 
-    def run(self, x: np.ndarray, batch: int = EVAL_BATCH) -> list[np.ndarray]:
+    def run(self, x: SampleBatch, batch: int = EVAL_BATCH) -> list[np.ndarray]:
         """Model outputs for ``x`` (leading batch axis), ``batch`` samples per pass."""
         parts: list[list[np.ndarray]] = []
-        for start in range(0, x.shape[0], batch):
+        for start in range(0, len(x), batch):
             chunk = x[start:start + batch]
-            parts.append(self.interpreter(int(chunk.shape[0])).run([chunk]))
+            parts.append(self.interpreter(len(chunk)).run(feeds(chunk)))
         return [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(self.graph.outputs))]
 
 
-def run_all(graph: Graph, x: np.ndarray) -> dict[int, np.ndarray]:
+def run_all(graph: Graph, x: SampleBatch) -> dict[int, np.ndarray]:
     """Every activation tensor of ``graph`` for the samples ``x`` (leading batch axis)."""
     return BatchRunner(graph).run_all(x)
 
@@ -112,16 +114,16 @@ class PlanRunner:
             self.tail_graph = op_subgraph(normal, [op for op in normal.ops if op.index not in in_stage])
             self.tail = BatchRunner(self.tail_graph)
 
-    def run(self, x: np.ndarray, batch: int = EVAL_BATCH) -> list[np.ndarray]:
+    def run(self, x: SampleBatch, batch: int = EVAL_BATCH) -> list[np.ndarray]:
         if not self.mixed:
             return self.normal.run(x, batch)
         parts: list[list[np.ndarray]] = []
-        for start in range(0, x.shape[0], batch):
+        for start in range(0, len(x), batch):
             parts.append(self._run_chunk(x[start:start + batch]))
         n_out = len(self.tail_graph.outputs)
         return [np.concatenate([p[i] for p in parts], axis=0) for i in range(n_out)]
 
-    def _run_chunk(self, x: np.ndarray) -> list[np.ndarray]:
+    def _run_chunk(self, x: SampleBatch) -> list[np.ndarray]:
         normal_vals = self.normal.run_all(x)
         outlier_vals = self.outlier.run_all(x)
         split = self.stage.split_tensor
@@ -132,5 +134,5 @@ class PlanRunner:
             assembled[sl] = src[sl]
         normal_vals[split] = assembled
         feeds = [normal_vals[t] for t in self.tail_graph.inputs]
-        interp = self.tail.interpreter(int(x.shape[0]))
+        interp = self.tail.interpreter(len(x))
         return interp.run(feeds)

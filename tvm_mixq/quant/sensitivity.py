@@ -97,13 +97,13 @@ class SensitivityProbe:
         self._tail_share = [sum(macs[i:]) / self.model_macs for i in range(len(macs))]
         # samples: about ``expected_runs`` whole-model runs within the MAC budget (deterministic)
         n = int(macs_budget // (max(expected_runs, 1.0) * self.model_macs))
-        n = int(min(calib.inputs.shape[0], samples, max(MIN_SAMPLES, n)))
+        n = int(min(len(calib.inputs), samples, max(MIN_SAMPLES, n)))
         self.macs_budget = macs_budget
         self.macs_spent = 0.0
         t0 = time.perf_counter()
         x = calib.inputs[:n]
         values = BatchRunner(graph).run_all(x)
-        self.samples = int(x.shape[0])
+        self.samples = len(x)
         self.values = values
         self.spent += time.perf_counter() - t0
         out = graph.outputs[0]

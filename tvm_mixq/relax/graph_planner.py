@@ -51,13 +51,15 @@ class GraphPlanner(MixqPlanner):
                             "tvm_mixq.pipeline(graph=read_tflite(path), planner=GraphPlanner())")
         return ctx.graph
 
-    @staticmethod
-    def _calibration_inputs(ctx: PlanContext) -> Optional[np.ndarray]:
+    def _calibration_inputs(self, ctx: PlanContext) -> Any:
         if ctx.calibration is None:
             return None
-        if "input_0" not in ctx.calibration:
-            raise MixqError("calibration data has no array 'input_0'")
-        return np.asarray(ctx.calibration["input_0"])
+        keys = [f"input_{i}" for i in range(len(self._graph(ctx).inputs))]
+        missing = [k for k in keys if k not in ctx.calibration]
+        if missing:
+            raise MixqError(f"calibration data has no array '{missing[0]}'")
+        arrays = [np.asarray(ctx.calibration[k]) for k in keys]
+        return arrays[0] if len(arrays) == 1 else arrays
 
     def _ensure_plan(self, ctx: PlanContext, precision: Optional[dict] = None) -> Any:
         from ..schedule import plan_memory

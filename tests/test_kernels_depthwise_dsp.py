@@ -142,6 +142,28 @@ def test_depthwise_dsp_paths_bit_exact_in_qemu(tmp_path):
     assert raw.exit_code == 0
 
 
+def test_patch_tile_with_the_layers_scratch_stays_on_the_packed_path(tmp_path):
+    """A patch tile 12 outputs wide of a layer 24 wide gets the scratch the whole layer asked for
+    (generated code sizes scratch per layer). The packed-field path's default channel group depends
+    on the width (32 channels at 12, 16 at 24), so the tile's default ring does not fit the layer's
+    scratch: the call must then run smaller groups on the same path, not the lane path (about twice
+    the instructions), and stay bit-exact."""
+    from tvm_mixq.kernellib import KernelLib
+
+    rng = np.random.default_rng(5)
+    bits = (4, 4, 8)
+    layer = KernelLib().scratch_bytes("depthwise", bits, (1, 24, 24, 32), (1, 3, 3, 32), 1, (1, 1, 1, 1))
+    tile = _case(rng, bits, (14, 14), 32, pad=(0, 0, 0, 0), shifts="nonneg")
+    tight = _case(np.random.default_rng(5), bits, (14, 14), 32, pad=(0, 0, 0, 0), shifts="nonneg")
+    tight.scratch = layer
+    results, raw = firmware.run_cases([tile, tight], "cortex-m7", tmp_path)
+    assert raw.exit_code == 0 and all(r.ok for r in results)
+    assert results[0].scratch > layer == results[1].scratch, "the tile's own request exceeds the layer's"
+    assert results[1].instructions < 1.1 * results[0].instructions, (
+        f"tile with the layer's scratch took {results[1].instructions} instructions against "
+        f"{results[0].instructions} with its own: not the packed-field path")
+
+
 @pytest.mark.slow
 def test_depthwise_dsp_random_seeds_in_qemu(tmp_path):
     """More seeds of the same cases (long)."""

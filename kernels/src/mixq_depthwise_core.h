@@ -54,11 +54,28 @@ MIXQ_INLINE int32_t mixq_dwp_group(int32_t cout, int32_t ow) {
     return ((cout + ng - 1) / ng + 7) & ~7;
 }
 
-/* Scratch of the packed-field path: the stream (at most 36 bytes per channel), the ring (3 rows of
- * G x (ow rounded up to even) words) and one pixel of zero points for a group (G bytes). */
-MIXQ_INLINE int32_t mixq_dwp_scratch(int32_t cout, int32_t ow) {
-    const int32_t g = mixq_dwp_group(cout, ow);
+/* Scratch of the packed-field path with groups of g channels: the stream (at most 36 bytes per
+ * channel), the ring (3 rows of g x (ow rounded up to even) words) and one pixel of zero points for
+ * a group (g bytes). */
+MIXQ_INLINE int32_t mixq_dwp_scratch_g(int32_t cout, int32_t ow, int32_t g) {
     return 36 * cout + 12 * ((ow + 1) & ~1) * g + g;
+}
+
+/* The scratch get_buffer_size asks for: groups of mixq_dwp_group channels. */
+MIXQ_INLINE int32_t mixq_dwp_scratch(int32_t cout, int32_t ow) {
+    return mixq_dwp_scratch_g(cout, ow, mixq_dwp_group(cout, ow));
+}
+
+/* The group a call runs with in `size` bytes of scratch: mixq_dwp_group's, or when that does not fit
+ * the largest multiple of 8 below it that does (0: none). A call on a narrower tile than the layer
+ * whose size was asked for (patch-based schedules) may get a larger default group than the layer's,
+ * whose ring would not fit; the layer's group always fits then, since the ring shrinks with ow. */
+MIXQ_INLINE int32_t mixq_dwp_fit_group(int32_t cout, int32_t ow, int32_t size) {
+    int32_t g = mixq_dwp_group(cout, ow);
+    while (g >= 8 && mixq_dwp_scratch_g(cout, ow, g) > size) {
+        g -= 8;
+    }
+    return g >= 8 ? g : 0;
 }
 
 MIXQ_INLINE int32_t mixq_dw_buffer_size(int32_t IB, int32_t WB, int32_t OB, const mixq_conv_params *p,
@@ -557,14 +574,14 @@ MIXQ_INLINE void mixq_dwp_row(int32_t IB, uint32_t *X, const uint8_t *row, int32
     }
 }
 
-/* The whole call on the packed-field path: groups of mixq_dwp_group channels; per group a ring of
+/* The whole call on the packed-field path: groups of G channels (mixq_dwp_fit_group); per group a ring of
  * three rows of X words (each input row converted once per group), then every output pixel runs the
  * group's chunks of 8 channels back to back. */
 MIXQ_INLINE void mixq_dwp_run(int32_t IB, int32_t OB, int32_t mode, const uint8_t *in, uint8_t *out,
                               const uint32_t *st, uint32_t *ring, int32_t n, int32_t ih, int32_t iw, int32_t cout,
                               int32_t oh, int32_t ow, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t dh,
-                              int32_t zp) {
-    const int32_t ps = cout * IB / 8, G = mixq_dwp_group(cout, ow), rw = mixq_dwp_rec_words(mode);
+                              int32_t zp, int32_t G) {
+    const int32_t ps = cout * IB / 8, rw = mixq_dwp_rec_words(mode);
     const int32_t opix = cout * OB / 8, rowwords = ((ow + 1) & ~1) * G;
     uint8_t *zpix = (uint8_t *)(ring + 3 * rowwords);
     memset(zpix, (int)(IB == 4 ? (uint32_t)zp * 0x11u : (uint32_t)zp * 0x55u), (size_t)(G * IB / 8));
@@ -702,12 +719,13 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     const int32_t full = lo == mixq_act_lo(OB) && hi == mixq_act_hi(OB);
     int32_t neg = 1; /* every shift negative: the sign term needs no mask (MIXQ_DW_RQ) */
 #if MIXQ_DSP
-    if (full && mixq_dwp_shape_ok(IB, WB, kh, kw, dw, mult, cout) && ctx->size >= mixq_dwp_scratch(cout, ow)) {
+    const int32_t dwp_g = mixq_dwp_fit_group(cout, ow, ctx->size);
+    if (full && mixq_dwp_shape_ok(IB, WB, kh, kw, dw, mult, cout) && dwp_g > 0) {
         if (mixq_dw_bounds_ok(IB, WB, 9, cout, bias, q, zp, ozp, shmin, shmax, bmax)) {
             const int32_t mode = shmax < 0 ? MIXQ_DWP_NEG : (shmin >= 0 ? MIXQ_DWP_POS : MIXQ_DWP_MIX);
             mixq_dwp_stream(IB, WB, mode, cout, w, bias, q, zp, ozp, st);
             mixq_dwp_run(IB, OB, mode, in, out, st, st + cout * mixq_dwp_rec_words(mode), n, ih, iw, cout, oh, ow, sh,
-                         sw, ph, pw, dh, zp);
+                         sw, ph, pw, dh, zp, dwp_g);
             return MIXQ_OK;
         }
     }

@@ -72,6 +72,8 @@ class ConvCase:
     out_zp: int = 0
     qmin: int = -128
     qmax: int = 127
+    #: scratch bytes the call gets (None: what the kernel's get_buffer_size asks for)
+    scratch: Optional[int] = None
 
     def describe(self) -> str:
         return (f"{self.op} a{self.bits[0]}w{self.bits[1]}o{self.bits[2]} x{self.x.shape} w{self.w.shape} "

@@ -72,8 +72,9 @@ def _case_c(i: int, case: ConvCase) -> tuple[str, str]:
         {params}
         const mixq_per_channel_quant q = {{mult_{i}, shift_{i}}};
         const mixq_bits bits = {{{ib}, {wb}, {ob}}};
-        const int32_t size = mixq_{case.op}_get_buffer_size(bits, &p, &idims, &wdims, &odims);
-        int ok = size >= 0 && size <= (int32_t)sizeof(arena);
+        const int32_t asked = mixq_{case.op}_get_buffer_size(bits, &p, &idims, &wdims, &odims);
+        const int32_t size = {'asked' if case.scratch is None else int(case.scratch)};
+        int ok = asked >= 0 && size <= (int32_t)sizeof(arena);
         if (ok) {{
             const mixq_context ctx = {{arena, size}};
             const uint64_t t0 = mixq_counter_ticks();

@@ -111,3 +111,25 @@ def test_ring_im2col_bit_exact_in_qemu(tmp_path, target):
     bad = [(r.name, cs[i].describe()) for i, r in enumerate(results) if not r.ok]
     assert not bad, f"{len(bad)} mismatching cases, first {bad[:4]}; exit {raw.exit_code}"
     assert raw.exit_code == 0
+
+
+def test_ring_is_optional_when_the_scratch_is_short(tmp_path):
+    """Generated code sizes a layer's scratch once for the whole layer; a patch tile narrower than
+    a layer too wide for the ring may take the ring, which that scratch does not hold. The call must
+    then run without the ring (bit-exact), and only scratch below the ring-less minimum is refused."""
+    rng = np.random.default_rng(41)
+    out = []
+    for bits in [(4, 4, 4), (2, 2, 8)]:
+        c = _case(rng, bits, 5, 16, 64, 6, 3, 3, (1, 1), (1, 1, 1, 1))
+        cpad, kp = (6 + 1) & ~1, layout.weight_row_len(3 * 3 * 64, bits[1])
+        least = 2 * kp + 28 * cpad + (cpad * kp if bits[0] == 4 else 0)  # no ring (README "Scratch")
+        for size in (None, least, least - 4):
+            case = _case(np.random.default_rng(41 + bits[0]), bits, 5, 16, 64, 6, 3, 3, (1, 1), (1, 1, 1, 1))
+            case.scratch = size
+            out.append(case)
+    results, raw = firmware.run_cases(out, "cortex-m7", tmp_path)
+    for i in range(0, len(out), 3):
+        full, short, refused = results[i:i + 3]
+        assert full.ok and short.ok, (full.name, short.name)
+        assert full.scratch > short.scratch, "the case's own request includes the ring"
+        assert not refused.ok, "scratch below the minimum must be refused"

@@ -22,6 +22,7 @@ typedef struct {
     int32_t kh, kw, sh, sw, ph, pw, dh, dw;
     int32_t k, kp; /* K and the padded row length of the weight layout */
     int32_t in_zp, out_zp, lo, hi;
+    int32_t scratch; /* bytes of scratch the call was given (0 while sizing it) */
 } mixq_conv_geom;
 
 /* Fill g from the arguments and check them; returns MIXQ_OK or MIXQ_ERR_ARG. */
@@ -57,6 +58,7 @@ MIXQ_INLINE mixq_status mixq_conv_setup(int32_t IB, int32_t WB, int32_t OB, int3
     g->out_zp = p->output_zp;
     g->lo = p->act_min;
     g->hi = p->act_max;
+    g->scratch = 0;
     if (kind == MIXQ_KIND_FC) {
         /* input [n, h, w, c] flattened to [n, h*w*c]; filter [c_out, 1, 1, K] */
         g->cin = in->h * in->w * in->c;
@@ -163,6 +165,9 @@ MIXQ_INLINE int32_t mixq_conv_dsp_scratch(int32_t IB, int32_t WB, const mixq_con
     (void)WB;
     return mixq_conv_portable_scratch(g);
 }
+MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
+    return mixq_conv_dsp_scratch(IB, WB, g);
+}
 #endif
 
 /* ---- entry points used by the generated variants ------------------------------------------- */
@@ -194,9 +199,11 @@ MIXQ_INLINE mixq_status mixq_conv_run(int32_t IB, int32_t WB, int32_t OB, int32_
             return MIXQ_ERR_ARG;
         }
     }
-    if (ctx == 0 || ctx->buf == 0 || ((uintptr_t)ctx->buf & 3u) != 0 || ctx->size < mixq_conv_dsp_scratch(IB, WB, &g)) {
+    if (ctx == 0 || ctx->buf == 0 || ((uintptr_t)ctx->buf & 3u) != 0 ||
+        ctx->size < mixq_conv_dsp_scratch_min(IB, WB, &g)) {
         return MIXQ_ERR_SCRATCH;
     }
+    g.scratch = ctx->size;
 #if MIXQ_DSP
     mixq_conv_dsp(IB, WB, OB, &g, ctx->buf, q, (const uint8_t *)in, (const uint8_t *)filter, bias, (uint8_t *)out);
 #else

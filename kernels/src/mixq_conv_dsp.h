@@ -35,19 +35,27 @@ MIXQ_INLINE int32_t mixq_use_packed(int32_t IB, int32_t WB, const mixq_conv_geom
 MIXQ_INLINE int32_t mixq_use_ring(int32_t IB, const mixq_conv_geom *g);
 MIXQ_INLINE int32_t mixq_ring_bytes(int32_t IB, const mixq_conv_geom *g);
 
-/* Bytes of scratch the DSP path needs. */
-MIXQ_INLINE int32_t mixq_conv_dsp_scratch(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
+/* Bytes of scratch the DSP path needs without the ring of converted rows. */
+MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
     const int32_t cpad = (g->cout + 1) & ~1;
     /* per channel: requantization parameters (16 bytes), an int32 constant, two accumulators */
     const int32_t per_channel = cpad * (int32_t)(sizeof(mixq_rq) + 12);
     if (mixq_use_packed(IB, WB, g)) {
         /* activation lanes of two pixels (kp/2 halfwords each), for A4W4 the re-spaced weights
-         * (kp/2 halfwords per channel), then the ring of converted rows where it runs */
-        return 2 * g->kp + per_channel + (IB == 4 ? cpad * g->kp : 0) +
-               (mixq_use_ring(IB, g) ? mixq_ring_bytes(IB, g) : 0);
+         * (kp/2 halfwords per channel) */
+        return 2 * g->kp + per_channel + (IB == 4 ? cpad * g->kp : 0);
     }
     /* int16 im2col rows of two pixels */
     return 4 * g->kp + per_channel;
+}
+
+/* Bytes of scratch the DSP path asks for (get_buffer_size): the above, then the ring of converted
+ * rows where it runs. A call given less than this but at least the minimum runs without the ring
+ * (a patch tile narrower than the layer its scratch was sized for may take the ring where the
+ * whole layer, whose ring is too large, does not). */
+MIXQ_INLINE int32_t mixq_conv_dsp_scratch(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
+    return mixq_conv_dsp_scratch_min(IB, WB, g) +
+           (mixq_use_packed(IB, WB, g) && mixq_use_ring(IB, g) ? mixq_ring_bytes(IB, g) : 0);
 }
 
 /* Two pixels share one activation buffer, interleaved 8 bytes at a time:
@@ -1691,7 +1699,7 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t fz = mixq_fz_kind(IB, WB, OB, g, packed);
     mixq_ring ring_state;
     mixq_ring *ring = 0;
-    if (packed && mixq_use_ring(IB, g)) {
+    if (packed && mixq_use_ring(IB, g) && g->scratch >= mixq_conv_dsp_scratch(IB, WB, g)) {
         ring = &ring_state;
         mixq_ring_init(IB, g, (uint32_t *)(void *)((uint8_t *)(void *)wl + (IB == 4 ? cpad * g->kp : 0)), ring);
     }

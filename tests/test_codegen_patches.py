@@ -9,7 +9,7 @@ import pytest
 
 from paths import MLPERF_INT8, OPS_FIXTURES, ROOT
 from tvm_mixq.codegen import generate_c, run_host
-from tvm_mixq.codegen.layers import CodegenError
+from tvm_mixq.emu import tools_available
 from tvm_mixq.options import MixqOptions
 from tvm_mixq.reader import read_tflite
 from tvm_mixq.reference.interpreter import Interpreter, ReferenceOptions
@@ -17,6 +17,7 @@ from tvm_mixq.schedule import plan_memory
 from tvm_mixq.schedule.execute import PlanExecutor
 
 REF = ReferenceOptions(tflite_float_fc=False)
+_NO_TOOLS = tools_available()
 FMNIST = ROOT / "models" / "fmnist_dsconv_int8.tflite"
 
 
@@ -93,15 +94,54 @@ def test_channel_splits_bit_exact(path: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(run_host(model, x)[0], Interpreter(graph, REF).run(x)[0])
 
 
-def test_sub_byte_channel_split_is_refused(tmp_path: Path) -> None:
-    import dataclasses
+def _split_model(bits: int, factor: int, out_dir: Path):
+    """The mobilenet block fixture at ``bits`` (8: as it is) with its block split in ``factor``
+    channel slices, generated; returns (model, its graph, the plan)."""
+    from tvm_mixq.quant.assign import realise
+    from tvm_mixq.quant.calibration import calibrate
+    from tvm_mixq.quant.vdqs import uniform_assignment
 
     graph = read_tflite(OPS_FIXTURES / "mobilenet_block_int8_io.tflite")
-    plan = plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=2", "mixq.patch_grid=off"]))
-    t = graph.ops[plan.channel_splits[0].producer].outputs[0]
-    graph.tensors[t] = dataclasses.replace(graph.tensors[t], bits=4, signed=False)
-    with pytest.raises(CodegenError, match="sub-byte"):
-        generate_c(graph, tmp_path, plan=plan)
+    if bits < 8:
+        cal = calibrate(graph, _inputs(graph, samples=8, seed=3)[0])
+        graph = realise(graph, uniform_assignment(graph, cal, bits), cal).graph
+    plan = plan_memory(graph, MixqOptions.from_strings([f"mixq.channel_split={factor}", "mixq.patch_grid=off"]))
+    assert plan.channel_splits
+    chain = plan.channel_splits[0]
+    assert chain.consumer is not None
+    assert any(graph.tensors[t].bits == bits for o in chain.ops for t in graph.ops[o].outputs)
+    model = generate_c(graph, out_dir, plan=plan)
+    assert f"for (int32_t s = 0; s < {factor}; s++)" in model.source.read_text()
+    return model, graph, plan
+
+
+@pytest.mark.parametrize("bits,factor", [(4, 2), (2, 3), (4, 5)])
+def test_sub_byte_channel_splits_bit_exact(bits: int, factor: int, tmp_path: Path) -> None:
+    """A split chain whose slices, depthwise weights and consumer input are sub-byte (odd slice
+    widths put pixels mid-byte) runs bit-exact against the plan's reference."""
+    model, mixed, plan = _split_model(bits, factor, tmp_path)
+    x = _inputs(mixed)
+    got = run_host(model, x)
+    expected = Interpreter(mixed, REF).run(x)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got[0][:1], PlanExecutor(plan, REF).run([v[:1] for v in x])[0])
+
+
+@pytest.mark.skipif(_NO_TOOLS is not None, reason=str(_NO_TOOLS))
+@pytest.mark.parametrize("bits,factor", [(8, 3), (4, 5), (2, 2)])
+def test_channel_splits_bit_exact_on_cortex_m7(bits: int, factor: int, tmp_path: Path) -> None:
+    """The consumer's accumulation has a DSP path (SMLAD, 1x1 consumers) that only runs on the
+    target: the split model in QEMU against the plan's reference."""
+    from tvm_mixq.codegen.firmware import build_firmware, run_firmware
+
+    model, mixed, plan = _split_model(bits, factor, tmp_path)
+    x = _inputs(mixed, samples=2, seed=7)
+    expected = [PlanExecutor(plan, REF).run([v[s:s + 1] for v in x]) for s in range(2)]
+    fw = build_firmware(model, "cortex-m7", [[v[s:s + 1] for s in range(2)] for v in x],
+                        [[e[i] for e in expected] for i in range(len(mixed.outputs))])
+    run = run_firmware(fw, len(model.layers))
+    assert run.passed, run.console[-400:]
 
 
 @pytest.mark.slow

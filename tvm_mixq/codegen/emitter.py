@@ -27,7 +27,7 @@ from ..kernellib import build as kbuild
 from .arena import ArenaBuffer, ArenaPlan, place
 from .layers import KERNEL_TEMPLATES, CodegenError, ConstArray, Layer, make_layer
 from .patches import prepare_stages
-from .splits import prepare_splits
+from .splits import packed_slice_bytes, prepare_splits
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -562,8 +562,8 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
                 widen(sp.output_tensor, s0, s1)
                 last = seg["layers"][-1]
                 t_last = last.op.outputs[0]
-                extra.append(ArenaBuffer(f"slice:{last.cname}", graph.tensors[t_last].size // sp.channels *
-                                         int(sp.table[:, 1].max()), last.position, last.position, "slice"))
+                extra.append(ArenaBuffer(f"slice:{last.cname}", packed_slice_bytes(graph, t_last, int(sp.table[:, 1].max())),
+                                         last.position, last.position, "slice"))
             else:
                 extra.append(ArenaBuffer(f"acc:{seg['layers'][0].cname}", sp.acc_bytes, s0, s1, "accumulator"))
         for seg in segments:

@@ -7,7 +7,9 @@ to the same slice, and the consumer adds the slice's contribution into a full-si
 accumulator (``mixq_rt_conv_accumulate``), requantized once after the last slice
 (``mixq_rt_requantize_acc``). Without a consumer, each slice is copied into its channels of the
 chain's output. The sliced intermediates never exist whole. Numerics: those of
-:meth:`tvm_mixq.schedule.execute.PlanExecutor._run_split`. The chain must be int8 throughout.
+:meth:`tvm_mixq.schedule.execute.PlanExecutor._run_split`. Slices of sub-byte tensors are packed
+at their bitwidth (a slice of a 4-bit tensor with an odd channel count starts its pixels mid-byte,
+which the kernels and the runtime copies take); the consumer's weights are one byte each.
 """
 from __future__ import annotations
 
@@ -53,11 +55,6 @@ def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPl
     """
     out: list[SplitPlan] = []
     for chain in plan.channel_splits:
-        for o in chain.ops:
-            op = graph.ops[o]
-            tensors = [graph.tensors[t] for t in op.inputs + op.outputs if t >= 0]
-            if any(t.dtype == "int8" and t.bits != 8 for t in tensors):
-                raise CodegenError(f"channel split through op {o}: sub-byte tensors in a split are not generated")
         prod = layers[chain.producer]
         if prod.template != "conv" or prod.p["kernel"] == "depthwise":
             raise CodegenError(f"channel split producer op {chain.producer} must be a CONV_2D")
@@ -80,7 +77,7 @@ def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPl
             else chain.producer
         sliced = [graph.ops[o].outputs[0] for o in [chain.producer, *chain.channelwise]]
         max_cs = max(c1 - c0 for c0, c1 in slices)
-        slice_bytes = {t: graph.tensors[t].size // graph.tensors[t].shape[-1] * max_cs for t in sliced}
+        slice_bytes = {t: packed_slice_bytes(graph, t, max_cs) for t in sliced}
         sp = SplitPlan(list(chain.ops), chain.producer, list(chain.channelwise), chain.consumer,
                        graph.ops[chain.producer].inputs[0], graph.ops[last].outputs[0], sliced, table, slice_bytes,
                        0, chain.channels, chain.factor)
@@ -92,16 +89,33 @@ def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPl
             if layers[o].template == "rt_pad":
                 continue
             wd = ref._weights(graph, graph.ops[o], 1)
-            sp.weight_tables[o] = _slices(layers[o], [layout.pack_depthwise_weights(wd[..., c0:c1], 8)
+            wb = layers[o].p["bits"][1]
+            sp.weight_tables[o] = _slices(layers[o], [layout.pack_depthwise_weights(wd[..., c0:c1], wb)
                                                       for c0, c1 in slices], "uint8_t")
         if chain.consumer is not None:
             cons = layers[chain.consumer]
+            # the runtime accumulates the consumer's slices (no kernel call): two widened pixels of scratch
+            cs4 = (max_cs + 3) & ~3
+            cons.scratch = 4 * cs4
             wc = ref._weights(graph, graph.ops[chain.consumer], 1)
-            sp.weight_tables[chain.consumer] = _slices(cons, [wc[..., c0:c1].astype(np.int8) for c0, c1 in slices],
+            sp.weight_tables[chain.consumer] = _slices(cons, [_pad_channels(wc[..., c0:c1], 4) for c0, c1 in slices],
                                                        "int8_t")
             sp.acc_bytes = 4 * graph.tensors[graph.ops[chain.consumer].outputs[0]].size
         out.append(sp)
     return out
+
+
+def _pad_channels(w: np.ndarray, multiple: int) -> np.ndarray:
+    """int8 weights with the last axis padded with zeros to a multiple of ``multiple``."""
+    cs = w.shape[-1]
+    pad = -cs % multiple
+    return np.pad(w.astype(np.int8), [(0, 0)] * (w.ndim - 1) + [(0, pad)])
+
+
+def packed_slice_bytes(graph: Graph, t: int, channels: int) -> int:
+    """Bytes of a ``channels``-channel slice of tensor ``t`` at its bitwidth (packed)."""
+    tensor = graph.tensors[t]
+    return (tensor.size // tensor.shape[-1] * channels * tensor.bits + 7) // 8
 
 
 def _slices(layer: Layer, arrays: list[np.ndarray], ctype: str) -> list[str]:

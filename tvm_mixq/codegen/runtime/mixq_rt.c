@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
+
 #define RT_INT32_MIN (-2147483647 - 1)
 #define RT_INT32_MAX 2147483647
 
@@ -299,8 +303,94 @@ void mixq_rt_scatter(const void *src, int32_t h, int32_t w, int32_t c, int32_t b
 
 /* ---- channel splits: schedule/execute.py _run_split (ops.conv2d_accumulate, _requantize_consumer) */
 
-void mixq_rt_conv_accumulate(const mixq_rt_acc_params *p, const int8_t *in, const int8_t *w, int32_t *acc)
+/* Value of element i of an activation tensor: int8, or unsigned sub-byte packed (shifts, no division). */
+static int32_t act_value(const uint8_t *p, int32_t i, int32_t bits)
 {
+    if (bits == 8) {
+        return (int32_t)(int8_t)p[i];
+    }
+    if (bits == 4) {
+        return (int32_t)((p[i >> 1] >> ((i & 1) << 2)) & 15u);
+    }
+    return (int32_t)((p[i >> 2] >> ((i & 3) << 1)) & 3u);
+}
+
+/* Widened (x - zp) of one pixel's cs channels into cs4 int16 in the SMLAD pair order (x0, x2), (x1, x3)
+ * of every group of 4 (SXTB16 of a weight word gives (w0, w2), of the word rotated by 8 (w1, w3));
+ * padding channels are 0. */
+static void acc_widen(const mixq_rt_acc_params *p, const uint8_t *in, int32_t pixel, int16_t *dst)
+{
+    const int32_t cs = p->cs, cs4 = (cs + 3) & ~3, base = pixel * cs, zp = p->in_zp, bits = p->in_bits;
+    int32_t k = 0;
+    for (; k + 4 <= cs; k += 4) {
+        dst[k] = (int16_t)(act_value(in, base + k, bits) - zp);
+        dst[k + 1] = (int16_t)(act_value(in, base + k + 2, bits) - zp);
+        dst[k + 2] = (int16_t)(act_value(in, base + k + 1, bits) - zp);
+        dst[k + 3] = (int16_t)(act_value(in, base + k + 3, bits) - zp);
+    }
+    for (; k < cs4; k++) {
+        const int32_t v = k < cs ? act_value(in, base + k, bits) - zp : 0;
+        dst[(k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1)] = (int16_t)v;
+    }
+}
+
+/* 1x1, stride 1, no padding (the usual consumer: a block's project convolution): two pixels at a
+ * time share every weight word; with the DSP extension two MACs per SMLAD. */
+static void acc_pointwise(const mixq_rt_acc_params *p, const uint8_t *in, const int8_t *w, int32_t *acc,
+                          int16_t *buf)
+{
+    const int32_t cs4 = (p->cs + 3) & ~3, pixels = p->out_h * p->out_w, cout = p->cout;
+    int16_t *x1 = buf + cs4;
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int32_t two = px + 1 < pixels;
+        acc_widen(p, in, px, buf);
+        if (two) {
+            acc_widen(p, in, px + 1, x1);
+        }
+        int32_t *a0 = acc + px * cout;
+        for (int32_t co = 0; co < cout; co++) {
+            const int8_t *wr = w + co * cs4;
+            int32_t s0 = 0, s1 = 0;
+#if defined(__ARM_FEATURE_DSP)
+            for (int32_t k = 0; k < cs4; k += 4) {
+                uint32_t wv;
+                memcpy(&wv, wr + k, 4);
+                const int16x2_t we = __sxtb16(wv), wo = __sxtb16((wv >> 8) | (wv << 24));
+                int16x2_t a, b;
+                memcpy(&a, buf + k, 4);
+                memcpy(&b, buf + k + 2, 4);
+                s0 = __smlad(a, we, s0);
+                s0 = __smlad(b, wo, s0);
+                memcpy(&a, x1 + k, 4);
+                memcpy(&b, x1 + k + 2, 4);
+                s1 = __smlad(a, we, s1);
+                s1 = __smlad(b, wo, s1);
+            }
+#else
+            for (int32_t k = 0; k < cs4; k += 4) {
+                const int32_t w0 = wr[k], w1 = wr[k + 1], w2 = wr[k + 2], w3 = wr[k + 3];
+                s0 += buf[k] * w0 + buf[k + 1] * w2 + buf[k + 2] * w1 + buf[k + 3] * w3;
+                s1 += x1[k] * w0 + x1[k + 1] * w2 + x1[k + 2] * w1 + x1[k + 3] * w3;
+            }
+#endif
+            a0[co] += s0;
+            if (two) {
+                a0[cout + co] += s1;
+            }
+        }
+    }
+}
+
+void mixq_rt_conv_accumulate(const mixq_rt_acc_params *p, const void *in_v, const int8_t *w, int32_t *acc,
+                             int16_t *buf)
+{
+    const uint8_t *in = (const uint8_t *)in_v;
+    const int32_t cs4 = (p->cs + 3) & ~3;
+    if (p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 && p->pl == 0 && p->in_h == p->out_h &&
+        p->in_w == p->out_w) {
+        acc_pointwise(p, in, w, acc, buf);
+        return;
+    }
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             int32_t *a = acc + (oy * p->out_w + ox) * p->cout;
@@ -316,10 +406,10 @@ void mixq_rt_conv_accumulate(const mixq_rt_acc_params *p, const int8_t *in, cons
                         if (x < 0 || x >= p->in_w) {
                             continue;
                         }
-                        const int8_t *xi = in + (y * p->in_w + x) * p->cs;
-                        const int8_t *wi = w + ((co * p->kh + ky) * p->kw + kx) * p->cs;
+                        const int32_t xi = (y * p->in_w + x) * p->cs;
+                        const int8_t *wi = w + ((co * p->kh + ky) * p->kw + kx) * cs4;
                         for (int32_t ci = 0; ci < p->cs; ci++) {
-                            sum += ((int32_t)xi[ci] - p->in_zp) * (int32_t)wi[ci];
+                            sum += (act_value(in, xi + ci, p->in_bits) - p->in_zp) * (int32_t)wi[ci];
                         }
                     }
                 }
@@ -331,19 +421,30 @@ void mixq_rt_conv_accumulate(const mixq_rt_acc_params *p, const int8_t *in, cons
 
 void mixq_rt_requantize_acc(int32_t count, int32_t channels, const int32_t *acc, const int32_t *bias,
                             const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t act_min,
-                            int32_t act_max, int8_t *out)
+                            int32_t act_max, int32_t out_bits, void *out_v)
 {
+    uint8_t *out = (uint8_t *)out_v;
     for (int32_t i = 0; i < count; i++) {
         const int32_t c = i % channels;
         const int32_t v = acc[i] + (bias != NULL ? bias[c] : 0);
-        out[i] = (int8_t)clamp32(mixq_rt_mbqm(v, mult[c], shift[c]) + out_zp, act_min, act_max);
+        const int32_t r = clamp32(mixq_rt_mbqm(v, mult[c], shift[c]) + out_zp, act_min, act_max);
+        if (out_bits == 8) {
+            out[i] = (uint8_t)(int8_t)r;
+        } else {
+            put_elem(out, i, out_bits, (uint32_t)r);
+        }
     }
 }
 
-void mixq_rt_put_channels(int32_t pixels, int32_t cs, int32_t channels, int32_t c0, const int8_t *src, int8_t *dst)
+void mixq_rt_put_channels(int32_t pixels, int32_t cs, int32_t channels, int32_t c0, int32_t bits, const void *src,
+                          void *dst)
 {
     for (int32_t p = 0; p < pixels; p++) {
-        memcpy(dst + p * channels + c0, src + p * cs, (size_t)cs);
+        if (bits == 8) {
+            memcpy((uint8_t *)dst + p * channels + c0, (const uint8_t *)src + p * cs, (size_t)cs);
+        } else {
+            copy_elems((const uint8_t *)src, p * cs, (uint8_t *)dst, p * channels + c0, cs, bits);
+        }
     }
 }
 

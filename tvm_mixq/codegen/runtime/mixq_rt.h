@@ -92,20 +92,26 @@ void mixq_rt_gather(const void *src, int32_t src_w, int32_t c, int32_t bits, int
 void mixq_rt_scatter(const void *src, int32_t h, int32_t w, int32_t c, int32_t bits, void *dst, int32_t dst_w,
                      int32_t y0, int32_t x0);
 
-/* ---- channel splits (int8) ------------------------------------------------------------------------ */
+/* ---- channel splits (int8 or sub-byte packed activations) ------------------------------------ */
 /* acc[n, oy, ox, co] += sum over (ky, kx, ci) of (in[n, y, x, ci] - in_zp) * w[co, ky, kx, ci] for one
- * input-channel slice (in: [1, h, w, cs], w: [cout, kh, kw, cs] int8), y = oy*sh - pt + ky*dh, padded
- * positions skipped. */
+ * input-channel slice (in: [1, h, w, cs] at in_bits (8: int8, 4/2: unsigned packed), w: [cout, kh, kw,
+ * cs4] one int8 byte per weight, each tap's cs weights padded with zeros to cs4 = cs rounded up to 4,
+ * 4-byte aligned), y = oy*sh - pt + ky*dh, padded positions skipped. buf: 4 * cs4 bytes of scratch,
+ * 4-byte aligned (two widened pixels of the 1x1 path). */
 typedef struct {
-    int32_t in_h, in_w, cs, out_h, out_w, cout, kh, kw, sh, sw, dh, dw, pt, pl, in_zp;
+    int32_t in_h, in_w, cs, out_h, out_w, cout, kh, kw, sh, sw, dh, dw, pt, pl, in_zp, in_bits;
 } mixq_rt_acc_params;
-void mixq_rt_conv_accumulate(const mixq_rt_acc_params *p, const int8_t *in, const int8_t *w, int32_t *acc);
-/* out = clamp(MBQM(acc + bias[c], mult[c], shift[c]) + out_zp, act_min, act_max), c = i % channels. */
+void mixq_rt_conv_accumulate(const mixq_rt_acc_params *p, const void *in, const int8_t *w, int32_t *acc,
+                             int16_t *buf);
+/* out = clamp(MBQM(acc + bias[c], mult[c], shift[c]) + out_zp, act_min, act_max), c = i % channels,
+ * stored at out_bits (8: int8, 4/2: unsigned packed). */
 void mixq_rt_requantize_acc(int32_t count, int32_t channels, const int32_t *acc, const int32_t *bias,
                             const int32_t *mult, const int32_t *shift, int32_t out_zp, int32_t act_min,
-                            int32_t act_max, int8_t *out);
-/* dst[p, c0 .. c0 + cs] = src[p, 0 .. cs] for every pixel p (dst has `channels` channels). */
-void mixq_rt_put_channels(int32_t pixels, int32_t cs, int32_t channels, int32_t c0, const int8_t *src, int8_t *dst);
+                            int32_t act_max, int32_t out_bits, void *out);
+/* dst[p, c0 .. c0 + cs] = src[p, 0 .. cs] for every pixel p (dst has `channels` channels), elements of
+ * `bits` bits. */
+void mixq_rt_put_channels(int32_t pixels, int32_t cs, int32_t channels, int32_t c0, int32_t bits, const void *src,
+                          void *dst);
 
 /* ---- point-wise ----------------------------------------------------------------------------- */
 /* out = table[in + 128] (LOGISTIC, HARD_SWISH). */

@@ -265,12 +265,13 @@ def espeak(word: str, voice: str, speed: int, pitch: int, amplitude: int) -> np.
     InputDataError
         If espeak-ng is missing or fails.
     """
-    if not espeak_available():
-        raise InputDataError("espeak-ng not found: install the Debian package espeak-ng "
-                             "(scripts/install_system_deps.sh)")
     cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-a", str(amplitude),
            "-z", "--stdout", word]
-    proc = subprocess.run(cmd, capture_output=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True)
+    except FileNotFoundError:
+        raise InputDataError("espeak-ng not found: install the Debian package espeak-ng "
+                             "(scripts/install_system_deps.sh)") from None
     if proc.returncode != 0:
         raise InputDataError(f"espeak-ng failed on {word!r} ({voice}): {proc.stderr.decode(errors='replace')[-200:]}")
     samples, rate = read_wav_bytes(proc.stdout)

@@ -22,12 +22,15 @@ comes from the memory planner of :mod:`tvm_mixq.schedule` (its own search, as fo
 with the row's activation bitwidths; BitOPs are counted on the int8 plan's patch stage.
 
 MLPerf Tiny (``--mlperf``): top-1 agreement of mixq plans with the int8 model. No natural data of
-those tasks exists offline here, so the inputs are the Fashion-MNIST *test* images (calibration:
-*training* images), resized by nearest neighbour to the model input and replicated over channels,
-with the pixel p mapped to the int8 value p - 128 (VWW's input is [0, 1] with zero point -128,
-ResNet-8's [0, 255] with zero point -128, so that is the natural image encoding of both). KWS takes
-MFCC features; images resized to 49x10 are not speech, so its agreement measures numerical
-robustness only. The anomaly-detection autoencoder has no classes and is left out.
+the image tasks exists offline here, so VWW and ResNet-8 take the Fashion-MNIST *test* images
+(calibration: *training* images), resized by nearest neighbour to the model input and replicated
+over channels, with the pixel p mapped to the int8 value p - 128 (VWW's input is [0, 1] with zero
+point -128, ResNet-8's [0, 255] with zero point -128, so that is the natural image encoding of both).
+KWS takes the synthetic spoken-keyword set of :mod:`tvm_mixq.kws_data` (espeak-ng voices through the
+model's own MFCC front end): calibration from its ``calib`` split, agreement and top-1 (of the float
+model, the int8 model and the mixq plan, overall and per class) on its ``test`` split, whose voices
+calibration never hears. Without espeak-ng the KWS entry is skipped with the reason. The
+anomaly-detection autoencoder has no classes and is left out.
 
 Usage::
 
@@ -50,6 +53,8 @@ sys.path.insert(0, str(REPO))
 
 from tvm_mixq.datasets import load_fashion_mnist, preprocess, preprocess_float  # noqa: E402
 from tvm_mixq.errors import MixqError  # noqa: E402
+from tvm_mixq.kws_data import LABELS as KWS_LABELS  # noqa: E402
+from tvm_mixq.kws_data import espeak_available, keyword_features, quantize_features  # noqa: E402
 from tvm_mixq.graph import Graph  # noqa: E402
 from tvm_mixq.plan import TensorPrecision  # noqa: E402
 from tvm_mixq.quant.assign import MixedPrecision, assign_precision, realise  # noqa: E402
@@ -71,25 +76,31 @@ MLPERF = {
     "resnet": MODELS / "mlperf_tiny" / "pretrainedResnet_quant.tflite",
     "kws": MODELS / "mlperf_tiny" / "kws_ref_model.tflite",
 }
+KWS_FLOAT = MODELS / "mlperf_tiny" / "kws_ref_model_float32.tflite"
 
 
-def float_top1(path: Path, images: np.ndarray, labels: np.ndarray, batch: int = 500) -> float:
-    """Top-1 of the float model with ai_edge_litert's reference kernels."""
+def float_predict(path: Path, x: np.ndarray, batch: int = 500) -> np.ndarray:
+    """Top-1 classes of the float model (ai_edge_litert's reference kernels) for float inputs."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    correct, resized = 0, None
-    for start in range(0, len(images), batch):
-        x = preprocess_float(images[start:start + batch])
-        if resized != len(x):
-            interp.resize_tensor_input(inp["index"], list(x.shape))
+    preds, resized = [], None
+    for start in range(0, len(x), batch):
+        chunk = np.ascontiguousarray(x[start:start + batch], dtype=np.float32)
+        if resized != len(chunk):
+            interp.resize_tensor_input(inp["index"], list(chunk.shape))
             interp.allocate_tensors()
-            resized = len(x)
-        interp.set_tensor(inp["index"], x)
+            resized = len(chunk)
+        interp.set_tensor(inp["index"], chunk)
         interp.invoke()
-        correct += int((interp.get_tensor(out["index"]).argmax(-1) == labels[start:start + batch]).sum())
-    return correct / len(images)
+        preds.append(interp.get_tensor(out["index"]).argmax(-1))
+    return np.concatenate(preds)
+
+
+def float_top1(path: Path, images: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 of the float Fashion-MNIST model."""
+    return float((float_predict(path, preprocess_float(images)) == labels).mean())
 
 
 def peak_sram(graph: Graph, plan: Any, mp: Optional[MixedPrecision]) -> Optional[int]:
@@ -117,12 +128,10 @@ def resize_nearest(images: np.ndarray, h: int, w: int, channels: int) -> np.ndar
     return np.repeat(r[..., None], channels, axis=3).astype(np.int8)
 
 
-def mlperf_agreement(name: str, path: Path, budget: float, limit: int, calib_n: int,
-                     train: np.ndarray, test: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
-    g = read_tflite(path)
-    shape = g.tensors[g.inputs[0]].shape
-    calib_x = resize_nearest(train[:calib_n], shape[1], shape[2], shape[3])
-    x = resize_nearest(test[:limit], shape[1], shape[2], shape[3])
+def plan_and_agree(g: Graph, calib_x: np.ndarray, x: np.ndarray, budget: float,
+                   args: argparse.Namespace) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Search a mixq plan for ``g`` at ``budget`` (calibration ``calib_x``), run it and the int8 model
+    on ``x``: the plan's summary with its top-1 agreement, and both models' top-1 classes."""
     t0 = time.perf_counter()
     plan = plan_memory(g)
     mp = assign_precision(g, plan, calib_inputs=calib_x, bits=args.bits, outlier_k=args.outlier_k,
@@ -130,10 +139,7 @@ def mlperf_agreement(name: str, path: Path, budget: float, limit: int, calib_n: 
     search_s = time.perf_counter() - t0
     ref = BatchRunner(g).run(x, batch=100)[0].argmax(-1)
     got = mp.runner(plan).run(x, batch=100)[0].argmax(-1)
-    return {
-        "model": name,
-        "inputs": f"Fashion-MNIST test images resized to {shape[1]}x{shape[2]}x{shape[3]} (nearest, p-128)",
-        "calibration": f"{calib_n} Fashion-MNIST training images, same mapping",
+    summary = {
         "samples": int(len(x)),
         "budget": budget,
         "bitops": mp.bitops,
@@ -142,6 +148,53 @@ def mlperf_agreement(name: str, path: Path, budget: float, limit: int, calib_n: 
         "outlier_patches": len(mp.assignment.outlier_patches),
         "agreement": float((ref == got).mean()),
         "search_seconds": search_s,
+    }
+    return summary, ref, got
+
+
+def mlperf_agreement(name: str, path: Path, budget: float, limit: int, calib_n: int,
+                     train: np.ndarray, test: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    g = read_tflite(path)
+    shape = g.tensors[g.inputs[0]].shape
+    calib_x = resize_nearest(train[:calib_n], shape[1], shape[2], shape[3])
+    x = resize_nearest(test[:limit], shape[1], shape[2], shape[3])
+    summary, _, _ = plan_and_agree(g, calib_x, x, budget, args)
+    return {
+        "model": name,
+        "inputs": f"Fashion-MNIST test images resized to {shape[1]}x{shape[2]}x{shape[3]} (nearest, p-128)",
+        "calibration": f"{calib_n} Fashion-MNIST training images, same mapping",
+        **summary,
+    }
+
+
+def kws_agreement(path: Path, budget: float, per_class: Optional[int], args: argparse.Namespace) -> dict[str, Any]:
+    """KWS on the synthetic spoken-keyword set: calibration from its calib split, then on its test
+    split top-1 of the float model, the int8 model and the mixq plan (overall and per class), and
+    the plan's agreement with the int8 model."""
+    if not espeak_available():
+        reason = "espeak-ng not installed (Debian package espeak-ng): no spoken-keyword set"
+        log.warning("MLPerf kws skipped: %s", reason)
+        return {"model": "kws", "skipped": reason}
+    g = read_tflite(path)
+    scale, zero_point = g.tensors[g.inputs[0]].quant.scalar()
+    t0 = time.perf_counter()
+    calib_f, _ = keyword_features("calib")
+    test_f, labels = keyword_features("test", per_class)
+    data_s = time.perf_counter() - t0
+    calib_x = quantize_features(calib_f, scale, zero_point)
+    summary, ref, got = plan_and_agree(g, calib_x, quantize_features(test_f, scale, zero_point), budget, args)
+    preds = {"int8": ref, "mixq": got}
+    if KWS_FLOAT.exists():
+        preds = {"float": float_predict(KWS_FLOAT, test_f), **preds}
+    return {
+        "model": "kws",
+        "inputs": "synthetic spoken keywords, test split (espeak-ng voices, MLPerf Tiny MFCC front end)",
+        "calibration": f"{len(calib_x)} clips of the calib split (voices disjoint from the test split)",
+        **summary,
+        "top1": {k: float((p == labels).mean()) for k, p in preds.items()},
+        "top1_per_class": {name: {k: float((p[labels == c] == c).mean()) for k, p in preds.items()}
+                           for c, name in enumerate(KWS_LABELS)},
+        "data_seconds": data_s,
     }
 
 
@@ -214,7 +267,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--plot", type=Path, default=Path("eval_accuracy.png"))
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--mlperf", action="store_true", help="also report MLPerf Tiny top-1 agreement")
-    p.add_argument("--mlperf-limit", type=int, default=300)
+    p.add_argument("--mlperf-limit", type=int, default=300, help="inputs per MLPerf image model")
+    p.add_argument("--kws-per-class", type=int, default=None,
+                   help="test clips per KWS label (12 labels; default: the whole test split, 100 each)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     args.bits = tuple(int(b) for b in args.bits.split(","))
@@ -291,7 +346,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     if args.mlperf:
         train, _ = load_fashion_mnist("train")
-        result["mlperf"] = [mlperf_agreement(n, path, 1 / 2.2, args.mlperf_limit, 200, train, images, args)
+        result["mlperf"] = [kws_agreement(path, 1 / 2.2, args.kws_per_class, args) if n == "kws" else
+                            mlperf_agreement(n, path, 1 / 2.2, args.mlperf_limit, 200, train, images, args)
                             for n, path in MLPERF.items()]
     timings["total"] = time.perf_counter() - t_start
     result["seconds"] = timings
@@ -311,8 +367,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sram = "-" if r["peak_sram_bytes"] is None else str(r["peak_sram_bytes"])
             print(f"{r['name']:9s} {b:>7s} {bo:>10s} {red:>7s} {sram:>9s} {100 * r['top1']:6.2f}%")
         for m in result.get("mlperf", []):
+            if "skipped" in m:
+                print(f"MLPerf {m['model']}: skipped ({m['skipped']})")
+                continue
             print(f"MLPerf {m['model']}: {m['bitops_reduction']:.2f}x fewer BitOPs, top-1 agreement "
                   f"{100 * m['agreement']:.1f}% on {m['samples']} inputs ({m['inputs']})")
+            if "top1" in m:
+                print("  top-1 " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in m["top1"].items()))
+                for name, accs in m["top1_per_class"].items():
+                    print(f"  {name:8s} " + " ".join(f"{k} {100 * v:5.1f}%" for k, v in accs.items()))
         print(f"plot: {args.plot}; time: {timings['total']:.1f} s (int8 eval {timings['int8_eval']:.1f} s)")
     return 0
 

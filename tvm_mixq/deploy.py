@@ -210,7 +210,7 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
                           cost_budget=options.cost_budget or None,
                           outlier_rule=options.outlier_rule, outlier_percentile=options.outlier_percentile,
                           sensitivity=options.sensitivity, weight_rounding=options.weight_rounding,
-                          admissible=admissible)
+                          admissible=admissible, min_agreement=options.min_agreement)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
     progress(f"bitwidths chosen in {time.perf_counter() - t0:.1f} s: {low} sub-byte feature maps, "
              f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8")

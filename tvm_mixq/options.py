@@ -231,6 +231,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                _choice("sensitivity", SENSITIVITIES)),
     OptionSpec("mixq.weight_rounding", "weight_rounding", "str", "hessian", "sub-byte weight rounding: hessian "
                "(error feedback from calibration statistics) or nearest", _choice("weight_rounding", WEIGHT_ROUNDINGS)),
+    OptionSpec("mixq.min_agreement", "min_agreement", "float", 0.95, "accuracy guard of the default search: the "
+               "plan's top-1 agreement with the int8 model on the calibration samples must reach this, else the "
+               "search spends less of its accuracy budget (classifiers with --calib data; 0 = off)", _unit_float),
 )
 
 _BY_KEY: dict[str, OptionSpec] = {spec.key: spec for spec in OPTION_SPECS}
@@ -284,6 +287,7 @@ class MixqOptions:
     outlier_percentile: float = 99.9
     sensitivity: str = "measured"
     weight_rounding: str = "hessian"
+    min_agreement: float = 0.95
 
     def __post_init__(self) -> None:
         # Accept raw spellings for every field (e.g. bits="8,4") and validate typed ones.

@@ -25,7 +25,7 @@ from ..errors import MixqError
 from ..graph import Graph
 from .calibration import Calibration, SampleBatch, calibrate, load_calibration_data, validate_inputs
 from .cost import BitopsCost, CostEvaluator, MeasuredCost, make_cost_model
-from .execute import PlanRunner
+from .execute import BatchRunner, PlanRunner
 from .float_weights import float_weights_for
 from .precision import PrecisionAssignment, write_to_plan
 from .vdpc import (DEFAULT_OUTLIER_K, DEFAULT_OUTLIER_PERCENTILE, DEFAULT_OUTLIER_RULE, PatchClass,
@@ -121,6 +121,7 @@ def assign_precision(
     outlier_rule: str = DEFAULT_OUTLIER_RULE,
     outlier_percentile: float = DEFAULT_OUTLIER_PERCENTILE,
     admissible: Optional[Callable[[int, int, int, int], bool]] = None,
+    min_agreement: float = 0.0,
 ) -> MixedPrecision:
     """Calibrate, classify patches (VDPC), search bitwidths (VDQS), build the quantized graphs.
 
@@ -148,6 +149,8 @@ def assign_precision(
     sensitivity : ``measured`` (default) or ``entropy``, the accuracy proxy of VDQS (see
         :func:`~tvm_mixq.quant.vdqs.vdqs_search`).
     admissible : bitwidths each weighted op may take (:func:`scratch_admissible`; None: any).
+    min_agreement : accuracy guard of a search spending the anchored accuracy budget
+        (``mixq.min_agreement``, :func:`guard_agreement`); 0 leaves it off.
     """
     if calibration is None:
         if calib_path is not None:
@@ -168,9 +171,20 @@ def assign_precision(
     cache: dict = {}
     loss_budget = anchored_loss_budget(graph, calibration, model, cost_budget, sram_budget_bytes, plan, pc, bits,
                                        lambda_, fw, sensitivity, cache, admissible)
-    result = vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
-                         sram_of, fw, sensitivity=sensitivity, loss_budget=loss_budget, sensitivity_cache=cache,
-                         admissible=admissible)
+
+    def search(budget: Optional[float]) -> VdqsResult:
+        return vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
+                           sram_of, fw, sensitivity=sensitivity, loss_budget=budget, sensitivity_cache=cache,
+                           admissible=admissible)
+
+    def runner(a: PrecisionAssignment) -> PlanRunner:
+        n, o = build_graphs(graph, a, calibration, fw, bias_correction, weight_rounding)
+        return PlanRunner(n, o, plan, a.outlier_patches)
+
+    if loss_budget is not None and min_agreement > 0:
+        result = guard_agreement(graph, calibration, loss_budget, search, runner, min_agreement, plan)
+    else:
+        result = search(loss_budget)
     normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction, weight_rounding)
     ev = CostEvaluator(graph, plan)
     return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,
@@ -192,6 +206,78 @@ def anchored_loss_budget(graph: Graph, calibration: Calibration, model: Any, cos
                          None, None, float_weights, sensitivity=sensitivity, sensitivity_cache=cache,
                          admissible=admissible)
     return sum(st.omega for st in anchor.steps)
+
+
+#: Calibration samples the accuracy guard compares on (at most), and its bisection steps.
+GUARD_SAMPLES = 128
+GUARD_STEPS = 6
+#: ``mixq.min_agreement``'s default: the top-1 agreement with int8 of the validated operating point
+#: (Fashion-MNIST at the anchored budget: 0.95 on its calibration images, 0.96 on the test set).
+DEFAULT_MIN_AGREEMENT = 0.95
+
+
+def is_classifier(graph: Graph) -> bool:
+    """Whether the first output is a class score vector, the case top-1 agreement measures: produced
+    by SOFTMAX / LOG_SOFTMAX, or by an op with 2 to 100 outputs per sample (a classifier's last
+    FULLY_CONNECTED; an autoencoder's reconstruction is larger)."""
+    producers = graph.producers()
+    t = graph.outputs[0]
+    for _ in range(len(graph.ops)):
+        op = producers.get(t)
+        if op is None or op.kind not in ("RESHAPE", "QUANTIZE", "DEQUANTIZE"):
+            break
+        t = op.inputs[0]
+    op = producers.get(t)
+    per_sample = int(np.prod(graph.tensors[graph.outputs[0]].shape[1:], dtype=np.int64))
+    if op is not None and op.kind in ("SOFTMAX", "LOG_SOFTMAX"):
+        return per_sample >= 2
+    return 2 <= per_sample <= 100
+
+
+def guard_agreement(graph: Graph, calibration: Calibration, loss_budget: float,
+                    search: Callable[[Optional[float]], VdqsResult],
+                    runner: Callable[[PrecisionAssignment], Any], min_agreement: float,
+                    plan: Any = None) -> VdqsResult:
+    """The accuracy guard (``mixq.min_agreement``): the search at ``loss_budget`` (the anchored
+    accuracy budget), unless its plan's top-1 agreement with the int8 model on the calibration
+    samples (at most :data:`GUARD_SAMPLES`) is below ``min_agreement``; then the budget is scaled
+    down by bisection (:data:`GUARD_STEPS` steps) to the largest fraction whose plan agrees that
+    well (a zero budget is the int8 model, which always does). The anchor is a proxy calibrated on
+    one model; the guard measures the model at hand on its own data. Models that are not
+    classifiers (:func:`is_classifier`) and the synthetic calibration fallback are left to the
+    proxy."""
+    first = search(loss_budget)
+    if calibration.synthetic or calibration.inputs is None or not is_classifier(graph) or not first.steps:
+        return first
+    x = calibration.inputs[:GUARD_SAMPLES]
+    ref = _top1(BatchRunner(graph).run(x))
+
+    def agreement(result: VdqsResult) -> float:
+        return float(np.mean(_top1(runner(result.assignment).run(x)) == ref))
+
+    got = agreement(first)
+    if got >= min_agreement:
+        log.info("accuracy guard: agreement %.3f on %d calibration samples at the anchored budget", got, len(x))
+        return first
+    lo, hi, best = 0.0, 1.0, None
+    for _ in range(GUARD_STEPS):
+        mid = (lo + hi) / 2
+        result = search(loss_budget * mid)
+        a = agreement(result) if result.steps else 1.0
+        if a >= min_agreement:
+            lo, best = mid, (result, a)
+        else:
+            hi = mid
+    if best is None:
+        best = (search(0.0), 1.0)
+    log.info("accuracy guard: agreement %.3f < %.3f at the anchored budget; %.0f%% of it gives %.3f",
+             got, min_agreement, 100 * lo, best[1])
+    return best[0]
+
+
+def _top1(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    y = np.asarray(outputs[0])
+    return y.reshape(y.shape[0], -1).argmax(axis=1)
 
 
 def scratch_admissible(graph: Graph, slack_bytes: int) -> Callable[[int, int, int, int], bool]:

@@ -87,7 +87,7 @@ class GraphPlanner(MixqPlanner):
                 cost_budget=opts.cost_budget or None,
                 sram_budget_bytes=opts.sram_limit_bytes, target=opts.target, outlier_rule=opts.outlier_rule,
                 outlier_percentile=opts.outlier_percentile, sensitivity=opts.sensitivity,
-                weight_rounding=opts.weight_rounding)
+                weight_rounding=opts.weight_rounding, min_agreement=opts.min_agreement)
         return self.mixed
 
     @staticmethod

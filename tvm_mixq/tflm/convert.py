@@ -29,9 +29,9 @@ from ..graph import Graph, QuantParams
 from ..options import MixqOptions
 from ..quant.calibration import Calibration, calibrate, load_calibration_data
 from ..quant.precision import PrecisionAssignment
-from ..quant.assign import anchored_loss_budget
+from ..quant.assign import anchored_loss_budget, guard_agreement, realise
 from ..quant.cost import make_cost_model
-from ..quant.vdqs import calibrated_act_quant, uniform_assignment, vdqs_search
+from ..quant.vdqs import VdqsResult, calibrated_act_quant, uniform_assignment, vdqs_search
 from ..reader import read_tflite
 from .arena import tflm_arena_estimate
 from .rewriter import ConversionResult, rewrite
@@ -75,10 +75,20 @@ def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, ac
     cache: dict = {}
     loss = anchored_loss_budget(graph, calib, model, options.cost_budget or None, budget, bits=options.bits,
                                 lambda_=options.lambda_, sensitivity=options.sensitivity, cache=cache)
-    result = vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_, cost_model=model,
-                         cost_budget=options.cost_budget or None, sram_budget_bytes=budget,
-                         sensitivity=options.sensitivity, loss_budget=loss, sensitivity_cache=cache,
-                         sram_of=(lambda a: tflm_arena_estimate(graph, a.act_bits)) if budget else None)
+
+    def search(loss_budget: Optional[float]) -> VdqsResult:
+        return vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_, cost_model=model,
+                           cost_budget=options.cost_budget or None, sram_budget_bytes=budget,
+                           sensitivity=options.sensitivity, loss_budget=loss_budget, sensitivity_cache=cache,
+                           sram_of=(lambda a: tflm_arena_estimate(graph, a.act_bits)) if budget else None)
+
+    if loss is not None and options.min_agreement > 0:
+        # the TVM path's accuracy guard on the same graphs (assign_precision)
+        result = guard_agreement(graph, calib, loss, search,
+                                 lambda a: realise(graph, a, calib, weight_rounding=options.weight_rounding).runner(),
+                                 options.min_agreement)
+    else:
+        result = search(loss)
     if not result.budget_met:
         log.warning("%s: no assignment over bits %s fits the %d-byte arena budget; using the lowest found",
                     graph.name, options.bits, budget)

@@ -104,7 +104,31 @@ def test_two_input_model_deploys_sub_byte_bit_exact(tmp_path: Path, capsys) -> N
     rng = np.random.default_rng(1)
     calib = {f"input_{i}": rng.integers(-128, 128, (16, 8, 8, 8)).astype(np.int8) for i in range(2)}
     np.savez(tmp_path / "calib.npz", **calib)
+    # with a limit deploy keeps the simplest schedule that fits, whatever its speed (without one a
+    # plan slower than int8 would give way to the int8 model)
     code, data = _deploy_json(capsys, str(model), "--calib", str(tmp_path / "calib.npz"), "--pass-config",
-                              "mixq.cost_budget=0.6", "--run", "-o", str(tmp_path / "dep"), "--no-report")
+                              "mixq.cost_budget=0.6", "--pass-config", "mixq.sram_limit_kb=64", "--run", "-o",
+                              str(tmp_path / "dep"), "--no-report")
     assert code == 0 and data["bit_exact"] is True and data["baselines"]["int8_bit_exact"] is True
     assert any(layer["out_bits"] < 8 for layer in data["layers"]), "the search lowers the middle feature map"
+
+
+@needs_qemu
+def test_without_limit_a_plan_slower_than_int8_gives_way_to_int8(tmp_path: Path, capsys) -> None:
+    """2-bit activations with 8-bit weights run slower than int8 and this tiny model's arena hardly
+    shrinks: without a limit every schedule is measured and the int8 model itself is deployed."""
+    from model_builder import two_input_graph
+    from tvm_mixq.tflm.writer import write_tflite
+
+    model = tmp_path / "two.tflite"
+    model.write_bytes(write_tflite(two_input_graph()))
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "calib.npz", **{f"input_{i}": rng.integers(-128, 128, (16, 8, 8, 8)).astype(np.int8)
+                                        for i in range(2)})
+    code, data = _deploy_json(capsys, str(model), "--calib", str(tmp_path / "calib.npz"), "--pass-config",
+                              "mixq.cost_budget=0.6", "--run", "-o", str(tmp_path / "dep"), "--no-report")
+    assert code == 0 and data["bit_exact"] is True
+    kinds = [s["kind"] for s in data["schedules"]]
+    assert kinds[-1] == "int8 baseline" and all(s["instructions"] for s in data["schedules"])
+    assert data["instructions"] == data["baselines"]["int8_instructions"]
+    assert all(layer["out_bits"] in (8, None) for layer in data["layers"])

@@ -1,6 +1,6 @@
-"""Which schedule `mixq deploy` generates: without an SRAM limit the smallest arena; with one, the
-simplest schedule that fits (layer by layer before patches: no halo recomputation, one kernel call
-per layer)."""
+"""Which schedule `mixq deploy` generates: with an SRAM limit, the simplest schedule that fits
+(layer by layer before patches: no halo recomputation, one kernel call per layer); without one and
+not run, the smallest arena; run, the best combined gain (SRAM ratio times instruction ratio)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,3 +34,36 @@ def test_with_a_limit_the_simplest_schedule_that_fits(tmp_path: Path) -> None:
     assert plan is None and not model.stages and model.arena_size <= 64 * 1024
     tight, tight_plan = _best(tmp_path / "tight", "mixq.sram_limit_kb=16")
     assert tight_plan is not None and tight.stages and tight.arena_size <= 16 * 1024 < model.arena_size
+
+
+class _Run:
+    def __init__(self, instructions: int) -> None:
+        self.total_instructions = instructions
+
+
+def _schedules(tmp_path: Path, instructions: list[int]):
+    from tvm_mixq.deploy import Schedule
+
+    graph = read_tflite(FMNIST)
+    options = MixqOptions.from_strings(["mixq.channel_split=off", "mixq.patch_grid=2x2"])
+    plan = make_plan(graph, options, lambda msg: None)
+    made = [Schedule("plan", generate_c(graph, tmp_path / "p", plan=plan), plan),
+            Schedule("layer by layer", generate_c(graph, tmp_path / "l"), None)]
+    assert made[0].model.arena_size < made[1].model.arena_size
+    for sch, n in zip(made, instructions):
+        sch.run = _Run(n)
+    return made
+
+
+def test_measured_without_limit_the_best_combined_gain(tmp_path: Path) -> None:
+    from tvm_mixq.deploy import pick_schedule
+
+    plan, lbl = _schedules(tmp_path, [1000, 1000])
+    a8 = lbl.model.arena_size
+    assert pick_schedule([plan, lbl], None, (a8, 1000)) is plan  # same speed: the smaller arena
+    ratio = a8 / plan.model.arena_size
+    plan, lbl = _schedules(tmp_path, [int(1000 * ratio * 1.1), 1000])  # the plan gives back more speed
+    assert pick_schedule([plan, lbl], None, (a8, 1000)) is lbl
+    plan, lbl = _schedules(tmp_path, [int(1000 * ratio * 0.9), 1000])  # than the SRAM it saves, or less
+    assert pick_schedule([plan, lbl], None, (a8, 1000)) is plan
+    assert pick_schedule([plan, lbl], None) is plan  # not run: the smallest arena

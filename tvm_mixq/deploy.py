@@ -19,6 +19,13 @@ channel splits as loops over channel slices, and the reference is the plan's own
 generated arena (``peak_sram_bytes``) comes from the code generator's own placement (in-place
 convolutions row by row, one stage output over its input); it can exceed the planner's figure
 (``planned_peak_sram_bytes``), whose in-place patch tiles are not generated.
+
+Which schedule (:func:`pick_schedule`): the plan, the plan without channel splits and layer by layer
+are generated. With ``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with
+``run``, every one that fits the device is run and the best combined gain over int8 (SRAM ratio
+times instruction ratio) is kept; when even that is below 1 (slower and not smaller enough), the
+deployment is the int8 model itself. The JSON's ``schedules`` lists each candidate's arena and
+instructions.
 """
 from __future__ import annotations
 
@@ -104,6 +111,7 @@ class DeployResult:
     out_dir: Optional[Path] = None
     report_path: Optional[Path] = None
     seconds: float = 0.0
+    schedules: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         mixq = self.mixq
@@ -132,6 +140,7 @@ class DeployResult:
             },
             "device_memory": {"sram_bytes": self.memory.sram_bytes, "flash_bytes": self.memory.flash_bytes,
                               "board": self.memory.board},
+            "schedules": self.schedules,
             "report": str(self.report_path) if self.report_path else None,
             "output_dir": str(self.out_dir) if self.out_dir else None,
             "export_dir": str(self.out_dir / "export") if self.out_dir else None,
@@ -233,16 +242,29 @@ def make_plan(graph: Graph, options: MixqOptions, say: Progress):
         return None
 
 
-def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str, description: str,
-                  say: Progress):
-    """Generate the mixq C from the plan, from the plan without channel splits, and layer by layer.
+@dataclass
+class Schedule:
+    """One candidate schedule of the mixq deployment, generated (and, when measured, run)."""
 
-    Without an SRAM limit keep the smallest arena (ties: the simpler schedule). With
-    ``mixq.sram_limit_kb`` keep the simplest schedule whose arena fits the limit (layer by layer,
-    then the plan without channel splits, then the plan): patches recompute their halos and call
-    every kernel once per patch, so a simpler schedule runs fewer instructions; when none fits,
-    the smallest arena (refused by :func:`check_fit` with the figures). A candidate the generator
-    cannot emit is skipped."""
+    kind: str  # "plan", "plan without channel splits", "layer by layer"
+    model: GeneratedModel
+    plan: Any  # the memory plan it was generated from (None: layer by layer)
+    firmware: Optional[Firmware] = None
+    run: Optional[FirmwareRun] = None
+    expected: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def instructions(self) -> Optional[int]:
+        return self.run.total_instructions if self.run else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "arena_bytes": self.model.arena_size, "instructions": self.instructions}
+
+
+def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str,
+                       description: str, say: Progress) -> list[Schedule]:
+    """The mixq C from the plan, from the plan without channel splits, and layer by layer, from the
+    most to the least elaborate; a candidate the generator cannot emit is skipped."""
     candidates = []
     if plan is not None:
         candidates.append(("plan", plan))
@@ -251,26 +273,52 @@ def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str
             if no_split is not None:
                 candidates.append(("plan without channel splits", no_split))
     candidates.append(("layer by layer", None))
-    limit = options.sram_limit_bytes
     made = []
     for rank, (kind, cand) in enumerate(candidates):
         try:
             model = generate_c(graph, out / f"mixq-{rank}", name=name, source=source, description=description,
-                               plan=cand, arena_limit=limit)
+                               plan=cand, arena_limit=options.sram_limit_bytes)
         except CodegenError as exc:
             say(f"{kind}: not generated ({exc})")
             continue
         say(f"{kind}: arena {model.arena_size:,} B")
-        made.append((model, cand, kind))
+        made.append(Schedule(kind, model, cand))
     if not made:
         raise MixqError(f"{name}: no schedule of the model could be generated")
-    fitting = [m for m in made if limit is not None and m[0].arena_size <= limit]
+    return made
+
+
+def pick_schedule(schedules: Sequence[Schedule], limit: Optional[int],
+                  int8: Optional[tuple[int, int]] = None) -> Schedule:
+    """The schedule deploy keeps (``schedules`` from the most to the least elaborate).
+
+    With ``mixq.sram_limit_kb``: the simplest whose arena fits the limit (patches recompute halos and
+    call every kernel once per patch, so a simpler schedule runs fewer instructions); when none fits,
+    the smallest arena (refused by :func:`check_fit` with the figures).
+    Without a limit, when the candidates were run (``int8``: the baseline's arena and instructions):
+    the best combined gain over int8, ``(int8 arena / arena) x (int8 instructions / instructions)``
+    (ties: the smaller arena), so neither SRAM nor speed is given away for a smaller gain in the
+    other; a limit says which matters. Not run: the smallest arena."""
+    fitting = [s for s in schedules if limit is not None and s.model.arena_size <= limit]
     if fitting:
-        best = fitting[-1]  # candidates are listed from the most to the least elaborate
-    else:
-        best = min(reversed(made), key=lambda m: m[0].arena_size)
-    say(f"generating the mixq deployment {best[2]}")
-    return best[0], best[1]
+        return fitting[-1]
+    if limit is None and int8 is not None and all(s.run is not None for s in schedules):
+        return max(schedules, key=lambda s: (combined_gain(s, int8), -s.model.arena_size))
+    return min(reversed(schedules), key=lambda s: s.model.arena_size)
+
+
+def combined_gain(s: Schedule, int8: tuple[int, int]) -> float:
+    """``(int8 arena / arena) x (int8 instructions / instructions)`` of a run schedule."""
+    return int8[0] / s.model.arena_size * int8[1] / s.instructions
+
+
+def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str, description: str,
+                  say: Progress):
+    """The schedule :func:`pick_schedule` keeps without running any: ``(model, plan)``."""
+    best = pick_schedule(generate_schedules(graph, plan, options, out, name, source, description, say),
+                         options.sram_limit_bytes)
+    say(f"generating the mixq deployment {best.kind}")
+    return best.model, best.plan
 
 
 def tflm_arena(path: Path, graph: Graph) -> tuple[Optional[int], str]:
@@ -320,6 +368,16 @@ def _run_plan(plan, samples: list[np.ndarray]) -> list[np.ndarray]:
     ex = PlanExecutor(plan, KERNEL_REFERENCE)
     outs = [ex.run([x[s:s + 1] for x in samples]) for s in range(samples[0].shape[0])]
     return [np.concatenate([o[i] for o in outs], axis=0) for i in range(len(outs[0]))]
+
+
+def _expected(graph: Graph, plan, samples: list[np.ndarray], say: Progress) -> list[np.ndarray]:
+    """The Python reference of a schedule: the plan itself (patch by patch, slice by slice) when it
+    has a patch stage or channel splits, else the graph's interpreter."""
+    if plan is not None and (plan.patch_stage is not None or plan.channel_splits):
+        say(f"reference run of the mixq plan ({samples[0].shape[0]} samples)")
+        return _run_plan(plan, samples)
+    say(f"reference run of the mixq graph ({samples[0].shape[0]} samples)")
+    return Interpreter(graph, KERNEL_REFERENCE).run(samples)
 
 
 def _per_sample(arrays: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
@@ -380,31 +438,62 @@ def deploy(
 
     say("generating C")
     description = f"{name}: mixq deployment ({options.describe()})"
-    mixq_model, plan = generate_best(mixq_graph, plan, options, out, name, str(path), description, say)
+    schedules = generate_schedules(mixq_graph, plan, options, out, name, str(path), description, say)
+    limit = options.sram_limit_bytes
+    # without a limit, the schedules that fit the device are run and the smallest no slower than int8
+    # is kept (pick_schedule); otherwise the choice is made here, and refused before any build
+    fit = [sch for sch in schedules if sch.model.arena_size <= memory.sram_bytes]
+    measure = run and limit is None and bool(fit)
+    best = None if measure else pick_schedule(schedules, limit)
+    check_fit(best.model if best is not None else fit[0].model, memory)
+
+    int8 = Variant("int8", graph, int8_model)
+    say(f"reference run of the int8 graph ({samples[0].shape[0]} samples)")
+    int8.expected = Interpreter(graph, KERNEL_REFERENCE).run(samples)
+    say(f"building the int8 firmware for {target}")
+    int8.firmware = build_firmware(int8_model, target, _per_sample(samples), _per_sample(int8.expected))
+    if run:
+        say(f"running the int8 firmware in QEMU ({memory.board})")
+        int8.run = _run_or_locate_fault(int8, target, samples, say)
+
+    if measure:
+        for sch in fit:
+            sch.expected = _expected(mixq_graph, sch.plan, samples, say)
+            say(f"building and running the {sch.kind} schedule for {target}")
+            sch.firmware = build_firmware(sch.model, target, _per_sample(samples), _per_sample(sch.expected))
+            sch.run = _run_or_locate_fault(Variant("mixq", mixq_graph, sch.model, sch.firmware), target, samples, say)
+            say(f"{sch.kind}: {sch.instructions:,} instructions (int8 {int8.instructions:,})")
+        base = (int8_model.arena_size, int8.instructions)
+        best = pick_schedule(fit, None, base)
+        if combined_gain(best, base) < 1.0:
+            # every mixed-precision schedule is slower and not smaller enough to make up for it: the
+            # deployment is the int8 model itself (the accuracy guard and the kernels left no gain)
+            say(f"no mixed-precision schedule beats the int8 baseline (best {best.kind}: arena "
+                f"{best.model.arena_size:,} B, {best.instructions:,} instructions); deploying the int8 model")
+            best = Schedule("int8 baseline", int8_model, None, int8.firmware, int8.run, int8.expected)
+            schedules.append(best)
+            mixq_graph = graph
+    say(f"generating the mixq deployment {best.kind}")
+    mixq_model, plan = best.model, best.plan
     # the planner's figure only when the plan was generated (layer by layer has none)
     planned, summary = (plan.peak, plan.summary()) if plan is not None else (None, "")
-    check_fit(mixq_model, memory)
     from .codegen.export import export_model
 
     export_model(mixq_model, out / "export")
 
-    variants = {}
-    for key, g, m in (("int8", graph, int8_model), ("mixq", mixq_graph, mixq_model)):
-        v = Variant(key, g, m)
-        say(f"reference run of the {key} graph ({samples[0].shape[0]} samples)")
-        if key == "mixq" and plan is not None and (plan.patch_stage is not None or plan.channel_splits):
-            v.expected = _run_plan(plan, samples)
-        else:
-            v.expected = Interpreter(g, KERNEL_REFERENCE).run(samples)
-        say(f"building the {key} firmware for {target}")
-        v.firmware = build_firmware(m, target, _per_sample(samples), _per_sample(v.expected))
+    mixq = Variant("mixq", mixq_graph, mixq_model, best.firmware, best.run, best.expected)
+    if mixq.firmware is None:
+        mixq.expected = _expected(mixq_graph, plan, samples, say)
+        say(f"building the mixq firmware for {target}")
+        mixq.firmware = build_firmware(mixq_model, target, _per_sample(samples), _per_sample(mixq.expected))
         if run:
-            say(f"running the {key} firmware in QEMU ({memory.board})")
-            v.run = _run_or_locate_fault(v, target, samples, say)
-        variants[key] = v
+            say(f"running the mixq firmware in QEMU ({memory.board})")
+            mixq.run = _run_or_locate_fault(mixq, target, samples, say)
+    variants = {"int8": int8, "mixq": mixq}
 
     result = DeployResult(path, target, options, memory, variants["mixq"], variants["int8"], samples[0].shape[0],
-                          planned, summary, out_dir=out)
+                          planned, summary, out_dir=out,
+                          schedules=[sch.to_json() for sch in schedules])
     result.agreement = float(np.mean(_top1(variants["mixq"].expected) == _top1(variants["int8"].expected)))
     if with_tflm:
         say("measuring TFLM's arena")

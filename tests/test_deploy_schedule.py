@@ -42,16 +42,16 @@ class _Run:
 
 
 def _schedules(tmp_path: Path, instructions: list[int]):
-    from tvm_mixq.deploy import Schedule
+    from tvm_mixq.deploy import Schedule, Variant
 
     graph = read_tflite(FMNIST)
     options = MixqOptions.from_strings(["mixq.channel_split=off", "mixq.patch_grid=2x2"])
     plan = make_plan(graph, options, lambda msg: None)
-    made = [Schedule("plan", generate_c(graph, tmp_path / "p", plan=plan), plan),
-            Schedule("layer by layer", generate_c(graph, tmp_path / "l"), None)]
+    made = [Schedule("plan", plan, Variant("mixq", graph, generate_c(graph, tmp_path / "p", plan=plan))),
+            Schedule("layer by layer", None, Variant("mixq", graph, generate_c(graph, tmp_path / "l")))]
     assert made[0].model.arena_size < made[1].model.arena_size
     for sch, n in zip(made, instructions):
-        sch.run = _Run(n)
+        sch.variant.run = _Run(n)
     return made
 
 

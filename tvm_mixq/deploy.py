@@ -244,18 +244,20 @@ def make_plan(graph: Graph, options: MixqOptions, say: Progress):
 
 @dataclass
 class Schedule:
-    """One candidate schedule of the mixq deployment, generated (and, when measured, run)."""
+    """One candidate schedule of the mixq deployment: its variant (generated, and when measured,
+    built and run) and the memory plan it was generated from (None: layer by layer)."""
 
-    kind: str  # "plan", "plan without channel splits", "layer by layer"
-    model: GeneratedModel
-    plan: Any  # the memory plan it was generated from (None: layer by layer)
-    firmware: Optional[Firmware] = None
-    run: Optional[FirmwareRun] = None
-    expected: list[np.ndarray] = field(default_factory=list)
+    kind: str  # "plan", "plan without channel splits", "layer by layer", "int8 baseline"
+    plan: Any
+    variant: Variant
+
+    @property
+    def model(self) -> GeneratedModel:
+        return self.variant.model
 
     @property
     def instructions(self) -> Optional[int]:
-        return self.run.total_instructions if self.run else None
+        return self.variant.instructions
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "arena_bytes": self.model.arena_size, "instructions": self.instructions}
@@ -282,7 +284,7 @@ def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name
             say(f"{kind}: not generated ({exc})")
             continue
         say(f"{kind}: arena {model.arena_size:,} B")
-        made.append(Schedule(kind, model, cand))
+        made.append(Schedule(kind, cand, Variant("mixq", graph, model)))
     if not made:
         raise MixqError(f"{name}: no schedule of the model could be generated")
     return made
@@ -302,7 +304,7 @@ def pick_schedule(schedules: Sequence[Schedule], limit: Optional[int],
     fitting = [s for s in schedules if limit is not None and s.model.arena_size <= limit]
     if fitting:
         return fitting[-1]
-    if limit is None and int8 is not None and all(s.run is not None for s in schedules):
+    if limit is None and int8 is not None and all(s.instructions is not None for s in schedules):
         return max(schedules, key=lambda s: (combined_gain(s, int8), -s.model.arena_size))
     return min(reversed(schedules), key=lambda s: s.model.arena_size)
 
@@ -458,10 +460,11 @@ def deploy(
 
     if measure:
         for sch in fit:
-            sch.expected = _expected(mixq_graph, sch.plan, samples, say)
+            v = sch.variant
+            v.expected = _expected(mixq_graph, sch.plan, samples, say)
             say(f"building and running the {sch.kind} schedule for {target}")
-            sch.firmware = build_firmware(sch.model, target, _per_sample(samples), _per_sample(sch.expected))
-            sch.run = _run_or_locate_fault(Variant("mixq", mixq_graph, sch.model, sch.firmware), target, samples, say)
+            v.firmware = build_firmware(v.model, target, _per_sample(samples), _per_sample(v.expected))
+            v.run = _run_or_locate_fault(v, target, samples, say)
             say(f"{sch.kind}: {sch.instructions:,} instructions (int8 {int8.instructions:,})")
         base = (int8_model.arena_size, int8.instructions)
         best = pick_schedule(fit, None, base)
@@ -470,9 +473,9 @@ def deploy(
             # deployment is the int8 model itself (the accuracy guard and the kernels left no gain)
             say(f"no mixed-precision schedule beats the int8 baseline (best {best.kind}: arena "
                 f"{best.model.arena_size:,} B, {best.instructions:,} instructions); deploying the int8 model")
-            best = Schedule("int8 baseline", int8_model, None, int8.firmware, int8.run, int8.expected)
+            best = Schedule("int8 baseline", None, Variant("mixq", graph, int8_model, int8.firmware, int8.run,
+                                                           int8.expected))
             schedules.append(best)
-            mixq_graph = graph
     say(f"generating the mixq deployment {best.kind}")
     mixq_model, plan = best.model, best.plan
     # the planner's figure only when the plan was generated (layer by layer has none)
@@ -481,7 +484,7 @@ def deploy(
 
     export_model(mixq_model, out / "export")
 
-    mixq = Variant("mixq", mixq_graph, mixq_model, best.firmware, best.run, best.expected)
+    mixq = best.variant
     if mixq.firmware is None:
         mixq.expected = _expected(mixq_graph, plan, samples, say)
         say(f"building the mixq firmware for {target}")

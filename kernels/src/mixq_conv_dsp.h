@@ -23,12 +23,16 @@
 #include <stddef.h>
 
 /* Packed-lane kernels (A4W4, A2W2) are used from this many output pixels on; below it the
- * per-call weight preparation does not pay off and the widen-to-16 kernel runs instead. */
+ * per-call weight preparation does not pay off and the widen-to-16 kernel runs instead. A4W4
+ * weights already in lane words (the _lanes entry points) need no preparation: every call is packed. */
 #define MIXQ_PACKED_MIN_PIXELS 8
 
 MIXQ_INLINE int32_t mixq_npix(const mixq_conv_geom *g) { return g->n * g->oh * g->ow; }
 
 MIXQ_INLINE int32_t mixq_use_packed(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
+    if (IB == 4 && WB == 4 && g->lanes) {
+        return 1;
+    }
     return ((IB == 4 && WB == 4) || (IB == 2 && WB == 2)) && mixq_npix(g) >= MIXQ_PACKED_MIN_PIXELS;
 }
 
@@ -42,8 +46,9 @@ MIXQ_INLINE int32_t mixq_conv_dsp_scratch(int32_t IB, int32_t WB, const mixq_con
     const int32_t per_channel = cpad * (int32_t)(sizeof(mixq_rq) + 12);
     if (mixq_use_packed(IB, WB, g)) {
         /* activation lanes of two pixels (kp/2 halfwords each), for A4W4 the re-spaced weights
-         * (kp/2 halfwords per channel), then the ring of converted rows where it runs */
-        return 2 * g->kp + per_channel + (IB == 4 ? cpad * g->kp : 0) +
+         * (kp/2 halfwords per channel; none when the caller passes them, the _lanes entry points), then
+         * the ring of converted rows where it runs */
+        return 2 * g->kp + per_channel + (IB == 4 && !g->lanes ? cpad * g->kp : 0) +
                (mixq_use_ring(IB, g) ? mixq_ring_bytes(IB, g) : 0);
     }
     /* int16 im2col rows of two pixels */
@@ -1681,14 +1686,24 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t npix = mixq_npix(g);
     int16_t *act = (int16_t *)scratch;
     /* after the activations (2 pixels): requantization parameters, per-channel constants, then the
-     * A4W4 re-spaced weights */
+     * A4W4 re-spaced weights (unless the caller passes them: the _lanes entry points), then the ring */
     mixq_rq *rq = (mixq_rq *)(void *)(act + (packed ? g->kp : 2 * g->kp));
     int32_t *cst = (int32_t *)(void *)(rq + ((g->cout + 1) & ~1));
     const int32_t cpad = (g->cout + 1) & ~1;
     int32_t *accs = cst + cpad; /* 2 * cpad accumulators */
-    uint32_t *wl = (uint32_t *)(void *)(accs + 2 * cpad);
-    if (packed && IB == 4) {
-        mixq_prepare_w4(g, filter, bias, wl, cst);
+    uint32_t *wbuf = (uint32_t *)(void *)(accs + 2 * cpad);
+    const uint32_t *wl = wbuf;
+    uint8_t *ring_base = (uint8_t *)(void *)wbuf;
+    if (packed && IB == 4 && g->lanes) {
+        /* lane words from flash; the lane bias already holds bias + (8 - zp) sum(w) */
+        const int32_t corr = -896 * (g->kp >> 4);
+        wl = (const uint32_t *)(const void *)filter;
+        for (int32_t c = 0; c < cpad; c++) {
+            cst[c] = (bias && c < g->cout ? bias[c] : 0) + corr;
+        }
+    } else if (packed && IB == 4) {
+        mixq_prepare_w4(g, filter, bias, wbuf, cst);
+        ring_base += cpad * g->kp;
     } else if (packed) {
         mixq_prepare_w2(g, filter, bias, cst);
     } else {
@@ -1701,7 +1716,7 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     mixq_ring *ring = 0;
     if (packed && mixq_use_ring(IB, g)) {
         ring = &ring_state;
-        mixq_ring_init(IB, g, (uint32_t *)(void *)((uint8_t *)(void *)wl + (IB == 4 ? cpad * g->kp : 0)), ring);
+        mixq_ring_init(IB, g, (uint32_t *)(void *)ring_base, ring);
     }
     if (fz != 0 &&
         mixq_conv_fused(IB, WB, OB, fz, g, q, in, filter, cst, wl, act, (int32_t *)(void *)rq, ring, out)) {

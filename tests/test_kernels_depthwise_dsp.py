@@ -7,7 +7,9 @@ SMMLAR per output, kernels/README.md "Depthwise") has several sub-paths: the unr
 passes, packed stores of whole blocks or element by element when a pixel starts mid-byte, border
 pixels (zero-point pixel) and interior ones, and the fall-back to the portable loop when a layer
 leaves the path's bounds (shift > 7, sums that would overflow once scaled). Each case here aims at
-one of them; every output is compared in the firmware with the Python oracle's.
+one of them; every output is compared in the firmware with the Python oracle's. The unrolled 3x3
+path also takes shifts of both signs (masked sign term) when an operand is sub-byte: pairs of the
+same layer with negative and with mixed shifts check by instruction count that it does.
 """
 from __future__ import annotations
 
@@ -130,16 +132,51 @@ def _dsp_depthwise_cases(seed: int) -> list[cases.ConvCase]:
     # whole-range clamp with 4-bit outputs of 6 channels (outputs start mid-byte: element stores)
     out.append(_case(rng, (8, 8, 4), (4, 5), 6))
     out.append(_case(rng, (8, 4, 2), (4, 5), 6))
+    # the unrolled 3x3 path with shifts of both signs (lane path: one 8-bit operand, or sub-byte
+    # operands off the packed-field shapes): word / halfword / byte passes and tails, outputs whole
+    # blocks or starting mid-byte, both strides, borders, shifts up to the bound (+7) and down to -30
+    for i, bits in enumerate([(4, 8, 8), (8, 4, 8), (2, 8, 8), (8, 2, 4), (4, 8, 4), (2, 8, 2), (4, 4, 8),
+                              (2, 2, 4), (8, 8, 8)]):
+        ib = bits[0]
+        word = 32 // ib if ib != 8 else 4
+        c = word + 4 + (2 if i % 3 == 1 and ib != 2 else 0) + (4 if bits[1] != 8 and ib != 8 else 0)
+        case = _case(rng, bits, (5, 6), c, stride=1 + i % 2, shifts=("mixed", "split")[i % 2], bias_scale=0.05)
+        if i == 0:
+            case.shift = case.shift.copy()
+            case.shift[0], case.shift[1] = 7, -30
+        out.append(case)
     return out
+
+
+def _dw_path_pairs(rng: np.random.Generator) -> list[tuple[cases.ConvCase, cases.ConvCase]]:
+    """(every shift negative, shifts of both signs) on the same data: the mixed layer must stay on
+    the unrolled 3x3 path (the general copy takes ~1.2x)."""
+    pairs = []
+    for bits in [(4, 8, 8), (8, 4, 8), (2, 8, 4), (4, 8, 2)]:
+        neg = _case(rng, bits, (8, 8), 32, shifts="negative")
+        mixed = _case(rng, bits, (8, 8), 32)
+        for f in ("x", "x_zp", "w", "bias", "multiplier", "out_zp", "qmin", "qmax"):
+            setattr(mixed, f, getattr(neg, f))
+        mixed.shift = neg.shift.copy()
+        mixed.shift[::4] = 0
+        mixed.shift[1::8] = 1
+        pairs.append((neg, mixed))
+    return pairs
 
 
 def test_depthwise_dsp_paths_bit_exact_in_qemu(tmp_path):
     cs = _dsp_depthwise_cases(seed=11)
+    pairs = _dw_path_pairs(np.random.default_rng(111))
+    cs += [c for pair in pairs for c in pair]
     results, raw = firmware.run_cases(cs, "cortex-m7", tmp_path)
     assert raw.values.get("dsp") == 1, "firmware built without the DSP path"
     bad = [(r.name, c.describe()) for r, c in zip(results, cs) if not r.ok]
     assert not bad, f"{len(bad)} mismatching cases, first {bad[:3]}; exit {raw.exit_code}"
     assert raw.exit_code == 0
+    counts = [r.instructions for r in results[len(cs) - 2 * len(pairs):]]
+    slow = [(pairs[i][0].bits, counts[2 * i], counts[2 * i + 1]) for i in range(len(pairs))
+            if counts[2 * i + 1] > 1.08 * counts[2 * i]]
+    assert not slow, f"shifts of both signs left the unrolled path (bits, negative, mixed): {slow}"
 
 
 def test_patch_tile_with_the_layers_scratch_stays_on_the_packed_path(tmp_path):

@@ -2,16 +2,18 @@
 
 Two levels:
 
-* the arithmetic, in Python: the SMMLAR forms of the requantization (right shifts, shifts >= 0)
-  and the threshold form (A2W2 with 2-bit outputs) against the oracle's
+* the arithmetic, in Python: the SMMLAR forms of the requantization (right shifts, shifts >= 0,
+  any shifts) and the threshold form (A2W2 with 2-bit outputs) against the oracle's
   MultiplyByQuantizedMultiplier on extreme accumulators, shifts and zero points;
 * the kernels, on the emulated Cortex-M7 (Cortex-M4 with --runslow): layers built to take each
   fused routine, for every output width of each inner loop (W8 weights with 8-, 4- and 2-bit
   inputs, A4W4, A2W2, each to 8-, 4- and 2-bit outputs; even / multiple-of-4 channel counts, odd
   pixel counts, padding) with
   requantization parameters at the edges (shift -1 and -22, left shifts and shift 0 for the A2
-  thresholds, multipliers of 0, narrow clamps, biases far from zero), plus layers the fused
-  routines refuse (multipliers below 2^30, shift 0) that must fall back to the general path.
+  thresholds, multipliers of 0, narrow clamps, biases far from zero), shifts of both signs in one
+  layer (the any-shift form, suffix m) at the form's bounds and just past them (general path), and
+  narrow clamps and overflowing ranges that must fall back to the general path; and, by instruction
+  counts, that layers with shifts of both signs stay on the fused path.
 """
 import numpy as np
 import pytest
@@ -87,6 +89,52 @@ def test_smmlar_left_shift_form_matches_oracle():
         for x in xs:
             x = int(x)
             assert _smmlar_left(x, m, s, zp, bits) == _oracle(x, m, s, zp, lo, hi), (x, m, s, zp)
+
+
+def _smmlar_any(x: int, m: int, shift: int, zp: int, bits: int) -> int:
+    """SAT(SMMLAR(x, mm, k x + c2 - [x < 0][r > 0]) >> r) as the routines with suffix m compute it
+    (words as mixq_fz_fill_rq writes them for form 3)."""
+    s, r = max(shift, 0), max(-shift, 0)
+    mf = m << (s + 1)
+    k = (mf + (1 << 31)) >> 32
+    mm = mf - (k << 32)
+    assert -(1 << 31) <= mm < (1 << 31) and 0 <= k <= (1 << s)
+    c2 = (1 << (r - 1)) + zp * (1 << r) if r else zp
+    rw = (r | (1 << 31)) if r else 0
+    sign = -1 if (x < 0 and rw >> 31) else 0  # AND rw, x asr 31; ADD c2, t asr 31
+    t = k * x + c2 + sign
+    assert -(1 << 31) <= t < (1 << 31), "MLA result leaves int32"
+    h = _s32(((t << 32) + x * mm + (1 << 31)) >> 32)
+    lo, hi = layout.act_range(bits)
+    return min(max(h >> (rw & 0xFF), lo), hi)
+
+
+def test_smmlar_any_shift_form_matches_oracle():
+    """The any-shift form on shifts -23..30 (the form's range), multipliers 0..2^31-1 (below 2^30
+    included), accumulators up to the bound the kernels check, ties of both roundings."""
+    rng = np.random.default_rng(3)
+    for _ in range(4000):
+        bits = int(rng.choice([8, 4, 2]))
+        shift = int(rng.choice([int(rng.integers(-23, 0)), int(rng.integers(0, 31)), 0, 1, -1, -23, 30]))
+        m = int(rng.choice([int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(0, 1 << 31)), 0, (1 << 31) - 1,
+                            1 << 30, (1 << 30) - 1]))
+        lo, hi = layout.act_range(bits)
+        zp = int(rng.integers(lo, hi + 1))
+        if shift < 0:
+            r = -shift
+            c2 = (1 << (r - 1)) + zp * (1 << r)
+            xmax = (1 << 31) - abs(c2) - 3  # |x| + |C2| + 2 < 2^31, |SRDHM(x, m)| <= |x|
+        else:
+            xmax = ((1 << 31) - abs(zp) - 1) >> shift  # |x| 2^s + |zp| < 2^31
+        xs = list(rng.integers(-xmax, xmax + 1, size=6)) + [0, -1, 1, xmax, -xmax]
+        xs += list(rng.integers(-min(xmax, 1 << 12), min(xmax, 1 << 12) + 1, size=6))
+        if m:  # ties of SRDHM: x m + 2^30 a multiple of 2^31 (x m / 2^31 at odd halves)
+            for h in rng.integers(-50, 50, size=3):
+                x = ((2 * int(h) + 1) << 30) // m
+                xs += [v for v in (x - 1, x, x + 1) if abs(v) <= xmax]
+        for x in xs:
+            x = int(x)
+            assert _smmlar_any(x, m, shift, zp, bits) == _oracle(x, m, shift, zp, lo, hi), (x, m, shift, zp)
 
 
 def test_threshold_form_matches_oracle():
@@ -220,12 +268,72 @@ def _fused_cases(seed: int) -> list:
                 c.shift = np.array([0, -1, -3, 0, 0, -2, -1, 0], np.int64)
                 c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
                 c.bias = rng.integers(-60, 61, size=8)
-            else:  # shifts of both signs (general path)
+            else:  # shifts of both signs (the any-shift form)
                 c.shift = np.array([1, -1, -3, 0, 0, -2, -1, 0], np.int64)
                 c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
                 c.bias = rng.integers(-60, 61, size=8)
             out.append(c)
     del base
+    out += _mixed_shift_cases(rng)
+    return out
+
+
+#: mixed-sign shift patterns: like real sub-byte layers (most 0, a few +1, the rest negative),
+#: every sign next to every other one in a channel pair, and the extremes of the any-shift form
+_MIXED_SHIFTS = [[0, 1, -2, 0, 0, 0, -1, 1], [1, -1, -3, 0, 2, -6, 0, 1], [-1, 2, 1, -4, -2, 0, 3, -1]]
+
+
+def _mixed_shift_cases(rng) -> list:
+    """Shifts of both signs in one layer (the any-shift form, suffix m) for every fused routine and
+    output width; odd pixel counts (W8: the one-pixel block in C), A2 with K <= 8 (suffix h), A2
+    with 2-bit outputs below 64 pixels (SMMLAR form) and from 64 on (thresholds), multipliers below
+    2^30 next to large ones, and the extremes: shift -23 and the largest left shift the bounds
+    allow, then one past it (general path)."""
+    out = []
+    for bits in FUSED_BITS:
+        for i, (op, h, w, cin, cout, kh, pad) in enumerate([("pointwise", 3, 3, 16, 8, 1, 0),
+                                                            ("pointwise", 3, 5, 32, 16, 1, 0),
+                                                            ("conv2d", 5, 3, 8, 8, 3, 1)]):
+            c = _case(rng, op, bits, h, w, cin, cout, kh, pad)
+            pattern = _MIXED_SHIFTS[i % len(_MIXED_SHIFTS)]
+            c.shift = np.array([pattern[j % 8] for j in range(cout)], np.int64)
+            c.multiplier = rng.integers(1 << 30, 1 << 31, size=cout)
+            if i == 2:  # multipliers below 2^30 and 0 next to large ones
+                c.multiplier[1::3] //= int(rng.integers(2, 1000))
+                c.multiplier[2] = 0
+            c.bias = rng.integers(-60, 61, size=cout)
+            out.append(c)
+    # A2 with K <= 8 (routines without the loop), 2-bit outputs with few pixels (SMMLAR form) and
+    # with 64 pixels (thresholds; placement per channel whatever the sign)
+    for bits, hw, cin in [((2, 2, 8), (3, 5), 8), ((2, 2, 4), (3, 5), 4), ((2, 2, 2), (3, 5), 8),
+                          ((2, 2, 2), (8, 8), 16), ((2, 2, 2), (8, 9), 8)]:
+        c = _case(rng, "pointwise", bits, *hw, cin, 8)
+        c.shift = np.array(_MIXED_SHIFTS[1], np.int64)
+        c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+        c.bias = rng.integers(-20, 21, size=8)
+        out.append(c)
+    # extremes: right shift -23 next to the largest left shift the 32-bit bounds allow
+    # (xb 2^s + |zp| < 2^31 with xb = |cst| + span, span = K max|x - zp| 128 (W8), K/16 1920 (A4),
+    # 15 K (A2)), and one more (general path for the whole layer)
+    for bits in [(8, 8, 8), (4, 8, 4), (4, 4, 8), (4, 4, 2), (2, 2, 8), (2, 2, 4)]:
+        ib, wb, ob = bits
+        for extra in (0, 1):
+            c = _case(rng, "pointwise", bits, 3, 3, 16, 8, mode="random", x_zp=0 if ib != 8 else None)
+            c.bias = np.zeros(8, np.int64)
+            # bound of |x| with zero bias: the dot product's span plus the constant's magnitude
+            if wb == 8:
+                span = 16 * max(layout.act_range(ib)[1] - c.x_zp, c.x_zp - layout.act_range(ib)[0]) * 128
+            elif ib == 4:
+                span = 1920 + 896 + 8 * 16 * 8  # fields of one chunk, 896 K/16 and (8 - zp) sum(w)
+            else:
+                span = 15 * 16 + 6 * 16 + 3 * 2 * 16  # S', the 6K offset and zp sum(w)
+            smax = 0
+            while (span << (smax + 1)) + 256 < (1 << 31):
+                smax += 1
+            c.shift = np.array([-23, smax + extra, 0, -1, 1, -12, smax, 0], np.int64)
+            c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+            c.multiplier[1] = (1 << 31) - 1
+            out.append(c)
     return out
 
 
@@ -233,12 +341,39 @@ pytestmark_dsp = pytest.mark.skipif(toolchain.tools_available() is not None,
                                     reason=f"needs arm-none-eabi-gcc and qemu-system-arm: {toolchain.tools_available()}")
 
 
+def _path_pairs(rng) -> list:
+    """(every shift negative, shifts of both signs) on the same layer data, one pair per fused
+    family and output width, 6x6 pixels (A2W2 with 2-bit outputs: 6x6 takes the SMMLAR form, 8x8
+    the thresholds): with both signs the layer must stay on the fused path, within a few percent of
+    the right-shift form (the general path takes 1.2x and more)."""
+    pairs = []
+    for bits, hw in [(b, 6) for b in FUSED_BITS] + [((2, 2, 2), 8)]:
+        neg = _case(rng, "pointwise", bits, hw, hw, 64, 32)
+        neg.shift = -rng.integers(1, 4, size=32)
+        neg.multiplier = rng.integers(1 << 30, 1 << 31, size=32)
+        neg.bias = rng.integers(-60, 61, size=32)
+        mixed = _case(rng, "pointwise", bits, hw, hw, 64, 32)
+        for f in ("x", "x_zp", "w", "bias", "multiplier", "out_zp"):
+            setattr(mixed, f, getattr(neg, f))
+        mixed.shift = np.array([_MIXED_SHIFTS[0][j % 8] for j in range(32)], np.int64)
+        pairs.append((neg, mixed))
+    return pairs
+
+
 @pytestmark_dsp
 @pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
 def test_fused_paths_bit_exact_in_qemu(tmp_path, target):
-    cs = _fused_cases(seed=11 if target == "cortex-m7" else 12)
+    seed = 11 if target == "cortex-m7" else 12
+    cs = _fused_cases(seed=seed)
+    pairs = _path_pairs(np.random.default_rng(seed + 100))
+    cs += [c for pair in pairs for c in pair]
     results, raw = firmware.run_cases(cs, target, tmp_path)
     assert raw.values.get("dsp") == 1, "firmware built without the DSP path"
     bad = [(r.name, cs[i].describe()) for i, r in enumerate(results) if not r.ok]
     assert not bad, f"{len(bad)} mismatching cases, first {bad[:4]}; exit {raw.exit_code}"
     assert raw.exit_code == 0
+    # shifts of both signs stay on the fused path
+    counts = [r.instructions for r in results[len(cs) - 2 * len(pairs):]]
+    slow = [(pairs[i][0].bits, counts[2 * i], counts[2 * i + 1]) for i in range(len(pairs))
+            if counts[2 * i + 1] > 1.08 * counts[2 * i]]
+    assert not slow, f"shifts of both signs left the fused path (bits, negative, mixed): {slow}"

@@ -2,9 +2,10 @@
 
 One template per op family (kernels/gen/templates/*.c.j2) is rendered for every bitwidth
 combination in {8, 4, 2}: 27 variants for conv2d, pointwise, depthwise, fully connected and add,
-9 for average pool. Each variant is a thin public function that calls the op's core (written once,
-in kernels/src/) with constant bitwidths, so the compiler specialises it. Output, committed to the
-repository:
+9 for average pool, plus for conv2d, pointwise and fully connected the 3 A4W4 variants that take
+their weights already re-spaced into lane words (suffix ``_lanes``; not in the dispatch tables).
+Each variant is a thin public function that calls the op's core (written once, in kernels/src/)
+with constant bitwidths, so the compiler specialises it. Output, committed to the repository:
 
 * kernels/include/mixq_kernels_variants.h - prototypes of every variant,
 * kernels/generated/mixq_<op>.c             - the variants of one op,
@@ -36,6 +37,7 @@ class Variant:
     a: int  # input bits (first input for add)
     b: int  # weight bits (second input for add; unused for avgpool)
     o: int  # output bits
+    lanes: bool = False  # A4W4 weights in lane words (entry point with the suffix _lanes)
 
     @property
     def suffix(self) -> str:
@@ -47,7 +49,7 @@ class Variant:
 
     @property
     def name(self) -> str:
-        return f"mixq_{self.op}_{self.suffix}"
+        return f"mixq_{self.op}_{self.suffix}" + ("_lanes" if self.lanes else "")
 
 
 OPS = ("conv2d", "pointwise", "depthwise", "fully_connected", "add", "avgpool")
@@ -57,6 +59,13 @@ def variants(op: str) -> list[Variant]:
     if op == "avgpool":
         return [Variant(op, a, 8, o) for a, o in itertools.product(BITS, BITS)]
     return [Variant(op, a, b, o) for a, b, o in itertools.product(BITS, BITS, BITS)]
+
+
+def lane_variants(op: str) -> list[Variant]:
+    """The A4W4 entry points taking weights in lane words (conv2d, pointwise, fully connected)."""
+    if op not in ("conv2d", "pointwise", "fully_connected"):
+        return []
+    return [Variant(op, 4, 4, o, lanes=True) for o in BITS]
 
 
 def render_all() -> dict[Path, str]:
@@ -69,12 +78,13 @@ def render_all() -> dict[Path, str]:
     )
     files: dict[Path, str] = {}
     all_variants = {op: variants(op) for op in OPS}
+    with_lanes = {op: variants(op) + lane_variants(op) for op in OPS}
     files[KERNELS / "include" / "mixq_kernels_variants.h"] = env.get_template("variants.h.j2").render(
-        ops=OPS, variants=all_variants
+        ops=OPS, variants=with_lanes
     )
     for op in OPS:
         files[KERNELS / "generated" / f"mixq_{op}.c"] = env.get_template(f"{op}.c.j2").render(
-            op=op, variants=all_variants[op]
+            op=op, variants=with_lanes[op]
         )
     files[KERNELS / "generated" / "mixq_dispatch.c"] = env.get_template("dispatch.c.j2").render(
         ops=OPS, variants=all_variants

@@ -16,7 +16,9 @@
  *     fully connected: OHWI rows padded to mixq_weight_row_len(), channel pairs interleaved one
  *     32-bit word at a time, 2-bit weights stored as w + 2 in a permuted order; depthwise:
  *     [KH, KW, C*mult] packed plainly). mixq_weights_size() gives the byte count. The weight
- *     pointer must be 4-byte aligned.
+ *     pointer must be 4-byte aligned. A4W4 conv2d / pointwise / fully connected also take their
+ *     weights already re-spaced into SMLAD lane words, through the entry points with the suffix
+ *     _lanes (below): no scratch and no call-start work for the weights.
  *   - Bias is int32 per output channel (may be NULL).
  *   - Requantization is TFLite's (double rounding): out = clamp(MBQM(acc, mult[c], shift[c]) +
  *     output_zp, act_min, act_max), acc = bias[c] + sum((x - input_zp) * w). act_min/act_max must
@@ -34,7 +36,7 @@
 extern "C" {
 #endif
 
-#define MIXQ_API_VERSION 1
+#define MIXQ_API_VERSION 2 /* 2: the A4W4 lane-weight entry points (_lanes) */
 
 typedef int32_t mixq_status;
 #define MIXQ_OK 0
@@ -122,6 +124,9 @@ typedef struct {
 int32_t mixq_weight_row_len(int32_t k, int32_t w_bits);
 /* Bytes of conv2d / pointwise / fully connected weights in kernel layout. */
 int32_t mixq_weights_size(int32_t k, int32_t c_out, int32_t w_bits);
+/* Bytes of A4W4 weights re-spaced into lane words (the _lanes entry points): one per weight of the
+ * padded rows, c_out rounded up to even. */
+int32_t mixq_w4_lanes_size(int32_t k, int32_t c_out);
 /* Bytes of a packed activation tensor of count elements. */
 int32_t mixq_packed_size(int32_t count, int32_t bits);
 /* 1 when the library was built with the Cortex-M DSP (packed SIMD) paths, else 0. */
@@ -168,6 +173,21 @@ int32_t mixq_avgpool_get_buffer_size(mixq_bits bits, const mixq_pool_params *p, 
                                      const mixq_dims *out);
 mixq_status mixq_avgpool(mixq_bits bits, const mixq_context *ctx, const mixq_pool_params *p,
                          const mixq_dims *in_dims, const void *in, const mixq_dims *out_dims, void *out);
+
+/* ---- A4W4 weights in lane words ------------------------------------------------------------
+ * mixq_conv2d_a4w4o<b>_lanes, mixq_pointwise_a4w4o<b>_lanes, mixq_fully_connected_a4w4o<b>_lanes
+ * (b = 8, 4, 2; and their _get_buffer_size twins) take the same arguments as the variant without
+ * the suffix, except:
+ *   - `filter` holds the 4-bit weights re-spaced offline into the SMLAD lane words of the packed
+ *     A4W4 path (mixq_w4_lanes_size(K, c_out) bytes, one per weight; produced by
+ *     tvm_mixq.kernellib.pack_w4_lanes): rows padded to mixq_weight_row_len(K, 4); per channel pair
+ *     (an odd last channel paired with a zero row) and per 8 weights w0..w7 of a row four 32-bit
+ *     words  c0 A, c0 B, c1 A, c1 B  of int16 halfwords  A = (w1 + 2048 w0, w5 + 2048 w4),
+ *     B = (w3 + 2048 w2, w7 + 2048 w6);
+ *   - `bias` is the lane bias  b'[c] = bias[c] + (8 - input_zp) * sum_k w[c][k]  (the bias of the
+ *     activations centred at 8; tvm_mixq.kernellib.w4_lane_bias; NULL means 0 for every channel).
+ * The call then neither re-spaces the weights into scratch nor spends call-start time on them, and
+ * it takes the packed path whatever its pixel count (kernels/README.md, "W4A4"). */
 
 /* ---- the variants (generated) ------------------------------------------------------------ */
 #include "mixq_kernels_variants.h"

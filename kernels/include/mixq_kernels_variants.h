@@ -3,7 +3,7 @@
 #ifndef MIXQ_KERNELS_VARIANTS_H
 #define MIXQ_KERNELS_VARIANTS_H
 
-/* ---- conv2d (27 variants) ---- */
+/* ---- conv2d (30 variants, the _lanes ones: A4W4 weights in lane words) ---- */
 int32_t mixq_conv2d_a8w8o8_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
         const mixq_dims *out);
 mixq_status mixq_conv2d_a8w8o8(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
@@ -139,8 +139,23 @@ int32_t mixq_conv2d_a2w2o2_get_buffer_size(const mixq_conv_params *p, const mixq
 mixq_status mixq_conv2d_a2w2o2(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
         const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
         const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_conv2d_a4w4o8_lanes_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_conv2d_a4w4o8_lanes(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_conv2d_a4w4o4_lanes_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_conv2d_a4w4o4_lanes(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_conv2d_a4w4o2_lanes_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_conv2d_a4w4o2_lanes(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
 
-/* ---- pointwise (27 variants) ---- */
+/* ---- pointwise (30 variants, the _lanes ones: A4W4 weights in lane words) ---- */
 int32_t mixq_pointwise_a8w8o8_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
         const mixq_dims *out);
 mixq_status mixq_pointwise_a8w8o8(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
@@ -274,6 +289,21 @@ mixq_status mixq_pointwise_a2w2o4(const mixq_context *ctx, const mixq_conv_param
 int32_t mixq_pointwise_a2w2o2_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
         const mixq_dims *out);
 mixq_status mixq_pointwise_a2w2o2(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_pointwise_a4w4o8_lanes_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_pointwise_a4w4o8_lanes(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_pointwise_a4w4o4_lanes_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_pointwise_a4w4o4_lanes(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_pointwise_a4w4o2_lanes_get_buffer_size(const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_pointwise_a4w4o2_lanes(const mixq_context *ctx, const mixq_conv_params *p, const mixq_per_channel_quant *q,
         const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
         const int32_t *bias, const mixq_dims *out_dims, void *out);
 
@@ -414,7 +444,7 @@ mixq_status mixq_depthwise_a2w2o2(const mixq_context *ctx, const mixq_conv_param
         const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
         const int32_t *bias, const mixq_dims *out_dims, void *out);
 
-/* ---- fully_connected (27 variants) ---- */
+/* ---- fully_connected (30 variants, the _lanes ones: A4W4 weights in lane words) ---- */
 int32_t mixq_fully_connected_a8w8o8_get_buffer_size(const mixq_fc_params *p, const mixq_dims *in, const mixq_dims *filter,
         const mixq_dims *out);
 mixq_status mixq_fully_connected_a8w8o8(const mixq_context *ctx, const mixq_fc_params *p, const mixq_per_channel_quant *q,
@@ -548,6 +578,21 @@ mixq_status mixq_fully_connected_a2w2o4(const mixq_context *ctx, const mixq_fc_p
 int32_t mixq_fully_connected_a2w2o2_get_buffer_size(const mixq_fc_params *p, const mixq_dims *in, const mixq_dims *filter,
         const mixq_dims *out);
 mixq_status mixq_fully_connected_a2w2o2(const mixq_context *ctx, const mixq_fc_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_fully_connected_a4w4o8_lanes_get_buffer_size(const mixq_fc_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_fully_connected_a4w4o8_lanes(const mixq_context *ctx, const mixq_fc_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_fully_connected_a4w4o4_lanes_get_buffer_size(const mixq_fc_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_fully_connected_a4w4o4_lanes(const mixq_context *ctx, const mixq_fc_params *p, const mixq_per_channel_quant *q,
+        const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
+        const int32_t *bias, const mixq_dims *out_dims, void *out);
+int32_t mixq_fully_connected_a4w4o2_lanes_get_buffer_size(const mixq_fc_params *p, const mixq_dims *in, const mixq_dims *filter,
+        const mixq_dims *out);
+mixq_status mixq_fully_connected_a4w4o2_lanes(const mixq_context *ctx, const mixq_fc_params *p, const mixq_per_channel_quant *q,
         const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims, const void *filter,
         const int32_t *bias, const mixq_dims *out_dims, void *out);
 

@@ -16,8 +16,9 @@
  * Requantization (MIXQ_FZ_RQ): with r = -shift >= 1, m2 = 2m - 2^32 (m >= 2^30) and
  * C2 = 2^(r-1) + zp 2^r, the output is SAT(SMMLAR(x, m2, x + C2 - [x < 0]) >> r); the routines
  * with the suffix l take layers whose shifts s are all >= 0 (MIXQ_FZ_RQL):
- * SAT(SMMLAR(x << s, m2, (x << s) + zp)); those with the suffix m layers whose shifts are <= 0,
- * with both signs (MIXQ_FZ_RQM, one instruction more per output).
+ * SAT(SMMLAR(x << s, m2, (x << s) + zp)); those with the suffix m any other layer: shifts of both
+ * signs, shift 0 next to right shifts, multipliers below 2^30 (MIXQ_FZ_RQM, one instruction more
+ * per output than the right-shift form).
  */
 #include "mixq_internal.h"
 
@@ -69,15 +70,18 @@
     "smmlar " x ", " x ", " m2 ", " t "\n\t"     \
     sat " " x ", " bits ", " x "\n\t"
 
-/* Shifts <= 0 of both signs (suffix m): per channel (m2, c2, r, q) with q = 31 for r >= 1 and
- * q = 32 (the LSR gives 0), r = 0, c2 = zp for shift 0:
- * x <- SAT(SMMLAR(x, m2, x + c2 - (x >>> q)) >> r). */
-#define MIXQ_FZ_RQM(x, m2, c2, r, q, t, sat, bits) \
-    "lsr " t ", " x ", " q "\n\t"                  \
-    "sub " t ", " c2 ", " t "\n\t"                 \
-    "add " t ", " t ", " x "\n\t"                  \
-    "smmlar " x ", " x ", " m2 ", " t "\n\t"       \
-    "asr " x ", " x ", " r "\n\t"                  \
+/* Any shifts (suffix m): per channel (mm, c2, k, rw) with s = max(shift, 0), r = max(-shift, 0),
+ * mm = m 2^(s+1) - k 2^32 (an int32; k = the integer that puts it there, 0 <= k <= 2^s),
+ * c2 = 2^(r-1) + zp 2^r (r >= 1) or zp (r = 0), rw = r | 2^31 (r >= 1) or 0:
+ * x <- SAT(SMMLAR(x, mm, k x + c2 - [x < 0][r > 0]) >> r)
+ * (SMMLAR(x, mm, a) = a - k x + SRDHM(x << s, m); the AND keeps rw where x < 0, its bit 31 then
+ * gives the -1 of the sign term; a register ASR takes the low byte of rw, r). */
+#define MIXQ_FZ_RQM(x, mm, c2, k, rw, t, sat, bits) \
+    "and " t ", " rw ", " x ", asr #31\n\t"          \
+    "add " t ", " c2 ", " t ", asr #31\n\t"          \
+    "mla " t ", " x ", " k ", " t "\n\t"             \
+    "smmlar " x ", " x ", " mm ", " t "\n\t"         \
+    "asr " x ", " x ", " rw "\n\t"                   \
     sat " " x ", " bits ", " x "\n\t"
 
 /* The four outputs of a channel pair after requantization are left in registers P0C0, P0C1
@@ -160,7 +164,7 @@
     RQ("r4", "r8", "r9", "r10", "r11", sat, bits)       \
     RQ("r6", "r8", "r9", "r10", "r11", sat, bits)
 
-/* the same with 10-word parameter blocks (cst0, cst1, then m2, c2, r, q per channel) */
+/* the same with 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
 #define MIXQ_FZ_W8_PAIRM(sat, bits)                                       \
     MIXQ_FZ_W8_LOOP                                                       \
     "ldm lr!, {r0, r2, r7, r8}\n\t"                                       \
@@ -176,7 +180,7 @@
     "bne 1b\n\t"
 
 /* One routine per output width and requantization form (RQ: MIXQ_FZ_RQ for right shifts, name
- * without suffix; MIXQ_FZ_RQL for shifts >= 0, suffix l). */
+ * without suffix; MIXQ_FZ_RQL for shifts >= 0, suffix l; MIXQ_FZ_RQM for any shifts, suffix m). */
 #define MIXQ_FZ_W8_O8(name, PAIR)                                 \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n\t"                             \
@@ -282,7 +286,7 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     RQ("r12", "r8", "r9", "r10", "r0", sat, bits)       \
     RQ("r4", "r8", "r9", "r10", "r0", sat, bits)
 
-/* shifts <= 0 of both signs: 10-word parameter blocks (cst0, cst1, then m2, c2, r, q per channel) */
+/* any shifts: 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
 #define MIXQ_FZ_A4_PAIRM(sat, bits)                                          \
     MIXQ_FZ_A4_LOOP                                                          \
     "ldr lr, [sp, #24]\n\t"                                                  \
@@ -471,7 +475,7 @@ MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
     RQ("r4", "r10", "r11", "r12", "r2", sat, bits)      \
     RQ("r6", "r10", "r11", "r12", "r2", sat, bits)
 
-/* shifts <= 0 of both signs: 10-word parameter blocks; lr is a temporary */
+/* any shifts: 10-word parameter blocks; lr is a temporary */
 #define MIXQ_FZ_A2_RQM_OF(LOOP, sat, bits)                                   \
     LOOP                                                                     \
     "ubfx r3, r3, #12, #12\n\t"                                              \

@@ -23,10 +23,12 @@ typedef struct {
     int32_t k, kp; /* K and the padded row length of the weight layout */
     int32_t in_zp, out_zp, lo, hi;
     int32_t scratch; /* bytes of scratch the call was given (0 while sizing it) */
+    int32_t lanes; /* A4W4 weights in lane words and the lane bias (the _lanes entry points) */
 } mixq_conv_geom;
 
 /* Fill g from the arguments and check them; returns MIXQ_OK or MIXQ_ERR_ARG. */
-MIXQ_INLINE mixq_status mixq_conv_setup(int32_t IB, int32_t WB, int32_t OB, int32_t kind, const mixq_conv_params *p,
+MIXQ_INLINE mixq_status mixq_conv_setup(int32_t IB, int32_t WB, int32_t OB, int32_t kind, int32_t LANES,
+                                        const mixq_conv_params *p,
                                         const mixq_dims *in, const mixq_dims *filter, const mixq_dims *out,
                                         mixq_conv_geom *g) {
     if (p == 0 || in == 0 || filter == 0 || out == 0) {
@@ -87,6 +89,7 @@ MIXQ_INLINE mixq_status mixq_conv_setup(int32_t IB, int32_t WB, int32_t OB, int3
     if (g->in_zp < mixq_act_lo(IB) || g->in_zp > mixq_act_hi(IB)) {
         return MIXQ_ERR_ARG;
     }
+    g->lanes = LANES && IB == 4 && WB == 4;
     g->k = g->kh * g->kw * g->cin;
     g->kp = mixq_row_len(g->k, WB);
     return MIXQ_OK;
@@ -123,6 +126,19 @@ MIXQ_INLINE void mixq_im2col_i16(int32_t IB, const mixq_conv_geom *g, const uint
     }
 }
 
+/* Weight k of output channel c in the A4W4 lane layout (the _lanes entry points): per channel pair and
+ * 8 weights four words c0 A, c0 B, c1 A, c1 B, A = (w1 + 2048 w0) | (w5 + 2048 w4) << 16,
+ * B = (w3 + 2048 w2) | (w7 + 2048 w6) << 16. */
+MIXQ_INLINE int32_t mixq_get_weight_lanes(const uint8_t *filter, int32_t kp, int32_t c, int32_t k) {
+    const int32_t i = k & 7;
+    const int32_t word = (c >> 1) * (kp >> 1) + (k >> 3) * 4 + (c & 1) * 2 + ((i >> 1) & 1);
+    int16_t h;
+    int32_t odd;
+    memcpy(&h, filter + 4 * word + 2 * (i >> 2), 2);
+    odd = (int32_t)((uint32_t)(uint16_t)h << 21) >> 21; /* w_odd: the low 11 bits, signed */
+    return (i & 1) ? odd : (h - odd) / 2048;            /* w_even: exact */
+}
+
 /* int16 im2col row, then per channel the requantization parameters and an accumulator */
 MIXQ_INLINE int32_t mixq_conv_portable_scratch(const mixq_conv_geom *g) {
     return ((g->kp * 2 + 3) & ~3) + g->cout * (int32_t)(sizeof(mixq_rq) + 4);
@@ -145,6 +161,19 @@ MIXQ_INLINE void mixq_conv_portable(int32_t IB, int32_t WB, int32_t OB, const mi
                 mixq_im2col_i16(IB, g, in, b, oy, ox, row);
                 for (int32_t c = 0; c < g->cout; c++) {
                     int32_t acc = bias ? bias[c] : 0;
+                    if (g->lanes) {
+                        /* lane bias: bias + (8 - zp) sum(w), so add (zp - 8) sum(w); modulo 2^32 (the
+                         * partial sums may leave int32, the result is the accumulator of the plain layout) */
+                        uint32_t a = (uint32_t)acc;
+                        int32_t sw = 0;
+                        for (int32_t k = 0; k < g->k; k++) {
+                            const int32_t w = mixq_get_weight_lanes(filter, g->kp, c, k);
+                            a += (uint32_t)((int32_t)row[k] * w);
+                            sw += w;
+                        }
+                        accs[c] = (int32_t)(a + (uint32_t)(g->in_zp - 8) * (uint32_t)sw);
+                        continue;
+                    }
                     for (int32_t k = 0; k < g->k; k++) {
                         acc += (int32_t)row[k] * mixq_get_weight(filter, row_bytes, c, k, WB);
                     }
@@ -172,21 +201,24 @@ MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq
 
 /* ---- entry points used by the generated variants ------------------------------------------- */
 
-MIXQ_INLINE int32_t mixq_conv_buffer_size(int32_t IB, int32_t WB, int32_t OB, int32_t kind, const mixq_conv_params *p,
-                                          const mixq_dims *in, const mixq_dims *filter, const mixq_dims *out) {
+MIXQ_INLINE int32_t mixq_conv_buffer_size(int32_t IB, int32_t WB, int32_t OB, int32_t kind, int32_t LANES,
+                                          const mixq_conv_params *p, const mixq_dims *in, const mixq_dims *filter,
+                                          const mixq_dims *out) {
     mixq_conv_geom g;
-    if (mixq_conv_setup(IB, WB, OB, kind, p, in, filter, out, &g) != MIXQ_OK) {
+    if (mixq_conv_setup(IB, WB, OB, kind, LANES, p, in, filter, out, &g) != MIXQ_OK) {
         return -1;
     }
     return mixq_conv_dsp_scratch(IB, WB, &g);
 }
 
-MIXQ_INLINE mixq_status mixq_conv_run(int32_t IB, int32_t WB, int32_t OB, int32_t kind, const mixq_context *ctx,
-                                      const mixq_conv_params *p, const mixq_per_channel_quant *q,
-                                      const mixq_dims *in_dims, const void *in, const mixq_dims *filter_dims,
-                                      const void *filter, const int32_t *bias, const mixq_dims *out_dims, void *out) {
+/* LANES (a constant of the variant, A4W4 only): weights in lane words and the lane bias. */
+MIXQ_INLINE mixq_status mixq_conv_run(int32_t IB, int32_t WB, int32_t OB, int32_t kind, int32_t LANES,
+                                      const mixq_context *ctx, const mixq_conv_params *p,
+                                      const mixq_per_channel_quant *q, const mixq_dims *in_dims, const void *in,
+                                      const mixq_dims *filter_dims, const void *filter, const int32_t *bias,
+                                      const mixq_dims *out_dims, void *out) {
     mixq_conv_geom g;
-    const mixq_status st = mixq_conv_setup(IB, WB, OB, kind, p, in_dims, filter_dims, out_dims, &g);
+    const mixq_status st = mixq_conv_setup(IB, WB, OB, kind, LANES, p, in_dims, filter_dims, out_dims, &g);
     if (st != MIXQ_OK) {
         return st;
     }

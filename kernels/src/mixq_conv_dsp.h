@@ -23,12 +23,16 @@
 #include <stddef.h>
 
 /* Packed-lane kernels (A4W4, A2W2) are used from this many output pixels on; below it the
- * per-call weight preparation does not pay off and the widen-to-16 kernel runs instead. */
+ * per-call weight preparation does not pay off and the widen-to-16 kernel runs instead. A4W4
+ * weights already in lane words (the _lanes entry points) need no preparation: every call is packed. */
 #define MIXQ_PACKED_MIN_PIXELS 8
 
 MIXQ_INLINE int32_t mixq_npix(const mixq_conv_geom *g) { return g->n * g->oh * g->ow; }
 
 MIXQ_INLINE int32_t mixq_use_packed(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
+    if (IB == 4 && WB == 4 && g->lanes) {
+        return 1;
+    }
     return ((IB == 4 && WB == 4) || (IB == 2 && WB == 2)) && mixq_npix(g) >= MIXQ_PACKED_MIN_PIXELS;
 }
 
@@ -42,8 +46,8 @@ MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq
     const int32_t per_channel = cpad * (int32_t)(sizeof(mixq_rq) + 12);
     if (mixq_use_packed(IB, WB, g)) {
         /* activation lanes of two pixels (kp/2 halfwords each), for A4W4 the re-spaced weights
-         * (kp/2 halfwords per channel) */
-        return 2 * g->kp + per_channel + (IB == 4 ? cpad * g->kp : 0);
+         * (kp/2 halfwords per channel; none when the caller passes them, the _lanes entry points) */
+        return 2 * g->kp + per_channel + (IB == 4 && !g->lanes ? cpad * g->kp : 0);
     }
     /* int16 im2col rows of two pixels */
     return 4 * g->kp + per_channel;
@@ -1257,7 +1261,7 @@ MIXQ_INLINE int32_t mixq_fz_kind(int32_t IB, int32_t WB, int32_t OB, const mixq_
 }
 
 /* The fused routine of (kind, output width, requantization form: 1 right shifts, 2 shifts >= 0,
- * 3 shifts <= 0 of both signs, 4 thresholds (A2 with 2-bit outputs)). */
+ * 3 any shifts, 4 thresholds (A2 with 2-bit outputs)). */
 typedef void (*mixq_fz_fn)(const mixq_fz *f);
 
 MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
@@ -1301,15 +1305,17 @@ MIXQ_INLINE int32_t mixq_fz_block_words(int32_t fz, int32_t OB, int32_t form) {
 MIXQ_INLINE int64_t mixq_abs64(int64_t v) { return v < 0 ? -v : v; }
 
 /* Parameter blocks of the SMMLAR requantization (W8, A4, A2 with 8-/4-bit outputs): per channel
- * pair cst0, cst1 (cst[c] + off), then per channel:
- *   form 1, every shift <= -1: m2 = 2m - 2^32, C2 = 2^(r-1) + zp 2^r, r = -shift;
- *   form 2, every shift >= 0: m2, zp, s;
- *   form 3, shifts <= 0 of both signs: m2, C2, r, 31 for shifts <= -1 and m2, zp, 0, 32 for 0
- *   (10 words per pair: the blocks run over the constants, which are read first).
- * Exact with m >= 2^30 and the clamp the whole output range when, for every |x| <= |cst + off| +
- * span (span bounds the dot product), |SRDHM(x, m)| + |C2| + 1 < 2^31 (right shifts) or
- * |x| 2^s + |zp| < 2^31 (s >= 0). Returns the form, or 0 when a channel does not qualify or the
- * shifts do not fit a form (the caller then runs the general path; cst is then intact). */
+ * pair cst0, cst1 (cst[c] + off), then per channel (s = max(shift, 0), r = max(-shift, 0)):
+ *   form 1, every shift <= -1 and m >= 2^30: m2 = 2m - 2^32, C2 = 2^(r-1) + zp 2^r, r;
+ *   form 2, every shift >= 0 and m >= 2^30: m2, zp, s;
+ *   form 3, any other layer (shifts of both signs, shift 0 next to right shifts, multipliers
+ *   below 2^30): mm = m 2^(s+1) - k 2^32 in int32 (k >= 0), c2 (C2, or zp when r = 0), k,
+ *   rw = r | 2^31 (r >= 1) or 0 (10 words per pair: the blocks run over the constants, which are
+ *   read first).
+ * Exact with the clamp the whole output range when, for every |x| <= |cst + off| + span (span
+ * bounds the dot product), |SRDHM(x, m)| + |C2| + 1 < 2^31 (right shifts) or |x| 2^s + |zp| < 2^31
+ * (s >= 0; then also |k x + zp| < 2^31, k <= 2^s). Returns the form, or 0 when a channel does not
+ * qualify (the caller then runs the general path; cst is then intact). */
 MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const mixq_per_channel_quant *q,
                                     const int32_t *cst, int32_t off, int64_t span, int32_t *prm) {
     if (g->lo != mixq_act_lo(OB) || g->hi != mixq_act_hi(OB)) {
@@ -1322,12 +1328,13 @@ MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const m
     }
     const int32_t zp = g->out_zp, azp = zp < 0 ? -zp : zp;
     const int32_t room = (int32_t)(((int64_t)1 << 31) - 2 - span); /* > 2^30 */
-    int32_t neg = 0, pos = 0, nonneg = 0;
+    int32_t neg = 0, nonneg = 0, small = 0;
     for (int32_t c = 0; c < g->cout; c++) {
         const int32_t m = q->multiplier[c], s = q->shift[c], x = cst[c];
-        if (m < (1 << 30) || x <= INT32_MIN + (1 << 24) || x >= INT32_MAX - (1 << 24)) {
+        if (x <= INT32_MIN + (1 << 24) || x >= INT32_MAX - (1 << 24)) {
             return 0;
         }
+        small |= m < (1 << 30); /* m >= 0 (checked by the caller) */
         const int32_t cc = x + off; /* |off| < 2^24 (6 K with K <= 272) */
         const int32_t left = room - (cc < 0 ? -cc : cc); /* 2^31 - 2 - xb */
         if (left <= 0) {
@@ -1344,14 +1351,10 @@ MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const m
             if (s > 30 || ((uint64_t)xb << s) + (uint32_t)azp + 1 >= ((uint64_t)1 << 31)) {
                 return 0;
             }
-            pos |= s > 0;
             nonneg = 1;
         }
     }
-    const int32_t form = !nonneg ? 1 : (!neg ? 2 : (pos ? 0 : 3));
-    if (form == 0) {
-        return 0;
-    }
+    const int32_t form = small || (neg && nonneg) ? 3 : (neg ? 1 : 2);
     const int32_t words = form == 3 ? 5 : 4; /* per channel */
     for (int32_t c = 0; c < g->cout; c += 2) {
         const int32_t cc0 = cst[c] + off, cc1 = cst[c + 1] + off; /* read before the block is written */
@@ -1361,16 +1364,23 @@ MIXQ_INLINE int32_t mixq_fz_fill_rq(int32_t OB, const mixq_conv_geom *g, const m
         for (int32_t j = 0; j < 2; j++) {
             const int32_t m = q->multiplier[c + j], s = q->shift[c + j];
             int32_t *e = blk + 2 + j * (words - 1);
+            if (form == 3) {
+                /* m 2^(s+1) < 2^62 split into k 2^32 + mm with mm in [-2^31, 2^31) */
+                const int64_t mf = (int64_t)m << (s > 0 ? s + 1 : 1);
+                const int64_t k = (mf + ((int64_t)1 << 31)) >> 32;
+                e[0] = (int32_t)(mf - (k << 32));
+                e[1] = s < 0 ? (int32_t)((1u << (-s - 1)) + (uint32_t)zp * (1u << -s)) : zp;
+                e[2] = (int32_t)k;
+                e[3] = s < 0 ? (int32_t)((uint32_t)-s | 0x80000000u) : 0;
+                continue;
+            }
             e[0] = (int32_t)(2u * (uint32_t)m);
             if (s < 0) {
-                e[1] = (int32_t)((1u << (-s - 1)) + (uint32_t)g->out_zp * (1u << -s));
+                e[1] = (int32_t)((1u << (-s - 1)) + (uint32_t)zp * (1u << -s));
                 e[2] = -s;
             } else {
-                e[1] = g->out_zp;
+                e[1] = zp;
                 e[2] = s;
-            }
-            if (form == 3) {
-                e[3] = s < 0 ? 31 : 32;
             }
         }
     }
@@ -1527,9 +1537,11 @@ MIXQ_INLINE int32_t mixq_fz_rq_c(int32_t OB, int32_t form, int32_t x, const int3
     if (form == 2) {
         const int32_t xs = (int32_t)((uint32_t)x << e[2]);
         v = mixq_smmlar(xs, e[0], xs + e[1]);
+    } else if (form == 3) {
+        const int32_t sg = (int32_t)((uint32_t)e[3] & (uint32_t)(x >> 31)) >> 31;
+        v = mixq_smmlar(x, e[0], (int32_t)((uint32_t)x * (uint32_t)e[2] + (uint32_t)(e[1] + sg))) >> (e[3] & 0xFF);
     } else {
-        const int32_t sg = form == 3 && e[3] == 32 ? 0 : (x >> 31);
-        v = mixq_smmlar(x, e[0], x + e[1] + sg) >> e[2];
+        v = mixq_smmlar(x, e[0], x + e[1] + (x >> 31)) >> e[2];
     }
     return mixq_sat(OB, v);
 }
@@ -1681,14 +1693,24 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t npix = mixq_npix(g);
     int16_t *act = (int16_t *)scratch;
     /* after the activations (2 pixels): requantization parameters, per-channel constants, then the
-     * A4W4 re-spaced weights */
+     * A4W4 re-spaced weights (unless the caller passes them: the _lanes entry points), then the ring */
     mixq_rq *rq = (mixq_rq *)(void *)(act + (packed ? g->kp : 2 * g->kp));
     int32_t *cst = (int32_t *)(void *)(rq + ((g->cout + 1) & ~1));
     const int32_t cpad = (g->cout + 1) & ~1;
     int32_t *accs = cst + cpad; /* 2 * cpad accumulators */
-    uint32_t *wl = (uint32_t *)(void *)(accs + 2 * cpad);
-    if (packed && IB == 4) {
-        mixq_prepare_w4(g, filter, bias, wl, cst);
+    uint32_t *wbuf = (uint32_t *)(void *)(accs + 2 * cpad);
+    const uint32_t *wl = wbuf;
+    uint8_t *ring_base = (uint8_t *)(void *)wbuf;
+    if (packed && IB == 4 && g->lanes) {
+        /* lane words from flash; the lane bias already holds bias + (8 - zp) sum(w) */
+        const int32_t corr = -896 * (g->kp >> 4);
+        wl = (const uint32_t *)(const void *)filter;
+        for (int32_t c = 0; c < cpad; c++) {
+            cst[c] = (bias && c < g->cout ? bias[c] : 0) + corr;
+        }
+    } else if (packed && IB == 4) {
+        mixq_prepare_w4(g, filter, bias, wbuf, cst);
+        ring_base += cpad * g->kp;
     } else if (packed) {
         mixq_prepare_w2(g, filter, bias, cst);
     } else {
@@ -1701,7 +1723,7 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     mixq_ring *ring = 0;
     if (packed && mixq_use_ring(IB, g) && g->scratch >= mixq_conv_dsp_scratch(IB, WB, g)) {
         ring = &ring_state;
-        mixq_ring_init(IB, g, (uint32_t *)(void *)((uint8_t *)(void *)wl + (IB == 4 ? cpad * g->kp : 0)), ring);
+        mixq_ring_init(IB, g, (uint32_t *)(void *)ring_base, ring);
     }
     if (fz != 0 &&
         mixq_conv_fused(IB, WB, OB, fz, g, q, in, filter, cst, wl, act, (int32_t *)(void *)rq, ring, out)) {

@@ -738,9 +738,15 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     for (int32_t c = 0; c < ncg; c++) {
         neg &= q->shift[c] < 0;
     }
-    /* the unrolled path for 3x3 filters, whole output range and negative shifts; any other call
-     * runs the general path (tap loop, mask of the sign term, clamp) */
-    const int32_t quick = full && neg && kt == 9;
+    /* the unrolled path for 3x3 filters and the whole output range (negative shifts: the sign term
+     * without its mask; any shifts: masked, one instruction more per output, when exactly one operand
+     * is 8-bit and the outputs are bytes or whole blocks: sub-byte inputs or weights make shifts >= 0
+     * common (s_in s_w / s_out grows), two sub-byte operands take the three-taps path above, and with
+     * 8-bit activations and weights shifts >= 0 do not occur in practice; the copy costs ~1.5 KB of
+     * flash per variant); any other call runs the general path (tap loop, mask of the sign term,
+     * clamp) */
+    const int32_t any_shift = (IB == 8) != (WB == 8) && (OB == 8 || aligned);
+    const int32_t quick = full && kt == 9 && (neg || any_shift);
     if (ncg > 0 && !mixq_dw_stream(IB, WB, quick, kt, cout, ncg, nw, w, bias, q, zp, ozp, lo, shmin, shmax, bmax, st)) {
         ncg = 0;
     }
@@ -787,10 +793,12 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
                         }
                         offs = boff;
                     }
-                    if (quick && OB != 8 && aligned) { /* packed sub-byte stores: a constant, not a test */
+                    if (quick && neg && OB != 8 && aligned) { /* packed sub-byte stores: a constant, not a test */
                         mixq_dw_pixel_dsp(IB, OB, 1, 1, 9, offs, tl, st, nw, ncg, lo, hi - lo, 1, out, o);
-                    } else if (quick) {
+                    } else if (quick && neg) {
                         mixq_dw_pixel_dsp(IB, OB, 1, 1, 9, offs, tl, st, nw, ncg, lo, hi - lo, aligned, out, o);
+                    } else if (any_shift && quick) { /* any shifts (OB == 8 or aligned) */
+                        mixq_dw_pixel_dsp(IB, OB, 1, 0, 9, offs, tl, st, nw, ncg, lo, hi - lo, 1, out, o);
                     } else {
                         mixq_dw_pixel_dsp(IB, OB, 0, 0, kt, offs, tl, st, nw, ncg, lo, hi - lo, aligned, out, o);
                     }

@@ -15,6 +15,13 @@ int32_t mixq_weights_size(int32_t k, int32_t c_out, int32_t w_bits) {
     return mixq_filter_bytes(k, c_out, w_bits);
 }
 
+int32_t mixq_w4_lanes_size(int32_t k, int32_t c_out) {
+    if (k <= 0 || c_out <= 0) {
+        return -1;
+    }
+    return mixq_row_len(k, 4) * ((c_out + 1) & ~1);
+}
+
 int32_t mixq_packed_size(int32_t count, int32_t bits) {
     if (count < 0 || !mixq_bits_ok(bits)) {
         return -1;

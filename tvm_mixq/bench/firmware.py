@@ -4,7 +4,9 @@ run it in QEMU and collect per-call instruction counts and in-firmware check res
 Implementations measured per case (``impl`` names):
 
 * ``ours``: the project's kernel library (kernels/include/mixq_kernels.h, weights packed by
-  :func:`tvm_mixq.kernellib.pack_weights`);
+  :func:`tvm_mixq.kernellib.pack_weights`; A4W4 conv2d / pointwise / fully connected as the code
+  generator emits them: weights in lane words, :func:`tvm_mixq.kernellib.pack_w4_lanes`, through the
+  ``_lanes`` entry points);
 * ``cmsis_int8``: the int8 CMSIS-NN style baseline (kernels/baselines), run on the W8A8 data;
 * ``cmix_unpack16``: the sub-byte CMix-NN style baseline at the case's bitwidths.
 """
@@ -141,19 +143,22 @@ class FirmwareImage:
             "bias": "NULL",
             "mult": "NULL",
             "shift": "NULL",
+            "lanes": False,
         }
         weight_bytes = 0
         if s.op in WEIGHTED_OPS:
+            bias = case.bias
             if impl == "ours":
-                from ..kernellib import pack_depthwise_weights, pack_weights
+                from ..kernellib.layout import kernel_weights
 
-                packed = pack_depthwise_weights(case.w, wb) if s.op == "depthwise" else pack_weights(case.w, wb)
+                fields["lanes"] = (ib, wb) == (4, 4) and s.op != "depthwise"  # as the code generator emits A4W4
+                packed, bias = kernel_weights(case.w, wb, case.bias, case.x_zp, fields["lanes"], s.op == "depthwise")
                 fields["w"] = self._array(f"{prefix}_w_ours", packed, "uint8_t")
             else:
                 packed = subbyte.pack(case.w, wb, signed=True)
                 fields["w"] = self._array(f"{prefix}_w_plain", packed, "uint8_t")
             weight_bytes = int(packed.size)
-            fields["bias"] = self._array(f"{prefix}_bias", case.bias, "int32_t")
+            fields["bias"] = self._array(f"{prefix}_bias{'_lanes' if fields['lanes'] else ''}", bias, "int32_t")
         if case.multiplier is not None:
             fields["mult"] = self._array(f"{prefix}_mult", case.multiplier, "int32_t")
             fields["shift"] = self._array(f"{prefix}_shift", case.shift, "int32_t")

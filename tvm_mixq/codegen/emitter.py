@@ -25,7 +25,7 @@ from ..graph import Graph, Tensor
 from ..kernellib import KernelLib
 from ..kernellib import build as kbuild
 from .arena import ArenaBuffer, ArenaPlan, place
-from .layers import KERNEL_TEMPLATES, CodegenError, ConstArray, Layer, make_layer
+from .layers import KERNEL_TEMPLATES, CodegenError, ConstArray, Layer, make_layer, uses_w4_lanes
 from .patches import prepare_stages
 from .splits import packed_slice_bytes, prepare_splits
 
@@ -155,10 +155,11 @@ class _ScratchQuery:
             w_t = graph.tensors[op.inputs[1]]
             pads = self._pads(layer)
             return self.lib.scratch_bytes(p["kernel"], p["bits"], x_t.shape, w_t.shape, p["stride"], pads,
-                                          p["dilation"])
+                                          p["dilation"], lanes=uses_w4_lanes(p))
         if layer.template == "fc":
             d, f = p["in_dims"], p["filter_dims"]
-            return self.lib.scratch_bytes("fully_connected", p["bits"], (d["n"], 1, 1, d["c"]), (f["n"], f["c"]))
+            return self.lib.scratch_bytes("fully_connected", p["bits"], (d["n"], 1, 1, d["c"]), (f["n"], f["c"]),
+                                          lanes=uses_w4_lanes(p))
         if layer.template == "add":
             d = p["dims"]
             fn = self.lib.symbol("mixq_add_get_buffer_size")
@@ -267,9 +268,12 @@ def dsp_conv_scratch(layer: Layer) -> int:
 
     The host build of the kernel library answers ``get_buffer_size`` for its portable path, which
     needs less than the DSP path the firmware runs; this bound follows the DSP path's documented
-    needs (kernels/src/mixq_conv_dsp.h): per output channel 28 bytes of requantization constants and
-    accumulators, plus two int16 im2col rows, or for the packed W4A4/W2A2 paths two lane rows and
-    (W4A4) the re-spaced weights. The generated ``init()`` re-checks it on the target.
+    needs (kernels/src/mixq_conv_dsp.h, ``mixq_conv_dsp_scratch``): per output channel 28 bytes of
+    requantization constants and accumulators, plus two int16 im2col rows, or for the packed
+    W4A4/W2A2 paths two lane rows (and the ring of converted rows). W4A4 layers are emitted with
+    their weights in lane words (:func:`.layers.uses_w4_lanes`): the packed path runs at every pixel
+    count and keeps no re-spaced copy (before: ``Cpad * kp`` bytes more). The generated ``init()``
+    re-checks it on the target.
     """
     from ..kernellib.layout import weight_row_len
 
@@ -280,7 +284,10 @@ def dsp_conv_scratch(layer: Layer) -> int:
     per_channel = cpad * (16 + 12)
     if (ib, wb) in ((4, 4), (2, 2)):
         ring = _dsp_ring_bytes(layer) if layer.template == "conv" else 0
-        return max(2 * kp + per_channel + (cpad * kp if ib == 4 else 0) + ring, 4 * kp + per_channel)
+        packed = 2 * kp + per_channel + ring
+        if uses_w4_lanes(layer.p):
+            return packed
+        return max(packed + (cpad * kp if ib == 4 else 0), 4 * kp + per_channel)
     return 4 * kp + per_channel
 
 

@@ -136,6 +136,30 @@ def _per_channel(values, cout: int) -> np.ndarray:
 # Kernel-library layers
 
 
+def uses_w4_lanes(p: dict) -> bool:
+    """Whether a conv2d / pointwise / fully connected layer with parameters ``p`` is emitted with its
+    A4W4 weights re-spaced into lane words (:func:`tvm_mixq.kernellib.pack_w4_lanes`, the lane bias,
+    the kernel library's ``_lanes`` entry point): every A4W4 one. The kernel then keeps no re-spaced
+    copy in scratch and does no re-spacing at call start; the host build's portable path reads the
+    same layout, so the generated code is the same for every target."""
+    return tuple(p["bits"][:2]) == (4, 4) and p.get("kernel", "fully_connected") != "depthwise"
+
+
+def conv_weights(w: np.ndarray, bits: tuple[int, int, int], bias: Optional[np.ndarray], input_zp: int,
+                 depthwise: bool = False) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(packed weights, bias) as the kernel call of a layer at ``bits`` takes them: A4W4 conv2d /
+    pointwise / fully connected in lane words with the lane bias (:func:`uses_w4_lanes`), the rest
+    in the kernel layout with the bias unchanged."""
+    return layout.kernel_weights(w, bits[1], bias, input_zp, lanes=tuple(bits[:2]) == (4, 4) and not depthwise,
+                                 depthwise=depthwise)
+
+
+def kernel_fn(p: dict) -> str:
+    """The kernel library function a conv2d / pointwise / depthwise / fully connected layer calls."""
+    ib, wb, ob = p["bits"]
+    return f"mixq_{p.get('kernel', 'fully_connected')}_a{ib}w{wb}o{ob}" + ("_lanes" if uses_w4_lanes(p) else "")
+
+
 def _conv_common(layer: Layer, graph: Graph, depthwise: bool) -> None:
     op = layer.op
     x_t, w_t, o_t = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, output=True)
@@ -145,7 +169,7 @@ def _conv_common(layer: Layer, graph: Graph, depthwise: bool) -> None:
     w, cout = low.weights, low.channels
     kh, kw = low.kernel_hw
     kernel = "depthwise" if depthwise else ("pointwise" if low.pointwise else "conv2d")
-    packed = layout.pack_depthwise_weights(w, wb) if depthwise else layout.pack_weights(w, wb)
+    packed, bias = conv_weights(w, (ib, wb, ob), low.bias, low.input_zp, depthwise)
     layer.template = "conv"
     layer.in_bits, layer.w_bits, layer.out_bits = ib, wb, ob
     layer.p = {
@@ -158,10 +182,11 @@ def _conv_common(layer: Layer, graph: Graph, depthwise: bool) -> None:
         "filter_dims": _dims([1, kh, kw, cout] if depthwise else [cout, kh, kw, w.shape[3]]),
         "out_dims": _dims(_shape4(o_t.shape)),
         "weights": layer.const("w", "uint8_t", packed),
-        "bias": layer.const("b", "int32_t", low.bias.astype(np.int32)) if low.bias is not None else None,
+        "bias": layer.const("b", "int32_t", bias.astype(np.int32)) if bias is not None else None,
         "mult": layer.const("m", "int32_t", _per_channel(low.multiplier, cout)),
         "shift": layer.const("s", "int32_t", _per_channel(low.shift, cout)),
     }
+    layer.p["fn"] = kernel_fn(layer.p)
 
 
 def _conv2d(layer: Layer, graph: Graph) -> None:
@@ -181,6 +206,7 @@ def _fully_connected(layer: Layer, graph: Graph) -> None:
         raise CodegenError(f"op {op.index} (FULLY_CONNECTED): weight zero point {low.weight_zp} (kernels take 0)")
     cout, depth = low.channels, low.depth
     rows = x_t.size // depth
+    packed, bias = conv_weights(low.weights, (ib, wb, ob), low.bias, low.input_zp)
     layer.template = "fc"
     layer.in_bits, layer.w_bits, layer.out_bits = ib, wb, ob
     layer.p = {
@@ -189,11 +215,12 @@ def _fully_connected(layer: Layer, graph: Graph) -> None:
         "in_dims": _dims([rows, 1, 1, depth]),
         "filter_dims": _dims([cout, 1, 1, depth]),
         "out_dims": _dims([rows, 1, 1, cout]),
-        "weights": layer.const("w", "uint8_t", layout.pack_weights(low.weights, wb)),
-        "bias": layer.const("b", "int32_t", low.bias.astype(np.int32)) if low.bias is not None else None,
+        "weights": layer.const("w", "uint8_t", packed),
+        "bias": layer.const("b", "int32_t", bias.astype(np.int32)) if bias is not None else None,
         "mult": layer.const("m", "int32_t", _per_channel(low.multiplier, cout)),
         "shift": layer.const("s", "int32_t", _per_channel(low.shift, cout)),
     }
+    layer.p["fn"] = kernel_fn(layer.p)
 
 
 def _const_operands(layer: Layer, graph: Graph) -> None:

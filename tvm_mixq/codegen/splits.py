@@ -20,7 +20,7 @@ import numpy as np
 from ..graph import Graph
 from ..kernellib import layout
 from ..reference import interpreter as ref
-from .layers import CodegenError, Layer
+from .layers import CodegenError, Layer, conv_weights
 
 
 @dataclass
@@ -83,7 +83,8 @@ def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPl
                        0, chain.channels, chain.factor)
         # weight slices
         w = ref._weights(graph, graph.ops[chain.producer], 1)
-        sp.weight_tables[chain.producer] = _slices(prod, [layout.pack_weights(w[c0:c1], prod.p["bits"][1])
+        # (the producer's bias, the lane bias for A4W4 weights in lane words, is sliced by pointer)
+        sp.weight_tables[chain.producer] = _slices(prod, [conv_weights(w[c0:c1], prod.p["bits"], None, 0)[0]
                                                           for c0, c1 in slices], "uint8_t")
         for o in chain.channelwise:
             if layers[o].template == "rt_pad":

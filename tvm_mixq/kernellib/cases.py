@@ -74,11 +74,17 @@ class ConvCase:
     qmax: int = 127
     #: scratch bytes the call gets (None: what the kernel's get_buffer_size asks for)
     scratch: Optional[int] = None
+    lanes: bool = False  # A4W4 weights passed re-spaced into lane words (the _lanes entry points)
 
     def describe(self) -> str:
         return (f"{self.op} a{self.bits[0]}w{self.bits[1]}o{self.bits[2]} x{self.x.shape} w{self.w.shape} "
                 f"s{self.stride} p{self.padding} d{self.dilation} zp{self.x_zp}/{self.out_zp} "
-                f"clamp[{self.qmin},{self.qmax}]")
+                f"clamp[{self.qmin},{self.qmax}]" + (" lanes" if self.lanes else ""))
+
+    def kernel_weights(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """(weights in the kernel layout, the bias the kernel takes): lane words and the lane bias
+        with ``lanes``."""
+        return layout.kernel_weights(self.w, self.bits[1], self.bias, self.x_zp, self.lanes, self.op == "depthwise")
 
     def oracle(self) -> np.ndarray:
         if self.op in ("conv2d", "pointwise"):
@@ -94,13 +100,14 @@ class ConvCase:
     def run(self, lib: KernelLib) -> np.ndarray:
         if self.op in ("conv2d", "pointwise"):
             return lib.conv2d(self.x, self.x_zp, self.w, self.bias, self.stride, self.padding, self.dilation,
-                              self.multiplier, self.shift, self.out_zp, self.qmin, self.qmax, self.bits, self.op)
+                              self.multiplier, self.shift, self.out_zp, self.qmin, self.qmax, self.bits, self.op,
+                              lanes=self.lanes)
         if self.op == "depthwise":
             return lib.depthwise_conv2d(self.x, self.x_zp, self.w, self.bias, self.stride, self.padding,
                                         self.dilation, self.depth_multiplier, self.multiplier, self.shift,
                                         self.out_zp, self.qmin, self.qmax, self.bits)
         return lib.fully_connected(self.x, self.x_zp, self.w, self.bias, self.multiplier, self.shift, self.out_zp,
-                                   self.qmin, self.qmax, self.bits)
+                                   self.qmin, self.qmax, self.bits, lanes=self.lanes)
 
 
 def random_conv_case(rng: np.random.Generator, op: str, bits: tuple[int, int, int], max_hw: int = 7,
@@ -255,7 +262,7 @@ def random_pool_case(rng: np.random.Generator, bits: tuple[int, int], mode: Opti
 
 
 def all_cases(seed: int, per_variant: int) -> list:
-    """``per_variant`` random cases of every variant of every op."""
+    """``per_variant`` random cases of every variant of every op (and of the ``_lanes`` entry points)."""
     rng = np.random.default_rng(seed)
     cases: list = []
     for op in CONV_OPS:
@@ -265,6 +272,13 @@ def all_cases(seed: int, per_variant: int) -> list:
         cases += [random_add_case(rng, bits) for _ in range(per_variant)]
     for ib, ob in itertools.product(layout.BITS, repeat=2):
         cases += [random_pool_case(rng, (ib, ob)) for _ in range(per_variant)]
+    # the A4W4 entry points taking their weights in lane words (suffix _lanes)
+    for op in ("conv2d", "pointwise", "fully_connected"):
+        for ob in layout.BITS:
+            for _ in range(per_variant):
+                case = random_conv_case(rng, op, (4, 4, ob))
+                case.lanes = True
+                cases.append(case)
     return cases
 
 

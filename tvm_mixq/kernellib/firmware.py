@@ -38,12 +38,11 @@ def _case_c(i: int, case: ConvCase) -> tuple[str, str]:
     ib, wb, ob = case.bits
     x = case.x if case.op != "fully_connected" else case.x.reshape(case.x.shape[0], 1, 1, -1)
     expected = case.oracle()
+    wpacked, bias_values = case.kernel_weights()
     if case.op == "depthwise":
-        wpacked = layout.pack_depthwise_weights(case.w, wb)
         _, kh, kw, cout = case.w.shape
         wdims = (1, kh, kw, cout)
     else:
-        wpacked = layout.pack_weights(case.w, wb)
         cout = case.w.shape[0]
         wdims = (cout, *case.w.shape[1:3], case.w.shape[3]) if case.w.ndim == 4 else (cout, 1, 1, case.w.shape[1])
     out4 = expected.reshape(expected.shape[0], 1, 1, -1) if case.op == "fully_connected" else expected
@@ -51,12 +50,12 @@ def _case_c(i: int, case: ConvCase) -> tuple[str, str]:
     data += _array("uint8_t", f"w_{i}", wpacked)
     data += _array("int32_t", f"mult_{i}", case.multiplier)
     data += _array("int32_t", f"shift_{i}", case.shift)
-    if case.bias is not None:
-        data += _array("int32_t", f"bias_{i}", case.bias)
+    if bias_values is not None:
+        data += _array("int32_t", f"bias_{i}", bias_values)
     exp = layout.pack_activations(expected, ob)
     data += _array("uint8_t", f"exp_{i}", exp)
     data += f"static uint8_t out_{i}[{max(exp.size, 1)}];\n"
-    bias = f"bias_{i}" if case.bias is not None else "0"
+    bias = f"bias_{i}" if bias_values is not None else "0"
     name = f"{case.op}_a{ib}w{wb}o{ob}_{i}"
     dims = (f"const mixq_dims idims = {{{', '.join(map(str, x.shape))}}}, wdims = {{{', '.join(map(str, wdims))}}}, "
             f"odims = {{{', '.join(map(str, out4.shape))}}};")
@@ -67,19 +66,21 @@ def _case_c(i: int, case: ConvCase) -> tuple[str, str]:
         params = (f"const mixq_conv_params p = {{{case.x_zp}, {case.out_zp}, {{{case.stride[0]}, {case.stride[1]}}}, "
                   f"{{{top}, {left}}}, {{{case.dilation[0]}, {case.dilation[1]}}}, {case.depth_multiplier}, "
                   f"{case.qmin}, {case.qmax}}};")
+    # the dispatcher, or the A4W4 entry point taking weights in lane words (no bits argument)
+    fn, lead = (f"mixq_{case.op}_a4w4o{ob}_lanes", "") if case.lanes else (f"mixq_{case.op}", "bits, ")
     code = f"""    {{
         {dims}
         {params}
         const mixq_per_channel_quant q = {{mult_{i}, shift_{i}}};
         const mixq_bits bits = {{{ib}, {wb}, {ob}}};
-        const int32_t asked = mixq_{case.op}_get_buffer_size(bits, &p, &idims, &wdims, &odims);
+        const int32_t asked = {fn}_get_buffer_size({lead}&p, &idims, &wdims, &odims);
         const int32_t size = {'asked' if case.scratch is None else int(case.scratch)};
         int ok = asked >= 0 && size <= (int32_t)sizeof(arena);
+        (void)bits;
         if (ok) {{
             const mixq_context ctx = {{arena, size}};
             const uint64_t t0 = mixq_counter_ticks();
-            const mixq_status st = mixq_{case.op}(bits, &ctx, &p, &q, &idims, in_{i}, &wdims, w_{i}, {bias}, &odims,
-                                                   out_{i});
+            const mixq_status st = {fn}({lead}&ctx, &p, &q, &idims, in_{i}, &wdims, w_{i}, {bias}, &odims, out_{i});
             const uint64_t t1 = mixq_counter_ticks();
             mixq_report_count("{name}", t1 - t0);
             mixq_report_value("{name}.scratch", size);

@@ -106,6 +106,7 @@ _SIGNATURES = {
     "mixq_depthwise_get_buffer_size": [Bits, P(ConvParams), P(Dims), P(Dims), P(Dims)],
     "mixq_fully_connected_get_buffer_size": [Bits, P(FcParams), P(Dims), P(Dims), P(Dims)],
     "mixq_weights_size": [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32],
+    "mixq_w4_lanes_size": [ctypes.c_int32, ctypes.c_int32],
     "mixq_weight_row_len": [ctypes.c_int32, ctypes.c_int32],
     "mixq_has_dsp": [],
 }
@@ -196,6 +197,13 @@ def _ptr(a: Optional[np.ndarray]) -> Optional[int]:
     return None if a is None else a.ctypes.data
 
 
+def _check_lanes(lanes: bool, bits: tuple[int, ...], what: str) -> None:
+    """Weights in lane words (the ``_lanes`` entry points) exist for A4W4 only."""
+    if lanes and tuple(bits[:2]) != (4, 4):
+        raise MixqError(f"{what}: weights in lane words (the _lanes entry points) need 4-bit inputs and weights, "
+                        f"got {bits}")
+
+
 class KernelLib:
     """The kernel library loaded from a shared object.
 
@@ -258,11 +266,13 @@ class KernelLib:
         qmax: int,
         bits: Sequence[int] = (8, 8, 8),
         op: str = "conv2d",
+        lanes: bool = False,
     ) -> np.ndarray:
         """Convolution ``[N, H, W, Cin]`` x ``[Cout, KH, KW, Cin]`` -> ``[N, OH, OW, Cout]``.
 
         ``op`` is ``conv2d`` or ``pointwise`` (1x1 filter, no padding). ``bits`` is
-        ``(input, weight, output)``.
+        ``(input, weight, output)``. ``lanes`` (A4W4): pass the weights re-spaced into lane words
+        with the lane bias (the ``_lanes`` entry point).
         """
         if op not in ("conv2d", "pointwise"):
             raise MixqError(f"unknown convolution op {op!r}")
@@ -295,31 +305,55 @@ class KernelLib:
         b = _bias(bias, cout)
         _check_acc_bound(kh * kw * cin, ib, x_zp, wb, b)
         q = _quant(multiplier, shift, cout)
+        _check_lanes(lanes, (ib, wb, ob), op)
         params = ConvParams(x_zp, out_zp, Tile(sh, sw), Tile(top, left), Tile(dh, dw), 1, int(qmin), int(qmax))
-        return self._conv_call(f"mixq_{op}", params, q, x, ib, layout.pack_weights(w, wb), Dims(cout, kh, kw, cin),
-                               b, Dims(n, oh, ow, cout), (ib, wb, ob))
+        wpacked, b = layout.kernel_weights(w, wb, b, x_zp, lanes)
+        return self._conv_call(f"mixq_{op}", params, q, x, ib, wpacked, Dims(cout, kh, kw, cin), b,
+                               Dims(n, oh, ow, cout), (ib, wb, ob), lanes)
+
+    def _lane_fns(self, name: str, out_bits: int, params):
+        """(get_buffer_size, call) of the A4W4 entry point ``<name>_a4w4o<out_bits>_lanes``."""
+        base = f"{name}_a4w4o{out_bits}_lanes"
+        size_fn, fn = getattr(self._lib, f"{base}_get_buffer_size"), getattr(self._lib, base)
+        pp = P(type(params))
+        size_fn.argtypes = [pp, P(Dims), P(Dims), P(Dims)]
+        size_fn.restype = ctypes.c_int32
+        fn.argtypes = [P(Context), pp, P(PerChannelQuant), P(Dims), ctypes.c_void_p, P(Dims), ctypes.c_void_p,
+                       ctypes.c_void_p, P(Dims), ctypes.c_void_p]
+        fn.restype = ctypes.c_int32
+        return size_fn, fn
 
     def _conv_call(self, name: str, params, q: _Quant, x: np.ndarray, ib: int, wpacked: np.ndarray, wdims: Dims,
-                   bias: Optional[np.ndarray], odims: Dims, bits: tuple[int, int, int]) -> np.ndarray:
+                   bias: Optional[np.ndarray], odims: Dims, bits: tuple[int, int, int],
+                   lanes: bool = False) -> np.ndarray:
         xin = np.ascontiguousarray(layout.pack_activations(x, ib))
         idims = Dims(*x.shape)
         cbits = Bits(*bits)
-        size = getattr(self._lib, f"{name}_get_buffer_size")(cbits, params, idims, wdims, odims)
+        if lanes:
+            size_fn, fn = self._lane_fns(name, bits[2], params)
+            size = size_fn(params, idims, wdims, odims)
+        else:
+            size = getattr(self._lib, f"{name}_get_buffer_size")(cbits, params, idims, wdims, odims)
         scratch, ctx = self._scratch(size)
         out_count = odims.n * odims.h * odims.w * odims.c
         out = np.zeros((out_count * bits[2] + 7) // 8, dtype=np.uint8)
         wbuf = np.ascontiguousarray(wpacked)
         qs = q.struct()
-        st = getattr(self._lib, name)(cbits, ctx, params, qs, idims, _ptr(xin), wdims, _ptr(wbuf), _ptr(bias),
-                                      odims, _ptr(out))
+        if lanes:
+            st = fn(ctx, params, qs, idims, _ptr(xin), wdims, _ptr(wbuf), _ptr(bias), odims, _ptr(out))
+        else:
+            st = getattr(self._lib, name)(cbits, ctx, params, qs, idims, _ptr(xin), wdims, _ptr(wbuf), _ptr(bias),
+                                          odims, _ptr(out))
         self._status(st, name)
         del scratch
         return layout.unpack_activations(out, bits[2], (odims.n, odims.h, odims.w, odims.c))
 
     def scratch_bytes(self, op: str, bits: Sequence[int], x_shape: Sequence[int], w_shape: Sequence[int],
-                      stride=1, padding=(0, 0, 0, 0), dilation=1) -> int:
-        """Scratch (bytes) a conv2d / pointwise / depthwise / fully_connected call needs."""
+                      stride=1, padding=(0, 0, 0, 0), dilation=1, lanes: bool = False) -> int:
+        """Scratch (bytes) a conv2d / pointwise / depthwise / fully_connected call needs (this build's
+        path; ``lanes``: A4W4 weights in lane words)."""
         bits = _check_bits(bits, 3, op)
+        _check_lanes(lanes, bits, op)
         n, h, wd, cin = (int(v) for v in x_shape)
         sh, sw = _pair(stride, "stride")
         dh, dw = _pair(dilation, "dilation")
@@ -327,8 +361,10 @@ class KernelLib:
         if op == "fully_connected":
             cout, k = int(w_shape[0]), int(np.prod(w_shape[1:]))
             p = FcParams(0, 0, *layout.act_range(bits[2]))
-            return int(self._lib.mixq_fully_connected_get_buffer_size(
-                Bits(*bits), p, Dims(n, 1, 1, k), Dims(cout, 1, 1, k), Dims(n, 1, 1, cout)))
+            dims = (Dims(n, 1, 1, k), Dims(cout, 1, 1, k), Dims(n, 1, 1, cout))
+            if lanes:
+                return int(self._lane_fns("mixq_fully_connected", bits[2], p)[0](p, *dims))
+            return int(self._lib.mixq_fully_connected_get_buffer_size(Bits(*bits), p, *dims))
         if op == "depthwise":
             _, kh, kw, cout = (int(v) for v in w_shape)
             wdims = Dims(1, kh, kw, cout)
@@ -339,6 +375,8 @@ class KernelLib:
         ow = (wd + left + right - ((kw - 1) * dw + 1)) // sw + 1
         p = ConvParams(0, 0, Tile(sh, sw), Tile(top, left), Tile(dh, dw), max(cout // cin, 1),
                        *layout.act_range(bits[2]))
+        if lanes:
+            return int(self._lane_fns(f"mixq_{op}", bits[2], p)[0](p, Dims(n, h, wd, cin), wdims, Dims(n, oh, ow, cout)))
         fn = getattr(self._lib, f"mixq_{op}_get_buffer_size")
         return int(fn(Bits(*bits), p, Dims(n, h, wd, cin), wdims, Dims(n, oh, ow, cout)))
 
@@ -403,8 +441,9 @@ class KernelLib:
         qmin: int,
         qmax: int,
         bits: Sequence[int] = (8, 8, 8),
+        lanes: bool = False,
     ) -> np.ndarray:
-        """Fully connected ``[N, K]`` x ``[Cout, K]`` -> ``[N, Cout]``."""
+        """Fully connected ``[N, K]`` x ``[Cout, K]`` -> ``[N, Cout]`` (``lanes`` as for :meth:`conv2d`)."""
         ib, wb, ob = _check_bits(bits, 3, "fully_connected")
         x = _int_array(x, "input")
         w = _int_array(w, "weights")
@@ -418,9 +457,11 @@ class KernelLib:
         b = _bias(bias, cout)
         _check_acc_bound(k, ib, x_zp, wb, b)
         q = _quant(multiplier, shift, cout)
+        _check_lanes(lanes, (ib, wb, ob), "fully_connected")
         params = FcParams(x_zp, int(out_zp), int(qmin), int(qmax))
-        out = self._conv_call("mixq_fully_connected", params, q, x.reshape(n, 1, 1, k), ib, layout.pack_weights(w, wb),
-                              Dims(cout, 1, 1, k), b, Dims(n, 1, 1, cout), (ib, wb, ob))
+        wpacked, b = layout.kernel_weights(w, wb, b, x_zp, lanes)
+        out = self._conv_call("mixq_fully_connected", params, q, x.reshape(n, 1, 1, k), ib, wpacked,
+                              Dims(cout, 1, 1, k), b, Dims(n, 1, 1, cout), (ib, wb, ob), lanes)
         return out.reshape(n, cout)
 
     # ---- elementwise ------------------------------------------------------------------------

@@ -20,7 +20,8 @@ import numpy as np
 from ..graph import Graph
 from ..kernellib import layout
 from ..reference import interpreter as ref
-from .layers import CodegenError, Layer, conv_weights
+from ..reference import lowering
+from .layers import CodegenError, Layer, conv_weights, uses_w4_lanes
 
 
 @dataclass
@@ -98,6 +99,11 @@ def prepare_splits(graph: Graph, plan, layers: dict[int, Layer]) -> list[SplitPl
             # the runtime accumulates the consumer's slices (no kernel call): two widened pixels of scratch
             cs4 = (max_cs + 3) & ~3
             cons.scratch = 4 * cs4
+            if uses_w4_lanes(cons.p):
+                # the runtime sums (x - zp) w itself: the plain bias, not the kernel's lane bias
+                cons.consts = [a for a in cons.consts if a.name != cons.p["bias"]]
+                plain = lowering.lower_conv(graph, graph.ops[chain.consumer]).bias
+                cons.p["bias"] = cons.const("b", "int32_t", plain.astype(np.int32)) if plain is not None else None
             wc = ref._weights(graph, graph.ops[chain.consumer], 1)
             sp.weight_tables[chain.consumer] = _slices(cons, [_pad_channels(wc[..., c0:c1], 4) for c0, c1 in slices],
                                                        "int8_t")

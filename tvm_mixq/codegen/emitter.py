@@ -269,7 +269,9 @@ def dsp_conv_scratch(layer: Layer) -> int:
     needs less than the DSP path the firmware runs; this bound follows the DSP path's documented
     needs (kernels/src/mixq_conv_dsp.h): per output channel 28 bytes of requantization constants and
     accumulators, plus two int16 im2col rows, or for the packed W4A4/W2A2 paths two lane rows and
-    (W4A4) the re-spaced weights. The generated ``init()`` re-checks it on the target.
+    (W4A4) the re-spaced weights; 8-bit inputs whose channel count is off the word taps (``Cin % 4``,
+    4-bit weights ``Cin % 8``) add the byte row (``mixq_row8_bytes``: 32 bytes of constants, the
+    row, 4 bytes of overrun). The generated ``init()`` re-checks it on the target.
     """
     from ..kernellib.layout import weight_row_len
 
@@ -281,7 +283,8 @@ def dsp_conv_scratch(layer: Layer) -> int:
     if (ib, wb) in ((4, 4), (2, 2)):
         ring = _dsp_ring_bytes(layer) if layer.template == "conv" else 0
         return max(2 * kp + per_channel + (cpad * kp if ib == 4 else 0) + ring, 4 * kp + per_channel)
-    return 4 * kp + per_channel
+    row8 = 32 + kp + 4 if ib == 8 and f["c"] % (8 if wb == 4 else 4) != 0 else 0
+    return 4 * kp + row8 + per_channel
 
 
 def _dsp_ring_bytes(layer: Layer) -> int:

@@ -147,3 +147,14 @@ def run_cases(cases: Sequence[ConvCase], target: str, work_dir: Path) -> tuple[l
         results.append(CaseResult(name, res.checks.get(name, False), res.instructions.get(name, -1),
                                   res.values.get(f"{name}.scratch", -1), case_macs(case)))
     return results, res
+
+
+def check_in_qemu(cases: Sequence[ConvCase], target: str, work_dir: Path) -> tuple[list[CaseResult], list[str]]:
+    """:func:`run_cases`, and what went wrong: a firmware built without the DSP path, the cases
+    whose output differs from the oracle's (with their description), a non-zero exit code."""
+    results, raw = run_cases(cases, target, work_dir)
+    problems = [] if raw.values.get("dsp") == 1 else ["firmware built without the DSP path"]
+    problems += [f"{r.name}: {c.describe()}" for r, c in zip(results, cases) if not r.ok]
+    if raw.exit_code != 0:
+        problems.append(f"exit code {raw.exit_code}")
+    return results, problems

@@ -54,6 +54,18 @@ def test_every_variant_clean_under_asan_ubsan(sanitized_lib):
     assert "288/288 cases bit-exact" in proc.stdout
 
 
+def test_pool_blocks_clean_under_asan_ubsan(sanitized_lib):
+    """The average pool's block loop (channel blocks, window runs, partial windows, long windows)."""
+    from tvm_mixq.kernellib.cases import pool_block_cases
+
+    n = len(pool_block_cases(12, big=True))
+    proc = subprocess.run([sys.executable, "-m", "tvm_mixq.kernellib.cases", "--lib", str(sanitized_lib),
+                           "--per-variant", "0", "--seed", "12", "--pool-blocks"], env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"{n}/{n} cases bit-exact" in proc.stdout
+
+
 def test_sanitizer_catches_an_overflow(sanitized_lib):
     proc = subprocess.run([sys.executable, "-c", OVERFLOW_SCRIPT, str(sanitized_lib)], env=_env(),
                           capture_output=True, text=True, timeout=120)

@@ -1,7 +1,7 @@
 """Check firmware for the kernel library on an emulated Cortex-M core.
 
-:func:`write_check_firmware` turns a list of :class:`~tvm_mixq.kernellib.cases.ConvCase` into one
-C file: the packed operands and the oracle's expected output of every case as constant arrays,
+:func:`write_check_firmware` turns a list of :class:`~tvm_mixq.kernellib.cases.ConvCase` (and
+:class:`~tvm_mixq.kernellib.cases.PoolCase`) into one C file: the packed operands and the oracle's expected output of every case as constant arrays,
 and a ``main`` that runs each case through the public dispatcher (the DSP path when built for
 a core with the DSP extension), counts its instructions and compares the output byte for byte.
 :func:`run_cases` builds it with the emulation harness (:mod:`tvm_mixq.emu`) and runs it in QEMU.
@@ -17,7 +17,7 @@ import numpy as np
 
 from . import layout
 from .build import default_build_dir, include_dirs, kernel_sources
-from .cases import ConvCase
+from .cases import PoolCase
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,63 @@ def _array(ctype: str, name: str, values: np.ndarray) -> str:
     return f"static const {ctype} {name}[{len(flat)}] = {{{body}}};\n"
 
 
-def _case_c(i: int, case: ConvCase) -> tuple[str, str]:
+def case_name(i: int, case) -> str:
+    """The name case i reports under (``<op>_a<in>w<w>o<out>_<i>``, pools ``avgpool_a<in>o<out>_<i>``)."""
+    if isinstance(case, PoolCase):
+        return f"avgpool_a{case.bits[0]}o{case.bits[1]}_{i}"
+    ib, wb, ob = case.bits
+    return f"{case.op}_a{ib}w{wb}o{ob}_{i}"
+
+
+def _run_and_check(name: str, size_call: str, run_call: str, i: int) -> str:
+    """The code of main that sizes the scratch, runs one call, counts it and compares its output."""
+    return f"""    {{
+        const int32_t size = {size_call};
+        int ok = size >= 0 && size <= (int32_t)sizeof(arena);
+        if (ok) {{
+            const mixq_context ctx = {{arena, size}};
+            const uint64_t t0 = mixq_counter_ticks();
+            const mixq_status st = {run_call};
+            const uint64_t t1 = mixq_counter_ticks();
+            mixq_report_count("{name}", t1 - t0);
+            mixq_report_value("{name}.scratch", size);
+            ok = st == MIXQ_OK && mixq_buffers_equal("{name}", out_{i}, exp_{i}, sizeof(exp_{i}));
+        }}
+        failures += mixq_report_check("{name}", ok);
+    }}
+"""
+
+
+def _pool_case_c(i: int, case: PoolCase) -> tuple[str, str]:
+    """(data definitions, code of main) of an average pool case."""
+    ib, ob = case.bits
+    n, h, w, c = case.x.shape
+    fh, fw = case.filter_hw
+    sh, sw = case.stride
+    top, bottom, left, right = case.padding
+    oh, ow = (h + top + bottom - fh) // sh + 1, (w + left + right - fw) // sw + 1
+    exp = layout.pack_activations(case.oracle(), ob)
+    data = _array("uint8_t", f"in_{i}", layout.pack_activations(case.x, ib))
+    data += _array("uint8_t", f"exp_{i}", exp)
+    data += f"static uint8_t out_{i}[{max(exp.size, 1)}];\n"
+    requant = case.x_zp is not None
+    zp, ozp = (case.x_zp, case.out_zp) if requant else (0, 0)
+    mult, shift = (case.multiplier, case.shift) if requant else (0, 0)
+    name = case_name(i, case)
+    code = (f"    {{\n        const mixq_pool_params p = {{{{{sh}, {sw}}}, {{{top}, {left}}}, {{{fh}, {fw}}}, {zp}, {ozp}, "
+            f"{mult}, {shift}, {case.qmin}, {case.qmax}}};\n"
+            f"        const mixq_dims idims = {{{n}, {h}, {w}, {c}}}, odims = {{{n}, {oh}, {ow}, {c}}};\n"
+            f"        const mixq_bits bits = {{{ib}, 8, {ob}}};\n"
+            + _run_and_check(name, "mixq_avgpool_get_buffer_size(bits, &p, &idims, &odims)",
+                             f"mixq_avgpool(bits, &ctx, &p, &idims, in_{i}, &odims, out_{i})", i)
+            + "    }\n")
+    return data, code
+
+
+def _case_c(i: int, case) -> tuple[str, str]:
     """(data definitions, the code of main that runs and checks case i)."""
+    if isinstance(case, PoolCase):
+        return _pool_case_c(i, case)
     ib, wb, ob = case.bits
     x = case.x if case.op != "fully_connected" else case.x.reshape(case.x.shape[0], 1, 1, -1)
     expected = case.oracle()
@@ -57,7 +112,7 @@ def _case_c(i: int, case: ConvCase) -> tuple[str, str]:
     data += _array("uint8_t", f"exp_{i}", exp)
     data += f"static uint8_t out_{i}[{max(exp.size, 1)}];\n"
     bias = f"bias_{i}" if case.bias is not None else "0"
-    name = f"{case.op}_a{ib}w{wb}o{ob}_{i}"
+    name = case_name(i, case)
     dims = (f"const mixq_dims idims = {{{', '.join(map(str, x.shape))}}}, wdims = {{{', '.join(map(str, wdims))}}}, "
             f"odims = {{{', '.join(map(str, out4.shape))}}};")
     if case.op == "fully_connected":
@@ -67,30 +122,17 @@ def _case_c(i: int, case: ConvCase) -> tuple[str, str]:
         params = (f"const mixq_conv_params p = {{{case.x_zp}, {case.out_zp}, {{{case.stride[0]}, {case.stride[1]}}}, "
                   f"{{{top}, {left}}}, {{{case.dilation[0]}, {case.dilation[1]}}}, {case.depth_multiplier}, "
                   f"{case.qmin}, {case.qmax}}};")
-    code = f"""    {{
-        {dims}
-        {params}
-        const mixq_per_channel_quant q = {{mult_{i}, shift_{i}}};
-        const mixq_bits bits = {{{ib}, {wb}, {ob}}};
-        const int32_t size = mixq_{case.op}_get_buffer_size(bits, &p, &idims, &wdims, &odims);
-        int ok = size >= 0 && size <= (int32_t)sizeof(arena);
-        if (ok) {{
-            const mixq_context ctx = {{arena, size}};
-            const uint64_t t0 = mixq_counter_ticks();
-            const mixq_status st = mixq_{case.op}(bits, &ctx, &p, &q, &idims, in_{i}, &wdims, w_{i}, {bias}, &odims,
-                                                   out_{i});
-            const uint64_t t1 = mixq_counter_ticks();
-            mixq_report_count("{name}", t1 - t0);
-            mixq_report_value("{name}.scratch", size);
-            ok = st == MIXQ_OK && mixq_buffers_equal("{name}", out_{i}, exp_{i}, sizeof(exp_{i}));
-        }}
-        failures += mixq_report_check("{name}", ok);
-    }}
-"""
+    code = (f"    {{\n        {dims}\n        {params}\n"
+            f"        const mixq_per_channel_quant q = {{mult_{i}, shift_{i}}};\n"
+            f"        const mixq_bits bits = {{{ib}, {wb}, {ob}}};\n"
+            + _run_and_check(name, f"mixq_{case.op}_get_buffer_size(bits, &p, &idims, &wdims, &odims)",
+                             f"mixq_{case.op}(bits, &ctx, &p, &q, &idims, in_{i}, &wdims, w_{i}, {bias}, &odims, "
+                             f"out_{i})", i)
+            + "    }\n")
     return data, code
 
 
-def write_check_firmware(cases: Sequence[ConvCase], path: Path) -> Path:
+def write_check_firmware(cases: Sequence, path: Path) -> Path:
     """Write the check firmware's C source for ``cases`` to ``path``."""
     data, code = [], []
     for i, case in enumerate(cases):
@@ -122,14 +164,16 @@ class CaseResult:
     macs: int
 
 
-def case_macs(case: ConvCase) -> int:
+def case_macs(case) -> int:
     out = case.oracle()
+    if isinstance(case, PoolCase):
+        return int(out.size * case.filter_hw[0] * case.filter_hw[1])
     if case.op == "depthwise":
         return int(out.size * case.w.shape[1] * case.w.shape[2])
     return int(out.size * np.prod(case.w.shape[1:]))
 
 
-def run_cases(cases: Sequence[ConvCase], target: str, work_dir: Path) -> tuple[list[CaseResult], object]:
+def run_cases(cases: Sequence, target: str, work_dir: Path) -> tuple[list[CaseResult], object]:
     """Build the check firmware for ``target`` (cortex-m4 / cortex-m7), run it in QEMU, and return
     one :class:`CaseResult` per case plus the raw run result."""
     from ..emu import toolchain
@@ -142,14 +186,13 @@ def run_cases(cases: Sequence[ConvCase], target: str, work_dir: Path) -> tuple[l
     res = toolchain.run_elf(elf, target, timeout=600)
     results = []
     for i, case in enumerate(cases):
-        ib, wb, ob = case.bits
-        name = f"{case.op}_a{ib}w{wb}o{ob}_{i}"
+        name = case_name(i, case)
         results.append(CaseResult(name, res.checks.get(name, False), res.instructions.get(name, -1),
                                   res.values.get(f"{name}.scratch", -1), case_macs(case)))
     return results, res
 
 
-def check_in_qemu(cases: Sequence[ConvCase], target: str, work_dir: Path) -> tuple[list[CaseResult], list[str]]:
+def check_in_qemu(cases: Sequence, target: str, work_dir: Path) -> tuple[list[CaseResult], list[str]]:
     """:func:`run_cases`, and what went wrong: a firmware built without the DSP path, the cases
     whose output differs from the oracle's (with their description), a non-zero exit code."""
     results, raw = run_cases(cases, target, work_dir)

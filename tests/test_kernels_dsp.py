@@ -108,3 +108,11 @@ def test_avgpool_blocks_bit_exact_in_qemu(tmp_path, target):
     _, problems = firmware.check_in_qemu(cases.pool_block_cases(7 if target == "cortex-m7" else 8, big=True),
                                          target, tmp_path)
     assert not problems, f"{len(problems)} problems, first {problems[:4]}"
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
+def test_add_fast_path_bit_exact_in_qemu(tmp_path, target):
+    """The add's fast path (groups of four, SMMLAR scaling of 8-bit inputs with shift 0 or negative,
+    tables of sub-byte inputs) and its element tail, every bitwidth triple (cases.add_fast_cases)."""
+    _, problems = firmware.check_in_qemu(cases.add_fast_cases(9 if target == "cortex-m7" else 10), target, tmp_path)
+    assert not problems, f"{len(problems)} problems, first {problems[:4]}"

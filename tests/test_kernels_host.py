@@ -207,6 +207,13 @@ def test_avgpool_channel_blocks(lib):
         _check(lib, case)
 
 
+def test_add_fast_path_groups(lib):
+    """The add's groups of four and element tail, each scaling form (portable path; the DSP path in
+    test_kernels_dsp.py)."""
+    for case in cases.add_fast_cases(5):
+        _check(lib, case)
+
+
 def test_avgpool_channel_blocks_long_windows(lib):
     """Windows longer than the 16-bit lanes of the DSP path hold (4369 pixels at 4 bits, 21845 at 2)."""
     for case in cases.pool_block_cases(6, big=True):

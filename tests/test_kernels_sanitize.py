@@ -54,11 +54,12 @@ def test_every_variant_clean_under_asan_ubsan(sanitized_lib):
     assert "288/288 cases bit-exact" in proc.stdout
 
 
-def test_pool_blocks_clean_under_asan_ubsan(sanitized_lib):
-    """The average pool's block loop (channel blocks, window runs, partial windows, long windows)."""
-    from tvm_mixq.kernellib.cases import pool_block_cases
+def test_pool_blocks_and_add_groups_clean_under_asan_ubsan(sanitized_lib):
+    """The average pool's block loop (channel blocks, window runs, partial windows, long windows)
+    and the add's groups of four with their element tail."""
+    from tvm_mixq.kernellib.cases import add_fast_cases, pool_block_cases
 
-    n = len(pool_block_cases(12, big=True))
+    n = len(pool_block_cases(12, big=True)) + len(add_fast_cases(12))
     proc = subprocess.run([sys.executable, "-m", "tvm_mixq.kernellib.cases", "--lib", str(sanitized_lib),
                            "--per-variant", "0", "--seed", "12", "--pool-blocks"], env=_env(), capture_output=True,
                           text=True, timeout=300)

@@ -1,6 +1,6 @@
 /*
  * mixq_eltwise_core.h - elementwise add and average pool cores, written once for all bitwidths.
- * Neither needs scratch. Arithmetic follows TFLite's int8 ADD and AVERAGE_POOL_2D (see the
+ * Neither needs scratch (the add's input tables and the pool's block sums live on the stack). Arithmetic follows TFLite's int8 ADD and AVERAGE_POOL_2D (see the
  * parameter structs in mixq_kernels.h).
  */
 #ifndef MIXQ_ELTWISE_CORE_H
@@ -9,11 +9,144 @@
 #include "mixq_internal.h"
 #include "mixq_requant_row.h"
 
+/* SMMLAR: (acc 2^32 + a b + 2^31) >> 32, the high word of a rounded multiply-accumulate. */
+MIXQ_INLINE int32_t mixq_mmlar(int32_t a, int32_t b, int32_t acc) {
+#if MIXQ_DSP
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return (int32_t)((int64_t)(((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + 0x80000000u) >> 32);
+#endif
+}
+
+/* MultiplyByQuantizedMultiplier(x, m, shift) + zp for |x| <= xb, by form:
+ *   0  m = 0 taken as no requantization (average pool): x + zp;
+ *   1  m >= 2^30, shift -r <= 0: SMMLAR(x, m2, x + c2 - [x < 0] [r > 0]) >> r with m2 = 2m - 2^32,
+ *      c2 = 2^(r-1) + zp 2^r (r > 0) or zp (r = 0): the fused conv routines' forms (kernels/README.md
+ *      "Requantization"), exact when xb + |c2| + 2 < 2^31;
+ *   2  m >= 2^30, shift s >= 1: SMMLAR(x << s, m2, (x << s) + zp), exact when xb 2^s + |zp| < 2^31;
+ *   3  otherwise: mixq_rq_apply + zp (one 64-bit multiply-accumulate). */
+typedef struct {
+    int32_t form, m2, c2, sh; /* sh: r (form 1) or s (form 2) */
+    int32_t nm;               /* form 1: -1 when r > 0 (the sign term), else 0 */
+    mixq_rq rq;               /* form 3 */
+    int32_t zp;
+} mixq_qf;
+
+MIXQ_INLINE void mixq_qf_init(mixq_qf *q, int32_t m, int32_t shift, int32_t zp, int64_t xb, int32_t zero_is_none) {
+    const int64_t azp = zp < 0 ? -(int64_t)zp : zp;
+    q->zp = zp;
+    q->m2 = (int32_t)(2u * (uint32_t)m);
+    q->c2 = 0;
+    q->sh = 0;
+    q->nm = 0;
+    q->rq = mixq_rq_make(m, shift);
+    q->form = 3;
+    if (m == 0 && zero_is_none) {
+        q->form = 0;
+    } else if (m >= (1 << 30) && shift <= 0) {
+        const int64_t c2 = shift < 0 ? ((int64_t)1 << (-shift - 1)) + (int64_t)zp * ((int64_t)1 << -shift) : zp;
+        if (xb + (c2 < 0 ? -c2 : c2) + 2 < ((int64_t)1 << 31)) {
+            q->form = 1;
+            q->sh = -shift;
+            q->c2 = (int32_t)c2;
+            q->nm = shift < 0 ? -1 : 0;
+        }
+    } else if (m >= (1 << 30) && shift >= 1 && (xb << shift) + azp < ((int64_t)1 << 31)) {
+        q->form = 2;
+        q->sh = shift;
+        q->c2 = zp;
+    }
+}
+
+MIXQ_INLINE int32_t mixq_qf_apply(int32_t form, const mixq_qf *q, int32_t x) {
+    if (form == 0) {
+        return x + q->zp;
+    }
+    if (form == 1) {
+        return mixq_mmlar(x, q->m2, x + q->c2 + ((x >> 31) & q->nm)) >> q->sh;
+    }
+    if (form == 2) {
+        const int32_t xs = (int32_t)((uint32_t)x << q->sh);
+        return mixq_mmlar(xs, q->m2, xs + q->c2);
+    }
+    return mixq_rq_apply(x, &q->rq) + q->zp;
+}
+
+/* The output clamp: the output range by saturation, a narrower one also by min / max. */
+MIXQ_INLINE int32_t mixq_out_clamp(int32_t OB, int32_t v, int32_t full, int32_t lo, int32_t hi) {
+    v = mixq_sat(OB, v);
+    return full ? v : mixq_clamp(v, lo, hi);
+}
+
 MIXQ_INLINE int32_t mixq_add_buffer_size(int32_t IB1, int32_t IB2, int32_t OB, const mixq_dims *dims) {
     (void)dims;
     return (mixq_bits_ok(IB1) && mixq_bits_ok(IB2) && mixq_bits_ok(OB)) ? 0 : -1;
 }
 
+/* Four consecutive elements (from element i, a multiple of 4) of a packed tensor, in the low
+ * 4 * IB bits; exactly their bytes are read. */
+MIXQ_INLINE uint32_t mixq_load4(int32_t IB, const uint8_t *t, int32_t i) {
+    const uint8_t *p = t + (i * IB >> 3);
+    if (IB == 8) {
+        return mixq_load_u32(p);
+    }
+    return IB == 4 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : p[0];
+}
+
+/* Input j (0..3) of a group of four (mixq_load4), scaled: MBQM((x - zp) << ls, m, shift); 8 bits
+ * by form 1 ((x - zp) 2^ls by one multiply-accumulate; R = 0: shift 0, one SMMLAR), sub-byte inputs
+ * from the table t of every input value. */
+MIXQ_INLINE int32_t mixq_add_in(int32_t IB, int32_t R, uint32_t v, int32_t j, const mixq_qf *q, int32_t scale,
+                                int32_t off, const int32_t *t) {
+    if (IB == 8) {
+        const int32_t a = ((int32_t)(v << (24 - 8 * j)) >> 24) * scale - off;
+        return R == 0 ? mixq_mmlar(a, q->m2, a) : mixq_mmlar(a, q->m2, a + q->c2 + (a >> 31)) >> q->sh;
+    }
+    return t[(v >> (j * IB)) & ((1u << IB) - 1u)];
+}
+
+/* Elements [0, count & ~3) of the fast path, four at a time; R1, R2: 0 when that 8-bit input's
+ * shift is 0 (mixq_add_in). */
+MIXQ_INLINE void mixq_add_groups(int32_t IB1, int32_t IB2, int32_t OB, int32_t R1, int32_t R2, const uint8_t *in1,
+                                 const uint8_t *in2, uint8_t *out, int32_t count, const mixq_qf *q1, const mixq_qf *q2,
+                                 const mixq_qf *qo, const int32_t *t1, const int32_t *t2, int32_t ls, int32_t off1,
+                                 int32_t off2, int32_t full, int32_t lo, int32_t hi) {
+    for (int32_t i = 0; i + 4 <= count; i += 4) {
+        const uint32_t v1 = mixq_load4(IB1, in1, i), v2 = mixq_load4(IB2, in2, i);
+        uint32_t o = 0;
+        for (int32_t j = 0; j < 4; j++) {
+            const int32_t a = mixq_add_in(IB1, R1, v1, j, q1, 1 << ls, off1, t1);
+            const int32_t b = mixq_add_in(IB2, R2, v2, j, q2, 1 << ls, off2, t2);
+            const int32_t v = mixq_out_clamp(OB, mixq_qf_apply(1, qo, a + b), full, lo, hi);
+            o |= ((uint32_t)v & ((1u << OB) - 1u)) << (j * OB);
+        }
+        uint8_t *dst = out + (i * OB >> 3);
+        if (OB == 8) {
+            mixq_store_u32(dst, o);
+        } else if (OB == 4) {
+            dst[0] = (uint8_t)o;
+            dst[1] = (uint8_t)(o >> 8);
+        } else {
+            dst[0] = (uint8_t)o;
+        }
+    }
+}
+
+/* Largest |MBQM((x - zp) << ls, m, shift)| over the inputs of b bits (MBQM is monotone for m >= 0). */
+MIXQ_INLINE int64_t mixq_add_bound(int32_t b, int32_t zp, int32_t ls, int32_t m, int32_t shift) {
+    const int64_t lo = mixq_mbqm((mixq_act_lo(b) - zp) * (1 << ls), m, shift);
+    const int64_t hi = mixq_mbqm((mixq_act_hi(b) - zp) * (1 << ls), m, shift);
+    return (lo < 0 ? -lo : lo) > (hi < 0 ? -hi : hi) ? (lo < 0 ? -lo : lo) : (hi < 0 ? -hi : hi);
+}
+
+/* TFLite's ADD: out = clamp(MBQM(a1 + a2, mo, so) + ozp) with a_k = MBQM((x_k - zp_k) << ls, m_k, s_k).
+ * Fast path (the output and 8-bit inputs scaled by the SMMLAR form 1 of mixq_qf, the usual TFLite
+ * case: shifts <= 0, multipliers >= 2^30): groups of four elements (one load per input: a word, a halfword or a byte;
+ * one store), 8-bit inputs scaled per element (MLA, 2 ADD, SMMLAR, ASR), sub-byte inputs through a
+ * table of their 16 / 4 scaled values; the last count % 4 elements, and calls off the fast path,
+ * element by element with the general multiply. */
 MIXQ_INLINE mixq_status mixq_add_run(int32_t IB1, int32_t IB2, int32_t OB, const mixq_context *ctx,
                                      const mixq_add_params *p, const mixq_dims *dims, const void *in1_v,
                                      const void *in2_v, void *out_v) {
@@ -34,15 +167,46 @@ MIXQ_INLINE mixq_status mixq_add_run(int32_t IB1, int32_t IB2, int32_t OB, const
     const uint8_t *in2 = (const uint8_t *)in2_v;
     uint8_t *out = (uint8_t *)out_v;
     const int32_t count = dims->n * dims->h * dims->w * dims->c;
+    const int32_t ls = p->left_shift, zp1 = p->in1_zp, zp2 = p->in2_zp;
+    const int32_t lo = p->act_min, hi = p->act_max, full = lo == mixq_act_lo(OB) && hi == mixq_act_hi(OB);
+    mixq_qf q1, q2, qo;
+    mixq_qf_init(&q1, p->in1_mult, p->in1_shift, 0, (int64_t)255 << ls, 0);
+    mixq_qf_init(&q2, p->in2_mult, p->in2_shift, 0, (int64_t)255 << ls, 0);
+    mixq_qf_init(&qo, p->out_mult, p->out_shift, p->output_zp,
+                 mixq_add_bound(IB1, zp1, ls, p->in1_mult, p->in1_shift) +
+                     mixq_add_bound(IB2, zp2, ls, p->in2_mult, p->in2_shift),
+                 0);
+    int32_t i = 0;
+    if ((IB1 != 8 || q1.form == 1) && (IB2 != 8 || q2.form == 1) && qo.form == 1) {
+        int32_t t1[16], t2[16]; /* sub-byte inputs: the scaled value of each input value */
+        for (int32_t v = 0; v < 16; v++) {
+            t1[v] = IB1 == 8 || v >> IB1 ? 0 : mixq_mbqm((v - zp1) * (1 << ls), p->in1_mult, p->in1_shift);
+            t2[v] = IB2 == 8 || v >> IB2 ? 0 : mixq_mbqm((v - zp2) * (1 << ls), p->in2_mult, p->in2_shift);
+        }
+        const int32_t off1 = zp1 * (1 << ls), off2 = zp2 * (1 << ls);
+        /* 8-bit inputs with shift 0 (the larger input scale: multiplier 1/2) take one SMMLAR */
+        const int32_t z1 = IB1 == 8 && q1.sh == 0, z2 = IB2 == 8 && q2.sh == 0;
+#define MIXQ_ADD_GROUPS(r1, r2) \
+    mixq_add_groups(IB1, IB2, OB, r1, r2, in1, in2, out, count, &q1, &q2, &qo, t1, t2, ls, off1, off2, full, lo, hi)
+        if (z1 && z2) {
+            MIXQ_ADD_GROUPS(0, 0);
+        } else if (z1) {
+            MIXQ_ADD_GROUPS(0, 1);
+        } else if (z2) {
+            MIXQ_ADD_GROUPS(1, 0);
+        } else {
+            MIXQ_ADD_GROUPS(1, 1);
+        }
+#undef MIXQ_ADD_GROUPS
+        i = count & ~3;
+    }
     const mixq_rq r1 = mixq_rq_make(p->in1_mult, p->in1_shift);
     const mixq_rq r2 = mixq_rq_make(p->in2_mult, p->in2_shift);
     const mixq_rq ro = mixq_rq_make(p->out_mult, p->out_shift);
-    const int32_t ls = p->left_shift, zp1 = p->in1_zp, zp2 = p->in2_zp;
-    const int32_t ozp = p->output_zp, lo = p->act_min, hi = p->act_max;
-    for (int32_t i = 0; i < count; i++) {
+    for (; i < count; i++) {
         const int32_t a = (mixq_get_act(in1, i, IB1) - zp1) * (1 << ls);
         const int32_t b = (mixq_get_act(in2, i, IB2) - zp2) * (1 << ls);
-        const int32_t v = mixq_rq_apply(mixq_rq_apply(a, &r1) + mixq_rq_apply(b, &r2), &ro) + ozp;
+        const int32_t v = mixq_rq_apply(mixq_rq_apply(a, &r1) + mixq_rq_apply(b, &r2), &ro) + p->output_zp;
         mixq_put_act(out, i, OB, mixq_clamp(v, lo, hi));
     }
     return MIXQ_OK;
@@ -284,73 +448,24 @@ MIXQ_INLINE void mixq_pool_sums(int32_t IB, int32_t W, const uint8_t *p, int32_t
 #endif
 }
 
-/* SMMLAR: (acc 2^32 + a b + 2^31) >> 32, the high word of a rounded multiply-accumulate. */
-MIXQ_INLINE int32_t mixq_pool_mmlar(int32_t a, int32_t b, int32_t acc) {
-#if MIXQ_DSP
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-#else
-    return (int32_t)((int64_t)(((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + 0x80000000u) >> 32);
-#endif
-}
-
-/* How a window sum becomes an output (mixq_pool_value): the centred sum x = sum - count * zp (nz),
- * a = round(x / count), then by form
- *   0  no requantization: a + ozp;
- *   1  multiplier m >= 2^30, shift -r <= -1 (r <= 22): SMMLAR(a, m2, a + c2 - [a < 0]) >> r with
- *      m2 = 2m - 2^32, c2 = 2^(r-1) + ozp 2^r (the fused conv routines' form, kernels/README.md
- *      "Requantization"; |a| <= 255 keeps every term inside int32);
- *   2  m >= 2^30, shift s in [0, 22]: SMMLAR(a << s, m2, (a << s) + ozp);
- *   3  otherwise: MultiplyByQuantizedMultiplier (mixq_rq_apply) + ozp;
- * then the clamp (the output range: SSAT/USAT, narrower: also min/max). */
+/* How a window sum becomes an output: the centred sum x = sum - count * zp (nz), a = round(x /
+ * count) (|a| <= 255), then the requantization (mixq_qf; multiplier 0: none) and the clamp. */
 typedef struct {
-    int32_t count, half, nz;   /* of the output pixel */
-    int32_t form, m2, c2, sh;  /* sh: r (form 1) or s (form 2) */
-    mixq_rq rq;                /* form 3 */
-    int32_t ozp, lo, hi, full; /* full: the clamp is the output range */
+    int32_t count, half, nz; /* of the output pixel */
+    mixq_qf q;
+    int32_t lo, hi, full; /* full: the clamp is the output range */
 } mixq_pool_fin;
 
 MIXQ_INLINE void mixq_pool_fin_init(int32_t OB, const mixq_pool_params *p, mixq_pool_fin *f) {
-    const int32_t m = p->multiplier, sh = p->shift;
-    f->ozp = p->output_zp;
     f->lo = p->act_min;
     f->hi = p->act_max;
     f->full = f->lo == mixq_act_lo(OB) && f->hi == mixq_act_hi(OB);
-    f->m2 = (int32_t)(2u * (uint32_t)m);
-    f->c2 = 0;
-    f->sh = 0;
-    f->rq = mixq_rq_make(m, m != 0 ? sh : 0);
-    if (m == 0) {
-        f->form = 0;
-    } else if (m >= (1 << 30) && sh <= -1 && sh >= -22) {
-        f->form = 1;
-        f->sh = -sh;
-        f->c2 = (int32_t)((1u << (-sh - 1)) + (uint32_t)f->ozp * (1u << -sh));
-    } else if (m >= (1 << 30) && sh >= 0 && sh <= 22) {
-        f->form = 2;
-        f->sh = sh;
-        f->c2 = f->ozp;
-    } else {
-        f->form = 3;
-    }
+    mixq_qf_init(&f->q, p->multiplier, p->multiplier != 0 ? p->shift : 0, p->output_zp, 255, 1);
 }
 
 MIXQ_INLINE int32_t mixq_pool_value(int32_t OB, int32_t form, const mixq_pool_fin *f, int32_t sum) {
     const int32_t a = mixq_round_div(sum - f->nz, f->count, f->half);
-    int32_t v;
-    if (form == 0) {
-        v = a + f->ozp;
-    } else if (form == 1) {
-        v = mixq_pool_mmlar(a, f->m2, a + f->c2 + (a >> 31)) >> f->sh;
-    } else if (form == 2) {
-        const int32_t as = (int32_t)((uint32_t)a << f->sh);
-        v = mixq_pool_mmlar(as, f->m2, as + f->c2);
-    } else {
-        v = mixq_rq_apply(a, &f->rq) + f->ozp;
-    }
-    v = mixq_sat(OB, v);
-    return f->full ? v : mixq_clamp(v, f->lo, f->hi);
+    return mixq_out_clamp(OB, mixq_qf_apply(form, &f->q, a), f->full, f->lo, f->hi);
 }
 
 /* Outputs of n channels (sums s) from element e of out, with the form a constant; whole bytes when
@@ -376,11 +491,11 @@ MIXQ_INLINE void mixq_pool_store_form(int32_t OB, int32_t form, const mixq_pool_
 
 MIXQ_INLINE void mixq_pool_store(int32_t OB, const mixq_pool_fin *f, const int32_t *s, int32_t n, uint8_t *out,
                                  int32_t e) {
-    if (f->form == 0) {
+    if (f->q.form == 0) {
         mixq_pool_store_form(OB, 0, f, s, n, out, e);
-    } else if (f->form == 1) {
+    } else if (f->q.form == 1) {
         mixq_pool_store_form(OB, 1, f, s, n, out, e);
-    } else if (f->form == 2) {
+    } else if (f->q.form == 2) {
         mixq_pool_store_form(OB, 2, f, s, n, out, e);
     } else {
         mixq_pool_store_form(OB, 3, f, s, n, out, e);

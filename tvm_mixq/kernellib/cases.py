@@ -310,6 +310,39 @@ def pool_block_cases(seed: int, big: bool = False) -> list[PoolCase]:
     return out
 
 
+def add_fast_cases(seed: int) -> list[AddCase]:
+    """Elementwise adds for the fast path of kernels/src/mixq_eltwise_core.h (groups of four, 8-bit
+    inputs by the SMMLAR form, sub-byte inputs by tables): every bitwidth triple; element counts
+    that leave 1-3 elements to the element loop; each 8-bit input with shift 0 (scale the larger
+    one: multiplier 1/2) or negative; left shifts 20 and 0; zero points and values at the ends of
+    the range; narrow clamps; and calls off the fast path (an output multiplier below 2^30), which
+    run element by element."""
+    rng = np.random.default_rng(seed)
+    out: list[AddCase] = []
+    for i, bits in enumerate(BIT_TRIPLES):
+        b1, b2, ob = bits
+        (lo1, hi1), (lo2, hi2), (olo, ohi) = (layout.act_range(b) for b in bits)
+        for k in range(3):
+            shape = ((1, 3, 5, 7), (2, 2, 2, 4), (1, 1, 1, 29))[k]
+            mode = ("random", "edges", ("max", "min")[i % 2])[k]
+            x1 = _values(rng, shape, lo1, hi1, mode)
+            x2 = _values(rng, shape, lo2, hi2, "random" if mode == "edges" else mode)
+            s1, s2 = (0.02 / (1 << b1), 0.02 / (1 << b2)) if k == 0 else (0.05 / (1 << b1), 0.013 / (1 << b2))
+            if k == 2:
+                s1, s2 = s2 * (1 << b2) / (1 << b1), s1 * (1 << b1) / (1 << b2)
+            so = (s1 * (1 << b1) + s2 * (1 << b2)) / (1 << ob) * float(rng.uniform(0.4, 1.2))
+            if k == 2:  # left shift 0: the output multiplier stays below one (as TFLite's ADD needs)
+                so = max(so, 2.5 * max(s1, s2))
+            params = ops.add_params(s1, s2, so, left_shift=(20, 20, 0)[k])
+            if k == 0 and i % 3 == 0:  # off the fast path: an output multiplier below 2^30
+                params = ops.AddParams(params.x1_mult, params.x1_shift, params.x2_mult, params.x2_shift,
+                                       params.out_mult >> 1, params.out_shift + 1, params.left_shift)
+            qmin, qmax = (olo + 1, ohi - 1) if k == 1 and ohi - olo > 2 else (olo, ohi)
+            zp1, zp2 = ((lo1, hi2), (hi1, lo2), (int(rng.integers(lo1, hi1 + 1)), int(rng.integers(lo2, hi2 + 1))))[k]
+            out.append(AddCase(bits, x1, zp1, x2, zp2, params, (olo, ohi, (olo + ohi) // 2)[k], qmin, qmax))
+    return out
+
+
 def all_cases(seed: int, per_variant: int) -> list:
     """``per_variant`` random cases of every variant of every op."""
     rng = np.random.default_rng(seed)
@@ -340,12 +373,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--lib", default=None, help="shared library to load (default: build it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-variant", type=int, default=2)
-    parser.add_argument("--pool-blocks", action="store_true", help="also the average pool block cases")
+    parser.add_argument("--pool-blocks", action="store_true",
+                        help="also the average pool block cases and the add fast-path cases")
     args = parser.parse_args(argv)
     lib = KernelLib(args.lib, flavour=args.flavour)
     cases = all_cases(args.seed, args.per_variant)
     if args.pool_blocks:
-        cases += pool_block_cases(args.seed, big=True)
+        cases += pool_block_cases(args.seed, big=True) + add_fast_cases(args.seed)
     bad = check_cases(lib, cases)
     for b in bad:
         sys.stderr.write(f"mismatch: {b}\n")

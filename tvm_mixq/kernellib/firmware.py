@@ -1,7 +1,7 @@
 """Check firmware for the kernel library on an emulated Cortex-M core.
 
 :func:`write_check_firmware` turns a list of :class:`~tvm_mixq.kernellib.cases.ConvCase` (and
-:class:`~tvm_mixq.kernellib.cases.PoolCase`) into one C file: the packed operands and the oracle's expected output of every case as constant arrays,
+``PoolCase``, ``AddCase``) into one C file: the packed operands and the oracle's expected output of every case as constant arrays,
 and a ``main`` that runs each case through the public dispatcher (the DSP path when built for
 a core with the DSP extension), counts its instructions and compares the output byte for byte.
 :func:`run_cases` builds it with the emulation harness (:mod:`tvm_mixq.emu`) and runs it in QEMU.
@@ -17,7 +17,7 @@ import numpy as np
 
 from . import layout
 from .build import default_build_dir, include_dirs, kernel_sources
-from .cases import PoolCase
+from .cases import AddCase, PoolCase
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ def case_name(i: int, case) -> str:
     """The name case i reports under (``<op>_a<in>w<w>o<out>_<i>``, pools ``avgpool_a<in>o<out>_<i>``)."""
     if isinstance(case, PoolCase):
         return f"avgpool_a{case.bits[0]}o{case.bits[1]}_{i}"
+    if isinstance(case, AddCase):
+        return "add_a{}b{}o{}_{}".format(*case.bits, i)
     ib, wb, ob = case.bits
     return f"{case.op}_a{ib}w{wb}o{ob}_{i}"
 
@@ -86,10 +88,32 @@ def _pool_case_c(i: int, case: PoolCase) -> tuple[str, str]:
     return data, code
 
 
+def _add_case_c(i: int, case: AddCase) -> tuple[str, str]:
+    """(data definitions, code of main) of an elementwise add case."""
+    b1, b2, ob = case.bits
+    q = case.params
+    exp = layout.pack_activations(case.oracle(), ob)
+    data = _array("uint8_t", f"in_{i}", layout.pack_activations(case.x1, b1))
+    data += _array("uint8_t", f"in2_{i}", layout.pack_activations(case.x2, b2))
+    data += _array("uint8_t", f"exp_{i}", exp)
+    data += f"static uint8_t out_{i}[{max(exp.size, 1)}];\n"
+    code = (f"    {{\n        const mixq_add_params p = {{{case.x1_zp}, {q.x1_mult}, {q.x1_shift}, {case.x2_zp}, "
+            f"{q.x2_mult}, {q.x2_shift}, {q.left_shift}, {case.out_zp}, {q.out_mult}, {q.out_shift}, {case.qmin}, "
+            f"{case.qmax}}};\n"
+            f"        const mixq_dims dims = {{{', '.join(map(str, case.x1.shape))}}};\n"
+            f"        const mixq_bits bits = {{{b1}, {b2}, {ob}}};\n"
+            + _run_and_check(case_name(i, case), "mixq_add_get_buffer_size(bits, &dims)",
+                             f"mixq_add(bits, &ctx, &p, &dims, in_{i}, in2_{i}, out_{i})", i)
+            + "    }\n")
+    return data, code
+
+
 def _case_c(i: int, case) -> tuple[str, str]:
     """(data definitions, the code of main that runs and checks case i)."""
     if isinstance(case, PoolCase):
         return _pool_case_c(i, case)
+    if isinstance(case, AddCase):
+        return _add_case_c(i, case)
     ib, wb, ob = case.bits
     x = case.x if case.op != "fully_connected" else case.x.reshape(case.x.shape[0], 1, 1, -1)
     expected = case.oracle()
@@ -168,6 +192,8 @@ def case_macs(case) -> int:
     out = case.oracle()
     if isinstance(case, PoolCase):
         return int(out.size * case.filter_hw[0] * case.filter_hw[1])
+    if isinstance(case, AddCase):
+        return int(out.size)
     if case.op == "depthwise":
         return int(out.size * case.w.shape[1] * case.w.shape[2])
     return int(out.size * np.prod(case.w.shape[1:]))

@@ -274,26 +274,49 @@ MIXQ_INLINE void mixq_gather8(const mixq_conv_geom *g, const mixq_row8 *r, const
     if ((uint32_t)y0 < r->yend && (uint32_t)x0 < r->xend) {
         const uint8_t *src = in + ((b * g->ih + y0) * g->iw + x0) * cin;
         if (src <= r->src_max) {
-            /* every tap inside: KH copies of nw words (4 instructions each), rows dh * iw * cin
-             * source bytes and KW * Cin row bytes apart */
+            /* every tap inside: KH copies of nw words, rows dh * iw * cin source bytes and KW * Cin
+             * row bytes apart; up to 4 words unrolled (2 instructions a word, 4 a row), longer rows in
+             * a loop (4 a word, 5 a row); then the tail word at K back to zero points */
             int32_t rows = g->kh, n;
             uint32_t t;
-            __asm__ volatile(
-                "1:\n\t"
-                "mov %[n], %[nw]\n"
-                "2:\n\t"
-                "ldr %[t], [%[s]], #4\n\t"
-                "str %[t], [%[d]], #4\n\t"
-                "subs %[n], %[n], #1\n\t"
-                "bne 2b\n\t"
-                "add %[s], %[s], %[sadj]\n\t"
-                "add %[d], %[d], %[dadj]\n\t"
-                "subs %[rows], %[rows], #1\n\t"
-                "bne 1b\n\t"
-                "str %[zw], [%[d]]\n\t"
-                : [s] "+r"(src), [d] "+r"(dst), [rows] "+r"(rows), [n] "=&r"(n), [t] "=&r"(t)
-                : [nw] "r"(r->nw), [sadj] "r"(r->sadj), [dadj] "r"(r->dadj), [zw] "r"(r->zw)
-                : "cc", "memory");
+            const int32_t step = r->sadj + 4 * r->nw, rowb = r->dadj + 4 * r->nw;
+#define MIXQ_COPY_ROWS(body)                                                                              \
+    __asm__ volatile("1:\n\t" body "add %[s], %[s], %[step]\n\t"                                         \
+                     "add %[d], %[d], %[rowb]\n\t"                                                        \
+                     "subs %[rows], %[rows], #1\n\t"                                                      \
+                     "bne 1b\n\t"                                                                         \
+                     "str %[zw], [%[d]]\n\t"                                                              \
+                     : [s] "+r"(src), [d] "+r"(dst), [rows] "+r"(rows), [t] "=&r"(t)                      \
+                     : [step] "r"(step), [rowb] "r"(rowb), [zw] "r"(r->zw)                                 \
+                     : "cc", "memory")
+#define MIXQ_COPY_WORD(off) "ldr %[t], [%[s], #" off "]\n\tstr %[t], [%[d], #" off "]\n\t"
+            if (r->nw == 1) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0"));
+            } else if (r->nw == 2) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0") MIXQ_COPY_WORD("4"));
+            } else if (r->nw == 3) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0") MIXQ_COPY_WORD("4") MIXQ_COPY_WORD("8"));
+            } else if (r->nw == 4) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0") MIXQ_COPY_WORD("4") MIXQ_COPY_WORD("8") MIXQ_COPY_WORD("12"));
+            } else {
+                __asm__ volatile("1:\n\t"
+                                 "mov %[n], %[nw]\n"
+                                 "2:\n\t"
+                                 "ldr %[t], [%[s]], #4\n\t"
+                                 "str %[t], [%[d]], #4\n\t"
+                                 "subs %[n], %[n], #1\n\t"
+                                 "bne 2b\n\t"
+                                 "add %[s], %[s], %[sadj]\n\t"
+                                 "add %[d], %[d], %[dadj]\n\t"
+                                 "subs %[rows], %[rows], #1\n\t"
+                                 "bne 1b\n\t"
+                                 "str %[zw], [%[d]]\n\t"
+                                 : [s] "+r"(src), [d] "+r"(dst), [rows] "+r"(rows), [n] "=&r"(n), [t] "=&r"(t)
+                                 : [nw] "r"(r->nw), [sadj] "r"(r->sadj), [dadj] "r"(r->dadj), [zw] "r"(r->zw)
+                                 : "cc", "memory");
+            }
+#undef MIXQ_COPY_ROWS
+#undef MIXQ_COPY_WORD
             return;
         }
     }

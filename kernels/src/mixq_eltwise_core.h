@@ -22,14 +22,13 @@ MIXQ_INLINE int32_t mixq_mmlar(int32_t a, int32_t b, int32_t acc) {
 
 /* MultiplyByQuantizedMultiplier(x, m, shift) + zp for |x| <= xb, by form:
  *   0  m = 0 taken as no requantization (average pool): x + zp;
- *   1  m >= 2^30, shift -r <= 0: SMMLAR(x, m2, x + c2 - [x < 0] [r > 0]) >> r with m2 = 2m - 2^32,
- *      c2 = 2^(r-1) + zp 2^r (r > 0) or zp (r = 0): the fused conv routines' forms (kernels/README.md
- *      "Requantization"), exact when xb + |c2| + 2 < 2^31;
- *   2  m >= 2^30, shift s >= 1: SMMLAR(x << s, m2, (x << s) + zp), exact when xb 2^s + |zp| < 2^31;
+ *   1  m >= 2^30, shift -r <= -1: SMMLAR(x, m2, x + c2 - [x < 0]) >> r with m2 = 2m - 2^32,
+ *      c2 = 2^(r-1) + zp 2^r (the fused conv routines' form, kernels/README.md "Requantization"),
+ *      exact when xb + |c2| + 2 < 2^31;
+ *   2  m >= 2^30, shift s >= 0: SMMLAR(x << s, m2, (x << s) + zp), exact when xb 2^s + |zp| < 2^31;
  *   3  otherwise: mixq_rq_apply + zp (one 64-bit multiply-accumulate). */
 typedef struct {
-    int32_t form, m2, c2, sh; /* sh: r (form 1) or s (form 2) */
-    int32_t nm;               /* form 1: -1 when r > 0 (the sign term), else 0 */
+    int32_t form, m2, c2, sh; /* sh: r (form 1) or s (form 2); c2 = zp in form 2 */
     mixq_rq rq;               /* form 3 */
     int32_t zp;
 } mixq_qf;
@@ -40,20 +39,18 @@ MIXQ_INLINE void mixq_qf_init(mixq_qf *q, int32_t m, int32_t shift, int32_t zp, 
     q->m2 = (int32_t)(2u * (uint32_t)m);
     q->c2 = 0;
     q->sh = 0;
-    q->nm = 0;
     q->rq = mixq_rq_make(m, shift);
     q->form = 3;
     if (m == 0 && zero_is_none) {
         q->form = 0;
-    } else if (m >= (1 << 30) && shift <= 0) {
-        const int64_t c2 = shift < 0 ? ((int64_t)1 << (-shift - 1)) + (int64_t)zp * ((int64_t)1 << -shift) : zp;
+    } else if (m >= (1 << 30) && shift <= -1) {
+        const int64_t c2 = ((int64_t)1 << (-shift - 1)) + (int64_t)zp * ((int64_t)1 << -shift);
         if (xb + (c2 < 0 ? -c2 : c2) + 2 < ((int64_t)1 << 31)) {
             q->form = 1;
             q->sh = -shift;
             q->c2 = (int32_t)c2;
-            q->nm = shift < 0 ? -1 : 0;
         }
-    } else if (m >= (1 << 30) && shift >= 1 && (xb << shift) + azp < ((int64_t)1 << 31)) {
+    } else if (m >= (1 << 30) && shift >= 0 && (xb << shift) + azp < ((int64_t)1 << 31)) {
         q->form = 2;
         q->sh = shift;
         q->c2 = zp;
@@ -65,7 +62,7 @@ MIXQ_INLINE int32_t mixq_qf_apply(int32_t form, const mixq_qf *q, int32_t x) {
         return x + q->zp;
     }
     if (form == 1) {
-        return mixq_mmlar(x, q->m2, x + q->c2 + ((x >> 31) & q->nm)) >> q->sh;
+        return mixq_mmlar(x, q->m2, x + q->c2 + (x >> 31)) >> q->sh;
     }
     if (form == 2) {
         const int32_t xs = (int32_t)((uint32_t)x << q->sh);
@@ -142,8 +139,8 @@ MIXQ_INLINE int64_t mixq_add_bound(int32_t b, int32_t zp, int32_t ls, int32_t m,
 }
 
 /* TFLite's ADD: out = clamp(MBQM(a1 + a2, mo, so) + ozp) with a_k = MBQM((x_k - zp_k) << ls, m_k, s_k).
- * Fast path (the output and 8-bit inputs scaled by the SMMLAR form 1 of mixq_qf, the usual TFLite
- * case: shifts <= 0, multipliers >= 2^30): groups of four elements (one load per input: a word, a halfword or a byte;
+ * Fast path (the output scaled by the SMMLAR form 1 of mixq_qf and 8-bit inputs by form 1 or with
+ * shift 0, the usual TFLite case: shifts <= 0, multipliers >= 2^30): groups of four elements (one load per input: a word, a halfword or a byte;
  * one store), 8-bit inputs scaled per element (MLA, 2 ADD, SMMLAR, ASR), sub-byte inputs through a
  * table of their 16 / 4 scaled values; the last count % 4 elements, and calls off the fast path,
  * element by element with the general multiply. */
@@ -177,15 +174,15 @@ MIXQ_INLINE mixq_status mixq_add_run(int32_t IB1, int32_t IB2, int32_t OB, const
                      mixq_add_bound(IB2, zp2, ls, p->in2_mult, p->in2_shift),
                  0);
     int32_t i = 0;
-    if ((IB1 != 8 || q1.form == 1) && (IB2 != 8 || q2.form == 1) && qo.form == 1) {
+    /* 8-bit inputs: a right shift (form 1) or shift 0 (form 2, s = 0, zp = 0: one SMMLAR) */
+    const int32_t z1 = IB1 == 8 && q1.form == 2 && q1.sh == 0, z2 = IB2 == 8 && q2.form == 2 && q2.sh == 0;
+    if ((IB1 != 8 || q1.form == 1 || z1) && (IB2 != 8 || q2.form == 1 || z2) && qo.form == 1) {
         int32_t t1[16], t2[16]; /* sub-byte inputs: the scaled value of each input value */
         for (int32_t v = 0; v < 16; v++) {
             t1[v] = IB1 == 8 || v >> IB1 ? 0 : mixq_mbqm((v - zp1) * (1 << ls), p->in1_mult, p->in1_shift);
             t2[v] = IB2 == 8 || v >> IB2 ? 0 : mixq_mbqm((v - zp2) * (1 << ls), p->in2_mult, p->in2_shift);
         }
         const int32_t off1 = zp1 * (1 << ls), off2 = zp2 * (1 << ls);
-        /* 8-bit inputs with shift 0 (the larger input scale: multiplier 1/2) take one SMMLAR */
-        const int32_t z1 = IB1 == 8 && q1.sh == 0, z2 = IB2 == 8 && q2.sh == 0;
 #define MIXQ_ADD_GROUPS(r1, r2) \
     mixq_add_groups(IB1, IB2, OB, r1, r2, in1, in2, out, count, &q1, &q2, &qo, t1, t2, ls, off1, off2, full, lo, hi)
         if (z1 && z2) {

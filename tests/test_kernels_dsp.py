@@ -4,7 +4,7 @@ compared in the firmware with the oracle's (tvm_mixq.kernellib.firmware).
 
 The host cannot execute the DSP path (no __ARM_FEATURE_DSP), so this is where the packed-SIMD
 kernels (W4A4 spacing-11 lanes, W2A2 spacing-12 lanes, widen-to-16 SMLAD, depthwise
-SMLABB/SMLATT) are checked bit for bit.
+SMLABB/SMLATT, the average pool's SIMD channel sums) are checked bit for bit.
 """
 import subprocess
 
@@ -97,3 +97,22 @@ def test_dsp_path_bit_exact_in_qemu(tmp_path, target):
     bad = [r.name for r in results if not r.ok]
     assert not bad, f"{len(bad)} mismatching cases, first {bad[:5]}; exit {raw.exit_code}"
     assert raw.exit_code == 0
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
+def test_avgpool_blocks_bit_exact_in_qemu(tmp_path, target):
+    """The average pool's channel blocks on the DSP path (SXTAB16 lanes at 8 bits, byte lanes of
+    masked words at 4 and 2 bits flushed into 16-bit lanes; kernels/src/mixq_eltwise_core.h): every
+    width pair, block / word / element channels, padding, every requantization form, windows past
+    each accumulator's bound (cases.pool_block_cases)."""
+    _, problems = firmware.check_in_qemu(cases.pool_block_cases(7 if target == "cortex-m7" else 8, big=True),
+                                         target, tmp_path)
+    assert not problems, f"{len(problems)} problems, first {problems[:4]}"
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
+def test_add_fast_path_bit_exact_in_qemu(tmp_path, target):
+    """The add's fast path (groups of four, SMMLAR scaling of 8-bit inputs with shift 0 or negative,
+    tables of sub-byte inputs) and its element tail, every bitwidth triple (cases.add_fast_cases)."""
+    _, problems = firmware.check_in_qemu(cases.add_fast_cases(9 if target == "cortex-m7" else 10), target, tmp_path)
+    assert not problems, f"{len(problems)} problems, first {problems[:4]}"

@@ -198,3 +198,24 @@ def test_requantization_extremes(lib):
             want = ops.fully_connected(x, -128, w, cases_acc, m, s, 3, -128, 127)
             got = lib.fully_connected(x, -128, w, cases_acc, m, s, 3, -128, 127, bits=(8, 8, 8))
             np.testing.assert_array_equal(got, want, err_msg=f"multiplier {mult} shift {shift}")
+
+
+def test_avgpool_channel_blocks(lib):
+    """The channel blocks of the DSP path's average pool, run here through the portable path (the
+    same block loop, window runs and finishing forms; the DSP accumulators in test_kernels_dsp.py)."""
+    for case in cases.pool_block_cases(5):
+        _check(lib, case)
+
+
+def test_add_fast_path_groups(lib):
+    """The add's groups of four and element tail, each scaling form (portable path; the DSP path in
+    test_kernels_dsp.py)."""
+    for case in cases.add_fast_cases(5):
+        _check(lib, case)
+
+
+def test_avgpool_channel_blocks_long_windows(lib):
+    """Windows longer than the 16-bit lanes of the DSP path hold (4369 pixels at 4 bits, 21845 at 2)."""
+    for case in cases.pool_block_cases(6, big=True):
+        if case.x.shape[1] > 20:
+            _check(lib, case)

@@ -9,7 +9,20 @@ stride 2), pixels and window rows starting mid-byte, padding on every side (part
 rows above and below), dilation (taps copied one by one), the last bytes of the input tensor
 (no word read past its end), K around the word and 16-element boundaries, and outputs through
 the fused routines and the general path (8-bit outputs, narrow clamp).
+
+The byte row of 8-bit inputs whose channel count is off the word taps (``Cin % 4 != 0``, 4-bit
+weights ``Cin % 8 != 0``; ``mixq_gather8``) is checked for every weight and output width: 1, 2, 3,
+5, 6, 7 channels (and 4 / 12 with 4-bit weights), interior windows copied a word per 4 bytes with
+their rows ``dh * iw * Cin`` bytes apart, border windows (padding on every side, whole padding
+rows, windows wider than the image), dilation across (taps one by one), the last bytes of the
+input (no word read past its end), zero points at both ends of the int8 range with extreme values,
+the zero point folded into the constants (many pixels per channel) or not, odd pixel and channel
+counts, two images, fully connected rows, narrow clamps; the word taps of the other channel counts
+(2-bit weights now included); and the scratch they ask for against the Python mirror
+(``tvm_mixq.codegen.emitter.dsp_conv_scratch``).
 """
+import types
+
 import numpy as np
 import pytest
 
@@ -65,12 +78,8 @@ def _stream_cases(seed: int) -> list:
 
 @pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
 def test_stream_im2col_bit_exact_in_qemu(tmp_path, target):
-    cs = _stream_cases(seed=21 if target == "cortex-m7" else 22)
-    results, raw = firmware.run_cases(cs, target, tmp_path)
-    assert raw.values.get("dsp") == 1, "firmware built without the DSP path"
-    bad = [(r.name, cs[i].describe()) for i, r in enumerate(results) if not r.ok]
-    assert not bad, f"{len(bad)} mismatching cases, first {bad[:4]}; exit {raw.exit_code}"
-    assert raw.exit_code == 0
+    _, problems = firmware.check_in_qemu(_stream_cases(seed=21 if target == "cortex-m7" else 22), target, tmp_path)
+    assert not problems, f"{len(problems)} problems, first {problems[:4]}"
 
 
 def _ring_cases(seed: int) -> list:
@@ -105,12 +114,9 @@ def _ring_cases(seed: int) -> list:
 
 @pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
 def test_ring_im2col_bit_exact_in_qemu(tmp_path, target):
-    cs = _ring_cases(seed=31 if target == "cortex-m7" else 32)
-    results, raw = firmware.run_cases(cs, target, tmp_path)
-    assert raw.values.get("dsp") == 1, "firmware built without the DSP path"
-    bad = [(r.name, cs[i].describe()) for i, r in enumerate(results) if not r.ok]
-    assert not bad, f"{len(bad)} mismatching cases, first {bad[:4]}; exit {raw.exit_code}"
-    assert raw.exit_code == 0
+    _, problems = firmware.check_in_qemu(_ring_cases(seed=31 if target == "cortex-m7" else 32), target, tmp_path)
+    assert not problems, f"{len(problems)} problems, first {problems[:4]}"
+
 
 
 def test_ring_is_optional_when_the_scratch_is_short(tmp_path):
@@ -133,3 +139,71 @@ def test_ring_is_optional_when_the_scratch_is_short(tmp_path):
         assert full.ok and short.ok, (full.name, short.name)
         assert full.scratch > short.scratch, "the case's own request includes the ring"
         assert not refused.ok, "scratch below the minimum must be refused"
+
+
+def _byte_cases(seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    out = []
+    for wb in (8, 4, 2):
+        for ob in (8, 4, 2):
+            bits = (8, wb, ob)
+            # VWW input conv class: 3 channels, 3x3 stride 2, TFLite SAME padding (right/bottom)
+            out.append(_case(rng, bits, 9, 11, 3, 8, 3, 3, (2, 2), (0, 1, 0, 1)))
+            # KWS input conv class: 1 channel, 10x4 stride 2, padding 4/5 and 1/2
+            out.append(_case(rng, bits, 15, 6, 1, 8, 10, 4, (2, 2), (4, 5, 1, 2)))
+        # extreme values with the zero point at both ends of the int8 range
+        for mode, zp in (("max", -128), ("min", 127), ("edges", -128), ("edges", 127)):
+            c = _case(rng, (8, wb, 8), 6, 7, 5, 4, 3, 3, (1, 1), (1, 1, 1, 1), mode=mode)
+            c.x_zp = zp
+            acc = cases.ops.conv2d_accumulate(c.x, zp, c.w, c.stride, c.padding, c.dilation)
+            c.bias, c.multiplier, c.shift = cases._requant(rng, acc, 8, mode == "edges")
+            out.append(c)
+        for cin in (1, 2, 3, 5, 6, 7) + ((4, 12) if wb == 4 else ()):
+            # padding 2 on every side: whole padding rows, partial window rows, windows wider than
+            # the image (5x3 filter on a 4-wide input)
+            out.append(_case(rng, (8, wb, 8), 5, 4, cin, 6, 5, 3, (1, 1), (2, 2, 2, 2)))
+            # dilation 2 across and down (taps one by one), stride (1, 2), odd channel count
+            out.append(_case(rng, (8, wb, 4), 8, 9, cin, 5, 3, 3, (1, 2), (2, 2, 2, 2), (2, 2)))
+        # channels on the word taps (widened straight from the input, padding taps 0): 2-bit weights
+        # with their sum(x - zp), 4-bit weights in groups of 8
+        for cin in ((8, 16) if wb == 4 else (4, 8)):
+            out.append(_case(rng, (8, wb, 8), 5, 6, cin, 6, 3, 3, (1, 1), (1, 1, 1, 1), mode="edges"))
+        # vertical dilation only: interior windows with rows 2 iw Cin bytes apart
+        out.append(_case(rng, (8, wb, 8), 9, 8, 3, 4, 3, 3, (1, 1), (0, 0, 1, 1), (2, 1)))
+        # the last window row ends on the last byte of the input (no padding): no word past it
+        out.append(_case(rng, (8, wb, 8), 4, 5, 3, 4, 2, 3, (2, 2), (0, 0, 0, 0)))
+        out.append(_case(rng, (8, wb, 2), 3, 3, 1, 4, 3, 3, (1, 1), (0, 0, 0, 0)))
+        # few pixels for many channels (zero point not folded), odd pixel count, odd Cout
+        out.append(_case(rng, (8, wb, 8), 3, 5, 3, 33, 3, 3, (1, 1), (1, 1, 1, 1)))
+        out.append(_case(rng, (8, wb, 8), 5, 5, 3, 7, 3, 3, (2, 2), (1, 1, 1, 1)))
+        # two images; narrow clamp (the general path on the same rows)
+        out.append(_case(rng, (8, wb, 8), 5, 5, 6, 4, 3, 3, (1, 1), (1, 1, 1, 1), n=2))
+        out.append(_case(rng, (8, wb, 4), 7, 7, 3, 8, 3, 3, (2, 2), (1, 1, 1, 1), narrow=True))
+        # fully connected with K % 4 != 0 (one row, K bytes copied)
+        for k in (27, 41):
+            x = cases._values(rng, (2, k), -128, 127, "random")
+            w = cases._values(rng, (6, k), *layout.weight_range(wb), "random")
+            c = cases.ConvCase("fully_connected", (8, wb, 8), x, int(rng.integers(-128, 128)), w, None)
+            c.bias, c.multiplier, c.shift = cases._requant(rng, (x - c.x_zp) @ w.T, 8, False)
+            out.append(c)
+    return out
+
+
+def _mirror_scratch(case) -> int:
+    """The Python mirror of the DSP scratch (what the code generator gives the call)."""
+    from tvm_mixq.codegen.emitter import dsp_conv_scratch
+
+    w = case.w if case.w.ndim == 4 else case.w.reshape(case.w.shape[0], 1, 1, -1)
+    f = dict(zip("nhwc", w.shape))
+    layer = types.SimpleNamespace(template="fc" if case.op == "fully_connected" else "conv",
+                                  p={"bits": case.bits, "filter_dims": f})
+    return dsp_conv_scratch(layer)
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
+def test_byte_row_im2col_bit_exact_in_qemu(tmp_path, target):
+    cs = _byte_cases(seed=41 if target == "cortex-m7" else 42)
+    results, problems = firmware.check_in_qemu(cs, target, tmp_path)
+    assert not problems, f"{len(problems)} problems, first {problems[:4]}"
+    wrong = [(r.name, r.scratch, _mirror_scratch(c)) for r, c in zip(results, cs) if r.scratch != _mirror_scratch(c)]
+    assert not wrong, f"scratch of the DSP build vs the Python mirror: {wrong[:4]}"

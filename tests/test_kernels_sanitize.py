@@ -54,6 +54,19 @@ def test_every_variant_clean_under_asan_ubsan(sanitized_lib):
     assert "306/306 cases bit-exact" in proc.stdout  # 288 variant cases + 18 of the _lanes entry points
 
 
+def test_pool_blocks_and_add_groups_clean_under_asan_ubsan(sanitized_lib):
+    """The average pool's block loop (channel blocks, window runs, partial windows, long windows)
+    and the add's groups of four with their element tail."""
+    from tvm_mixq.kernellib.cases import add_fast_cases, pool_block_cases
+
+    n = len(pool_block_cases(12, big=True)) + len(add_fast_cases(12))
+    proc = subprocess.run([sys.executable, "-m", "tvm_mixq.kernellib.cases", "--lib", str(sanitized_lib),
+                           "--per-variant", "0", "--seed", "12", "--pool-blocks"], env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"{n}/{n} cases bit-exact" in proc.stdout
+
+
 def test_sanitizer_catches_an_overflow(sanitized_lib):
     proc = subprocess.run([sys.executable, "-c", OVERFLOW_SCRIPT, str(sanitized_lib)], env=_env(),
                           capture_output=True, text=True, timeout=120)

@@ -38,6 +38,7 @@ MIXQ_INLINE int32_t mixq_use_packed(int32_t IB, int32_t WB, const mixq_conv_geom
 
 MIXQ_INLINE int32_t mixq_use_ring(int32_t IB, const mixq_conv_geom *g);
 MIXQ_INLINE int32_t mixq_ring_bytes(int32_t IB, const mixq_conv_geom *g);
+MIXQ_INLINE int32_t mixq_row8_bytes(int32_t IB, int32_t WB, const mixq_conv_geom *g);
 
 /* Bytes of scratch the DSP path needs without the ring of converted rows. */
 MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
@@ -49,8 +50,8 @@ MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq
          * (kp/2 halfwords per channel; none when the caller passes them, the _lanes entry points) */
         return 2 * g->kp + per_channel + (IB == 4 && !g->lanes ? cpad * g->kp : 0);
     }
-    /* int16 im2col rows of two pixels */
-    return 4 * g->kp + per_channel;
+    /* int16 im2col rows of two pixels, the byte row of 8-bit inputs off the word taps */
+    return 4 * g->kp + mixq_row8_bytes(IB, WB, g) + per_channel;
 }
 
 /* Bytes of scratch the DSP path asks for (get_buffer_size): the above, then the ring of converted
@@ -93,52 +94,306 @@ MIXQ_INLINE void mixq_pixel(const mixq_conv_geom *g, int32_t pix, int32_t *b, in
     *b = pix / g->oh;
 }
 
-/* im2col of output pixel pix into slot p of buf as int16 (x - zp) in mixq_perm16 order;
- * returns sum(x - zp) (not computed by the 8-bit fast path, which does not need it). */
+/* 8-bit inputs whose taps are whole permutation groups (Cin % 4 == 0; 4-bit weights: Cin % 8 == 0)
+ * are widened straight from the input, tap by tap; other 8-bit inputs go through a byte row. */
+MIXQ_INLINE int32_t mixq_word_taps8(int32_t WB, const mixq_conv_geom *g) {
+    return (g->cin & (WB == 4 ? 7 : 3)) == 0;
+}
+
+/* Per-call constants of the byte row (mixq_gather8), in scratch in front of it (mixq_row8_init). */
+typedef struct {
+    const uint8_t *src_max; /* interior windows whose top-left byte is at most here read no word past the input */
+    uint32_t yend, xend;    /* interior windows: top-left input row < yend, column < xend (0: none) */
+    int32_t nw;             /* words of one window-row copy, ceil(KW Cin / 4) */
+    int32_t sadj, dadj;     /* source / byte-row advance after a window-row copy */
+    uint32_t zw;            /* the zero point's byte, 4 times */
+    uint32_t off;           /* -zp in both halfwords */
+} mixq_row8;
+
+/* Bytes of the byte-row block (constants, kp bytes, 4 bytes a word copy may write past them), 0
+ * when the layer does not use it. */
+MIXQ_INLINE int32_t mixq_row8_bytes(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
+    return IB == 8 && !mixq_word_taps8(WB, g) ? (int32_t)sizeof(mixq_row8) + g->kp + 4 : 0;
+}
+
+/* The block sits after the int16 rows of the two pixels (4 kp bytes from buf). */
+MIXQ_INLINE mixq_row8 *mixq_row8_at(const mixq_conv_geom *g, int16_t *buf) {
+    return (mixq_row8 *)(void *)((uint8_t *)(void *)buf + 4 * g->kp);
+}
+
+/* Widen the 8-bit values at src (nb bytes, a multiple of the permutation group, any alignment) to
+ * int16 (x - zp) in mixq_perm16 order into slot p of buf from halfword idx (a group boundary);
+ * off = -zp in both halfwords. Returns sum(x - zp) for 2-bit weights (else 0). Per 4 values:
+ * SXTB16 of the word and of the word rotated by 8, two SADD16 (4-bit weights: PKHBT/PKHTB merges
+ * of two words into the order a0 a4 a1 a5 a2 a6 a3 a7; 2-bit weights: SADD16 and SMLAD of the sum). */
+MIXQ_INLINE int32_t mixq_widen8(int32_t WB, const uint8_t *src, int32_t nb, int32_t idx, int32_t p, int16_t *buf,
+                                uint32_t off) {
+    int32_t sum = 0;
+    uint32_t *dst = (uint32_t *)(void *)(buf + mixq_ipos(idx, p));
+    if (WB == 4) {
+        /* per 8 values x0..3, y0..3: 2 LDR, 4 SXTB16, PKHBT (x0, y0), (x1, y1), PKHTB (x2, y2),
+         * (x3, y3), 4 SADD16, STRD of the first pair to this group, of the second 16 bytes on */
+        int32_t n = nb >> 3;
+        uint32_t x, y, xe, xo, ye, yo;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[x], [%[s]], #4\n\t"
+            "ldr %[y], [%[s]], #4\n\t"
+            "sxtb16 %[xe], %[x]\n\t"
+            "sxtb16 %[xo], %[x], ror #8\n\t"
+            "sxtb16 %[ye], %[y]\n\t"
+            "sxtb16 %[yo], %[y], ror #8\n\t"
+            "pkhbt %[x], %[xe], %[ye], lsl #16\n\t"
+            "pkhbt %[y], %[xo], %[yo], lsl #16\n\t"
+            "pkhtb %[xe], %[ye], %[xe], asr #16\n\t"
+            "pkhtb %[xo], %[yo], %[xo], asr #16\n\t"
+            "sadd16 %[x], %[x], %[off]\n\t"
+            "sadd16 %[y], %[y], %[off]\n\t"
+            "sadd16 %[xe], %[xe], %[off]\n\t"
+            "sadd16 %[xo], %[xo], %[off]\n\t"
+            "strd %[x], %[y], [%[d]]\n\t"
+            "strd %[xe], %[xo], [%[d], #16]\n\t"
+            "add %[d], %[d], #32\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b\n\t"
+            : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(n), [x] "=&r"(x), [y] "=&r"(y), [xe] "=&r"(xe),
+              [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo)
+            : [off] "r"(off)
+            : "cc", "memory");
+        return 0;
+    }
+    if (WB == 8) {
+        /* per 4 values: LDR, 2 SXTB16, 2 SADD16 (none when zp is 0 or folded into the constants,
+         * mixq_fold_zp8), STRD (to the next group of the slot, 16 bytes on) */
+        int32_t n = nb >> 2;
+        uint32_t x, e, o;
+#define MIXQ_WIDEN8_LOOP(sub)                                                                           \
+    __asm__ volatile("1:\n\t"                                                                           \
+                     "ldr %[x], [%[s]], #4\n\t"                                                         \
+                     "sxtb16 %[e], %[x]\n\t"                                                            \
+                     "sxtb16 %[o], %[x], ror #8\n\t" sub "strd %[e], %[o], [%[d]], #16\n\t"              \
+                     "subs %[n], %[n], #1\n\t"                                                          \
+                     "bne 1b\n\t"                                                                       \
+                     : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(n), [x] "=&r"(x), [e] "=&r"(e), [o] "=&r"(o) \
+                     : [off] "r"(off)                                                                   \
+                     : "cc", "memory")
+        if (off == 0) {
+            MIXQ_WIDEN8_LOOP("");
+        } else {
+            MIXQ_WIDEN8_LOOP("sadd16 %[e], %[e], %[off]\n\tsadd16 %[o], %[o], %[off]\n\t");
+        }
+#undef MIXQ_WIDEN8_LOOP
+        return 0;
+    }
+    for (int32_t i = 0; i < nb; i += 4, dst += 4) { /* a1 a3 a0 a2 */
+        const uint32_t x = mixq_load_u32(src + i);
+        const uint32_t e = (uint32_t)__sadd16((int16x2_t)__sxtb16(x), (int16x2_t)off);       /* a0, a2 */
+        const uint32_t o = (uint32_t)__sadd16((int16x2_t)mixq_sxtb16_ror8(x), (int16x2_t)off); /* a1, a3 */
+        dst[0] = o;
+        dst[1] = e;
+        /* |x - zp| <= 255, so the pair sums stay int16 */
+        sum = mixq_smlad((uint32_t)__sadd16((int16x2_t)e, (int16x2_t)o), 0x00010001u, sum);
+    }
+    return sum;
+}
+
+/* Copy n > 0 bytes a word at a time (unaligned loads and stores; up to 3 bytes past dst + n are
+ * written); src + n <= end, and no word is read past end. Returns dst + n. */
+MIXQ_INLINE uint8_t *mixq_copy8(uint8_t *dst, const uint8_t *src, int32_t n, const uint8_t *end) {
+    int32_t i = 0;
+    if (end - src < ((n + 3) & ~3)) { /* the last bytes of the tensor */
+        for (; i + 4 <= n; i += 4) {
+            mixq_store_u32(dst + i, mixq_load_u32(src + i));
+        }
+        for (; i < n; i++) {
+            dst[i] = src[i];
+        }
+        return dst + n;
+    }
+    do {
+        mixq_store_u32(dst + i, mixq_load_u32(src + i));
+        i += 4;
+    } while (i < n);
+    return dst + n;
+}
+
+/* Fill n >= 0 bytes with the byte pattern w (up to 3 bytes past dst + n are written). */
+MIXQ_INLINE uint8_t *mixq_fill8(uint8_t *dst, uint32_t w, int32_t n) {
+    for (int32_t i = 0; i < n; i += 4) {
+        mixq_store_u32(dst + i, w);
+    }
+    return dst + n;
+}
+
+/* Once per call: the constants of the byte row, and its tail [K, kp + 4) filled with the zero
+ * point's byte (each pixel restores the word at K, the only part a copy may overwrite). */
+MIXQ_INLINE void mixq_row8_init(const mixq_conv_geom *g, const uint8_t *in, int16_t *buf) {
+    mixq_row8 *r = mixq_row8_at(g, buf);
+    const int32_t cin = g->cin, rowb = g->kw * cin, step = g->dh * g->iw * cin;
+    const int32_t ylim = g->ih - (g->kh - 1) * g->dh, xlim = g->iw - g->kw + 1;
+    r->nw = (rowb + 3) >> 2;
+    r->sadj = step - 4 * r->nw;
+    r->dadj = rowb - 4 * r->nw;
+    r->zw = (uint32_t)(uint8_t)g->in_zp * 0x01010101u;
+    r->off = (uint32_t)(uint16_t)(int16_t)(-g->in_zp) * 0x00010001u;
+    /* every tap of a window inside needs dilation 1 across and room for the window */
+    r->yend = g->dw == 1 && ylim > 0 && xlim > 0 ? (uint32_t)ylim : 0;
+    r->xend = r->yend != 0 ? (uint32_t)xlim : 0;
+    /* the last window row's word copies end at most at the end of the input */
+    const int32_t room = g->n * g->ih * g->iw * cin - (g->kh - 1) * step - 4 * r->nw;
+    r->src_max = room >= 0 ? in + room : in;
+    if (room < 0) {
+        r->yend = r->xend = 0;
+    }
+    mixq_fill8((uint8_t *)(r + 1) + g->k, r->zw, g->kp + 4 - g->k - 3);
+}
+
+/* 8-bit weights, many pixels per channel (each pixel then saves two SADD16 per 4 values, each
+ * channel costs about 3 instructions per 4 weights): the byte row keeps the raw x (r->off = 0) and
+ * the constants take -zp sum(w) (padding taps hold zp, so sum (x - zp) w = sum x w - zp sum w; the
+ * padded weights are 0). sum(w) by USADA8 of w ^ 0x80808080 (w + 128 per byte), minus 128 kp.
+ * Modulo 2^32: the accumulator plus the constant is the exact sum. */
+MIXQ_INLINE void mixq_fold_zp8(const mixq_conv_geom *g, const uint8_t *filter, int16_t *buf, int32_t *cst) {
+    mixq_row8 *r = mixq_row8_at(g, buf);
+    if (r->off == 0 || mixq_npix(g) < 2 * g->cout) {
+        return;
+    }
+    const int32_t pair_words = g->kp >> 1; /* words of a channel pair, interleaved one word at a time */
+    const uint32_t *w = (const uint32_t *)(const void *)filter;
+    const uint32_t zp = (uint32_t)g->in_zp, bias = 128u * (uint32_t)g->kp;
+    for (int32_t c = 0; c < g->cout; c += 2, w += pair_words) {
+        uint32_t s0 = 0, s1 = 0;
+        for (int32_t j = 0; j < pair_words; j += 2) {
+            s0 = __usada8(w[j] ^ 0x80808080u, 0, s0);
+            s1 = __usada8(w[j + 1] ^ 0x80808080u, 0, s1);
+        }
+        cst[c] = (int32_t)((uint32_t)cst[c] - zp * (s0 - bias));
+        if (c + 1 < g->cout) {
+            cst[c + 1] = (int32_t)((uint32_t)cst[c + 1] - zp * (s1 - bias));
+        }
+    }
+    r->off = 0;
+}
+
+/* The im2col row of output pixel (b, oy, ox) of an 8-bit input as bytes at row (the byte row of
+ * the block r): with dilation 1 a window row is KW*Cin contiguous input bytes, copied a word at a
+ * time; taps outside the image hold the zero point's byte (x - zp = 0), as does the tail up to kp.
+ * Each copy or fill may write up to 3 bytes past its end, which the next one overwrites. */
+MIXQ_INLINE void mixq_gather8(const mixq_conv_geom *g, const mixq_row8 *r, const uint8_t *in, int32_t b, int32_t oy,
+                              int32_t ox, uint8_t *row) {
+    const int32_t cin = g->cin, y0 = oy * g->sh - g->ph, x0 = ox * g->sw - g->pw;
+    uint8_t *dst = row;
+    if ((uint32_t)y0 < r->yend && (uint32_t)x0 < r->xend) {
+        const uint8_t *src = in + ((b * g->ih + y0) * g->iw + x0) * cin;
+        if (src <= r->src_max) {
+            /* every tap inside: KH copies of nw words, rows dh * iw * cin source bytes and KW * Cin
+             * row bytes apart; up to 4 words unrolled (2 instructions a word, 4 a row), longer rows in
+             * a loop (4 a word, 5 a row); then the tail word at K back to zero points */
+            int32_t rows = g->kh, n;
+            uint32_t t;
+            const int32_t step = r->sadj + 4 * r->nw, rowb = r->dadj + 4 * r->nw;
+#define MIXQ_COPY_ROWS(body)                                                                              \
+    __asm__ volatile("1:\n\t" body "add %[s], %[s], %[step]\n\t"                                         \
+                     "add %[d], %[d], %[rowb]\n\t"                                                        \
+                     "subs %[rows], %[rows], #1\n\t"                                                      \
+                     "bne 1b\n\t"                                                                         \
+                     "str %[zw], [%[d]]\n\t"                                                              \
+                     : [s] "+r"(src), [d] "+r"(dst), [rows] "+r"(rows), [t] "=&r"(t)                      \
+                     : [step] "r"(step), [rowb] "r"(rowb), [zw] "r"(r->zw)                                 \
+                     : "cc", "memory")
+#define MIXQ_COPY_WORD(off) "ldr %[t], [%[s], #" off "]\n\tstr %[t], [%[d], #" off "]\n\t"
+            if (r->nw == 1) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0"));
+            } else if (r->nw == 2) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0") MIXQ_COPY_WORD("4"));
+            } else if (r->nw == 3) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0") MIXQ_COPY_WORD("4") MIXQ_COPY_WORD("8"));
+            } else if (r->nw == 4) {
+                MIXQ_COPY_ROWS(MIXQ_COPY_WORD("0") MIXQ_COPY_WORD("4") MIXQ_COPY_WORD("8") MIXQ_COPY_WORD("12"));
+            } else {
+                __asm__ volatile("1:\n\t"
+                                 "mov %[n], %[nw]\n"
+                                 "2:\n\t"
+                                 "ldr %[t], [%[s]], #4\n\t"
+                                 "str %[t], [%[d]], #4\n\t"
+                                 "subs %[n], %[n], #1\n\t"
+                                 "bne 2b\n\t"
+                                 "add %[s], %[s], %[sadj]\n\t"
+                                 "add %[d], %[d], %[dadj]\n\t"
+                                 "subs %[rows], %[rows], #1\n\t"
+                                 "bne 1b\n\t"
+                                 "str %[zw], [%[d]]\n\t"
+                                 : [s] "+r"(src), [d] "+r"(dst), [rows] "+r"(rows), [n] "=&r"(n), [t] "=&r"(t)
+                                 : [nw] "r"(r->nw), [sadj] "r"(r->sadj), [dadj] "r"(r->dadj), [zw] "r"(r->zw)
+                                 : "cc", "memory");
+            }
+#undef MIXQ_COPY_ROWS
+#undef MIXQ_COPY_WORD
+            return;
+        }
+    }
+    const uint8_t *end = in + g->n * g->ih * g->iw * cin;
+    const int32_t rowb = g->kw * cin;
+    /* taps [kx0, kx1) of a window row are inside (dilation 1) */
+    const int32_t kx0 = x0 >= 0 ? 0 : mixq_min_i32(-x0, g->kw);
+    const int32_t kx1 = mixq_max_i32(mixq_min_i32(g->kw, g->iw - x0), kx0);
+    const int32_t pre = kx0 * cin, mid = (kx1 - kx0) * cin, post = (g->kw - kx1) * cin;
+    for (int32_t ky = 0; ky < g->kh; ky++) {
+        const int32_t iy = y0 + ky * g->dh;
+        if ((uint32_t)iy >= (uint32_t)g->ih) {
+            dst = mixq_fill8(dst, r->zw, rowb);
+            continue;
+        }
+        const int32_t line = (b * g->ih + iy) * g->iw;
+        if (g->dw == 1) {
+            dst = mixq_fill8(dst, r->zw, pre);
+            if (mid > 0) {
+                dst = mixq_copy8(dst, in + (line + x0 + kx0) * cin, mid, end);
+            }
+            dst = mixq_fill8(dst, r->zw, post);
+            continue;
+        }
+        for (int32_t kx = 0; kx < g->kw; kx++) {
+            const int32_t ix = x0 + kx * g->dw;
+            dst = (uint32_t)ix < (uint32_t)g->iw ? mixq_copy8(dst, in + (line + ix) * cin, cin, end)
+                                                 : mixq_fill8(dst, r->zw, cin);
+        }
+    }
+    mixq_store_u32(dst, r->zw);
+}
+
+/* im2col of output pixel pix into slot p of buf as int16 (x - zp) in mixq_perm16 order; returns
+ * sum(x - zp) (not computed for 8-bit weights, which do not need it). 8-bit inputs: a word at a
+ * time, from the input (mixq_word_taps8) or from the byte row at buf + 4 kp bytes (mixq_gather8,
+ * mixq_row8_init once per call); sub-byte inputs element by element. */
 MIXQ_INLINE int32_t mixq_im2col16(int32_t IB, int32_t WB, const mixq_conv_geom *g, const uint8_t *in, int32_t pix,
                                   int32_t p, int16_t *buf) {
     int32_t b, oy, ox, sum = 0, idx = 0;
     mixq_pixel(g, pix, &b, &oy, &ox);
-    /* 8-bit inputs whose segments are whole permutation groups are widened a word at a time */
-    const int32_t fast = IB == 8 && ((WB == 8 && (g->cin & 3) == 0) || (WB == 4 && (g->cin & 7) == 0));
     const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-g->in_zp) * 0x00010001u;
+    if (IB == 8 && !mixq_word_taps8(WB, g)) {
+        const mixq_row8 *r = mixq_row8_at(g, buf);
+        uint8_t *row = (uint8_t *)(void *)(mixq_row8_at(g, buf) + 1);
+        mixq_gather8(g, r, in, b, oy, ox, row);
+        return mixq_widen8(WB, row, g->kp, 0, p, buf, r->off);
+    }
     for (int32_t ky = 0; ky < g->kh; ky++) {
         const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
         for (int32_t kx = 0; kx < g->kw; kx++) {
             const int32_t ix = ox * g->sw - g->pw + kx * g->dw;
             const int32_t inside = mixq_inside(g, iy, ix);
             const int32_t base = ((b * g->ih + iy) * g->iw + ix) * g->cin;
-            if (fast && WB == 8) {
-                const uint8_t *src = in + base;
-                for (int32_t ci = 0; ci < g->cin; ci += 4, idx += 4) {
-                    uint32_t *dst = (uint32_t *)(void *)(buf + mixq_ipos(idx, p));
-                    if (inside) {
-                        const uint32_t x = mixq_load_u32(src + ci);
-                        dst[0] = (uint32_t)__sadd16((int16x2_t)__sxtb16(x), (int16x2_t)off);
-                        dst[1] = (uint32_t)__sadd16((int16x2_t)mixq_sxtb16_ror8(x), (int16x2_t)off);
-                    } else {
+            if (IB == 8) { /* whole groups: widened from the input, padding taps 0 */
+                if (inside) {
+                    sum += mixq_widen8(WB, in + base, g->cin, idx, p, buf, off);
+                } else {
+                    for (int32_t i = 0; i < g->cin; i += 4) {
+                        uint32_t *dst = (uint32_t *)(void *)(buf + mixq_ipos(idx + i, p));
                         dst[0] = 0;
                         dst[1] = 0;
                     }
                 }
-            } else if (fast) {
-                /* groups of 8 in the order (a0 a4) (a1 a5) | (a2 a6) (a3 a7) */
-                const uint8_t *src = in + base;
-                for (int32_t ci = 0; ci < g->cin; ci += 8, idx += 8) {
-                    uint32_t *d0 = (uint32_t *)(void *)(buf + mixq_ipos(idx, p));
-                    uint32_t *d1 = (uint32_t *)(void *)(buf + mixq_ipos(idx + 4, p));
-                    if (inside) {
-                        const uint32_t x = mixq_load_u32(src + ci), y = mixq_load_u32(src + ci + 4);
-                        const uint32_t xe = __sxtb16(x), xo = mixq_sxtb16_ror8(x);
-                        const uint32_t ye = __sxtb16(y), yo = mixq_sxtb16_ror8(y);
-                        d0[0] = (uint32_t)__sadd16((int16x2_t)((xe & 0xFFFFu) | (ye << 16)), (int16x2_t)off);
-                        d0[1] = (uint32_t)__sadd16((int16x2_t)((xo & 0xFFFFu) | (yo << 16)), (int16x2_t)off);
-                        d1[0] = (uint32_t)__sadd16((int16x2_t)((xe >> 16) | (ye & 0xFFFF0000u)), (int16x2_t)off);
-                        d1[1] = (uint32_t)__sadd16((int16x2_t)((xo >> 16) | (yo & 0xFFFF0000u)), (int16x2_t)off);
-                    } else {
-                        d0[0] = d0[1] = d1[0] = d1[1] = 0;
-                    }
-                }
+                idx += g->cin;
             } else {
                 for (int32_t ci = 0; ci < g->cin; ci++, idx++) {
                     const int32_t v = inside ? mixq_get_act(in, base + ci, IB) - g->in_zp : 0;
@@ -1692,9 +1947,13 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     const int32_t pair_words = mixq_row_bytes(g->k, WB) >> 1; /* 32-bit words of one channel pair */
     const int32_t npix = mixq_npix(g);
     int16_t *act = (int16_t *)scratch;
-    /* after the activations (2 pixels): requantization parameters, per-channel constants, then the
-     * A4W4 re-spaced weights (unless the caller passes them: the _lanes entry points), then the ring */
-    mixq_rq *rq = (mixq_rq *)(void *)(act + (packed ? g->kp : 2 * g->kp));
+    /* after the activations (2 pixels; 8-bit inputs off the word taps: then their byte row):
+     * requantization parameters, per-channel constants, then the A4W4 re-spaced weights (unless the
+     * caller passes them: the _lanes entry points), then the ring */
+    mixq_rq *rq = (mixq_rq *)(void *)(act + (packed ? g->kp : 2 * g->kp + mixq_row8_bytes(IB, WB, g) / 2));
+    if (mixq_row8_bytes(IB, WB, g) != 0) {
+        mixq_row8_init(g, in, act);
+    }
     int32_t *cst = (int32_t *)(void *)(rq + ((g->cout + 1) & ~1));
     const int32_t cpad = (g->cout + 1) & ~1;
     int32_t *accs = cst + cpad; /* 2 * cpad accumulators */
@@ -1716,6 +1975,9 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     } else {
         for (int32_t c = 0; c < g->cout; c++) {
             cst[c] = bias ? bias[c] : 0;
+        }
+        if (WB == 8 && mixq_row8_bytes(IB, WB, g) != 0) {
+            mixq_fold_zp8(g, filter, act, cst);
         }
     }
     const int32_t fz = mixq_fz_kind(IB, WB, OB, g, packed);

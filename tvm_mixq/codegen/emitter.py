@@ -272,8 +272,10 @@ def dsp_conv_scratch(layer: Layer) -> int:
     requantization constants and accumulators, plus two int16 im2col rows, or for the packed
     W4A4/W2A2 paths two lane rows (and the ring of converted rows). W4A4 layers are emitted with
     their weights in lane words (:func:`.layers.uses_w4_lanes`): the packed path runs at every pixel
-    count and keeps no re-spaced copy (before: ``Cpad * kp`` bytes more). The generated ``init()``
-    re-checks it on the target.
+    count and keeps no re-spaced copy (before: ``Cpad * kp`` bytes more). 8-bit inputs whose channel
+    count is off the word taps (``Cin % 4``, 4-bit weights ``Cin % 8``) add the byte row
+    (``mixq_row8_bytes``: 32 bytes of constants, the row, 4 bytes of overrun). The generated
+    ``init()`` re-checks it on the target.
     """
     from ..kernellib.layout import weight_row_len
 
@@ -288,7 +290,8 @@ def dsp_conv_scratch(layer: Layer) -> int:
         if uses_w4_lanes(layer.p):
             return packed
         return max(packed + (cpad * kp if ib == 4 else 0), 4 * kp + per_channel)
-    return 4 * kp + per_channel
+    row8 = 32 + kp + 4 if ib == 8 and f["c"] % (8 if wb == 4 else 4) != 0 else 0
+    return 4 * kp + row8 + per_channel
 
 
 def _dsp_ring_bytes(layer: Layer) -> int:

@@ -261,6 +261,97 @@ def random_pool_case(rng: np.random.Generator, bits: tuple[int, int], mode: Opti
                     int(rng.integers(olo, ohi + 1)))
 
 
+#: Channel counts of :func:`pool_block_cases` per input bitwidth: full blocks of whole words (16
+#: channels at 8 bits, 32 at 4 and 2 bits), blocks plus single words, plus a partial word element
+#: by element, a single word, pixels that do not start on a byte (all element by element).
+POOL_BLOCK_CHANNELS = {8: (16, 20, 23, 4, 3, 36, 6, 21), 4: (32, 40, 46, 8, 7, 6, 64), 2: (32, 48, 52, 16, 50, 4, 64)}
+
+
+def pool_block_cases(seed: int, big: bool = False) -> list[PoolCase]:
+    """Average pools for the channel blocks of the DSP path (kernels/src/mixq_eltwise_core.h): every
+    input and output width, the channel counts of :data:`POOL_BLOCK_CHANNELS`, global windows (whole
+    rows: one run) and windows with padding and strides (partial windows, empty rows), every way a
+    sum becomes an output (no requantization, SMMLAR with right and left shifts, the general
+    multiplier, narrow clamps, zero points at the ends of the range), output pixels that do not
+    start on a byte; then windows longer than the register accumulators hold (8 bits: 256 pixels,
+    4 bits: 17, 2 bits: 85) at the extreme values, and with ``big`` longer than their 16-bit lanes
+    hold (4 bits: 4369 pixels, 2 bits: 21845)."""
+    rng = np.random.default_rng(seed)
+    out: list[PoolCase] = []
+    shapes = (  # (h, w), filter, stride, padding
+        ((5, 4), (5, 4), (1, 1), (0, 0, 0, 0)),
+        ((6, 7), (3, 3), (2, 2), (1, 1, 1, 1)),
+        ((5, 6), (2, 3), (1, 2), (1, 0, 2, 1)),
+        ((4, 9), (3, 2), (3, 3), (0, 2, 0, 1)),
+    )
+    for ib, ob in itertools.product(layout.BITS, repeat=2):
+        lo, hi = layout.act_range(ib)
+        olo, ohi = layout.act_range(ob)
+        for i, c in enumerate(POOL_BLOCK_CHANNELS[ib]):
+            (h, w), f, st, pad = shapes[i % len(shapes)]
+            x = _values(rng, (1 + (i == 2), h, w, c), lo, hi, ("random", "edges", "max", "min")[i % 4])
+            kind = (i + ib + ob) % 5
+            if kind == 0 and ib == ob:  # TFLite's plain average pool
+                out.append(PoolCase((ib, ob), x, f, st, pad, olo, ohi))
+                continue
+            ratio = (1 << ob) / (1 << ib) * float(rng.uniform(0.4, 3.0))
+            m, s = ops.quantize_multiplier(ratio)
+            if kind == 3:  # below 2^30, or a right shift past 22: the general multiplier
+                m, s = (m >> 1, s + 1) if i % 2 else (m, -25)
+            qmin, qmax = (olo + 1, ohi - 1) if kind == 4 and ohi - olo > 2 else (olo, ohi)
+            x_zp = (lo, hi, int(rng.integers(lo, hi + 1)))[i % 3]
+            out_zp = (ohi, olo, int(rng.integers(olo, ohi + 1)))[i % 3]
+            out.append(PoolCase((ib, ob), x, f, st, pad, qmin, qmax, x_zp, m, s, out_zp))
+    long_windows = {8: [(17, 17, 16), (17, 17, 4)], 4: [(6, 6, 32), (5, 5, 8)], 2: [(10, 10, 32), (10, 9, 16)]}
+    if big:
+        long_windows[4].append((67, 67, 8))
+        long_windows[2].append((148, 148, 16))
+    for ib, shapes_ib in long_windows.items():
+        lo, hi = layout.act_range(ib)
+        for h, w, c in shapes_ib:
+            for value in (lo, hi):  # every lane at its bound, then one element at the other end
+                x = np.full((1, h, w, c), value, dtype=np.int64)
+                out.append(PoolCase((ib, ib), x, (h, w), (1, 1), (0, 0, 0, 0), *layout.act_range(ib)))
+                x = x.copy()
+                x[0, h - 1, 0, c - 1] = lo + hi - value
+                m, s = ops.quantize_multiplier(0.75)
+                out.append(PoolCase((ib, 8), x, (h, w - 1), (1, 1), (0, 0, 0, 0), -128, 127, lo, m, s, -3))
+    return out
+
+
+def add_fast_cases(seed: int) -> list[AddCase]:
+    """Elementwise adds for the fast path of kernels/src/mixq_eltwise_core.h (groups of four, 8-bit
+    inputs by the SMMLAR form, sub-byte inputs by tables): every bitwidth triple; element counts
+    that leave 1-3 elements to the element loop; each 8-bit input with shift 0 (scale the larger
+    one: multiplier 1/2) or negative; left shifts 20 and 0; zero points and values at the ends of
+    the range; narrow clamps; and calls off the fast path (an output multiplier below 2^30), which
+    run element by element."""
+    rng = np.random.default_rng(seed)
+    out: list[AddCase] = []
+    for i, bits in enumerate(BIT_TRIPLES):
+        b1, b2, ob = bits
+        (lo1, hi1), (lo2, hi2), (olo, ohi) = (layout.act_range(b) for b in bits)
+        for k in range(3):
+            shape = ((1, 3, 5, 7), (2, 2, 2, 4), (1, 1, 1, 29))[k]
+            mode = ("random", "edges", ("max", "min")[i % 2])[k]
+            x1 = _values(rng, shape, lo1, hi1, mode)
+            x2 = _values(rng, shape, lo2, hi2, "random" if mode == "edges" else mode)
+            s1, s2 = (0.02 / (1 << b1), 0.02 / (1 << b2)) if k == 0 else (0.05 / (1 << b1), 0.013 / (1 << b2))
+            if k == 2:
+                s1, s2 = s2 * (1 << b2) / (1 << b1), s1 * (1 << b1) / (1 << b2)
+            so = (s1 * (1 << b1) + s2 * (1 << b2)) / (1 << ob) * float(rng.uniform(0.4, 1.2))
+            if k == 2:  # left shift 0: the output multiplier stays below one (as TFLite's ADD needs)
+                so = max(so, 2.5 * max(s1, s2))
+            params = ops.add_params(s1, s2, so, left_shift=(20, 20, 0)[k])
+            if k == 0 and i % 3 == 0:  # off the fast path: an output multiplier below 2^30
+                params = ops.AddParams(params.x1_mult, params.x1_shift, params.x2_mult, params.x2_shift,
+                                       params.out_mult >> 1, params.out_shift + 1, params.left_shift)
+            qmin, qmax = (olo + 1, ohi - 1) if k == 1 and ohi - olo > 2 else (olo, ohi)
+            zp1, zp2 = ((lo1, hi2), (hi1, lo2), (int(rng.integers(lo1, hi1 + 1)), int(rng.integers(lo2, hi2 + 1))))[k]
+            out.append(AddCase(bits, x1, zp1, x2, zp2, params, (olo, ohi, (olo + ohi) // 2)[k], qmin, qmax))
+    return out
+
+
 def all_cases(seed: int, per_variant: int) -> list:
     """``per_variant`` random cases of every variant of every op (and of the ``_lanes`` entry points)."""
     rng = np.random.default_rng(seed)
@@ -298,9 +389,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--lib", default=None, help="shared library to load (default: build it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-variant", type=int, default=2)
+    parser.add_argument("--pool-blocks", action="store_true",
+                        help="also the average pool block cases and the add fast-path cases")
     args = parser.parse_args(argv)
     lib = KernelLib(args.lib, flavour=args.flavour)
     cases = all_cases(args.seed, args.per_variant)
+    if args.pool_blocks:
+        cases += pool_block_cases(args.seed, big=True) + add_fast_cases(args.seed)
     bad = check_cases(lib, cases)
     for b in bad:
         sys.stderr.write(f"mismatch: {b}\n")

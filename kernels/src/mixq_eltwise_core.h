@@ -1,7 +1,9 @@
 /*
  * mixq_eltwise_core.h - elementwise add and average pool cores, written once for all bitwidths.
- * Neither needs scratch (the add's input tables and the pool's block sums live on the stack). Arithmetic follows TFLite's int8 ADD and AVERAGE_POOL_2D (see the
- * parameter structs in mixq_kernels.h).
+ * Neither needs scratch (the add's input tables and the pool's block sums live on the stack).
+ * Arithmetic follows TFLite's int8 ADD and AVERAGE_POOL_2D (see the parameter structs in
+ * mixq_kernels.h); the SIMD paths and their bounds are described in kernels/README.md, "Average
+ * pool and add".
  */
 #ifndef MIXQ_ELTWISE_CORE_H
 #define MIXQ_ELTWISE_CORE_H
@@ -133,17 +135,20 @@ MIXQ_INLINE void mixq_add_groups(int32_t IB1, int32_t IB2, int32_t OB, int32_t R
 
 /* Largest |MBQM((x - zp) << ls, m, shift)| over the inputs of b bits (MBQM is monotone for m >= 0). */
 MIXQ_INLINE int64_t mixq_add_bound(int32_t b, int32_t zp, int32_t ls, int32_t m, int32_t shift) {
-    const int64_t lo = mixq_mbqm((mixq_act_lo(b) - zp) * (1 << ls), m, shift);
-    const int64_t hi = mixq_mbqm((mixq_act_hi(b) - zp) * (1 << ls), m, shift);
-    return (lo < 0 ? -lo : lo) > (hi < 0 ? -hi : hi) ? (lo < 0 ? -lo : lo) : (hi < 0 ? -hi : hi);
+    int64_t lo = mixq_mbqm((mixq_act_lo(b) - zp) * (1 << ls), m, shift);
+    int64_t hi = mixq_mbqm((mixq_act_hi(b) - zp) * (1 << ls), m, shift);
+    lo = lo < 0 ? -lo : lo;
+    hi = hi < 0 ? -hi : hi;
+    return lo > hi ? lo : hi;
 }
 
-/* TFLite's ADD: out = clamp(MBQM(a1 + a2, mo, so) + ozp) with a_k = MBQM((x_k - zp_k) << ls, m_k, s_k).
- * Fast path (the output scaled by the SMMLAR form 1 of mixq_qf and 8-bit inputs by form 1 or with
- * shift 0, the usual TFLite case: shifts <= 0, multipliers >= 2^30): groups of four elements (one load per input: a word, a halfword or a byte;
- * one store), 8-bit inputs scaled per element (MLA, 2 ADD, SMMLAR, ASR), sub-byte inputs through a
- * table of their 16 / 4 scaled values; the last count % 4 elements, and calls off the fast path,
- * element by element with the general multiply. */
+/* TFLite's ADD: out = clamp(MBQM(a1 + a2, mo, so) + ozp), a_k = MBQM((x_k - zp_k) << ls, m_k, s_k).
+ * Fast path (the output scaled by the SMMLAR form 1 of mixq_qf, 8-bit inputs by form 1 or with
+ * shift 0; the usual TFLite case: shifts <= 0, multipliers >= 2^30): groups of four elements (one
+ * load per input: a word, a halfword or a byte; one store), 8-bit inputs scaled per element (a
+ * multiply, then 2 ADD, SMMLAR, ASR; shift 0: one SMMLAR), sub-byte inputs through a table of their
+ * 16 / 4 scaled values; the last count % 4 elements, and calls off the fast path, element by
+ * element with the general multiply. */
 MIXQ_INLINE mixq_status mixq_add_run(int32_t IB1, int32_t IB2, int32_t OB, const mixq_context *ctx,
                                      const mixq_add_params *p, const mixq_dims *dims, const void *in1_v,
                                      const void *in2_v, void *out_v) {

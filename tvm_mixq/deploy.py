@@ -200,7 +200,7 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     t0 = time.perf_counter()
     admissible = None
     try:
-        # sub-byte kernels may need more scratch than int8 ones (W4A4 re-spaces its weights): no
+        # sub-byte kernels may need more scratch than int8 ones (the depthwise ring of rows): no
         # op's scratch grows past the room the smallest int8 plan leaves under the SRAM limit
         # (without a limit: under the int8 baseline's arena). A bound per op, not a guarantee for
         # the whole plan: the plan generated may still hold more (deploy refuses what does not fit)

@@ -285,8 +285,9 @@ def scratch_admissible(graph: Graph, slack_bytes: int) -> Callable[[int, int, in
     ``slack_bytes`` over its int8 scratch (the generated code's scratch, :func:`tvm_mixq.codegen.
     emitter.scratch_at_bits`). With ``slack_bytes`` the room between the int8 plan's peak and the
     SRAM limit, no step makes one op's call need more than the limit (sub-byte tensors only
-    shrink the other buffers): W4A4 kernels re-space their weights into scratch (K bytes per
-    output channel), which on VWW-96's widest layers is 20-40 KB."""
+    shrink the other buffers): e.g. the packed-field depthwise path keeps a ring of three converted
+    rows (about 6 KB on VWW-96's last depthwise layer). (W4A4 convolutions no longer grow: the code
+    generator passes their weights re-spaced from flash.)"""
     from ..codegen.emitter import scratch_at_bits
 
     at = scratch_at_bits(graph)

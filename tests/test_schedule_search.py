@@ -197,3 +197,14 @@ def test_op_weights_price_recomputation(vww) -> None:
     assert priced.extra_macs < base.extra_macs
     # under a limit, the cheapest fitting plan still fits
     assert plan_memory(vww, {"mixq.sram_limit_kb": 36}, op_weights={0: 3.0}).peak <= 36 * 1024
+
+
+def test_a_limit_met_beyond_the_recomputation_budget_is_not_refused(vww):
+    """When the only candidates under the limit recompute more than the budgets allow (here the
+    first conv's MACs weigh 12x, as a costly kernel would), the plan that fits is kept rather than
+    refused with a peak the search itself reached."""
+    g = vww
+    weights = {op.index: 1.0 for op in g.ops}
+    weights[0] = 12.0
+    plan = plan_memory(g, {"mixq.sram_limit_kb": 36, "mixq.patch_grid": "24x1"}, op_weights=weights)
+    assert plan.peak <= 36 * 1024 and plan.patch_stage is not None

@@ -129,6 +129,6 @@ def test_without_limit_a_plan_slower_than_int8_gives_way_to_int8(tmp_path: Path,
                               "mixq.cost_budget=0.6", "--run", "-o", str(tmp_path / "dep"), "--no-report")
     assert code == 0 and data["bit_exact"] is True
     kinds = [s["kind"] for s in data["schedules"]]
-    assert kinds[-1] == "int8 baseline" and all(s["instructions"] for s in data["schedules"])
+    assert kinds[-1] == "int8 baseline" == data["schedule"] and all(s["instructions"] for s in data["schedules"])
     assert data["instructions"] == data["baselines"]["int8_instructions"]
     assert all(layer["out_bits"] in (8, None) for layer in data["layers"])

@@ -112,6 +112,7 @@ class DeployResult:
     report_path: Optional[Path] = None
     seconds: float = 0.0
     schedules: list[dict[str, Any]] = field(default_factory=list)
+    schedule: str = ""  # the kind of the schedule kept
 
     def to_json(self) -> dict[str, Any]:
         mixq = self.mixq
@@ -140,6 +141,7 @@ class DeployResult:
             },
             "device_memory": {"sram_bytes": self.memory.sram_bytes, "flash_bytes": self.memory.flash_bytes,
                               "board": self.memory.board},
+            "schedule": self.schedule,
             "schedules": self.schedules,
             "report": str(self.report_path) if self.report_path else None,
             "output_dir": str(self.out_dir) if self.out_dir else None,
@@ -496,7 +498,7 @@ def deploy(
 
     result = DeployResult(path, target, options, memory, variants["mixq"], variants["int8"], samples[0].shape[0],
                           planned, summary, out_dir=out,
-                          schedules=[sch.to_json() for sch in schedules])
+                          schedules=[sch.to_json() for sch in schedules], schedule=best.kind)
     result.agreement = float(np.mean(_top1(variants["mixq"].expected) == _top1(variants["int8"].expected)))
     if with_tflm:
         say("measuring TFLM's arena")

@@ -548,6 +548,107 @@ MIXQ_FZ_A2_O2("mixq_fz_a2o2lh", MIXQ_FZ_A2_LH);
 MIXQ_FZ_A2_O2("mixq_fz_a2o2mh", MIXQ_FZ_A2_MH);
 
 
+/* ---- stream rows: gather of a pixel pair (mixq_srow_pair in mixq_conv_dsp.h) -----------------
+ * Frame (mixq_sgf): 0 plan, 4 B0, 8 sh0, 12 B1, 16 sh1, 20 dst, then A2: 24 lane table,
+ * 28 0x10011001, 32 t0, 36 t1 (segment sums, accumulated); A4: 24 0x78007800, 28 0x40084008,
+ * 32 0x000F000F. The plan holds, per stream word, the number of pieces that start in it, then per
+ * piece {p, mask, mul}; a negative count ends it. Per piece and pixel: v = (load(p + B) >> sh) &
+ * mask, added into the pixel's 64-bit accumulator (r5:r6, r7:r8) as v mul (UMLAL); after the
+ * pieces of a word its low halves are the two pixels' stream words: B and sh go to the stack
+ * while they are converted (A2: 4 table lanes each, stored as lane pairs with STRD, sums by SMLAD;
+ * A4: 2 lane words each), then the accumulators move down by 32 bits. 11 instructions per piece
+ * (both pixels), 42 (A2) / 32 (A4) per stream word. */
+#define MIXQ_SG_PIECES                       \
+    "1:\n\t"                                 \
+    "ldm r0!, {r9, r10, r11}\n\t"            \
+    "ldr r12, [r9, r1]\n\t"                  \
+    "lsr r12, r12, r2\n\t"                   \
+    "and r12, r12, r10\n\t"                  \
+    "umlal r5, r6, r12, r11\n\t"             \
+    "ldr r12, [r9, r3]\n\t"                  \
+    "lsr r12, r12, r4\n\t"                   \
+    "and r12, r12, r10\n\t"                  \
+    "umlal r7, r8, r12, r11\n\t"             \
+    "subs lr, lr, #1\n\t"                    \
+    "bne 1b\n"
+
+#define MIXQ_SG_NEXT                         \
+    "pop {r0-r4}\n\t"                        \
+    "mov r5, r6\n\t"                         \
+    "mov.w r6, #0\n\t"                       \
+    "mov r7, r8\n\t"                         \
+    "mov.w r8, #0\n\t"                       \
+    "ldr lr, [r0], #4\n\t"                   \
+    "cmp lr, #0\n\t"                         \
+    "bgt 1b\n\t"                             \
+    "beq 2b\n\t"
+
+#define MIXQ_SG_ENTER                        \
+    "push {r0, r4-r11, lr}\n\t"              \
+    "ldm r0, {r0-r4}\n\t"                    \
+    "mov.w r5, #0\n\t"                       \
+    "mov.w r6, #0\n\t"                       \
+    "mov.w r7, #0\n\t"                       \
+    "mov.w r8, #0\n\t"                       \
+    "ldr lr, [r0], #4\n\t"                   \
+    "cmp lr, #0\n\t"                         \
+    "beq 2f\n\t"
+
+/* one lane of both pixels: table lookups, one STRD, the two segment sums */
+#define MIXQ_SG_A2_LANE(ext0, ext1, off)          \
+    ext0 "\n\t" ext1 "\n\t"                       \
+    "ldr r10, [r2, r10, lsl #2]\n\t"              \
+    "ldr r11, [r2, r11, lsl #2]\n\t"              \
+    "strd r10, r11, [r1, #" off "]\n\t"           \
+    "smlad r4, r10, r3, r4\n\t"                   \
+    "smlad r9, r11, r3, r9\n\t"
+
+__asm__(MIXQ_FZ_FUNC("mixq_sg_a2") MIXQ_SG_ENTER MIXQ_SG_PIECES
+        "2:\n\t"
+        "push {r0-r4}\n\t"
+        "ldr r0, [sp, #20]\n\t"
+        "add r0, r0, #20\n\t"
+        "ldm r0, {r1, r2, r3, r4, r9}\n\t"
+        MIXQ_SG_A2_LANE("uxtb r10, r5", "uxtb r11, r7", "0")
+        MIXQ_SG_A2_LANE("ubfx r10, r5, #8, #8", "ubfx r11, r7, #8, #8", "8")
+        MIXQ_SG_A2_LANE("ubfx r10, r5, #16, #8", "ubfx r11, r7, #16, #8", "16")
+        MIXQ_SG_A2_LANE("lsr r10, r5, #24", "lsr r11, r7, #24", "24")
+        "add r1, r1, #32\n\t"
+        "stm r0, {r1, r2, r3, r4, r9}\n\t"
+        MIXQ_SG_NEXT
+        "pop {r0, r4-r11, pc}\n\t"
+        ".size mixq_sg_a2, .-mixq_sg_a2\n\t"
+        ".previous\n\t");
+
+/* two lane words of one pixel's stream word x: [(n0-8) + (n1-8) 2^11, (n4-8) + (n5-8) 2^11] and
+ * [(n2-8) + (n3-8) 2^11, (n6-8) + (n7-8) 2^11] (as mixq_nibble_lanes) */
+#define MIXQ_SG_A4_WORD(x, off)                    \
+    "and r9, " x ", #0x000F000F\n\t"               \
+    "and r10, r2, " x ", lsl #7\n\t"               \
+    "orr r9, r9, r10\n\t"                          \
+    "ssub16 r9, r9, r3\n\t"                        \
+    "and r10, r4, " x ", lsr #8\n\t"               \
+    "and r11, r2, " x ", lsr #1\n\t"               \
+    "orr r10, r10, r11\n\t"                        \
+    "ssub16 r10, r10, r3\n\t"                      \
+    "strd r9, r10, [r1, #" off "]\n\t"
+
+__asm__(MIXQ_FZ_FUNC("mixq_sg_a4") MIXQ_SG_ENTER MIXQ_SG_PIECES
+        "2:\n\t"
+        "push {r0-r4}\n\t"
+        "ldr r0, [sp, #20]\n\t"
+        "add r0, r0, #20\n\t"
+        "ldm r0, {r1, r2, r3, r4}\n\t"
+        MIXQ_SG_A4_WORD("r5", "0")
+        MIXQ_SG_A4_WORD("r7", "8")
+        "add r1, r1, #16\n\t"
+        "str r1, [r0]\n\t"
+        MIXQ_SG_NEXT
+        "pop {r0, r4-r11, pc}\n\t"
+        ".size mixq_sg_a4, .-mixq_sg_a4\n\t"
+        ".previous\n\t");
+
+
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int mixq_conv_asm_unused;

@@ -866,15 +866,27 @@ MIXQ_INLINE void mixq_srow_fill(const mixq_conv_geom *g, const mixq_srow *s, con
         const uint8_t *src = in + (sb >> 3);
         const uint32_t sh = (uint32_t)sb & 7u;
         uint8_t *dst = d + s->dstart;
-        for (int32_t done = 0; done < nbits; done += 24, src += 3, dst += 3) {
-            uint32_t v;
-            if (src + 4 <= s->end) {
-                v = mixq_load_u32(src);
-            } else { /* the last bytes of the input: no read past its end */
-                v = 0;
-                for (int32_t i = 0; src + i < s->end; i++) {
-                    v |= (uint32_t)src[i] << (8 * i);
-                }
+        /* chunks of 4 bytes (row on a byte: plain words) or 3 (each word shifted), loads that stay
+         * inside the input first, then the last ones byte by byte */
+        const int32_t step = sh == 0 ? 4 : 3, n = (nbits + 8 * step - 1) / (8 * step);
+        const int32_t room = (int32_t)(s->end - src) - 4;
+        int32_t safe = room < 0 ? 0 : room / step + 1, m = 0;
+        if (safe > n) {
+            safe = n;
+        }
+        if (sh == 0) {
+            for (; m < safe; m++, src += 4, dst += 4) {
+                mixq_store_u32(dst, mixq_load_u32(src));
+            }
+        } else {
+            for (; m < safe; m++, src += 3, dst += 3) {
+                mixq_store_u32(dst, mixq_load_u32(src) >> sh);
+            }
+        }
+        for (; m < n; m++, src += step, dst += step) { /* the last bytes of the input: no read past its end */
+            uint32_t v = 0;
+            for (int32_t i = 0; i < 4 && src + i < s->end; i++) {
+                v |= (uint32_t)src[i] << (8 * i);
             }
             mixq_store_u32(dst, v >> sh);
         }
@@ -890,46 +902,70 @@ MIXQ_INLINE void mixq_srow_fill(const mixq_conv_geom *g, const mixq_srow *s, con
     }
 }
 
-/* Point the plan's pieces at the slots of output row oy of image b, copying the rows no slot holds. */
+/* Point the plan's pieces at the slots of output row oy of image b, copying the rows no slot holds.
+ * With dilation 1 down the KH rows of an output row are consecutive, so row r of the image lives in
+ * slot r mod KH (no two rows of an output row share one); otherwise slots are found by their tags. */
 MIXQ_INLINE void mixq_srow_row(const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t oy, mixq_srow *s) {
-    int32_t keep[MIXQ_RING_MAX_KH], map[MIXQ_RING_MAX_KH];
-    for (int32_t i = 0; i < g->kh; i++) {
-        keep[i] = 0;
-    }
-    for (int32_t ky = 0; ky < g->kh; ky++) {
-        const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
-        map[ky] = -1;
-        if ((uint32_t)iy >= (uint32_t)g->ih) {
-            map[ky] = g->kh; /* the pattern row */
-            continue;
+    const uint8_t *rp[MIXQ_RING_MAX_KH];
+    const int32_t y0 = oy * g->sh - g->ph;
+    if (g->dh == 1) {
+        int32_t i = (b * g->ih + y0) % g->kh;
+        if (i < 0) {
+            i += g->kh;
         }
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            const int32_t iy = y0 + ky;
+            uint8_t *d = s->slots + i * s->slot_bytes;
+            if ((uint32_t)iy >= (uint32_t)g->ih) {
+                rp[ky] = s->slots + g->kh * s->slot_bytes; /* the pattern row */
+            } else {
+                if (s->tag[i] != b * g->ih + iy) {
+                    mixq_srow_fill(g, s, in, b, iy, d);
+                    s->tag[i] = b * g->ih + iy;
+                }
+                rp[ky] = d;
+            }
+            if (++i == g->kh) {
+                i = 0;
+            }
+        }
+    } else {
+        int32_t keep[MIXQ_RING_MAX_KH], map[MIXQ_RING_MAX_KH];
         for (int32_t i = 0; i < g->kh; i++) {
-            if (s->tag[i] == b * g->ih + iy) {
+            keep[i] = 0;
+        }
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            const int32_t iy = y0 + ky * g->dh;
+            map[ky] = g->kh; /* the pattern row */
+            if ((uint32_t)iy < (uint32_t)g->ih) {
+                map[ky] = -1;
+                for (int32_t i = 0; i < g->kh; i++) {
+                    if (s->tag[i] == b * g->ih + iy) {
+                        map[ky] = i;
+                        keep[i] = 1;
+                    }
+                }
+            }
+        }
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            if (map[ky] < 0) {
+                int32_t i = 0;
+                while (keep[i]) { /* at most kh - 1 slots are kept, so one is free */
+                    i++;
+                }
+                mixq_srow_fill(g, s, in, b, y0 + ky * g->dh, s->slots + i * s->slot_bytes);
+                s->tag[i] = b * g->ih + y0 + ky * g->dh;
                 map[ky] = i;
                 keep[i] = 1;
             }
+            rp[ky] = s->slots + map[ky] * s->slot_bytes;
         }
-    }
-    for (int32_t ky = 0; ky < g->kh; ky++) {
-        if (map[ky] >= 0) {
-            continue;
-        }
-        const int32_t iy = oy * g->sh - g->ph + ky * g->dh;
-        int32_t i = 0;
-        while (keep[i]) { /* at most kh - 1 slots are kept, so one is free */
-            i++;
-        }
-        mixq_srow_fill(g, s, in, b, iy, s->slots + i * s->slot_bytes);
-        s->tag[i] = b * g->ih + iy;
-        map[ky] = i;
-        keep[i] = 1;
     }
     uint32_t *w = s->plan;
     int32_t ky = 0, part = 0;
     for (int32_t i = 0; i < s->nw; i++) {
-        const int32_t n = (int32_t)*w++;
-        for (int32_t j = 0; j < n; j++, w += 3) {
-            w[0] = (uint32_t)(uintptr_t)(s->slots + map[ky] * s->slot_bytes + 3 * part);
+        for (int32_t n = (int32_t)*w++; n > 0; n--, w += 3) {
+            w[0] = (uint32_t)(uintptr_t)(rp[ky] + 3 * part);
             if (++part == s->npr) {
                 part = 0;
                 ky++;
@@ -1617,6 +1653,7 @@ typedef struct {
     int32_t *cs;                  /* A2 column sums */
     int32_t tag[MIXQ_RING_MAX_KH]; /* b * ih + iy held by each slot, -1: none */
     int32_t map[MIXQ_RING_MAX_KH]; /* slot of each window row of the current output row, -1: padding */
+    const uint32_t *src[MIXQ_RING_MAX_KH]; /* the slot of each window row, 0: padding */
     int32_t row;                  /* b * oh + oy the map is for, -1: none */
 } mixq_ring;
 
@@ -1664,53 +1701,61 @@ MIXQ_INLINE void mixq_ring_row(int32_t IB, const mixq_conv_geom *g, const uint8_
         r->map[ky] = s;
         keep[s] = 1;
     }
+    for (int32_t ky = 0; ky < g->kh; ky++) {
+        r->src[ky] = r->map[ky] < 0 ? 0 : r->base + r->map[ky] * sw;
+    }
     r->row = b * g->oh + oy;
 }
 
 /* Activation rows of the pixel pair (ox, ox + 1) of output row oy (ox + 1 < ow) from the ring;
- * returns (A2) the activation sums in sum[0], sum[1]. */
+ * returns (A2) the activation sums in sum[0], sum[1]. The lanes past K (zero) are not written:
+ * the caller writes them once (mixq_ring_tail). */
 MIXQ_INLINE void mixq_ring_pair(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t oy,
                                 int32_t ox, mixq_ring *r, int16_t *buf, int32_t sum[2]) {
     if (r->row != b * g->oh + oy) {
         mixq_ring_row(IB, g, in, b, oy, r);
     }
-    const int32_t ew = g->cin >> 1, nq = mixq_ring_nq(g), slot = mixq_ring_slot_words(IB, g);
-    const uint32_t pad_word = IB == 4 ? MIXQ_A4_PAIR(g->in_zp - 8, g->in_zp - 8) * 0x00010001u
-                                      : mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
+    const int32_t ew = g->cin >> 1, n = g->kw * ew, off = ox * g->sw * ew;
     uint32_t *dst = (uint32_t *)(void *)buf;
     int32_t s0 = 0, s1 = 0;
     for (int32_t ky = 0; ky < g->kh; ky++) {
-        const int32_t s = r->map[ky];
-        if (s < 0) {
-            for (int32_t w = 0; w < g->kw * ew; w++) {
+        const uint32_t *src = r->src[ky];
+        if (src == 0) {
+            const uint32_t pad_word = IB == 4 ? MIXQ_A4_PAIR(g->in_zp - 8, g->in_zp - 8) * 0x00010001u
+                                              : mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
+            for (int32_t w = 0; w < n; w++) {
                 dst[w] = pad_word;
             }
-            dst += g->kw * ew;
+            dst += n;
             if (IB == 2) {
                 s0 += g->kw * g->cin * g->in_zp;
                 s1 += g->kw * g->cin * g->in_zp;
             }
             continue;
         }
-        const uint32_t *src = r->base + s * slot + ox * g->sw * ew;
         if (g->dw == 1) {
-            dst = mixq_copy_words(dst, src, g->kw * ew);
+            dst = mixq_copy_words(dst, src + off, n);
         } else {
             for (int32_t kx = 0; kx < g->kw; kx++) {
-                dst = mixq_copy_words(dst, src + kx * g->dw * ew, ew);
+                dst = mixq_copy_words(dst, src + off + kx * g->dw * ew, ew);
             }
         }
         if (IB == 2) {
-            const int32_t *ws = (const int32_t *)(const void *)(r->base + s * slot + nq * ew);
+            const int32_t *ws = (const int32_t *)(const void *)(src + mixq_ring_nq(g) * ew);
             s0 += ws[ox];
             s1 += ws[ox + 1];
         }
     }
-    for (int32_t w = g->k >> 1; w < g->kp >> 1; w++) {
-        dst[w - (g->k >> 1)] = 0;
-    }
     sum[0] = s0;
     sum[1] = s1;
+}
+
+/* The lanes past K of both pixels (zero), written once per call on the ring path. */
+MIXQ_INLINE void mixq_ring_tail(const mixq_conv_geom *g, int16_t *buf) {
+    uint32_t *w = (uint32_t *)(void *)buf;
+    for (int32_t i = g->k >> 1; i < g->kp >> 1; i++) {
+        w[i] = 0;
+    }
 }
 
 /* ---- fused channel loops (mixq_conv_asm.c) ----------------------------------------------- */
@@ -2200,6 +2245,56 @@ static MIXQ_NOINLINE void mixq_fz_srow_loop4(const mixq_conv_geom *g, const uint
     mixq_fz_srow_loop(4, g, in, s, act, f, fn, out, row_bytes);
 }
 
+/* The pixel loop of a fused call with the ring of converted rows (out of line: few live values,
+ * the code of the variant's other paths does not share its registers): pairs along an output row
+ * copy their rows from the ring, pairs that straddle two output rows run the per-pixel im2col. */
+MIXQ_INLINE void mixq_fz_ring_loop(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, mixq_ring *ring,
+                                   int16_t *act, mixq_fz *f, mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    const int32_t npix = mixq_npix(g), k6 = 6 * g->k;
+    int32_t b = 0, oy = 0, ox = 0;
+    mixq_ring_tail(g, act);
+    for (int32_t pix = 0; pix < npix; pix += 2, out += 2 * row_bytes) {
+        const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
+        if (ox + 1 < g->ow) {
+            int32_t sums[2];
+            mixq_ring_pair(IB, g, in, b, oy, ox, ring, act, sums);
+            if (IB == 2) {
+                f->pre0 = (int32_t)((uint32_t)(k6 - 2 * sums[0]) << 12);
+                f->pre1 = (int32_t)((uint32_t)(k6 - 2 * sums[1]) << 12);
+            }
+        } else if (IB == 4) {
+            mixq_im2col_a4(g, in, pix, 0, act);
+            mixq_im2col_a4(g, in, pix1, 1, act);
+        } else {
+            f->pre0 = (int32_t)((uint32_t)(k6 - 2 * mixq_im2col_a2(g, in, pix, 0, act)) << 12);
+            f->pre1 = (int32_t)((uint32_t)(k6 - 2 * mixq_im2col_a2(g, in, pix1, 1, act)) << 12);
+        }
+        f->out0 = out;
+        f->out1 = pix1 != pix ? out + row_bytes : out;
+        fn(f);
+        ox += 2;
+        while (ox >= g->ow) {
+            ox -= g->ow;
+            if (++oy == g->oh) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+}
+
+static MIXQ_NOINLINE void mixq_fz_ring_loop2(const mixq_conv_geom *g, const uint8_t *in, mixq_ring *ring,
+                                             int16_t *act, mixq_fz *f, mixq_fz_fn fn, uint8_t *out,
+                                             int32_t row_bytes) {
+    mixq_fz_ring_loop(2, g, in, ring, act, f, fn, out, row_bytes);
+}
+
+static MIXQ_NOINLINE void mixq_fz_ring_loop4(const mixq_conv_geom *g, const uint8_t *in, mixq_ring *ring,
+                                             int16_t *act, mixq_fz *f, mixq_fz_fn fn, uint8_t *out,
+                                             int32_t row_bytes) {
+    mixq_fz_ring_loop(4, g, in, ring, act, f, fn, out, row_bytes);
+}
+
 /* Run a fused routine over every pixel pair; returns 0 (nothing written) when the layer's
  * parameters do not qualify. */
 MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
@@ -2254,11 +2349,19 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
             lanes[w] = 0;
         }
     }
-    if (srow != 0) {
+    if (srow != 0) { /* stream rows: the pixel loop out of line */
         if (IB == 2) {
             mixq_fz_srow_loop2(g, in, srow, act, &f, fn, out, row_bytes);
         } else {
             mixq_fz_srow_loop4(g, in, srow, act, &f, fn, out, row_bytes);
+        }
+        return 1;
+    }
+    if (ring != 0 && fz != MIXQ_FZ_W8) { /* the ring: the pixel loop out of line */
+        if (IB == 2) {
+            mixq_fz_ring_loop2(g, in, ring, act, &f, fn, out, row_bytes);
+        } else {
+            mixq_fz_ring_loop4(g, in, ring, act, &f, fn, out, row_bytes);
         }
         return 1;
     }
@@ -2284,25 +2387,7 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
             fn(&f);
             continue;
         }
-        int32_t rb = 0, roy = 0, rox = 0;
-        if (ring != 0) {
-            mixq_pixel(g, pix, &rb, &roy, &rox);
-        }
-        if (srow != 0) {
-            int32_t sums[2];
-            mixq_srow_pair(IB, g, in, pix, pix1, srow, act, sums);
-            if (fz == MIXQ_FZ_A2) {
-                f.pre0 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[0]) << 12);
-                f.pre1 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[1]) << 12);
-            }
-        } else if (ring != 0 && rox + 1 < g->ow) {
-            int32_t sums[2];
-            mixq_ring_pair(IB, g, in, rb, roy, rox, ring, act, sums);
-            if (fz == MIXQ_FZ_A2) {
-                f.pre0 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[0]) << 12);
-                f.pre1 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[1]) << 12);
-            }
-        } else if (fz == MIXQ_FZ_W8) {
+        if (fz == MIXQ_FZ_W8) {
             mixq_im2col16(IB, WB, g, in, pix, 0, act);
             mixq_im2col16(IB, WB, g, in, pix1, 1, act);
         } else if (fz == MIXQ_FZ_A4) {
@@ -2384,6 +2469,9 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
     int32_t mode = mixq_rq_fill(g->cout, q, rq);
     if (g->lo == mixq_act_lo(OB) && g->hi == mixq_act_hi(OB)) {
         mode |= MIXQ_RQ_FULL;
+    }
+    if (ring != 0) {
+        mixq_ring_tail(g, act);
     }
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t two = pix + 1 < npix;

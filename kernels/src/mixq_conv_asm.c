@@ -272,8 +272,36 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     "subs r2, r2, #1\n\t"                                       \
     "bne 2b\n\t"
 
-#define MIXQ_FZ_A4_PAIR(RQ, sat, bits)                          \
+/* The same with a last half chunk (suffix t): K % 16 in 1..8 (and K > 16), the loop over the nf
+ * full chunks (n of the frame), then the 8 K values of the last chunk's first group only: 5 LDRD,
+ * 8 SMLAD, the 4 extractions (21 instructions instead of 36). */
+#define MIXQ_FZ_A4_LOOPT                                        \
     MIXQ_FZ_A4_LOOP                                             \
+    "ldrd r5, r6, [r0]\n\t"                                    \
+    "ldrd r7, r8, [r1], #32\n\t"                               \
+    "smlad r9, r5, r7, lr\n\t"                                 \
+    "smlad r9, r6, r8, r9\n\t"                                 \
+    "ldrd r7, r8, [r1, #-24]\n\t"                              \
+    "smlad r10, r5, r7, lr\n\t"                                \
+    "smlad r10, r6, r8, r10\n\t"                               \
+    "ldrd r5, r6, [r0, #8]\n\t"                                \
+    "smlad r12, r5, r7, lr\n\t"                                \
+    "smlad r12, r6, r8, r12\n\t"                               \
+    "ldrd r7, r8, [r1, #-32]\n\t"                              \
+    "smlad r11, r5, r7, lr\n\t"                                \
+    "smlad r11, r6, r8, r11\n\t"                               \
+    "ubfx r9, r9, #11, #11\n\t"                                \
+    "ubfx r10, r10, #11, #11\n\t"                              \
+    "ubfx r11, r11, #11, #11\n\t"                              \
+    "ubfx r12, r12, #11, #11\n\t"                              \
+    "add r3, r3, r9\n\t"                                       \
+    "add r3, r3, r10, lsl #16\n\t"                             \
+    "add r4, r4, r11\n\t"                                      \
+    "add r4, r4, r12, lsl #16\n\t"
+
+#define MIXQ_FZ_A4_PAIR(RQ, sat, bits) MIXQ_FZ_A4_PAIR_OF(MIXQ_FZ_A4_LOOP, RQ, sat, bits)
+#define MIXQ_FZ_A4_PAIR_OF(LOOP, RQ, sat, bits)                 \
+    LOOP                                                        \
     "ldr lr, [sp, #24]\n\t"                                     \
     "ldm lr!, {r0, r2, r5, r6, r7, r8, r9, r10}\n\t"            \
     "str lr, [sp, #24]\n\t"                                     \
@@ -287,8 +315,9 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     RQ("r4", "r8", "r9", "r10", "r0", sat, bits)
 
 /* any shifts: 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
-#define MIXQ_FZ_A4_PAIRM(sat, bits)                                          \
-    MIXQ_FZ_A4_LOOP                                                          \
+#define MIXQ_FZ_A4_PAIRM(sat, bits) MIXQ_FZ_A4_PAIRM_OF(MIXQ_FZ_A4_LOOP, sat, bits)
+#define MIXQ_FZ_A4_PAIRM_OF(LOOP, sat, bits)                                 \
+    LOOP                                                                     \
     "ldr lr, [sp, #24]\n\t"                                                  \
     "ldm lr!, {r0, r2, r5, r6, r7, r8}\n\t"                                  \
     "uxtah r11, r0, r3\n\t"                                                  \
@@ -330,6 +359,19 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2l", MIXQ_FZ_A4_L);
 MIXQ_FZ_A4_O84("mixq_fz_a4o8m", MIXQ_FZ_A4_PAIRM, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A4_O84("mixq_fz_a4o4m", MIXQ_FZ_A4_PAIRM, "usat", "#4", MIXQ_FZ_STORE4);
 MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
+/* a last half chunk (suffix t): MIXQ_FZ_A4_LOOPT */
+#define MIXQ_FZ_A4_RT(sat, bits) MIXQ_FZ_A4_PAIR_OF(MIXQ_FZ_A4_LOOPT, MIXQ_FZ_RQ, sat, bits)
+#define MIXQ_FZ_A4_LT(sat, bits) MIXQ_FZ_A4_PAIR_OF(MIXQ_FZ_A4_LOOPT, MIXQ_FZ_RQL, sat, bits)
+#define MIXQ_FZ_A4_MT(sat, bits) MIXQ_FZ_A4_PAIRM_OF(MIXQ_FZ_A4_LOOPT, sat, bits)
+MIXQ_FZ_A4_O84("mixq_fz_a4o8t", MIXQ_FZ_A4_RT, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4_O84("mixq_fz_a4o4t", MIXQ_FZ_A4_RT, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4_O2("mixq_fz_a4o2t", MIXQ_FZ_A4_RT);
+MIXQ_FZ_A4_O84("mixq_fz_a4o8lt", MIXQ_FZ_A4_LT, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4_O84("mixq_fz_a4o4lt", MIXQ_FZ_A4_LT, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4_O2("mixq_fz_a4o2lt", MIXQ_FZ_A4_LT);
+MIXQ_FZ_A4_O84("mixq_fz_a4o8mt", MIXQ_FZ_A4_MT, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4_O84("mixq_fz_a4o4mt", MIXQ_FZ_A4_MT, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4_O2("mixq_fz_a4o2mt", MIXQ_FZ_A4_MT);
 
 
 
@@ -378,6 +420,51 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
     "smlad r6, r12, r10, r6\n\t"             \
     "subs r2, r2, #1\n\t"                    \
     "bne 2b\n\t"
+
+/* The same with the lanes of a last partial weight word trimmed (suffix t): K of nl = 4 nf + t lane
+ * words (nf >= 1 full words, t = 1..3; n of the frame = nf | t << 16). After the loop one LDRD of the
+ * weight word and a branch enter the lanes in reverse order (lane t - 1 first): per channel pair
+ * 7 instructions per lane not run, 5 for the dispatch. */
+#define MIXQ_FZ_A2_LANE(rot, off)                \
+    "and r9, lr, r7" rot "\n\t"                 \
+    "and r10, lr, r8" rot "\n\t"                \
+    "ldrd r11, r12, [r0" off "]\n\t"            \
+    "smlad r3, r11, r9, r3\n\t"                 \
+    "smlad r4, r11, r10, r4\n\t"                \
+    "smlad r5, r12, r9, r5\n\t"                 \
+    "smlad r6, r12, r10, r6\n\t"
+
+#define MIXQ_FZ_A2_LOOPT                     \
+    "ldrd r3, r5, [sp, #40]\n\t"             \
+    "mov r4, r3\n\t"                         \
+    "mov r6, r5\n\t"                         \
+    "ldr r0, [sp, #16]\n\t"                  \
+    "ldrh r2, [sp, #20]\n\t"                 \
+    "ldr lr, [sp, #56]\n"                    \
+    "2:\n\t"                                 \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    "and r9, lr, r7\n\t"                     \
+    "and r10, lr, r8\n\t"                    \
+    "ldrd r11, r12, [r0], #32\n\t"          \
+    "smlad r3, r11, r9, r3\n\t"              \
+    "smlad r4, r11, r10, r4\n\t"             \
+    "smlad r5, r12, r9, r5\n\t"              \
+    "smlad r6, r12, r10, r6\n\t"             \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #-24")    \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #-16")    \
+    MIXQ_FZ_A2_LANE(", ror #10", ", #-8")    \
+    "subs r2, r2, #1\n\t"                    \
+    "bne 2b\n\t"                             \
+    "ldrh r2, [sp, #22]\n\t"                 \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    "cmp r2, #2\n\t"                         \
+    "blo 5f\n\t"                             \
+    "beq 4f\n\t"                             \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #16")     \
+    "4:\n\t"                                 \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #8")      \
+    "5:\n\t"                                 \
+    MIXQ_FZ_A2_LANE("", "")
 
 /* 2-bit outputs through per-channel thresholds: the output of channel c is the number of its
  * thresholds T1 <= T2 <= T3 that S' reaches. Bits [8, 24) of the accumulator are
@@ -454,6 +541,7 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
 
 MIXQ_FZ_A2_THR("mixq_fz_a2o2", MIXQ_FZ_A2_LOOP);
 MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
+MIXQ_FZ_A2_THR("mixq_fz_a2o2t", MIXQ_FZ_A2_LOOPT);
 
 /* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
  * for W8). */
@@ -527,6 +615,16 @@ MIXQ_FZ_A2_O84("mixq_fz_a2o8lh", MIXQ_FZ_A2_LH, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A2_O84("mixq_fz_a2o4lh", MIXQ_FZ_A2_LH, "usat", "#4", MIXQ_FZ_STORE4);
 MIXQ_FZ_A2_O84("mixq_fz_a2o8mh", MIXQ_FZ_A2_MH, "ssat", "#8", MIXQ_FZ_STORE8);
 MIXQ_FZ_A2_O84("mixq_fz_a2o4mh", MIXQ_FZ_A2_MH, "usat", "#4", MIXQ_FZ_STORE4);
+/* a last partial weight word trimmed (suffix t): MIXQ_FZ_A2_LOOPT */
+#define MIXQ_FZ_A2_RT(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOPT, MIXQ_FZ_RQ, sat, bits)
+#define MIXQ_FZ_A2_LT(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOPT, MIXQ_FZ_RQL, sat, bits)
+#define MIXQ_FZ_A2_MT(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_LOOPT, sat, bits)
+MIXQ_FZ_A2_O84("mixq_fz_a2o8t", MIXQ_FZ_A2_RT, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4t", MIXQ_FZ_A2_RT, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A2_O84("mixq_fz_a2o8lt", MIXQ_FZ_A2_LT, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4lt", MIXQ_FZ_A2_LT, "usat", "#4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A2_O84("mixq_fz_a2o8mt", MIXQ_FZ_A2_MT, "ssat", "#8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A2_O84("mixq_fz_a2o4mt", MIXQ_FZ_A2_MT, "usat", "#4", MIXQ_FZ_STORE4);
 
 /* 2-bit outputs through the SMMLAR form (few output pixels: no threshold placement at call start);
  * two channel pairs per stored byte. */
@@ -546,6 +644,9 @@ MIXQ_FZ_A2_O2("mixq_fz_a2o2m", MIXQ_FZ_A2_RQM);
 MIXQ_FZ_A2_O2("mixq_fz_a2o2rh", MIXQ_FZ_A2_RH);
 MIXQ_FZ_A2_O2("mixq_fz_a2o2lh", MIXQ_FZ_A2_LH);
 MIXQ_FZ_A2_O2("mixq_fz_a2o2mh", MIXQ_FZ_A2_MH);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2rt", MIXQ_FZ_A2_RT);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2lt", MIXQ_FZ_A2_LT);
+MIXQ_FZ_A2_O2("mixq_fz_a2o2mt", MIXQ_FZ_A2_MT);
 
 
 /* ---- stream rows: gather of a pixel pair (mixq_srow_pair in mixq_conv_dsp.h) -----------------

@@ -1816,11 +1816,32 @@ void mixq_fz_a2o4mh(const mixq_fz *f);
 void mixq_fz_a2o2rh(const mixq_fz *f);
 void mixq_fz_a2o2lh(const mixq_fz *f);
 void mixq_fz_a2o2mh(const mixq_fz *f);
+void mixq_fz_a4o8t(const mixq_fz *f);
+void mixq_fz_a4o4t(const mixq_fz *f);
+void mixq_fz_a4o2t(const mixq_fz *f);
+void mixq_fz_a4o8lt(const mixq_fz *f);
+void mixq_fz_a4o4lt(const mixq_fz *f);
+void mixq_fz_a4o2lt(const mixq_fz *f);
+void mixq_fz_a4o8mt(const mixq_fz *f);
+void mixq_fz_a4o4mt(const mixq_fz *f);
+void mixq_fz_a4o2mt(const mixq_fz *f);
+void mixq_fz_a2o2t(const mixq_fz *f);
+void mixq_fz_a2o8t(const mixq_fz *f);
+void mixq_fz_a2o4t(const mixq_fz *f);
+void mixq_fz_a2o8lt(const mixq_fz *f);
+void mixq_fz_a2o4lt(const mixq_fz *f);
+void mixq_fz_a2o8mt(const mixq_fz *f);
+void mixq_fz_a2o4mt(const mixq_fz *f);
+void mixq_fz_a2o2rt(const mixq_fz *f);
+void mixq_fz_a2o2lt(const mixq_fz *f);
+void mixq_fz_a2o2mt(const mixq_fz *f);
 
 #define MIXQ_FZ_W8 1
 #define MIXQ_FZ_A4 2
 #define MIXQ_FZ_A2 3
 #define MIXQ_FZ_A2H 4 /* routine selection only: A2 with K <= 8 */
+#define MIXQ_FZ_A2T 5 /* routine selection only: A2 with the lanes of a last partial weight word trimmed */
+#define MIXQ_FZ_A4T 6 /* routine selection only: A4 with a last half chunk (K % 16 in 1..8, K > 16) */
 #define MIXQ_FZ_THR_MIN_PIXELS 64 /* A2 2-bit outputs: thresholds from this many output pixels on */
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 
@@ -1858,6 +1879,11 @@ MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_w8o4, mixq_fz_w8o4l, mixq_fz_w8o4m)
                                   : MIXQ_FZ_PICK(mixq_fz_w8o2, mixq_fz_w8o2l, mixq_fz_w8o2m));
     }
+    if (fz == MIXQ_FZ_A4T) {
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8t, mixq_fz_a4o8lt, mixq_fz_a4o8mt)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4t, mixq_fz_a4o4lt, mixq_fz_a4o4mt)
+                                  : MIXQ_FZ_PICK(mixq_fz_a4o2t, mixq_fz_a4o2lt, mixq_fz_a4o2mt));
+    }
     if (fz == MIXQ_FZ_A4) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m)
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m)
@@ -1870,6 +1896,14 @@ MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a2o8h, mixq_fz_a2o8lh, mixq_fz_a2o8mh)
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a2o4h, mixq_fz_a2o4lh, mixq_fz_a2o4mh)
                                   : MIXQ_FZ_PICK(mixq_fz_a2o2rh, mixq_fz_a2o2lh, mixq_fz_a2o2mh));
+    }
+    if (fz == MIXQ_FZ_A2T) { /* K of 4 nf + t lane words, nf >= 1, t = 1..3: the last t lanes trimmed */
+        if (OB == 2 && form == 4) {
+            return mixq_fz_a2o2t;
+        }
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a2o8t, mixq_fz_a2o8lt, mixq_fz_a2o8mt)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a2o4t, mixq_fz_a2o4lt, mixq_fz_a2o4mt)
+                                  : MIXQ_FZ_PICK(mixq_fz_a2o2rt, mixq_fz_a2o2lt, mixq_fz_a2o2mt));
     }
     if (OB == 2 && form == 4) {
         return mixq_fz_a2o2;
@@ -2322,14 +2356,21 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     if (!ok) {
         return 0;
     }
-    /* A2 with K <= 8: the routines without the inner loop and lanes 2 and 3 (zero padding) */
-    const mixq_fz_fn fn = mixq_fz_routine(fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8 ? MIXQ_FZ_A2H : fz, OB, ok);
+    /* A2 with K <= 8: the routines without the inner loop and lanes 2 and 3 (zero padding); with
+     * K of 4 nf + t lane words (nf >= 1, t = 1..3), those that run t lanes of the last weight word */
+    const int32_t nl = (g->k + 3) >> 2, trim = fz == MIXQ_FZ_A2 && nl >= 4 && (nl & 3) != 0;
+    /* A4 with K % 16 in 1..8 (K > 16): those that run only the first group of the last chunk */
+    const int32_t half = fz == MIXQ_FZ_A4 && g->k > 16 && (g->k & 15) != 0 && (g->k & 15) <= 8;
+    const mixq_fz_fn fn = mixq_fz_routine(
+        fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8 ? MIXQ_FZ_A2H
+                                                     : (trim ? MIXQ_FZ_A2T : (half ? MIXQ_FZ_A4T : fz)),
+        OB, ok);
     f.k[0] = 0;
     f.k[1] = 0x00010001u;
     f.k[2] = 0x00020002u;
     f.k[3] = 0x00030003u;
     f.ap = (const uint32_t *)(const void *)act;
-    f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2 : g->kp >> 4;
+    f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2 : (trim ? (nl >> 2) | ((nl & 3) << 16) : (half ? g->k >> 4 : g->kp >> 4));
     f.prm = prm;
     f.prm_end = prm + mixq_fz_block_words(fz, OB, ok) * (g->cout >> 1);
     f.wp = fz == MIXQ_FZ_A4 ? wl : (const uint32_t *)(const void *)filter;

@@ -228,6 +228,34 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
  * r4: pixel 1). Parameter block per channel pair as for W8 (cst includes the -896 K/16 offset).
  * Outputs: r11 (pixel 0, channel 0), r12 (0, 1), r3 (1, 0), r4 (1, 1); lr ends on the next
  * parameter block. */
+/* first group (8 K values) of a chunk: p0 / p1 activation words at addressing a0 / a1 (a0 may
+ * post-increment the row by a chunk), the weights advanced by a chunk */
+#define MIXQ_FZ_A4_G0(a0, a1)                                   \
+    "ldrd r5, r6, [r0" a0 "\n\t"                                \
+    "ldrd r7, r8, [r1], #32\n\t"                                \
+    "smlad r9, r5, r7, lr\n\t"                                  \
+    "smlad r9, r6, r8, r9\n\t"                                  \
+    "ldrd r7, r8, [r1, #-24]\n\t"                               \
+    "smlad r10, r5, r7, lr\n\t"                                 \
+    "smlad r10, r6, r8, r10\n\t"                                \
+    "ldrd r5, r6, [r0" a1 "\n\t"                                \
+    "smlad r12, r5, r7, lr\n\t"                                 \
+    "smlad r12, r6, r8, r12\n\t"                                \
+    "ldrd r7, r8, [r1, #-32]\n\t"                               \
+    "smlad r11, r5, r7, lr\n\t"                                 \
+    "smlad r11, r6, r8, r11\n\t"
+
+/* the four fields into the halfword sums */
+#define MIXQ_FZ_A4_EXTRACT                                      \
+    "ubfx r9, r9, #11, #11\n\t"                                 \
+    "ubfx r10, r10, #11, #11\n\t"                               \
+    "ubfx r11, r11, #11, #11\n\t"                               \
+    "ubfx r12, r12, #11, #11\n\t"                               \
+    "add r3, r3, r9\n\t"                                        \
+    "add r3, r3, r10, lsl #16\n\t"                              \
+    "add r4, r4, r11\n\t"                                       \
+    "add r4, r4, r12, lsl #16\n\t"
+
 #define MIXQ_FZ_A4_LOOP                                         \
     "movs r3, #0\n\t"                                           \
     "movs r4, #0\n\t"                                           \
@@ -235,19 +263,7 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     "ldr r2, [sp, #20]\n\t"                                     \
     "ldr lr, [sp, #56]\n"                                       \
     "2:\n\t"                                                    \
-    "ldrd r5, r6, [r0], #32\n\t"                                \
-    "ldrd r7, r8, [r1], #32\n\t"                                \
-    "smlad r9, r5, r7, lr\n\t"                                  \
-    "smlad r9, r6, r8, r9\n\t"                                  \
-    "ldrd r7, r8, [r1, #-24]\n\t"                               \
-    "smlad r10, r5, r7, lr\n\t"                                 \
-    "smlad r10, r6, r8, r10\n\t"                                \
-    "ldrd r5, r6, [r0, #-24]\n\t"                               \
-    "smlad r12, r5, r7, lr\n\t"                                 \
-    "smlad r12, r6, r8, r12\n\t"                                \
-    "ldrd r7, r8, [r1, #-32]\n\t"                               \
-    "smlad r11, r5, r7, lr\n\t"                                 \
-    "smlad r11, r6, r8, r11\n\t"                                \
+    MIXQ_FZ_A4_G0("], #32", ", #-24]")                          \
     "ldrd r5, r6, [r0, #-16]\n\t"                               \
     "ldrd r7, r8, [r1, #-16]\n\t"                               \
     "smlad r9, r5, r7, r9\n\t"                                  \
@@ -261,14 +277,7 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     "ldrd r7, r8, [r1, #-16]\n\t"                               \
     "smlad r11, r5, r7, r11\n\t"                                \
     "smlad r11, r6, r8, r11\n\t"                                \
-    "ubfx r9, r9, #11, #11\n\t"                                 \
-    "ubfx r10, r10, #11, #11\n\t"                               \
-    "ubfx r11, r11, #11, #11\n\t"                               \
-    "ubfx r12, r12, #11, #11\n\t"                               \
-    "add r3, r3, r9\n\t"                                        \
-    "add r3, r3, r10, lsl #16\n\t"                              \
-    "add r4, r4, r11\n\t"                                       \
-    "add r4, r4, r12, lsl #16\n\t"                              \
+    MIXQ_FZ_A4_EXTRACT                                          \
     "subs r2, r2, #1\n\t"                                       \
     "bne 2b\n\t"
 
@@ -277,29 +286,9 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
  * 8 SMLAD, the 4 extractions (21 instructions instead of 36). */
 #define MIXQ_FZ_A4_LOOPT                                        \
     MIXQ_FZ_A4_LOOP                                             \
-    "ldrd r5, r6, [r0]\n\t"                                    \
-    "ldrd r7, r8, [r1], #32\n\t"                               \
-    "smlad r9, r5, r7, lr\n\t"                                 \
-    "smlad r9, r6, r8, r9\n\t"                                 \
-    "ldrd r7, r8, [r1, #-24]\n\t"                              \
-    "smlad r10, r5, r7, lr\n\t"                                \
-    "smlad r10, r6, r8, r10\n\t"                               \
-    "ldrd r5, r6, [r0, #8]\n\t"                                \
-    "smlad r12, r5, r7, lr\n\t"                                \
-    "smlad r12, r6, r8, r12\n\t"                               \
-    "ldrd r7, r8, [r1, #-32]\n\t"                              \
-    "smlad r11, r5, r7, lr\n\t"                                \
-    "smlad r11, r6, r8, r11\n\t"                               \
-    "ubfx r9, r9, #11, #11\n\t"                                \
-    "ubfx r10, r10, #11, #11\n\t"                              \
-    "ubfx r11, r11, #11, #11\n\t"                              \
-    "ubfx r12, r12, #11, #11\n\t"                              \
-    "add r3, r3, r9\n\t"                                       \
-    "add r3, r3, r10, lsl #16\n\t"                             \
-    "add r4, r4, r11\n\t"                                      \
-    "add r4, r4, r12, lsl #16\n\t"
+    MIXQ_FZ_A4_G0("]", ", #8]")                                 \
+    MIXQ_FZ_A4_EXTRACT
 
-#define MIXQ_FZ_A4_PAIR(RQ, sat, bits) MIXQ_FZ_A4_PAIR_OF(MIXQ_FZ_A4_LOOP, RQ, sat, bits)
 #define MIXQ_FZ_A4_PAIR_OF(LOOP, RQ, sat, bits)                 \
     LOOP                                                        \
     "ldr lr, [sp, #24]\n\t"                                     \
@@ -315,7 +304,6 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     RQ("r4", "r8", "r9", "r10", "r0", sat, bits)
 
 /* any shifts: 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
-#define MIXQ_FZ_A4_PAIRM(sat, bits) MIXQ_FZ_A4_PAIRM_OF(MIXQ_FZ_A4_LOOP, sat, bits)
 #define MIXQ_FZ_A4_PAIRM_OF(LOOP, sat, bits)                                 \
     LOOP                                                                     \
     "ldr lr, [sp, #24]\n\t"                                                  \
@@ -331,47 +319,39 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     MIXQ_FZ_RQM("r12", "r5", "r6", "r7", "r8", "r0", sat, bits)              \
     MIXQ_FZ_RQM("r4", "r5", "r6", "r7", "r8", "r0", sat, bits)
 
-#define MIXQ_FZ_A4_O84(name, PAIR, sat, bits, STORE)          \
+/* routines from the code of one channel pair's block (CODE: its inner loop and requantization) */
+#define MIXQ_FZ_A4_FN84(name, CODE, STORE)                      \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR(sat, bits)                                     \
+            CODE                                                \
             STORE("r11", "r12", "r3", "r4", "r0", "r2")         \
             MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
-#define MIXQ_FZ_A4_O2(name, PAIR)                               \
+#define MIXQ_FZ_A4_FN2(name, CODE)                              \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_HOLD2("r11", "r12", "r3", "r4")             \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_STORE2("r11", "r12", "r3", "r4", "r0", "r2") \
             MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
 
-#define MIXQ_FZ_A4_R(sat, bits) MIXQ_FZ_A4_PAIR(MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A4_L(sat, bits) MIXQ_FZ_A4_PAIR(MIXQ_FZ_RQL, sat, bits)
-MIXQ_FZ_A4_O84("mixq_fz_a4o8", MIXQ_FZ_A4_R, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4", MIXQ_FZ_A4_R, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2", MIXQ_FZ_A4_R);
-MIXQ_FZ_A4_O84("mixq_fz_a4o8l", MIXQ_FZ_A4_L, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4l", MIXQ_FZ_A4_L, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2l", MIXQ_FZ_A4_L);
-MIXQ_FZ_A4_O84("mixq_fz_a4o8m", MIXQ_FZ_A4_PAIRM, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4m", MIXQ_FZ_A4_PAIRM, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
-/* a last half chunk (suffix t): MIXQ_FZ_A4_LOOPT */
-#define MIXQ_FZ_A4_RT(sat, bits) MIXQ_FZ_A4_PAIR_OF(MIXQ_FZ_A4_LOOPT, MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A4_LT(sat, bits) MIXQ_FZ_A4_PAIR_OF(MIXQ_FZ_A4_LOOPT, MIXQ_FZ_RQL, sat, bits)
-#define MIXQ_FZ_A4_MT(sat, bits) MIXQ_FZ_A4_PAIRM_OF(MIXQ_FZ_A4_LOOPT, sat, bits)
-MIXQ_FZ_A4_O84("mixq_fz_a4o8t", MIXQ_FZ_A4_RT, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4t", MIXQ_FZ_A4_RT, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2t", MIXQ_FZ_A4_RT);
-MIXQ_FZ_A4_O84("mixq_fz_a4o8lt", MIXQ_FZ_A4_LT, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4lt", MIXQ_FZ_A4_LT, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2lt", MIXQ_FZ_A4_LT);
-MIXQ_FZ_A4_O84("mixq_fz_a4o8mt", MIXQ_FZ_A4_MT, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4mt", MIXQ_FZ_A4_MT, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2mt", MIXQ_FZ_A4_MT);
+/* the nine routines of one inner loop: 8-, 4-, 2-bit outputs, right shifts (no suffix), shifts
+ * >= 0 (l), any shifts (m); sfx names the loop */
+#define MIXQ_FZ_A4_SET(sfx, LOOP)                                                                       \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o8" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o4" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
+    MIXQ_FZ_A4_FN2("mixq_fz_a4o2" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o8l" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);  \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o4l" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);  \
+    MIXQ_FZ_A4_FN2("mixq_fz_a4o2l" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQL, "usat", "#2"));                  \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o8m" sfx, MIXQ_FZ_A4_PAIRM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8);             \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o4m" sfx, MIXQ_FZ_A4_PAIRM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);             \
+    MIXQ_FZ_A4_FN2("mixq_fz_a4o2m" sfx, MIXQ_FZ_A4_PAIRM_OF(LOOP, "usat", "#2"))
+
+MIXQ_FZ_A4_SET("", MIXQ_FZ_A4_LOOP);
+MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 
 
 
@@ -381,90 +361,51 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2mt", MIXQ_FZ_A4_MT);
  * accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so that the field [12, 24) ends as
  * S' = sum(a u) - 2 sum(a) + 6K in [0, 15K] (K <= 272). Accumulators: r3 (pixel 0, channel 0),
  * r4 (0, 1), r5 (1, 0), r6 (1, 1). */
-#define MIXQ_FZ_A2_LOOP                      \
-    "ldrd r3, r5, [sp, #40]\n\t"             \
-    "mov r4, r3\n\t"                         \
-    "mov r6, r5\n\t"                         \
-    "ldr r0, [sp, #16]\n\t"                  \
-    "ldr r2, [sp, #20]\n\t"                  \
-    "ldr lr, [sp, #56]\n"                    \
-    "2:\n\t"                                 \
-    "ldrd r7, r8, [r1], #8\n\t"              \
-    "and r9, lr, r7\n\t"                     \
-    "and r10, lr, r8\n\t"                    \
-    "ldrd r11, r12, [r0], #32\n\t"          \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    "and r9, lr, r7, ror #2\n\t"             \
-    "and r10, lr, r8, ror #2\n\t"            \
-    "ldrd r11, r12, [r0, #-24]\n\t"         \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    "and r9, lr, r7, ror #8\n\t"             \
-    "and r10, lr, r8, ror #8\n\t"            \
-    "ldrd r11, r12, [r0, #-16]\n\t"         \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    "and r9, lr, r7, ror #10\n\t"            \
-    "and r10, lr, r8, ror #10\n\t"           \
-    "ldrd r11, r12, [r0, #-8]\n\t"          \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    "subs r2, r2, #1\n\t"                    \
-    "bne 2b\n\t"
-
-/* The same with the lanes of a last partial weight word trimmed (suffix t): K of nl = 4 nf + t lane
- * words (nf >= 1 full words, t = 1..3; n of the frame = nf | t << 16). After the loop one LDRD of the
- * weight word and a branch enter the lanes in reverse order (lane t - 1 first): per channel pair
- * 7 instructions per lane not run, 5 for the dispatch. */
-#define MIXQ_FZ_A2_LANE(rot, off)                \
+/* one lane word of the block: the weight lanes of both channels from r7 / r8 rotated by rot, the
+ * activation lanes of both pixels at [r0 + addr, four SMLAD */
+#define MIXQ_FZ_A2_LANE(rot, addr)               \
     "and r9, lr, r7" rot "\n\t"                 \
     "and r10, lr, r8" rot "\n\t"                \
-    "ldrd r11, r12, [r0" off "]\n\t"            \
+    "ldrd r11, r12, [r0" addr "\n\t"            \
     "smlad r3, r11, r9, r3\n\t"                 \
     "smlad r4, r11, r10, r4\n\t"                \
     "smlad r5, r12, r9, r5\n\t"                 \
     "smlad r6, r12, r10, r6\n\t"
 
-#define MIXQ_FZ_A2_LOOPT                     \
+/* ldn: how the iteration count is loaded (ldr: n, ldrh: the low half of n) */
+#define MIXQ_FZ_A2_LOOP_OF(ldn)              \
     "ldrd r3, r5, [sp, #40]\n\t"             \
     "mov r4, r3\n\t"                         \
     "mov r6, r5\n\t"                         \
     "ldr r0, [sp, #16]\n\t"                  \
-    "ldrh r2, [sp, #20]\n\t"                 \
+    ldn " r2, [sp, #20]\n\t"                 \
     "ldr lr, [sp, #56]\n"                    \
     "2:\n\t"                                 \
     "ldrd r7, r8, [r1], #8\n\t"              \
-    "and r9, lr, r7\n\t"                     \
-    "and r10, lr, r8\n\t"                    \
-    "ldrd r11, r12, [r0], #32\n\t"          \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    MIXQ_FZ_A2_LANE(", ror #2", ", #-24")    \
-    MIXQ_FZ_A2_LANE(", ror #8", ", #-16")    \
-    MIXQ_FZ_A2_LANE(", ror #10", ", #-8")    \
+    MIXQ_FZ_A2_LANE("", "], #32")            \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #-24]")   \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #-16]")   \
+    MIXQ_FZ_A2_LANE(", ror #10", ", #-8]")   \
     "subs r2, r2, #1\n\t"                    \
-    "bne 2b\n\t"                             \
+    "bne 2b\n\t"
+#define MIXQ_FZ_A2_LOOP MIXQ_FZ_A2_LOOP_OF("ldr")
+
+/* The same with the lanes of a last partial weight word trimmed (suffix t): K of nl = 4 nf + t lane
+ * words (nf >= 1 full words, t = 1..3; n of the frame = nf | t << 16). After the loop one LDRD of the
+ * weight word and a branch enter the lanes in reverse order (lane t - 1 first): per channel pair
+ * 7 instructions per lane not run, 5 for the dispatch. */
+#define MIXQ_FZ_A2_LOOPT                     \
+    MIXQ_FZ_A2_LOOP_OF("ldrh")               \
     "ldrh r2, [sp, #22]\n\t"                 \
     "ldrd r7, r8, [r1], #8\n\t"              \
     "cmp r2, #2\n\t"                         \
     "blo 5f\n\t"                             \
     "beq 4f\n\t"                             \
-    MIXQ_FZ_A2_LANE(", ror #8", ", #16")     \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #16]")    \
     "4:\n\t"                                 \
-    MIXQ_FZ_A2_LANE(", ror #2", ", #8")      \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #8]")     \
     "5:\n\t"                                 \
-    MIXQ_FZ_A2_LANE("", "")
+    MIXQ_FZ_A2_LANE("", "]")
 
 /* 2-bit outputs through per-channel thresholds: the output of channel c is the number of its
  * thresholds T1 <= T2 <= T3 that S' reaches. Bits [8, 24) of the accumulator are
@@ -539,9 +480,6 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2mt", MIXQ_FZ_A4_MT);
             "bne 1b\n\t"                              \
             MIXQ_FZ_LEAVE(name))
 
-MIXQ_FZ_A2_THR("mixq_fz_a2o2", MIXQ_FZ_A2_LOOP);
-MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
-MIXQ_FZ_A2_THR("mixq_fz_a2o2t", MIXQ_FZ_A2_LOOPT);
 
 /* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
  * for W8). */
@@ -588,65 +526,45 @@ MIXQ_FZ_A2_THR("mixq_fz_a2o2t", MIXQ_FZ_A2_LOOPT);
     "cmp r0, r2\n\t"             \
     "bne 1b\n\t"
 
-#define MIXQ_FZ_A2_O84(name, PAIR, sat, bits, STORE)          \
+/* routines from the code of one channel pair's block (CODE: its inner loop and requantization) */
+#define MIXQ_FZ_A2_FN84(name, CODE, STORE)                      \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR(sat, bits)                                     \
+            CODE                                                \
             STORE("r3", "r4", "r5", "r6", "r0", "r2")           \
             MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
 
-#define MIXQ_FZ_A2_R(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOP, MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A2_L(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOP, MIXQ_FZ_RQL, sat, bits)
-#define MIXQ_FZ_A2_RQM(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_LOOP, sat, bits)
-/* K <= 8 (suffix h): lanes 0 and 1 only (MIXQ_FZ_A2_HALF) */
-#define MIXQ_FZ_A2_RH(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_HALF, MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A2_LH(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_HALF, MIXQ_FZ_RQL, sat, bits)
-#define MIXQ_FZ_A2_MH(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_HALF, sat, bits)
-MIXQ_FZ_A2_O84("mixq_fz_a2o8", MIXQ_FZ_A2_R, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4", MIXQ_FZ_A2_R, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8l", MIXQ_FZ_A2_L, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4l", MIXQ_FZ_A2_L, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8m", MIXQ_FZ_A2_RQM, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4m", MIXQ_FZ_A2_RQM, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8h", MIXQ_FZ_A2_RH, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4h", MIXQ_FZ_A2_RH, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8lh", MIXQ_FZ_A2_LH, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4lh", MIXQ_FZ_A2_LH, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8mh", MIXQ_FZ_A2_MH, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4mh", MIXQ_FZ_A2_MH, "usat", "#4", MIXQ_FZ_STORE4);
-/* a last partial weight word trimmed (suffix t): MIXQ_FZ_A2_LOOPT */
-#define MIXQ_FZ_A2_RT(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOPT, MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A2_LT(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOPT, MIXQ_FZ_RQL, sat, bits)
-#define MIXQ_FZ_A2_MT(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_LOOPT, sat, bits)
-MIXQ_FZ_A2_O84("mixq_fz_a2o8t", MIXQ_FZ_A2_RT, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4t", MIXQ_FZ_A2_RT, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8lt", MIXQ_FZ_A2_LT, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4lt", MIXQ_FZ_A2_LT, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8mt", MIXQ_FZ_A2_MT, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4mt", MIXQ_FZ_A2_MT, "usat", "#4", MIXQ_FZ_STORE4);
-
 /* 2-bit outputs through the SMMLAR form (few output pixels: no threshold placement at call start);
  * two channel pairs per stored byte. */
-#define MIXQ_FZ_A2_O2(name, PAIR)                               \
+#define MIXQ_FZ_A2_FN2(name, CODE)                              \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_HOLD2("r3", "r4", "r5", "r6")               \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_STORE2("r3", "r4", "r5", "r6", "r0", "r2")  \
             MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
 
-MIXQ_FZ_A2_O2("mixq_fz_a2o2r", MIXQ_FZ_A2_R);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2l", MIXQ_FZ_A2_L);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2m", MIXQ_FZ_A2_RQM);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2rh", MIXQ_FZ_A2_RH);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2lh", MIXQ_FZ_A2_LH);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2mh", MIXQ_FZ_A2_MH);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2rt", MIXQ_FZ_A2_RT);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2lt", MIXQ_FZ_A2_LT);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2mt", MIXQ_FZ_A2_MT);
+/* the ten routines of one inner loop: 2-bit outputs through thresholds, then 8-, 4-, 2-bit outputs
+ * through the SMMLAR form with right shifts (2-bit: suffix r), shifts >= 0 (l), any shifts (m);
+ * sfx names the loop */
+#define MIXQ_FZ_A2_SET(sfx, LOOP)                                                                        \
+    MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOP);                                                            \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);  \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);  \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#2"));                  \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8);           \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);           \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"))
+
+MIXQ_FZ_A2_SET("", MIXQ_FZ_A2_LOOP);
+MIXQ_FZ_A2_SET("h", MIXQ_FZ_A2_HALF);  /* K <= 8: lanes 0 and 1 only */
+MIXQ_FZ_A2_SET("t", MIXQ_FZ_A2_LOOPT); /* a last partial weight word trimmed */
 
 
 /* ---- stream rows: gather of a pixel pair (mixq_srow_pair in mixq_conv_dsp.h) -----------------

@@ -372,14 +372,16 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "smlad r5, r12, r9, r5\n\t"                 \
     "smlad r6, r12, r10, r6\n\t"
 
-/* ldn: how the iteration count is loaded (ldr: n, ldrh: the low half of n) */
-#define MIXQ_FZ_A2_LOOP_OF(ldn)              \
+/* ldn: how the iteration count is loaded (ldr: n, ldrh: the low half of n); ldm: the mask's load
+ * into lr (MIXQ_FZ_A2_LDM), or nothing where lr keeps it (the threshold routines) */
+#define MIXQ_FZ_A2_LDM "ldr lr, [sp, #56]\n\t"
+#define MIXQ_FZ_A2_LOOP_OF(ldn, ldm)         \
     "ldrd r3, r5, [sp, #40]\n\t"             \
     "mov r4, r3\n\t"                         \
     "mov r6, r5\n\t"                         \
     "ldr r0, [sp, #16]\n\t"                  \
     ldn " r2, [sp, #20]\n\t"                 \
-    "ldr lr, [sp, #56]\n"                    \
+    ldm                                      \
     "2:\n\t"                                 \
     "ldrd r7, r8, [r1], #8\n\t"              \
     MIXQ_FZ_A2_LANE("", "], #32")            \
@@ -388,14 +390,17 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     MIXQ_FZ_A2_LANE(", ror #10", ", #-8]")   \
     "subs r2, r2, #1\n\t"                    \
     "bne 2b\n\t"
-#define MIXQ_FZ_A2_LOOP MIXQ_FZ_A2_LOOP_OF("ldr")
+#define MIXQ_FZ_A2_LOOP MIXQ_FZ_A2_LOOP_OF("ldr", MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_LOOPK MIXQ_FZ_A2_LOOP_OF("ldr", "")
 
 /* The same with the lanes of a last partial weight word trimmed (suffix t): K of nl = 4 nf + t lane
  * words (nf >= 1 full words, t = 1..3; n of the frame = nf | t << 16). After the loop one LDRD of the
  * weight word and a branch enter the lanes in reverse order (lane t - 1 first): per channel pair
  * 7 instructions per lane not run, 5 for the dispatch. */
-#define MIXQ_FZ_A2_LOOPT                     \
-    MIXQ_FZ_A2_LOOP_OF("ldrh")               \
+#define MIXQ_FZ_A2_LOOPT MIXQ_FZ_A2_LOOPT_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_LOOPTK MIXQ_FZ_A2_LOOPT_OF("")
+#define MIXQ_FZ_A2_LOOPT_OF(ldm)             \
+    MIXQ_FZ_A2_LOOP_OF("ldrh", ldm)          \
     "ldrh r2, [sp, #22]\n\t"                 \
     "ldrd r7, r8, [r1], #8\n\t"              \
     "cmp r2, #2\n\t"                         \
@@ -420,31 +425,33 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "pkhtb r3, r5, r3, asr #8\n\t"           \
     "lsl r6, r6, #8\n\t"                     \
     "pkhtb r4, r6, r4, asr #8\n\t"           \
-    "ldr lr, [sp, #24]\n\t"                  \
-    "ldm lr!, {r5, r6, r7, r8, r9, r10}\n\t" \
-    "str lr, [sp, #24]\n\t"                  \
+    "ldr r0, [sp, #24]\n\t"                  \
+    "ldm r0!, {r5, r6, r7, r8, r9, r10}\n\t" \
+    "str r0, [sp, #24]\n\t"                  \
     "ldm sp, {r0, r2, r11, r12}\n\t"         \
-    "usub16 lr, r3, r5\n\t"                  \
+    "usub16 r5, r3, r5\n\t"                  \
     "sel r5, r2, r0\n\t"                     \
-    "usub16 lr, r3, r6\n\t"                  \
+    "usub16 r6, r3, r6\n\t"                  \
     "sel r5, r11, r5\n\t"                    \
-    "usub16 lr, r3, r7\n\t"                  \
+    "usub16 r7, r3, r7\n\t"                  \
     "sel r3, r12, r5\n\t"                    \
-    "usub16 lr, r4, r8\n\t"                  \
+    "usub16 r8, r4, r8\n\t"                  \
     "sel r5, r2, r0\n\t"                     \
-    "usub16 lr, r4, r9\n\t"                  \
+    "usub16 r9, r4, r9\n\t"                  \
     "sel r5, r11, r5\n\t"                    \
-    "usub16 lr, r4, r10\n\t"                 \
+    "usub16 r10, r4, r10\n\t"                \
     "sel r4, r12, r5\n\t"                    \
     "orr r3, r3, r4, lsl #2\n\t"
 
 /* K <= 8 (one 16-value weight word, lanes 2 and 3 zero padding): lanes 0 and 1 only, no loop */
-#define MIXQ_FZ_A2_HALF                      \
+#define MIXQ_FZ_A2_HALF MIXQ_FZ_A2_HALF_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_HALFK MIXQ_FZ_A2_HALF_OF("")
+#define MIXQ_FZ_A2_HALF_OF(ldm)              \
     "ldrd r3, r5, [sp, #40]\n\t"             \
     "mov r4, r3\n\t"                         \
     "mov r6, r5\n\t"                         \
     "ldr r0, [sp, #16]\n\t"                  \
-    "ldr lr, [sp, #56]\n\t"                  \
+    ldm                                      \
     "ldrd r7, r8, [r1], #8\n\t"              \
     "and r9, lr, r7\n\t"                     \
     "and r10, lr, r8\n\t"                    \
@@ -463,7 +470,8 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 
 #define MIXQ_FZ_A2_THR(name, LOOP)                   \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER         \
-            "ldr r1, [sp, #48]\n"                     \
+            "ldr r1, [sp, #48]\n\t"                   \
+            "ldr lr, [sp, #56]\n"                     \
             "1:\n\t"                                  \
             MIXQ_FZ_A2_PAIR_OF(LOOP)                 \
             "str r3, [sp, #52]\n\t"                   \
@@ -550,8 +558,8 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 /* the ten routines of one inner loop: 2-bit outputs through thresholds, then 8-, 4-, 2-bit outputs
  * through the SMMLAR form with right shifts (2-bit: suffix r), shifts >= 0 (l), any shifts (m);
  * sfx names the loop */
-#define MIXQ_FZ_A2_SET(sfx, LOOP)                                                                        \
-    MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOP);                                                            \
+#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK)                                                                 \
+    MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOPK);                                                           \
     MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
     MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
     MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
@@ -562,9 +570,9 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);           \
     MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"))
 
-MIXQ_FZ_A2_SET("", MIXQ_FZ_A2_LOOP);
-MIXQ_FZ_A2_SET("h", MIXQ_FZ_A2_HALF);  /* K <= 8: lanes 0 and 1 only */
-MIXQ_FZ_A2_SET("t", MIXQ_FZ_A2_LOOPT); /* a last partial weight word trimmed */
+MIXQ_FZ_A2_SET("", MIXQ_FZ_A2_LOOP, MIXQ_FZ_A2_LOOPK);
+MIXQ_FZ_A2_SET("h", MIXQ_FZ_A2_HALF, MIXQ_FZ_A2_HALFK);  /* K <= 8: lanes 0 and 1 only */
+MIXQ_FZ_A2_SET("t", MIXQ_FZ_A2_LOOPT, MIXQ_FZ_A2_LOOPTK); /* a last partial weight word trimmed */
 
 
 /* ---- stream rows: gather of a pixel pair (mixq_srow_pair in mixq_conv_dsp.h) -----------------

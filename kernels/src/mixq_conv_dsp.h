@@ -2329,6 +2329,38 @@ static MIXQ_NOINLINE void mixq_fz_ring_loop4(const mixq_conv_geom *g, const uint
     mixq_fz_ring_loop(4, g, in, ring, act, f, fn, out, row_bytes);
 }
 
+/* The pixel loop of a fused A2 call on one tap of the same pixel (pointwise, stride 1) with whole
+ * input bytes per pixel (out of line: few live values): the lane rows of a pixel pair are the table
+ * lanes of its input bytes, lane word w of pixel p at 2 w + p (the zero lanes up to kp are written
+ * once). */
+static MIXQ_NOINLINE void mixq_fz_direct_loop(const mixq_conv_geom *g, const uint8_t *in, int16_t *act, mixq_fz *f,
+                                              mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    const int32_t nb = g->cin >> 2, npix = mixq_npix(g), k6 = 6 * g->k;
+    uint32_t *lanes = (uint32_t *)(void *)act;
+    for (int32_t w = 2 * nb; w < (g->kp >> 1); w++) {
+        lanes[w] = 0;
+    }
+    for (int32_t pix = 0; pix < npix; pix += 2, in += 2 * nb, out += 2 * row_bytes) {
+        const int32_t two = pix + 1 < npix;
+        const uint8_t *s1 = two ? in + nb : in;
+        uint32_t *d = lanes;
+        int32_t t0 = 0, t1 = 0;
+        for (int32_t w = 0; w < nb; w++, d += 2) {
+            const uint32_t l0 = mixq_a2_lane_table[in[w]], l1 = mixq_a2_lane_table[s1[w]];
+            d[0] = l0;
+            d[1] = l1;
+            t0 = mixq_smlad(l0, 0x10011001u, t0);
+            t1 = mixq_smlad(l1, 0x10011001u, t1);
+        }
+        /* sum(a) <= 3 Cin <= 4092: the field [12, 24) of the SMLAD sums */
+        f->pre0 = (int32_t)((uint32_t)(k6 - 2 * (int32_t)(((uint32_t)t0 >> 12) & 0xFFFu)) << 12);
+        f->pre1 = (int32_t)((uint32_t)(k6 - 2 * (int32_t)(((uint32_t)t1 >> 12) & 0xFFFu)) << 12);
+        f->out0 = out;
+        f->out1 = two ? out + row_bytes : out;
+        fn(f);
+    }
+}
+
 /* Run a fused routine over every pixel pair; returns 0 (nothing written) when the layer's
  * parameters do not qualify. */
 MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
@@ -2396,6 +2428,10 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
         } else {
             mixq_fz_srow_loop4(g, in, srow, act, &f, fn, out, row_bytes);
         }
+        return 1;
+    }
+    if (direct) {
+        mixq_fz_direct_loop(g, in, act, &f, fn, out, row_bytes);
         return 1;
     }
     if (ring != 0 && fz != MIXQ_FZ_W8) { /* the ring: the pixel loop out of line */

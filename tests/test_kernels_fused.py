@@ -213,6 +213,20 @@ def _fused_cases(seed: int) -> list:
                 c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
                 c.bias = rng.integers(-40, 41, size=8)
             out.append(c)
+    # what K does not fill (suffix t), with every requantization form (right shifts, shifts >= 0,
+    # both signs; A2 2-bit outputs from 64 pixels on: thresholds) and output width: A2W2 with K of
+    # 4 nf + t lane words (t = 1, 2, 3), A4W4 with K % 16 in 1..8
+    for ib, cins in ((2, (20, 24, 28, 44)), (4, (24, 40, 17))):
+        for cin in cins:
+            for ob in (8, 4, 2):
+                for shifts in (None, [0, 1, 2, 0, 0, 1, 2, 3], [0, -1, 1, -3, 2, 0, -2, 0]):
+                    hw = (8, 9) if shifts is None and ib == 2 else (3, 5)
+                    c = _case(rng, "pointwise", (ib, ib, ob), *hw, cin, 8)
+                    if shifts is not None:
+                        c.shift = np.array(shifts, np.int64)
+                        c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+                        c.bias = rng.integers(-40, 41, size=8)
+                    out.append(c)
     # many channels, few pixels (threshold placement / per-channel constants), K = 128
     for ob in (2, 4, 8):
         out.append(_case(rng, "pointwise", (2, 2, ob), 3, 3, 128, 32))

@@ -82,6 +82,72 @@ def test_stream_im2col_bit_exact_in_qemu(tmp_path, target):
     assert not problems, f"{len(problems)} problems, first {problems[:4]}"
 
 
+def _srow_cases(seed: int) -> list:
+    """Stream rows (``mixq_srow_*``, ``mixq_sg_a2`` / ``mixq_sg_a4``): the bit-stream im2col of stream
+    layers with dilation 1 across and several taps, from padded bit rows of the input held in KH
+    slots (a pattern row for padding rows), read in pieces of at most 24 bits per window row."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for bits in [(4, 4, 4), (2, 2, 2), (4, 4, 8), (2, 2, 8), (4, 4, 2), (2, 2, 4)]:
+        lanes = bits[0] == 4
+        for mode in ("random", "max", "min"):
+            # VWW input conv class: rows of 18 (A2) / 36 (A4) bits, pixels mid-byte, right/bottom padding
+            out.append(_case(rng, bits, 11, 13, 3, 8, 3, 3, (2, 2), (0, 1, 0, 1), mode=mode))
+        # KWS input conv class: one channel, 10x4, odd output width (pairs straddle two output rows)
+        out.append(_case(rng, bits, 17, 9, 1, 8, 10, 4, (2, 2), (4, 5, 1, 2)))
+        # output width 1: every pair straddles; padding wider than the input on both sides
+        out.append(_case(rng, bits, 7, 2, 3, 4, 3, 5, (1, 1), (1, 1, 2, 2)))
+        # rows of several pieces (5 channels, 5 taps across: 50 / 100 bits), padding 2 on every side
+        out.append(_case(rng, bits, 6, 9, 5, 4, 3, 5, (1, 1), (2, 2, 2, 2)))
+        # vertical dilation (rows 2 apart), stride (2, 1), two images (slots tagged by image)
+        out.append(_case(rng, bits, 9, 7, 3, 6, 3, 3, (2, 1), (2, 2, 1, 1), (2, 1), n=2))
+        # odd channel counts whose pixels start mid-byte, stride 3 across
+        out.append(_case(rng, bits, 7, 11, 7, 4, 2, 3, (1, 3), (0, 1, 1, 1)))
+        # the last window row ends on the last byte of the input (slot copies read no word past it)
+        out.append(_case(rng, bits, 5, 7, 3, 4, 3, 3, (2, 2), (0, 0, 0, 0)))
+        out.append(_case(rng, bits, 4, 3, 1, 4, 2, 2, (1, 1), (0, 0, 0, 0)))
+        # narrow clamp: the general path on the same rows
+        out.append(_case(rng, bits, 6, 7, 3, 4, 3, 3, (1, 1), (1, 1, 1, 1), narrow=True))
+        # A2 with K > 272 (7x7x7 = 343): the general path
+        if bits[0] == 2:
+            out.append(_case(rng, bits, 9, 9, 7, 4, 7, 7, (1, 1), (3, 3, 3, 3)))
+        for c in out[-11:]:
+            c.lanes = lanes and c.bits[1] == 4
+    # A4W4 with the plain layout (weights re-spaced at call start, the slots after them)
+    out.append(_case(rng, (4, 4, 4), 11, 13, 3, 8, 3, 3, (2, 2), (0, 1, 0, 1)))
+    out.append(_case(rng, (4, 4, 8), 17, 9, 1, 8, 10, 4, (2, 2), (4, 5, 1, 2)))
+    # rows too wide for the slots' bytes, and too many pieces: the per-pixel stream
+    out.append(_case(rng, (2, 2, 2), 3, 2400, 7, 4, 3, 3, (1, 1), (1, 1, 1, 1)))
+    out.append(_case(rng, (4, 4, 4), 3, 6, 15, 4, 3, 7, (1, 1), (1, 1, 3, 3)))
+    return out
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", pytest.param("cortex-m4", marks=pytest.mark.slow)])
+def test_stream_rows_bit_exact_in_qemu(tmp_path, target):
+    cs = _srow_cases(seed=51 if target == "cortex-m7" else 52)
+    results, problems = firmware.check_in_qemu(cs, target, tmp_path)
+    assert not problems, f"{len(problems)} problems, first {problems[:4]}"
+    # the mirror sizes what the code generator emits (A4W4 in lane words; A2W2 packed from 8 pixels,
+    # where it answers the larger of the packed path and the widen-16 path of fewer pixels)
+    wrong = []
+    for r, c in zip(results, cs):
+        if not (c.lanes or (c.bits[0] == 2 and c.x.shape[0] * _out_hw(c) >= 8)):
+            continue
+        kp = layout.weight_row_len(c.w[0].size, c.bits[1])
+        widen16 = 4 * kp + 28 * ((c.w.shape[0] + 1) & ~1)
+        m = _mirror_scratch(c)
+        if r.scratch != m and not (c.bits[0] == 2 and m == widen16 and r.scratch <= m):
+            wrong.append((r.name, r.scratch, m))
+    assert not wrong, f"scratch of the DSP build vs the Python mirror: {wrong[:4]}"
+
+
+def _out_hw(c) -> int:
+    top, bottom, left, right = c.padding
+    oh = (c.x.shape[1] + top + bottom - (c.w.shape[1] - 1) * c.dilation[0] - 1) // c.stride[0] + 1
+    ow = (c.x.shape[2] + left + right - (c.w.shape[2] - 1) * c.dilation[1] - 1) // c.stride[1] + 1
+    return oh * ow
+
+
 def _ring_cases(seed: int) -> list:
     """Word-path channel counts (A4: Cin % 8 == 0, A2: Cin % 16 == 0) with several taps: the ring
     of converted rows (``mixq_ring_pair``) builds the pixel pairs' rows."""
@@ -195,8 +261,16 @@ def _mirror_scratch(case) -> int:
 
     w = case.w if case.w.ndim == 4 else case.w.reshape(case.w.shape[0], 1, 1, -1)
     f = dict(zip("nhwc", w.shape))
-    layer = types.SimpleNamespace(template="fc" if case.op == "fully_connected" else "conv",
-                                  p={"bits": case.bits, "filter_dims": f})
+    p = {"bits": case.bits, "filter_dims": f}
+    if case.op != "fully_connected":
+        n, h, wd, c = case.x.shape
+        top, bottom, left, right = case.padding
+        (sh, sw), (dh, dw) = case.stride, case.dilation
+        oh = (h + top + bottom - (f["h"] - 1) * dh - 1) // sh + 1
+        ow = (wd + left + right - (f["w"] - 1) * dw - 1) // sw + 1
+        p.update(in_dims={"n": n, "h": h, "w": wd, "c": c}, out_dims={"n": n, "h": oh, "w": ow, "c": f["n"]},
+                 stride=(sh, sw), dilation=(dh, dw), padding=(top, left))
+    layer = types.SimpleNamespace(template="fc" if case.op == "fully_connected" else "conv", p=p)
     return dsp_conv_scratch(layer)
 
 

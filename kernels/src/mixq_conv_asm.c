@@ -228,6 +228,34 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
  * r4: pixel 1). Parameter block per channel pair as for W8 (cst includes the -896 K/16 offset).
  * Outputs: r11 (pixel 0, channel 0), r12 (0, 1), r3 (1, 0), r4 (1, 1); lr ends on the next
  * parameter block. */
+/* first group (8 K values) of a chunk: p0 / p1 activation words at addressing a0 / a1 (a0 may
+ * post-increment the row by a chunk), the weights advanced by a chunk */
+#define MIXQ_FZ_A4_G0(a0, a1)                                   \
+    "ldrd r5, r6, [r0" a0 "\n\t"                                \
+    "ldrd r7, r8, [r1], #32\n\t"                                \
+    "smlad r9, r5, r7, lr\n\t"                                  \
+    "smlad r9, r6, r8, r9\n\t"                                  \
+    "ldrd r7, r8, [r1, #-24]\n\t"                               \
+    "smlad r10, r5, r7, lr\n\t"                                 \
+    "smlad r10, r6, r8, r10\n\t"                                \
+    "ldrd r5, r6, [r0" a1 "\n\t"                                \
+    "smlad r12, r5, r7, lr\n\t"                                 \
+    "smlad r12, r6, r8, r12\n\t"                                \
+    "ldrd r7, r8, [r1, #-32]\n\t"                               \
+    "smlad r11, r5, r7, lr\n\t"                                 \
+    "smlad r11, r6, r8, r11\n\t"
+
+/* the four fields into the halfword sums */
+#define MIXQ_FZ_A4_EXTRACT                                      \
+    "ubfx r9, r9, #11, #11\n\t"                                 \
+    "ubfx r10, r10, #11, #11\n\t"                               \
+    "ubfx r11, r11, #11, #11\n\t"                               \
+    "ubfx r12, r12, #11, #11\n\t"                               \
+    "add r3, r3, r9\n\t"                                        \
+    "add r3, r3, r10, lsl #16\n\t"                              \
+    "add r4, r4, r11\n\t"                                       \
+    "add r4, r4, r12, lsl #16\n\t"
+
 #define MIXQ_FZ_A4_LOOP                                         \
     "movs r3, #0\n\t"                                           \
     "movs r4, #0\n\t"                                           \
@@ -235,19 +263,7 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     "ldr r2, [sp, #20]\n\t"                                     \
     "ldr lr, [sp, #56]\n"                                       \
     "2:\n\t"                                                    \
-    "ldrd r5, r6, [r0], #32\n\t"                                \
-    "ldrd r7, r8, [r1], #32\n\t"                                \
-    "smlad r9, r5, r7, lr\n\t"                                  \
-    "smlad r9, r6, r8, r9\n\t"                                  \
-    "ldrd r7, r8, [r1, #-24]\n\t"                               \
-    "smlad r10, r5, r7, lr\n\t"                                 \
-    "smlad r10, r6, r8, r10\n\t"                                \
-    "ldrd r5, r6, [r0, #-24]\n\t"                               \
-    "smlad r12, r5, r7, lr\n\t"                                 \
-    "smlad r12, r6, r8, r12\n\t"                                \
-    "ldrd r7, r8, [r1, #-32]\n\t"                               \
-    "smlad r11, r5, r7, lr\n\t"                                 \
-    "smlad r11, r6, r8, r11\n\t"                                \
+    MIXQ_FZ_A4_G0("], #32", ", #-24]")                          \
     "ldrd r5, r6, [r0, #-16]\n\t"                               \
     "ldrd r7, r8, [r1, #-16]\n\t"                               \
     "smlad r9, r5, r7, r9\n\t"                                  \
@@ -261,19 +277,20 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     "ldrd r7, r8, [r1, #-16]\n\t"                               \
     "smlad r11, r5, r7, r11\n\t"                                \
     "smlad r11, r6, r8, r11\n\t"                                \
-    "ubfx r9, r9, #11, #11\n\t"                                 \
-    "ubfx r10, r10, #11, #11\n\t"                               \
-    "ubfx r11, r11, #11, #11\n\t"                               \
-    "ubfx r12, r12, #11, #11\n\t"                               \
-    "add r3, r3, r9\n\t"                                        \
-    "add r3, r3, r10, lsl #16\n\t"                              \
-    "add r4, r4, r11\n\t"                                       \
-    "add r4, r4, r12, lsl #16\n\t"                              \
+    MIXQ_FZ_A4_EXTRACT                                          \
     "subs r2, r2, #1\n\t"                                       \
     "bne 2b\n\t"
 
-#define MIXQ_FZ_A4_PAIR(RQ, sat, bits)                          \
+/* The same with a last half chunk (suffix t): K % 16 in 1..8 (and K > 16), the loop over the nf
+ * full chunks (n of the frame), then the 8 K values of the last chunk's first group only: 5 LDRD,
+ * 8 SMLAD, the 4 extractions (21 instructions instead of 36). */
+#define MIXQ_FZ_A4_LOOPT                                        \
     MIXQ_FZ_A4_LOOP                                             \
+    MIXQ_FZ_A4_G0("]", ", #8]")                                 \
+    MIXQ_FZ_A4_EXTRACT
+
+#define MIXQ_FZ_A4_PAIR_OF(LOOP, RQ, sat, bits)                 \
+    LOOP                                                        \
     "ldr lr, [sp, #24]\n\t"                                     \
     "ldm lr!, {r0, r2, r5, r6, r7, r8, r9, r10}\n\t"            \
     "str lr, [sp, #24]\n\t"                                     \
@@ -287,8 +304,8 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     RQ("r4", "r8", "r9", "r10", "r0", sat, bits)
 
 /* any shifts: 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
-#define MIXQ_FZ_A4_PAIRM(sat, bits)                                          \
-    MIXQ_FZ_A4_LOOP                                                          \
+#define MIXQ_FZ_A4_PAIRM_OF(LOOP, sat, bits)                                 \
+    LOOP                                                                     \
     "ldr lr, [sp, #24]\n\t"                                                  \
     "ldm lr!, {r0, r2, r5, r6, r7, r8}\n\t"                                  \
     "uxtah r11, r0, r3\n\t"                                                  \
@@ -302,34 +319,39 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
     MIXQ_FZ_RQM("r12", "r5", "r6", "r7", "r8", "r0", sat, bits)              \
     MIXQ_FZ_RQM("r4", "r5", "r6", "r7", "r8", "r0", sat, bits)
 
-#define MIXQ_FZ_A4_O84(name, PAIR, sat, bits, STORE)          \
+/* routines from the code of one channel pair's block (CODE: its inner loop and requantization) */
+#define MIXQ_FZ_A4_FN84(name, CODE, STORE)                      \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR(sat, bits)                                     \
+            CODE                                                \
             STORE("r11", "r12", "r3", "r4", "r0", "r2")         \
             MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
-#define MIXQ_FZ_A4_O2(name, PAIR)                               \
+#define MIXQ_FZ_A4_FN2(name, CODE)                              \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_HOLD2("r11", "r12", "r3", "r4")             \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_STORE2("r11", "r12", "r3", "r4", "r0", "r2") \
             MIXQ_FZ_LOOP_LR MIXQ_FZ_LEAVE(name))
 
-#define MIXQ_FZ_A4_R(sat, bits) MIXQ_FZ_A4_PAIR(MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A4_L(sat, bits) MIXQ_FZ_A4_PAIR(MIXQ_FZ_RQL, sat, bits)
-MIXQ_FZ_A4_O84("mixq_fz_a4o8", MIXQ_FZ_A4_R, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4", MIXQ_FZ_A4_R, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2", MIXQ_FZ_A4_R);
-MIXQ_FZ_A4_O84("mixq_fz_a4o8l", MIXQ_FZ_A4_L, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4l", MIXQ_FZ_A4_L, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2l", MIXQ_FZ_A4_L);
-MIXQ_FZ_A4_O84("mixq_fz_a4o8m", MIXQ_FZ_A4_PAIRM, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A4_O84("mixq_fz_a4o4m", MIXQ_FZ_A4_PAIRM, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
+/* the nine routines of one inner loop: 8-, 4-, 2-bit outputs, right shifts (no suffix), shifts
+ * >= 0 (l), any shifts (m); sfx names the loop */
+#define MIXQ_FZ_A4_SET(sfx, LOOP)                                                                       \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o8" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o4" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
+    MIXQ_FZ_A4_FN2("mixq_fz_a4o2" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o8l" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);  \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o4l" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);  \
+    MIXQ_FZ_A4_FN2("mixq_fz_a4o2l" sfx, MIXQ_FZ_A4_PAIR_OF(LOOP, MIXQ_FZ_RQL, "usat", "#2"));                  \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o8m" sfx, MIXQ_FZ_A4_PAIRM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8);             \
+    MIXQ_FZ_A4_FN84("mixq_fz_a4o4m" sfx, MIXQ_FZ_A4_PAIRM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);             \
+    MIXQ_FZ_A4_FN2("mixq_fz_a4o2m" sfx, MIXQ_FZ_A4_PAIRM_OF(LOOP, "usat", "#2"))
+
+MIXQ_FZ_A4_SET("", MIXQ_FZ_A4_LOOP);
+MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 
 
 
@@ -339,45 +361,56 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
  * accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so that the field [12, 24) ends as
  * S' = sum(a u) - 2 sum(a) + 6K in [0, 15K] (K <= 272). Accumulators: r3 (pixel 0, channel 0),
  * r4 (0, 1), r5 (1, 0), r6 (1, 1). */
-#define MIXQ_FZ_A2_LOOP                      \
+/* one lane word of the block: the weight lanes of both channels from r7 / r8 rotated by rot, the
+ * activation lanes of both pixels at [r0 + addr, four SMLAD */
+#define MIXQ_FZ_A2_LANE(rot, addr)               \
+    "and r9, lr, r7" rot "\n\t"                 \
+    "and r10, lr, r8" rot "\n\t"                \
+    "ldrd r11, r12, [r0" addr "\n\t"            \
+    "smlad r3, r11, r9, r3\n\t"                 \
+    "smlad r4, r11, r10, r4\n\t"                \
+    "smlad r5, r12, r9, r5\n\t"                 \
+    "smlad r6, r12, r10, r6\n\t"
+
+/* ldn: how the iteration count is loaded (ldr: n, ldrh: the low half of n); ldm: the mask's load
+ * into lr (MIXQ_FZ_A2_LDM), or nothing where lr keeps it (the threshold routines) */
+#define MIXQ_FZ_A2_LDM "ldr lr, [sp, #56]\n\t"
+#define MIXQ_FZ_A2_LOOP_OF(ldn, ldm)         \
     "ldrd r3, r5, [sp, #40]\n\t"             \
     "mov r4, r3\n\t"                         \
     "mov r6, r5\n\t"                         \
     "ldr r0, [sp, #16]\n\t"                  \
-    "ldr r2, [sp, #20]\n\t"                  \
-    "ldr lr, [sp, #56]\n"                    \
+    ldn " r2, [sp, #20]\n\t"                 \
+    ldm                                      \
     "2:\n\t"                                 \
     "ldrd r7, r8, [r1], #8\n\t"              \
-    "and r9, lr, r7\n\t"                     \
-    "and r10, lr, r8\n\t"                    \
-    "ldrd r11, r12, [r0], #32\n\t"          \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    "and r9, lr, r7, ror #2\n\t"             \
-    "and r10, lr, r8, ror #2\n\t"            \
-    "ldrd r11, r12, [r0, #-24]\n\t"         \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    "and r9, lr, r7, ror #8\n\t"             \
-    "and r10, lr, r8, ror #8\n\t"            \
-    "ldrd r11, r12, [r0, #-16]\n\t"         \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
-    "and r9, lr, r7, ror #10\n\t"            \
-    "and r10, lr, r8, ror #10\n\t"           \
-    "ldrd r11, r12, [r0, #-8]\n\t"          \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
+    MIXQ_FZ_A2_LANE("", "], #32")            \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #-24]")   \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #-16]")   \
+    MIXQ_FZ_A2_LANE(", ror #10", ", #-8]")   \
     "subs r2, r2, #1\n\t"                    \
     "bne 2b\n\t"
+#define MIXQ_FZ_A2_LOOP MIXQ_FZ_A2_LOOP_OF("ldr", MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_LOOPK MIXQ_FZ_A2_LOOP_OF("ldr", "")
+
+/* The same with the lanes of a last partial weight word trimmed (suffix t): K of nl = 4 nf + t lane
+ * words (nf >= 1 full words, t = 1..3; n of the frame = nf | t << 16). After the loop one LDRD of the
+ * weight word and a branch enter the lanes in reverse order (lane t - 1 first): per channel pair
+ * 7 instructions per lane not run, 5 for the dispatch. */
+#define MIXQ_FZ_A2_LOOPT MIXQ_FZ_A2_LOOPT_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_LOOPTK MIXQ_FZ_A2_LOOPT_OF("")
+#define MIXQ_FZ_A2_LOOPT_OF(ldm)             \
+    MIXQ_FZ_A2_LOOP_OF("ldrh", ldm)          \
+    "ldrh r2, [sp, #22]\n\t"                 \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    "cmp r2, #2\n\t"                         \
+    "blo 5f\n\t"                             \
+    "beq 4f\n\t"                             \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #16]")    \
+    "4:\n\t"                                 \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #8]")     \
+    "5:\n\t"                                 \
+    MIXQ_FZ_A2_LANE("", "]")
 
 /* 2-bit outputs through per-channel thresholds: the output of channel c is the number of its
  * thresholds T1 <= T2 <= T3 that S' reaches. Bits [8, 24) of the accumulator are
@@ -392,31 +425,33 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
     "pkhtb r3, r5, r3, asr #8\n\t"           \
     "lsl r6, r6, #8\n\t"                     \
     "pkhtb r4, r6, r4, asr #8\n\t"           \
-    "ldr lr, [sp, #24]\n\t"                  \
-    "ldm lr!, {r5, r6, r7, r8, r9, r10}\n\t" \
-    "str lr, [sp, #24]\n\t"                  \
+    "ldr r0, [sp, #24]\n\t"                  \
+    "ldm r0!, {r5, r6, r7, r8, r9, r10}\n\t" \
+    "str r0, [sp, #24]\n\t"                  \
     "ldm sp, {r0, r2, r11, r12}\n\t"         \
-    "usub16 lr, r3, r5\n\t"                  \
+    "usub16 r5, r3, r5\n\t"                  \
     "sel r5, r2, r0\n\t"                     \
-    "usub16 lr, r3, r6\n\t"                  \
+    "usub16 r6, r3, r6\n\t"                  \
     "sel r5, r11, r5\n\t"                    \
-    "usub16 lr, r3, r7\n\t"                  \
+    "usub16 r7, r3, r7\n\t"                  \
     "sel r3, r12, r5\n\t"                    \
-    "usub16 lr, r4, r8\n\t"                  \
+    "usub16 r8, r4, r8\n\t"                  \
     "sel r5, r2, r0\n\t"                     \
-    "usub16 lr, r4, r9\n\t"                  \
+    "usub16 r9, r4, r9\n\t"                  \
     "sel r5, r11, r5\n\t"                    \
-    "usub16 lr, r4, r10\n\t"                 \
+    "usub16 r10, r4, r10\n\t"                \
     "sel r4, r12, r5\n\t"                    \
     "orr r3, r3, r4, lsl #2\n\t"
 
 /* K <= 8 (one 16-value weight word, lanes 2 and 3 zero padding): lanes 0 and 1 only, no loop */
-#define MIXQ_FZ_A2_HALF                      \
+#define MIXQ_FZ_A2_HALF MIXQ_FZ_A2_HALF_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_HALFK MIXQ_FZ_A2_HALF_OF("")
+#define MIXQ_FZ_A2_HALF_OF(ldm)              \
     "ldrd r3, r5, [sp, #40]\n\t"             \
     "mov r4, r3\n\t"                         \
     "mov r6, r5\n\t"                         \
     "ldr r0, [sp, #16]\n\t"                  \
-    "ldr lr, [sp, #56]\n\t"                  \
+    ldm                                      \
     "ldrd r7, r8, [r1], #8\n\t"              \
     "and r9, lr, r7\n\t"                     \
     "and r10, lr, r8\n\t"                    \
@@ -435,7 +470,8 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
 
 #define MIXQ_FZ_A2_THR(name, LOOP)                   \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER         \
-            "ldr r1, [sp, #48]\n"                     \
+            "ldr r1, [sp, #48]\n\t"                   \
+            "ldr lr, [sp, #56]\n"                     \
             "1:\n\t"                                  \
             MIXQ_FZ_A2_PAIR_OF(LOOP)                 \
             "str r3, [sp, #52]\n\t"                   \
@@ -452,8 +488,6 @@ MIXQ_FZ_A4_O2("mixq_fz_a4o2m", MIXQ_FZ_A4_PAIRM);
             "bne 1b\n\t"                              \
             MIXQ_FZ_LEAVE(name))
 
-MIXQ_FZ_A2_THR("mixq_fz_a2o2", MIXQ_FZ_A2_LOOP);
-MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
 
 /* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
  * for W8). */
@@ -500,52 +534,146 @@ MIXQ_FZ_A2_THR("mixq_fz_a2o2h", MIXQ_FZ_A2_HALF);
     "cmp r0, r2\n\t"             \
     "bne 1b\n\t"
 
-#define MIXQ_FZ_A2_O84(name, PAIR, sat, bits, STORE)          \
+/* routines from the code of one channel pair's block (CODE: its inner loop and requantization) */
+#define MIXQ_FZ_A2_FN84(name, CODE, STORE)                      \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR(sat, bits)                                     \
+            CODE                                                \
             STORE("r3", "r4", "r5", "r6", "r0", "r2")           \
             MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
 
-#define MIXQ_FZ_A2_R(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOP, MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A2_L(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_LOOP, MIXQ_FZ_RQL, sat, bits)
-#define MIXQ_FZ_A2_RQM(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_LOOP, sat, bits)
-/* K <= 8 (suffix h): lanes 0 and 1 only (MIXQ_FZ_A2_HALF) */
-#define MIXQ_FZ_A2_RH(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_HALF, MIXQ_FZ_RQ, sat, bits)
-#define MIXQ_FZ_A2_LH(sat, bits) MIXQ_FZ_A2_RQ(MIXQ_FZ_A2_HALF, MIXQ_FZ_RQL, sat, bits)
-#define MIXQ_FZ_A2_MH(sat, bits) MIXQ_FZ_A2_RQM_OF(MIXQ_FZ_A2_HALF, sat, bits)
-MIXQ_FZ_A2_O84("mixq_fz_a2o8", MIXQ_FZ_A2_R, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4", MIXQ_FZ_A2_R, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8l", MIXQ_FZ_A2_L, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4l", MIXQ_FZ_A2_L, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8m", MIXQ_FZ_A2_RQM, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4m", MIXQ_FZ_A2_RQM, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8h", MIXQ_FZ_A2_RH, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4h", MIXQ_FZ_A2_RH, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8lh", MIXQ_FZ_A2_LH, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4lh", MIXQ_FZ_A2_LH, "usat", "#4", MIXQ_FZ_STORE4);
-MIXQ_FZ_A2_O84("mixq_fz_a2o8mh", MIXQ_FZ_A2_MH, "ssat", "#8", MIXQ_FZ_STORE8);
-MIXQ_FZ_A2_O84("mixq_fz_a2o4mh", MIXQ_FZ_A2_MH, "usat", "#4", MIXQ_FZ_STORE4);
-
 /* 2-bit outputs through the SMMLAR form (few output pixels: no threshold placement at call start);
  * two channel pairs per stored byte. */
-#define MIXQ_FZ_A2_O2(name, PAIR)                               \
+#define MIXQ_FZ_A2_FN2(name, CODE)                              \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_HOLD2("r3", "r4", "r5", "r6")               \
-            PAIR("usat", "#2")                                  \
+            CODE                                                \
             MIXQ_FZ_STORE2("r3", "r4", "r5", "r6", "r0", "r2")  \
             MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
 
-MIXQ_FZ_A2_O2("mixq_fz_a2o2r", MIXQ_FZ_A2_R);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2l", MIXQ_FZ_A2_L);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2m", MIXQ_FZ_A2_RQM);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2rh", MIXQ_FZ_A2_RH);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2lh", MIXQ_FZ_A2_LH);
-MIXQ_FZ_A2_O2("mixq_fz_a2o2mh", MIXQ_FZ_A2_MH);
+/* the ten routines of one inner loop: 2-bit outputs through thresholds, then 8-, 4-, 2-bit outputs
+ * through the SMMLAR form with right shifts (2-bit: suffix r), shifts >= 0 (l), any shifts (m);
+ * sfx names the loop */
+#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK)                                                                 \
+    MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOPK);                                                           \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);  \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);  \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#2"));                  \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8);           \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);           \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"))
+
+MIXQ_FZ_A2_SET("", MIXQ_FZ_A2_LOOP, MIXQ_FZ_A2_LOOPK);
+MIXQ_FZ_A2_SET("h", MIXQ_FZ_A2_HALF, MIXQ_FZ_A2_HALFK);  /* K <= 8: lanes 0 and 1 only */
+MIXQ_FZ_A2_SET("t", MIXQ_FZ_A2_LOOPT, MIXQ_FZ_A2_LOOPTK); /* a last partial weight word trimmed */
+
+
+/* ---- stream rows: gather of a pixel pair (mixq_srow_pair in mixq_conv_dsp.h) -----------------
+ * Frame (mixq_sgf): 0 plan, 4 B0, 8 sh0, 12 B1, 16 sh1, 20 dst, then A2: 24 lane table,
+ * 28 0x10011001, 32 t0, 36 t1 (segment sums, accumulated); A4: 24 0x78007800, 28 0x40084008,
+ * 32 0x000F000F. The plan holds, per stream word, the number of pieces that start in it, then per
+ * piece {p, mask, mul}; a negative count ends it. Per piece and pixel: v = (load(p + B) >> sh) &
+ * mask, added into the pixel's 64-bit accumulator (r5:r6, r7:r8) as v mul (UMLAL); after the
+ * pieces of a word its low halves are the two pixels' stream words: B and sh go to the stack
+ * while they are converted (A2: 4 table lanes each, stored as lane pairs with STRD, sums by SMLAD;
+ * A4: 2 lane words each), then the accumulators move down by 32 bits. 11 instructions per piece
+ * (both pixels), 42 (A2) / 32 (A4) per stream word. */
+#define MIXQ_SG_PIECES                       \
+    "1:\n\t"                                 \
+    "ldm r0!, {r9, r10, r11}\n\t"            \
+    "ldr r12, [r9, r1]\n\t"                  \
+    "lsr r12, r12, r2\n\t"                   \
+    "and r12, r12, r10\n\t"                  \
+    "umlal r5, r6, r12, r11\n\t"             \
+    "ldr r12, [r9, r3]\n\t"                  \
+    "lsr r12, r12, r4\n\t"                   \
+    "and r12, r12, r10\n\t"                  \
+    "umlal r7, r8, r12, r11\n\t"             \
+    "subs lr, lr, #1\n\t"                    \
+    "bne 1b\n"
+
+#define MIXQ_SG_NEXT                         \
+    "pop {r0-r4}\n\t"                        \
+    "mov r5, r6\n\t"                         \
+    "mov.w r6, #0\n\t"                       \
+    "mov r7, r8\n\t"                         \
+    "mov.w r8, #0\n\t"                       \
+    "ldr lr, [r0], #4\n\t"                   \
+    "cmp lr, #0\n\t"                         \
+    "bgt 1b\n\t"                             \
+    "beq 2b\n\t"
+
+#define MIXQ_SG_ENTER                        \
+    "push {r0, r4-r11, lr}\n\t"              \
+    "ldm r0, {r0-r4}\n\t"                    \
+    "mov.w r5, #0\n\t"                       \
+    "mov.w r6, #0\n\t"                       \
+    "mov.w r7, #0\n\t"                       \
+    "mov.w r8, #0\n\t"                       \
+    "ldr lr, [r0], #4\n\t"                   \
+    "cmp lr, #0\n\t"                         \
+    "beq 2f\n\t"
+
+/* one lane of both pixels: table lookups, one STRD, the two segment sums */
+#define MIXQ_SG_A2_LANE(ext0, ext1, off)          \
+    ext0 "\n\t" ext1 "\n\t"                       \
+    "ldr r10, [r2, r10, lsl #2]\n\t"              \
+    "ldr r11, [r2, r11, lsl #2]\n\t"              \
+    "strd r10, r11, [r1, #" off "]\n\t"           \
+    "smlad r4, r10, r3, r4\n\t"                   \
+    "smlad r9, r11, r3, r9\n\t"
+
+__asm__(MIXQ_FZ_FUNC("mixq_sg_a2") MIXQ_SG_ENTER MIXQ_SG_PIECES
+        "2:\n\t"
+        "push {r0-r4}\n\t"
+        "ldr r0, [sp, #20]\n\t"
+        "add r0, r0, #20\n\t"
+        "ldm r0, {r1, r2, r3, r4, r9}\n\t"
+        MIXQ_SG_A2_LANE("uxtb r10, r5", "uxtb r11, r7", "0")
+        MIXQ_SG_A2_LANE("ubfx r10, r5, #8, #8", "ubfx r11, r7, #8, #8", "8")
+        MIXQ_SG_A2_LANE("ubfx r10, r5, #16, #8", "ubfx r11, r7, #16, #8", "16")
+        MIXQ_SG_A2_LANE("lsr r10, r5, #24", "lsr r11, r7, #24", "24")
+        "add r1, r1, #32\n\t"
+        "stm r0, {r1, r2, r3, r4, r9}\n\t"
+        MIXQ_SG_NEXT
+        "pop {r0, r4-r11, pc}\n\t"
+        ".size mixq_sg_a2, .-mixq_sg_a2\n\t"
+        ".previous\n\t");
+
+/* two lane words of one pixel's stream word x: [(n0-8) + (n1-8) 2^11, (n4-8) + (n5-8) 2^11] and
+ * [(n2-8) + (n3-8) 2^11, (n6-8) + (n7-8) 2^11] (as mixq_nibble_lanes) */
+#define MIXQ_SG_A4_WORD(x, off)                    \
+    "and r9, " x ", #0x000F000F\n\t"               \
+    "and r10, r2, " x ", lsl #7\n\t"               \
+    "orr r9, r9, r10\n\t"                          \
+    "ssub16 r9, r9, r3\n\t"                        \
+    "and r10, r4, " x ", lsr #8\n\t"               \
+    "and r11, r2, " x ", lsr #1\n\t"               \
+    "orr r10, r10, r11\n\t"                        \
+    "ssub16 r10, r10, r3\n\t"                      \
+    "strd r9, r10, [r1, #" off "]\n\t"
+
+__asm__(MIXQ_FZ_FUNC("mixq_sg_a4") MIXQ_SG_ENTER MIXQ_SG_PIECES
+        "2:\n\t"
+        "push {r0-r4}\n\t"
+        "ldr r0, [sp, #20]\n\t"
+        "add r0, r0, #20\n\t"
+        "ldm r0, {r1, r2, r3, r4}\n\t"
+        MIXQ_SG_A4_WORD("r5", "0")
+        MIXQ_SG_A4_WORD("r7", "8")
+        "add r1, r1, #16\n\t"
+        "str r1, [r0]\n\t"
+        MIXQ_SG_NEXT
+        "pop {r0, r4-r11, pc}\n\t"
+        ".size mixq_sg_a4, .-mixq_sg_a4\n\t"
+        ".previous\n\t");
 
 
 #else

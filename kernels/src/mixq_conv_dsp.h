@@ -39,6 +39,8 @@ MIXQ_INLINE int32_t mixq_use_packed(int32_t IB, int32_t WB, const mixq_conv_geom
 MIXQ_INLINE int32_t mixq_use_ring(int32_t IB, const mixq_conv_geom *g);
 MIXQ_INLINE int32_t mixq_ring_bytes(int32_t IB, const mixq_conv_geom *g);
 MIXQ_INLINE int32_t mixq_row8_bytes(int32_t IB, int32_t WB, const mixq_conv_geom *g);
+MIXQ_INLINE int32_t mixq_use_srow(int32_t IB, const mixq_conv_geom *g);
+MIXQ_INLINE int32_t mixq_srow_bytes(int32_t IB, const mixq_conv_geom *g);
 
 /* Bytes of scratch the DSP path needs without the ring of converted rows. */
 MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
@@ -59,8 +61,11 @@ MIXQ_INLINE int32_t mixq_conv_dsp_scratch_min(int32_t IB, int32_t WB, const mixq
  * (a patch tile narrower than the layer its scratch was sized for may take the ring where the
  * whole layer, whose ring is too large, does not). */
 MIXQ_INLINE int32_t mixq_conv_dsp_scratch(int32_t IB, int32_t WB, const mixq_conv_geom *g) {
-    return mixq_conv_dsp_scratch_min(IB, WB, g) +
-           (mixq_use_packed(IB, WB, g) && mixq_use_ring(IB, g) ? mixq_ring_bytes(IB, g) : 0);
+    if (!mixq_use_packed(IB, WB, g)) {
+        return mixq_conv_dsp_scratch_min(IB, WB, g);
+    }
+    return mixq_conv_dsp_scratch_min(IB, WB, g) + (mixq_use_ring(IB, g) ? mixq_ring_bytes(IB, g) : 0) +
+           (mixq_use_srow(IB, g) ? mixq_srow_bytes(IB, g) : 0);
 }
 
 /* Two pixels share one activation buffer, interleaved 8 bytes at a time:
@@ -715,6 +720,325 @@ MIXQ_INLINE int32_t mixq_im2col_stream(int32_t IB, const mixq_conv_geom *g, cons
     return IB == 2 ? (int32_t)(((uint32_t)s.t >> 12) & 0xFFFu) : 0;
 }
 
+/* ---- stream rows: the bit-stream im2col from padded copies of the input rows ---------------
+ * (stream layers with dilation 1 across and more than one tap). Each input row an output row
+ * needs is copied once into one of KH slots as a bit row of the padded image: columns -pw ..
+ * (OW - 1) SW + KW - 1 - pw, those outside the image the zero point's pattern, column -pw at bit
+ * o0 of the slot (o0 < 8 puts column 0 on a byte, so the row is copied 24 bits at a time with one
+ * shift); rows outside the image read a slot that holds the pattern only. Window row ky of output
+ * column ox is then rb = KW Cin IB contiguous bits of its slot from bit X = o0 + ox SW Cin IB,
+ * read in pieces of at most 24 bits 3 bytes apart (one unaligned word load, the shift X & 7 that
+ * every piece of the pixel shares, a mask) and added at its stream position into a 64-bit
+ * accumulator (UMLAL by 2^pos); each full 32-bit stream word is converted to lanes as in the
+ * stream path (mixq_sg_a2 / mixq_sg_a4 in mixq_conv_asm.c, a pixel pair at a time). The stream
+ * beyond K is zero (pieces are masked); the lanes past its last word are written once per call. */
+
+#define MIXQ_RING_MAX_KH 16       /* rings of converted rows and stream rows: at most this many slots */
+#define MIXQ_RING_MAX_BYTES 16384 /* ... and bytes */
+#define MIXQ_SROW_MAX_PIECES 48
+#define MIXQ_SROW_MAX_WORDS 64 /* K IB <= 2048 bits */
+
+/* Frame of mixq_sg_a2 / mixq_sg_a4 (offsets fixed by the assembly). */
+typedef struct {
+    const uint32_t *plan; /* 0: per stream word the count of pieces starting in it, then {p, mask, mul} each */
+    uint32_t b0, sh0;     /* 4, 8: byte offset and shift of pixel 0's window in its slots */
+    uint32_t b1, sh1;     /* 12, 16: ... of pixel 1 */
+    uint32_t *dst;        /* 20: the pixel pair's lane rows */
+    uint32_t k[4];        /* 24: A2 lane table, 0x10011001, sums t0, t1; A4 0x78007800, 0x40084008, 0x000F000F */
+} mixq_sgf;
+
+typedef char mixq_sgf_layout_check[(sizeof(mixq_sgf) == 40 && offsetof(mixq_sgf, k) == 24) ? 1 : -1];
+
+void mixq_sg_a2(mixq_sgf *f);
+void mixq_sg_a4(mixq_sgf *f);
+
+typedef struct {
+    uint8_t *slots;     /* KH slots, then the pattern row */
+    uint32_t *plan;     /* the gather plan (mixq_sgf) */
+    const uint8_t *end; /* one past the last byte of the input */
+    int32_t slot_bytes, o0, ebits, dpx, npr, nw, dstart, ncol;
+    uint32_t pat;       /* the zero point's pattern word */
+    int32_t tag[MIXQ_RING_MAX_KH]; /* b * ih + iy held by each slot, -1: none */
+    int32_t row;        /* b * oh + oy the plan points into, -1: none */
+    mixq_sgf f;
+} mixq_srow;
+
+MIXQ_INLINE int32_t mixq_srow_rb(int32_t IB, const mixq_conv_geom *g) { return g->kw * g->cin * IB; }
+MIXQ_INLINE int32_t mixq_srow_npr(int32_t IB, const mixq_conv_geom *g) { return (mixq_srow_rb(IB, g) + 23) / 24; }
+MIXQ_INLINE int32_t mixq_srow_o0(int32_t IB, const mixq_conv_geom *g) { return (8 - ((g->pw * g->cin * IB) & 7)) & 7; }
+
+/* Bytes of one slot: the padded row from bit o0, 8 bytes of room for word reads and writes past it. */
+MIXQ_INLINE int32_t mixq_srow_slot_bytes(int32_t IB, const mixq_conv_geom *g) {
+    const int32_t npx = (g->ow - 1) * g->sw + g->kw;
+    return ((((mixq_srow_o0(IB, g) + npx * g->cin * IB + 7) >> 3) + 8) + 3) & ~3;
+}
+
+/* Bytes of the block: the plan (a count per stream word, 3 words per piece, the end mark), KH
+ * slots and the pattern row. */
+MIXQ_INLINE int32_t mixq_srow_bytes(int32_t IB, const mixq_conv_geom *g) {
+    const int32_t nw = (g->kh * mixq_srow_rb(IB, g) + 31) >> 5;
+    return 4 * (nw + 1) + 12 * g->kh * mixq_srow_npr(IB, g) + (g->kh + 1) * mixq_srow_slot_bytes(IB, g);
+}
+
+/* Do stream rows build the activation rows of this layer (packed path, channels off the word
+ * paths, several taps, dilation 1 across, within the bounds of the plan and the ring bytes)? */
+MIXQ_INLINE int32_t mixq_use_srow(int32_t IB, const mixq_conv_geom *g) {
+    if (!mixq_use_stream(IB, g) || g->dw != 1 || g->kh * g->kw < 2 || g->kh > MIXQ_RING_MAX_KH) {
+        return 0;
+    }
+    /* in 64 bits first: no int32 overflow for wide layers */
+    const int64_t rb = (int64_t)g->kw * g->cin * IB, npx = (int64_t)(g->ow - 1) * g->sw + g->kw;
+    const int64_t np = g->kh * ((rb + 23) / 24), nw = (g->kh * rb + 31) >> 5;
+    if (np > MIXQ_SROW_MAX_PIECES || nw > MIXQ_SROW_MAX_WORDS) {
+        return 0;
+    }
+    const int64_t slot = ((((mixq_srow_o0(IB, g) + npx * g->cin * IB + 7) >> 3) + 8) + 3) & ~(int64_t)3;
+    return 4 * (nw + 1) + 12 * np + (g->kh + 1) * slot <= MIXQ_RING_MAX_BYTES;
+}
+
+/* Once per call: the constants, the plan's counts, masks and multipliers, the pattern row, the
+ * lanes past the stream. */
+MIXQ_INLINE void mixq_srow_init(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, uint8_t *base, mixq_srow *s,
+                                int16_t *buf) {
+    const int32_t rb = mixq_srow_rb(IB, g), npr = mixq_srow_npr(IB, g), np = g->kh * npr;
+    s->nw = (g->kh * rb + 31) >> 5;
+    s->plan = (uint32_t *)(void *)base;
+    s->slots = base + 4 * (s->nw + 1) + 12 * np;
+    s->end = in + ((g->n * g->ih * g->iw * g->cin * IB + 7) >> 3);
+    s->slot_bytes = mixq_srow_slot_bytes(IB, g);
+    s->o0 = mixq_srow_o0(IB, g);
+    s->ebits = g->cin * IB;
+    s->dpx = g->sw * s->ebits;
+    s->npr = npr;
+    s->dstart = (s->o0 + g->pw * s->ebits) >> 3;
+    s->ncol = mixq_min_i32(g->iw, (g->ow - 1) * g->sw + g->kw - g->pw);
+    s->pat = (uint32_t)g->in_zp * (IB == 4 ? 0x11111111u : 0x55555555u);
+    /* plan: word i's count, then its pieces (pieces in stream order: ky, then 24-bit parts) */
+    uint32_t *w = s->plan;
+    for (int32_t i = 0, j = 0; i < s->nw; i++) {
+        uint32_t *count = w++;
+        *count = 0;
+        for (; j < np && (j / npr) * rb + 24 * (j % npr) < 32 * (i + 1); j++, w += 3) {
+            const int32_t pos = (j / npr) * rb + 24 * (j % npr), len = mixq_min_i32(24, rb - 24 * (j % npr));
+            w[0] = 0;
+            w[1] = (1u << len) - 1u;
+            w[2] = 1u << (pos & 31);
+            (*count)++;
+        }
+    }
+    *w = 0xFFFFFFFFu;
+    uint32_t *z = (uint32_t *)(void *)(s->slots + g->kh * s->slot_bytes);
+    for (int32_t i = 0; i < (s->slot_bytes >> 2); i++) {
+        z[i] = s->pat;
+    }
+    for (int32_t i = 0; i < g->kh; i++) {
+        s->tag[i] = -1;
+    }
+    s->row = -1;
+    /* lanes of the stream words past K (zero) in both pixel slots */
+    uint32_t *lw = (uint32_t *)(void *)buf;
+    for (int32_t i = (IB == 4 ? 4 : 8) * s->nw; i < (g->kp >> 1); i++) {
+        lw[i] = 0;
+    }
+    s->f.plan = s->plan;
+    if (IB == 2) {
+        s->f.k[0] = (uint32_t)(uintptr_t)mixq_a2_lane_table;
+        s->f.k[1] = 0x10011001u;
+    } else {
+        s->f.k[0] = 0x78007800u;
+        s->f.k[1] = 0x40084008u;
+        s->f.k[2] = 0x000F000Fu;
+    }
+}
+
+/* Copy input row iy of image b into slot d (see above). */
+MIXQ_INLINE void mixq_srow_fill(const mixq_conv_geom *g, const mixq_srow *s, const uint8_t *in, int32_t b,
+                                int32_t iy, uint8_t *d) {
+    const uint32_t pat = s->pat;
+    for (int32_t i = 0; i < s->dstart; i += 4) { /* left padding (and the bits below o0) */
+        mixq_store_u32(d + i, pat);
+    }
+    const int32_t nbits = s->ncol * s->ebits;
+    int32_t e = s->dstart; /* byte where the pattern resumes (above bit rem of it) */
+    uint32_t rem = 0;
+    if (s->ncol > 0) {
+        const int32_t sb = (b * g->ih + iy) * g->iw * s->ebits;
+        const uint8_t *src = in + (sb >> 3);
+        const uint32_t sh = (uint32_t)sb & 7u;
+        uint8_t *dst = d + s->dstart;
+        /* chunks of 4 bytes (row on a byte: plain words) or 3 (each word shifted), loads that stay
+         * inside the input first, then the last ones byte by byte */
+        const int32_t step = sh == 0 ? 4 : 3, n = (nbits + 8 * step - 1) / (8 * step);
+        const int32_t room = (int32_t)(s->end - src) - 4;
+        int32_t safe = room < 0 ? 0 : room / step + 1, m = 0;
+        if (safe > n) {
+            safe = n;
+        }
+        if (sh == 0) {
+            for (; m < safe; m++, src += 4, dst += 4) {
+                mixq_store_u32(dst, mixq_load_u32(src));
+            }
+        } else {
+            for (; m < safe; m++, src += 3, dst += 3) {
+                mixq_store_u32(dst, mixq_load_u32(src) >> sh);
+            }
+        }
+        for (; m < n; m++, src += step, dst += step) { /* the last bytes of the input: no read past its end */
+            uint32_t v = 0;
+            for (int32_t i = 0; i < 4 && src + i < s->end; i++) {
+                v |= (uint32_t)src[i] << (8 * i);
+            }
+            mixq_store_u32(dst, v >> sh);
+        }
+        e += nbits >> 3;
+        rem = (uint32_t)nbits & 7u;
+    }
+    /* right padding: the bits above rem of byte e, then whole words to the end of the slot (the
+     * copies wrote at most 3 bytes past byte e) */
+    const uint32_t low = (1u << rem) - 1u;
+    mixq_store_u32(d + e, (mixq_load_u32(d + e) & low) | (pat & ~low));
+    for (int32_t i = e + 4; i + 4 <= s->slot_bytes; i += 4) {
+        mixq_store_u32(d + i, pat);
+    }
+}
+
+/* Point the plan's pieces at the slots of output row oy of image b, copying the rows no slot holds.
+ * With dilation 1 down the KH rows of an output row are consecutive, so row r of the image lives in
+ * slot r mod KH (no two rows of an output row share one); otherwise slots are found by their tags. */
+MIXQ_INLINE void mixq_srow_row(const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t oy, mixq_srow *s) {
+    const uint8_t *rp[MIXQ_RING_MAX_KH];
+    const int32_t y0 = oy * g->sh - g->ph;
+    if (g->dh == 1) {
+        int32_t i = (b * g->ih + y0) % g->kh;
+        if (i < 0) {
+            i += g->kh;
+        }
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            const int32_t iy = y0 + ky;
+            uint8_t *d = s->slots + i * s->slot_bytes;
+            if ((uint32_t)iy >= (uint32_t)g->ih) {
+                rp[ky] = s->slots + g->kh * s->slot_bytes; /* the pattern row */
+            } else {
+                if (s->tag[i] != b * g->ih + iy) {
+                    mixq_srow_fill(g, s, in, b, iy, d);
+                    s->tag[i] = b * g->ih + iy;
+                }
+                rp[ky] = d;
+            }
+            if (++i == g->kh) {
+                i = 0;
+            }
+        }
+    } else {
+        int32_t keep[MIXQ_RING_MAX_KH], map[MIXQ_RING_MAX_KH];
+        for (int32_t i = 0; i < g->kh; i++) {
+            keep[i] = 0;
+        }
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            const int32_t iy = y0 + ky * g->dh;
+            map[ky] = g->kh; /* the pattern row */
+            if ((uint32_t)iy < (uint32_t)g->ih) {
+                map[ky] = -1;
+                for (int32_t i = 0; i < g->kh; i++) {
+                    if (s->tag[i] == b * g->ih + iy) {
+                        map[ky] = i;
+                        keep[i] = 1;
+                    }
+                }
+            }
+        }
+        for (int32_t ky = 0; ky < g->kh; ky++) {
+            if (map[ky] < 0) {
+                int32_t i = 0;
+                while (keep[i]) { /* at most kh - 1 slots are kept, so one is free */
+                    i++;
+                }
+                mixq_srow_fill(g, s, in, b, y0 + ky * g->dh, s->slots + i * s->slot_bytes);
+                s->tag[i] = b * g->ih + y0 + ky * g->dh;
+                map[ky] = i;
+                keep[i] = 1;
+            }
+            rp[ky] = s->slots + map[ky] * s->slot_bytes;
+        }
+    }
+    uint32_t *w = s->plan;
+    int32_t ky = 0, part = 0;
+    for (int32_t i = 0; i < s->nw; i++) {
+        for (int32_t n = (int32_t)*w++; n > 0; n--, w += 3) {
+            w[0] = (uint32_t)(uintptr_t)(rp[ky] + 3 * part);
+            if (++part == s->npr) {
+                part = 0;
+                ky++;
+            }
+        }
+    }
+    s->row = b * g->oh + oy;
+}
+
+/* Lane words of output column ox alone (its row's plan set) into slot p of the lane rows, in C
+ * (pairs that straddle two output rows); returns the A2 sum. */
+MIXQ_INLINE int32_t mixq_srow_pixel(int32_t IB, const mixq_srow *s, int32_t ox, int32_t p, int16_t *buf) {
+    const uint32_t x = (uint32_t)(s->o0 + ox * s->dpx), B = x >> 3, sh = x & 7u;
+    const uint32_t *w = s->plan;
+    uint32_t *dst = (uint32_t *)(void *)buf + (IB == 4 ? 2 * p : p);
+    uint64_t acc = 0;
+    int32_t t = 0;
+    for (int32_t i = 0; i < s->nw; i++) {
+        for (int32_t n = (int32_t)*w++; n > 0; n--, w += 3) {
+            const uint32_t v = (mixq_load_u32((const uint8_t *)(uintptr_t)w[0] + B) >> sh) & w[1];
+            acc += (uint64_t)v * w[2];
+        }
+        const uint32_t xw = (uint32_t)acc;
+        acc >>= 32;
+        if (IB == 4) {
+            mixq_nibble_lanes(xw, 0, &dst[0], &dst[1]);
+            dst += 4;
+        } else {
+            for (int32_t j = 0; j < 4; j++) {
+                const uint32_t l = mixq_a2_lane_table[(xw >> (8 * j)) & 0xFFu];
+                dst[2 * j] = l;
+                t = mixq_smlad(l, 0x10011001u, t);
+            }
+            dst += 8;
+        }
+    }
+    return IB == 2 ? (int32_t)(((uint32_t)t >> 12) & 0xFFFu) : 0;
+}
+
+/* Lane rows of pixels pix and pix1 (pix1 = pix for a duplicated last pixel, else pix + 1);
+ * returns the A2 activation sums (padding counts as the zero point). */
+MIXQ_INLINE void mixq_srow_pair(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t pix, int32_t pix1,
+                                mixq_srow *s, int16_t *buf, int32_t sum[2]) {
+    int32_t b, oy, ox;
+    mixq_pixel(g, pix, &b, &oy, &ox);
+    if (s->row != b * g->oh + oy) {
+        mixq_srow_row(g, in, b, oy, s);
+    }
+    if (pix1 != pix && ox + 1 == g->ow) { /* the pair straddles two output rows: one pixel at a time */
+        sum[0] = mixq_srow_pixel(IB, s, ox, 0, buf);
+        mixq_pixel(g, pix1, &b, &oy, &ox);
+        mixq_srow_row(g, in, b, oy, s);
+        sum[1] = mixq_srow_pixel(IB, s, ox, 1, buf);
+        return;
+    }
+    const uint32_t x0 = (uint32_t)(s->o0 + ox * s->dpx), x1 = pix1 != pix ? x0 + (uint32_t)s->dpx : x0;
+    s->f.dst = (uint32_t *)(void *)buf;
+    s->f.b0 = x0 >> 3;
+    s->f.sh0 = x0 & 7u;
+    s->f.b1 = x1 >> 3;
+    s->f.sh1 = x1 & 7u;
+    if (IB == 2) {
+        s->f.k[2] = 0;
+        s->f.k[3] = 0;
+        mixq_sg_a2(&s->f);
+        sum[0] = (int32_t)((s->f.k[2] >> 12) & 0xFFFu);
+        sum[1] = (int32_t)((s->f.k[3] >> 12) & 0xFFFu);
+    } else {
+        mixq_sg_a4(&s->f);
+        sum[0] = sum[1] = 0;
+    }
+}
+
 /* ---- A4W4: packed lanes, spacing 11 -------------------------------------------------------- */
 
 #define MIXQ_A4_PAIR(a, b) ((uint32_t)(uint16_t)(int16_t)((a) + (b) * 2048))
@@ -1187,9 +1511,6 @@ MIXQ_INLINE void mixq_block_a2w2(const mixq_conv_geom *g, const uint32_t *ap, co
  * columns and rows outside the image are the zero point's lane pattern. A2 keeps per slot the
  * activation sum of every output column's window row (padding counts as the zero point). */
 
-#define MIXQ_RING_MAX_KH 16
-#define MIXQ_RING_MAX_BYTES 16384
-
 MIXQ_INLINE int32_t mixq_ring_nq(const mixq_conv_geom *g) { return (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1; }
 
 /* 32-bit words of one slot: nq entries of cin/2 words, then (A2) ow window-row sums. */
@@ -1332,6 +1653,7 @@ typedef struct {
     int32_t *cs;                  /* A2 column sums */
     int32_t tag[MIXQ_RING_MAX_KH]; /* b * ih + iy held by each slot, -1: none */
     int32_t map[MIXQ_RING_MAX_KH]; /* slot of each window row of the current output row, -1: padding */
+    const uint32_t *src[MIXQ_RING_MAX_KH]; /* the slot of each window row, 0: padding */
     int32_t row;                  /* b * oh + oy the map is for, -1: none */
 } mixq_ring;
 
@@ -1379,53 +1701,61 @@ MIXQ_INLINE void mixq_ring_row(int32_t IB, const mixq_conv_geom *g, const uint8_
         r->map[ky] = s;
         keep[s] = 1;
     }
+    for (int32_t ky = 0; ky < g->kh; ky++) {
+        r->src[ky] = r->map[ky] < 0 ? 0 : r->base + r->map[ky] * sw;
+    }
     r->row = b * g->oh + oy;
 }
 
 /* Activation rows of the pixel pair (ox, ox + 1) of output row oy (ox + 1 < ow) from the ring;
- * returns (A2) the activation sums in sum[0], sum[1]. */
+ * returns (A2) the activation sums in sum[0], sum[1]. The lanes past K (zero) are not written:
+ * the caller writes them once (mixq_ring_tail). */
 MIXQ_INLINE void mixq_ring_pair(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t oy,
                                 int32_t ox, mixq_ring *r, int16_t *buf, int32_t sum[2]) {
     if (r->row != b * g->oh + oy) {
         mixq_ring_row(IB, g, in, b, oy, r);
     }
-    const int32_t ew = g->cin >> 1, nq = mixq_ring_nq(g), slot = mixq_ring_slot_words(IB, g);
-    const uint32_t pad_word = IB == 4 ? MIXQ_A4_PAIR(g->in_zp - 8, g->in_zp - 8) * 0x00010001u
-                                      : mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
+    const int32_t ew = g->cin >> 1, n = g->kw * ew, off = ox * g->sw * ew;
     uint32_t *dst = (uint32_t *)(void *)buf;
     int32_t s0 = 0, s1 = 0;
     for (int32_t ky = 0; ky < g->kh; ky++) {
-        const int32_t s = r->map[ky];
-        if (s < 0) {
-            for (int32_t w = 0; w < g->kw * ew; w++) {
+        const uint32_t *src = r->src[ky];
+        if (src == 0) {
+            const uint32_t pad_word = IB == 4 ? MIXQ_A4_PAIR(g->in_zp - 8, g->in_zp - 8) * 0x00010001u
+                                              : mixq_a2_lane((uint32_t)g->in_zp * 0x55u);
+            for (int32_t w = 0; w < n; w++) {
                 dst[w] = pad_word;
             }
-            dst += g->kw * ew;
+            dst += n;
             if (IB == 2) {
                 s0 += g->kw * g->cin * g->in_zp;
                 s1 += g->kw * g->cin * g->in_zp;
             }
             continue;
         }
-        const uint32_t *src = r->base + s * slot + ox * g->sw * ew;
         if (g->dw == 1) {
-            dst = mixq_copy_words(dst, src, g->kw * ew);
+            dst = mixq_copy_words(dst, src + off, n);
         } else {
             for (int32_t kx = 0; kx < g->kw; kx++) {
-                dst = mixq_copy_words(dst, src + kx * g->dw * ew, ew);
+                dst = mixq_copy_words(dst, src + off + kx * g->dw * ew, ew);
             }
         }
         if (IB == 2) {
-            const int32_t *ws = (const int32_t *)(const void *)(r->base + s * slot + nq * ew);
+            const int32_t *ws = (const int32_t *)(const void *)(src + mixq_ring_nq(g) * ew);
             s0 += ws[ox];
             s1 += ws[ox + 1];
         }
     }
-    for (int32_t w = g->k >> 1; w < g->kp >> 1; w++) {
-        dst[w - (g->k >> 1)] = 0;
-    }
     sum[0] = s0;
     sum[1] = s1;
+}
+
+/* The lanes past K of both pixels (zero), written once per call on the ring path. */
+MIXQ_INLINE void mixq_ring_tail(const mixq_conv_geom *g, int16_t *buf) {
+    uint32_t *w = (uint32_t *)(void *)buf;
+    for (int32_t i = g->k >> 1; i < g->kp >> 1; i++) {
+        w[i] = 0;
+    }
 }
 
 /* ---- fused channel loops (mixq_conv_asm.c) ----------------------------------------------- */
@@ -1486,11 +1816,32 @@ void mixq_fz_a2o4mh(const mixq_fz *f);
 void mixq_fz_a2o2rh(const mixq_fz *f);
 void mixq_fz_a2o2lh(const mixq_fz *f);
 void mixq_fz_a2o2mh(const mixq_fz *f);
+void mixq_fz_a4o8t(const mixq_fz *f);
+void mixq_fz_a4o4t(const mixq_fz *f);
+void mixq_fz_a4o2t(const mixq_fz *f);
+void mixq_fz_a4o8lt(const mixq_fz *f);
+void mixq_fz_a4o4lt(const mixq_fz *f);
+void mixq_fz_a4o2lt(const mixq_fz *f);
+void mixq_fz_a4o8mt(const mixq_fz *f);
+void mixq_fz_a4o4mt(const mixq_fz *f);
+void mixq_fz_a4o2mt(const mixq_fz *f);
+void mixq_fz_a2o2t(const mixq_fz *f);
+void mixq_fz_a2o8t(const mixq_fz *f);
+void mixq_fz_a2o4t(const mixq_fz *f);
+void mixq_fz_a2o8lt(const mixq_fz *f);
+void mixq_fz_a2o4lt(const mixq_fz *f);
+void mixq_fz_a2o8mt(const mixq_fz *f);
+void mixq_fz_a2o4mt(const mixq_fz *f);
+void mixq_fz_a2o2rt(const mixq_fz *f);
+void mixq_fz_a2o2lt(const mixq_fz *f);
+void mixq_fz_a2o2mt(const mixq_fz *f);
 
 #define MIXQ_FZ_W8 1
 #define MIXQ_FZ_A4 2
 #define MIXQ_FZ_A2 3
 #define MIXQ_FZ_A2H 4 /* routine selection only: A2 with K <= 8 */
+#define MIXQ_FZ_A2T 5 /* routine selection only: A2 with the lanes of a last partial weight word trimmed */
+#define MIXQ_FZ_A4T 6 /* routine selection only: A4 with a last half chunk (K % 16 in 1..8, K > 16) */
 #define MIXQ_FZ_THR_MIN_PIXELS 64 /* A2 2-bit outputs: thresholds from this many output pixels on */
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 
@@ -1528,6 +1879,11 @@ MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_w8o4, mixq_fz_w8o4l, mixq_fz_w8o4m)
                                   : MIXQ_FZ_PICK(mixq_fz_w8o2, mixq_fz_w8o2l, mixq_fz_w8o2m));
     }
+    if (fz == MIXQ_FZ_A4T) {
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8t, mixq_fz_a4o8lt, mixq_fz_a4o8mt)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4t, mixq_fz_a4o4lt, mixq_fz_a4o4mt)
+                                  : MIXQ_FZ_PICK(mixq_fz_a4o2t, mixq_fz_a4o2lt, mixq_fz_a4o2mt));
+    }
     if (fz == MIXQ_FZ_A4) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m)
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4, mixq_fz_a4o4l, mixq_fz_a4o4m)
@@ -1540,6 +1896,14 @@ MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a2o8h, mixq_fz_a2o8lh, mixq_fz_a2o8mh)
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a2o4h, mixq_fz_a2o4lh, mixq_fz_a2o4mh)
                                   : MIXQ_FZ_PICK(mixq_fz_a2o2rh, mixq_fz_a2o2lh, mixq_fz_a2o2mh));
+    }
+    if (fz == MIXQ_FZ_A2T) { /* K of 4 nf + t lane words, nf >= 1, t = 1..3: the last t lanes trimmed */
+        if (OB == 2 && form == 4) {
+            return mixq_fz_a2o2t;
+        }
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a2o8t, mixq_fz_a2o8lt, mixq_fz_a2o8mt)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a2o4t, mixq_fz_a2o4lt, mixq_fz_a2o4mt)
+                                  : MIXQ_FZ_PICK(mixq_fz_a2o2rt, mixq_fz_a2o2lt, mixq_fz_a2o2mt));
     }
     if (OB == 2 && form == 4) {
         return mixq_fz_a2o2;
@@ -1831,12 +2195,178 @@ MIXQ_INLINE void mixq_fz_w8_last(int32_t IB, int32_t OB, int32_t form, const mix
     }
 }
 
+/* The pixel loop of a fused call on stream rows (out of line: few live values, no spills): pairs
+ * along the output rows, counters kept as they go; a pair that straddles two output rows is
+ * gathered one pixel at a time. */
+static MIXQ_NOINLINE void mixq_srow_row_call(const mixq_conv_geom *g, const uint8_t *in, int32_t b, int32_t oy,
+                                             mixq_srow *s) {
+    mixq_srow_row(g, in, b, oy, s);
+}
+
+/* A pair that straddles two output rows: column OW - 1 of the current row, then column 0 of
+ * output row oy of image b. */
+static MIXQ_NOINLINE void mixq_srow_straddle(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, int32_t b,
+                                             int32_t oy, mixq_srow *s, int16_t *act, int32_t t[2]) {
+    t[0] = mixq_srow_pixel(IB, s, g->ow - 1, 0, act);
+    mixq_srow_row(g, in, b, oy, s);
+    t[1] = mixq_srow_pixel(IB, s, 0, 1, act);
+}
+
+MIXQ_INLINE void mixq_fz_srow_loop(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, mixq_srow *s,
+                                   int16_t *act, mixq_fz *f, mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    const int32_t npix = mixq_npix(g), k6 = 6 * g->k;
+    int32_t b = 0, oy = 0, ox = 0;
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        if (s->row != b * g->oh + oy) {
+            mixq_srow_row_call(g, in, b, oy, s);
+        }
+        int32_t t0, t1;
+        f->out0 = out;
+        f->out1 = pix + 1 < npix ? out + row_bytes : out;
+        out += 2 * row_bytes;
+        if (ox + 1 < g->ow || pix + 1 == npix) {
+            const uint32_t x0 = (uint32_t)(s->o0 + ox * s->dpx), x1 = pix + 1 < npix ? x0 + (uint32_t)s->dpx : x0;
+            s->f.b0 = x0 >> 3;
+            s->f.sh0 = x0 & 7u;
+            s->f.b1 = x1 >> 3;
+            s->f.sh1 = x1 & 7u;
+            s->f.dst = (uint32_t *)(void *)act; /* the routine advances it */
+            if (IB == 2) {
+                s->f.k[2] = 0;
+                s->f.k[3] = 0;
+                mixq_sg_a2(&s->f);
+                t0 = (int32_t)((s->f.k[2] >> 12) & 0xFFFu);
+                t1 = (int32_t)((s->f.k[3] >> 12) & 0xFFFu);
+            } else {
+                mixq_sg_a4(&s->f);
+                t0 = t1 = 0;
+            }
+            ox += 2;
+        } else { /* straddles two output rows */
+            int32_t t[2];
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                b++;
+            }
+            mixq_srow_straddle(IB, g, in, b, oy, s, act, t);
+            t0 = t[0];
+            t1 = t[1];
+            ox = 1;
+        }
+        if (ox >= g->ow) {
+            ox -= g->ow;
+            if (++oy == g->oh) {
+                oy = 0;
+                b++;
+            }
+        }
+        if (IB == 2) {
+            f->pre0 = (int32_t)((uint32_t)(k6 - 2 * t0) << 12);
+            f->pre1 = (int32_t)((uint32_t)(k6 - 2 * t1) << 12);
+        }
+        fn(f);
+    }
+}
+
+static MIXQ_NOINLINE void mixq_fz_srow_loop2(const mixq_conv_geom *g, const uint8_t *in, mixq_srow *s, int16_t *act,
+                                             mixq_fz *f, mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    mixq_fz_srow_loop(2, g, in, s, act, f, fn, out, row_bytes);
+}
+
+static MIXQ_NOINLINE void mixq_fz_srow_loop4(const mixq_conv_geom *g, const uint8_t *in, mixq_srow *s, int16_t *act,
+                                             mixq_fz *f, mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    mixq_fz_srow_loop(4, g, in, s, act, f, fn, out, row_bytes);
+}
+
+/* The pixel loop of a fused call with the ring of converted rows (out of line: few live values,
+ * the code of the variant's other paths does not share its registers): pairs along an output row
+ * copy their rows from the ring, pairs that straddle two output rows run the per-pixel im2col. */
+MIXQ_INLINE void mixq_fz_ring_loop(int32_t IB, const mixq_conv_geom *g, const uint8_t *in, mixq_ring *ring,
+                                   int16_t *act, mixq_fz *f, mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    const int32_t npix = mixq_npix(g), k6 = 6 * g->k;
+    int32_t b = 0, oy = 0, ox = 0;
+    mixq_ring_tail(g, act);
+    for (int32_t pix = 0; pix < npix; pix += 2, out += 2 * row_bytes) {
+        const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
+        if (ox + 1 < g->ow) {
+            int32_t sums[2];
+            mixq_ring_pair(IB, g, in, b, oy, ox, ring, act, sums);
+            if (IB == 2) {
+                f->pre0 = (int32_t)((uint32_t)(k6 - 2 * sums[0]) << 12);
+                f->pre1 = (int32_t)((uint32_t)(k6 - 2 * sums[1]) << 12);
+            }
+        } else if (IB == 4) {
+            mixq_im2col_a4(g, in, pix, 0, act);
+            mixq_im2col_a4(g, in, pix1, 1, act);
+        } else {
+            f->pre0 = (int32_t)((uint32_t)(k6 - 2 * mixq_im2col_a2(g, in, pix, 0, act)) << 12);
+            f->pre1 = (int32_t)((uint32_t)(k6 - 2 * mixq_im2col_a2(g, in, pix1, 1, act)) << 12);
+        }
+        f->out0 = out;
+        f->out1 = pix1 != pix ? out + row_bytes : out;
+        fn(f);
+        ox += 2;
+        while (ox >= g->ow) {
+            ox -= g->ow;
+            if (++oy == g->oh) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+}
+
+static MIXQ_NOINLINE void mixq_fz_ring_loop2(const mixq_conv_geom *g, const uint8_t *in, mixq_ring *ring,
+                                             int16_t *act, mixq_fz *f, mixq_fz_fn fn, uint8_t *out,
+                                             int32_t row_bytes) {
+    mixq_fz_ring_loop(2, g, in, ring, act, f, fn, out, row_bytes);
+}
+
+static MIXQ_NOINLINE void mixq_fz_ring_loop4(const mixq_conv_geom *g, const uint8_t *in, mixq_ring *ring,
+                                             int16_t *act, mixq_fz *f, mixq_fz_fn fn, uint8_t *out,
+                                             int32_t row_bytes) {
+    mixq_fz_ring_loop(4, g, in, ring, act, f, fn, out, row_bytes);
+}
+
+/* The pixel loop of a fused A2 call on one tap of the same pixel (pointwise, stride 1) with whole
+ * input bytes per pixel (out of line: few live values): the lane rows of a pixel pair are the table
+ * lanes of its input bytes, lane word w of pixel p at 2 w + p (the zero lanes up to kp are written
+ * once). */
+static MIXQ_NOINLINE void mixq_fz_direct_loop(const mixq_conv_geom *g, const uint8_t *in, int16_t *act, mixq_fz *f,
+                                              mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    const int32_t nb = g->cin >> 2, npix = mixq_npix(g), k6 = 6 * g->k;
+    uint32_t *lanes = (uint32_t *)(void *)act;
+    for (int32_t w = 2 * nb; w < (g->kp >> 1); w++) {
+        lanes[w] = 0;
+    }
+    for (int32_t pix = 0; pix < npix; pix += 2, in += 2 * nb, out += 2 * row_bytes) {
+        const int32_t two = pix + 1 < npix;
+        const uint8_t *s1 = two ? in + nb : in;
+        uint32_t *d = lanes;
+        int32_t t0 = 0, t1 = 0;
+        for (int32_t w = 0; w < nb; w++, d += 2) {
+            const uint32_t l0 = mixq_a2_lane_table[in[w]], l1 = mixq_a2_lane_table[s1[w]];
+            d[0] = l0;
+            d[1] = l1;
+            t0 = mixq_smlad(l0, 0x10011001u, t0);
+            t1 = mixq_smlad(l1, 0x10011001u, t1);
+        }
+        /* sum(a) <= 3 Cin <= 4092: the field [12, 24) of the SMLAD sums */
+        f->pre0 = (int32_t)((uint32_t)(k6 - 2 * (int32_t)(((uint32_t)t0 >> 12) & 0xFFFu)) << 12);
+        f->pre1 = (int32_t)((uint32_t)(k6 - 2 * (int32_t)(((uint32_t)t1 >> 12) & 0xFFFu)) << 12);
+        f->out0 = out;
+        f->out1 = two ? out + row_bytes : out;
+        fn(f);
+    }
+}
+
 /* Run a fused routine over every pixel pair; returns 0 (nothing written) when the layer's
  * parameters do not qualify. */
 MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
                                     const mixq_per_channel_quant *q, const uint8_t *in, const uint8_t *filter,
                                     const int32_t *cst, const uint32_t *wl, int16_t *act, int32_t *prm,
-                                    mixq_ring *ring, uint8_t *out) {
+                                    mixq_ring *ring, mixq_srow *srow, uint8_t *out) {
     mixq_fz f;
     int32_t ok; /* 0, or the requantization form (mixq_fz_routine) */
     if (fz == MIXQ_FZ_W8) {
@@ -1858,14 +2388,21 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     if (!ok) {
         return 0;
     }
-    /* A2 with K <= 8: the routines without the inner loop and lanes 2 and 3 (zero padding) */
-    const mixq_fz_fn fn = mixq_fz_routine(fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8 ? MIXQ_FZ_A2H : fz, OB, ok);
+    /* A2 with K <= 8: the routines without the inner loop and lanes 2 and 3 (zero padding); with
+     * K of 4 nf + t lane words (nf >= 1, t = 1..3), those that run t lanes of the last weight word */
+    const int32_t nl = (g->k + 3) >> 2, trim = fz == MIXQ_FZ_A2 && nl >= 4 && (nl & 3) != 0;
+    /* A4 with K % 16 in 1..8 (K > 16): those that run only the first group of the last chunk */
+    const int32_t half = fz == MIXQ_FZ_A4 && g->k > 16 && (g->k & 15) != 0 && (g->k & 15) <= 8;
+    const mixq_fz_fn fn = mixq_fz_routine(
+        fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8 ? MIXQ_FZ_A2H
+                                                     : (trim ? MIXQ_FZ_A2T : (half ? MIXQ_FZ_A4T : fz)),
+        OB, ok);
     f.k[0] = 0;
     f.k[1] = 0x00010001u;
     f.k[2] = 0x00020002u;
     f.k[3] = 0x00030003u;
     f.ap = (const uint32_t *)(const void *)act;
-    f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2 : g->kp >> 4;
+    f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2 : (trim ? (nl >> 2) | ((nl & 3) << 16) : (half ? g->k >> 4 : g->kp >> 4));
     f.prm = prm;
     f.prm_end = prm + mixq_fz_block_words(fz, OB, ok) * (g->cout >> 1);
     f.wp = fz == MIXQ_FZ_A4 ? wl : (const uint32_t *)(const void *)filter;
@@ -1884,6 +2421,26 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
         for (int32_t w = 2 * nb; w < 2 * nw; w++) {
             lanes[w] = 0;
         }
+    }
+    if (srow != 0) { /* stream rows: the pixel loop out of line */
+        if (IB == 2) {
+            mixq_fz_srow_loop2(g, in, srow, act, &f, fn, out, row_bytes);
+        } else {
+            mixq_fz_srow_loop4(g, in, srow, act, &f, fn, out, row_bytes);
+        }
+        return 1;
+    }
+    if (direct) {
+        mixq_fz_direct_loop(g, in, act, &f, fn, out, row_bytes);
+        return 1;
+    }
+    if (ring != 0 && fz != MIXQ_FZ_W8) { /* the ring: the pixel loop out of line */
+        if (IB == 2) {
+            mixq_fz_ring_loop2(g, in, ring, act, &f, fn, out, row_bytes);
+        } else {
+            mixq_fz_ring_loop4(g, in, ring, act, &f, fn, out, row_bytes);
+        }
+        return 1;
     }
     /* W8: an odd last pixel runs the one-pixel block */
     const int32_t last = fz == MIXQ_FZ_W8 && (npix & 1) ? npix - 1 : npix;
@@ -1907,18 +2464,7 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
             fn(&f);
             continue;
         }
-        int32_t rb = 0, roy = 0, rox = 0;
-        if (ring != 0) {
-            mixq_pixel(g, pix, &rb, &roy, &rox);
-        }
-        if (ring != 0 && rox + 1 < g->ow) {
-            int32_t sums[2];
-            mixq_ring_pair(IB, g, in, rb, roy, rox, ring, act, sums);
-            if (fz == MIXQ_FZ_A2) {
-                f.pre0 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[0]) << 12);
-                f.pre1 = (int32_t)((uint32_t)(6 * g->k - 2 * sums[1]) << 12);
-            }
-        } else if (fz == MIXQ_FZ_W8) {
+        if (fz == MIXQ_FZ_W8) {
             mixq_im2col16(IB, WB, g, in, pix, 0, act);
             mixq_im2col16(IB, WB, g, in, pix1, 1, act);
         } else if (fz == MIXQ_FZ_A4) {
@@ -1987,13 +2533,22 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
         ring = &ring_state;
         mixq_ring_init(IB, g, (uint32_t *)(void *)ring_base, ring);
     }
+    mixq_srow srow_state;
+    mixq_srow *srow = 0;
+    if (packed && mixq_use_srow(IB, g) && g->scratch >= mixq_conv_dsp_scratch(IB, WB, g)) {
+        srow = &srow_state;
+        mixq_srow_init(IB, g, in, ring_base, srow, act);
+    }
     if (fz != 0 &&
-        mixq_conv_fused(IB, WB, OB, fz, g, q, in, filter, cst, wl, act, (int32_t *)(void *)rq, ring, out)) {
+        mixq_conv_fused(IB, WB, OB, fz, g, q, in, filter, cst, wl, act, (int32_t *)(void *)rq, ring, srow, out)) {
         return;
     }
     int32_t mode = mixq_rq_fill(g->cout, q, rq);
     if (g->lo == mixq_act_lo(OB) && g->hi == mixq_act_hi(OB)) {
         mode |= MIXQ_RQ_FULL;
+    }
+    if (ring != 0) {
+        mixq_ring_tail(g, act);
     }
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t two = pix + 1 < npix;
@@ -2001,7 +2556,12 @@ MIXQ_INLINE void mixq_conv_dsp(int32_t IB, int32_t WB, int32_t OB, const mixq_co
         int32_t sum0 = 0, sum1 = 0;
         int32_t rb, roy, rox;
         mixq_pixel(g, pix, &rb, &roy, &rox);
-        if (ring != 0 && two && rox + 1 < g->ow) {
+        if (srow != 0) {
+            int32_t sums[2];
+            mixq_srow_pair(IB, g, in, pix, pix1, srow, act, sums);
+            sum0 = sums[0];
+            sum1 = sums[1];
+        } else if (ring != 0 && two && rox + 1 < g->ow) {
             int32_t sums[2];
             mixq_ring_pair(IB, g, in, rb, roy, rox, ring, act, sums);
             sum0 = sums[0];

@@ -285,7 +285,7 @@ def dsp_conv_scratch(layer: Layer) -> int:
     kp = weight_row_len(f["h"] * f["w"] * f["c"], wb)
     per_channel = cpad * (16 + 12)
     if (ib, wb) in ((4, 4), (2, 2)):
-        ring = _dsp_ring_bytes(layer) if layer.template == "conv" else 0
+        ring = _dsp_ring_bytes(layer) + _dsp_srow_bytes(layer) if layer.template == "conv" else 0
         packed = 2 * kp + per_channel + ring
         if uses_w4_lanes(layer.p):
             return packed
@@ -312,6 +312,32 @@ def _dsp_ring_bytes(layer: Layer) -> int:
     if bound > 16384:
         return 0
     return 4 * (f["h"] * (nq * (cin // 2) + (o["w"] if ib == 2 else 0)) + (nq + sw if ib == 2 else 0))
+
+
+def _dsp_srow_bytes(layer: Layer) -> int:
+    """Stream rows of the packed W4A4/W2A2 paths (``mixq_use_srow`` and ``mixq_srow_bytes`` in
+    kernels/src/mixq_conv_dsp.h): for channel counts off the word paths (the bit-stream im2col),
+    several taps and dilation 1 across, the gather plan (a word per stream word of K, the end mark,
+    3 words per piece of at most 24 bits of a window row) and KH + 1 slots of the padded input row
+    (from bit o0, 8 bytes of room), at most 16,384 bytes in all; else 0."""
+    p = layer.p
+    ib = p["bits"][0]
+    f, o, i = p["filter_dims"], p["out_dims"], p["in_dims"]
+    cin, kh, kw = i["c"], f["h"], f["w"]
+    k = kh * kw * cin
+    stream = cin % 8 != 0 if ib == 4 else (cin % 16 != 0 and k <= 1364)
+    if not stream or p["dilation"][1] != 1 or kh * kw < 2 or kh > 16:
+        return 0
+    sw, pw = p["stride"][1], p["padding"][1]
+    rb = kw * cin * ib
+    npieces, nwords = kh * ((rb + 23) // 24), (kh * rb + 31) // 32
+    if npieces > 48 or nwords > 64:
+        return 0
+    o0 = (8 - (pw * cin * ib) % 8) % 8
+    npx = (o["w"] - 1) * sw + kw
+    slot = ((o0 + npx * cin * ib + 7) // 8 + 8 + 3) & ~3
+    total = 4 * (nwords + 1) + 12 * npieces + (kh + 1) * slot
+    return total if total <= 16384 else 0
 
 
 def _choose_in_place(graph: Graph, layers: list[Layer], stage_ops: set[int]) -> None:

@@ -64,6 +64,11 @@ def test_measured_without_limit_the_best_combined_gain(tmp_path: Path) -> None:
     ratio = a8 / plan.model.arena_size
     plan, lbl = _schedules(tmp_path, [int(1000 * ratio * 1.1), 1000])  # the plan gives back more speed
     assert pick_schedule([plan, lbl], None, (a8, 1000)) is lbl
-    plan, lbl = _schedules(tmp_path, [int(1000 * ratio * 0.9), 1000])  # than the SRAM it saves, or less
+    plan, lbl = _schedules(tmp_path, [int(1000 * ratio * 0.9), 1000])  # or less than the SRAM it saves:
+    assert ratio * 0.9 > 1.0  # still slower than int8, and without a limit speed is not traded for SRAM
+    assert pick_schedule([plan, lbl], None, (a8, 1000)) is lbl
+    plan, lbl = _schedules(tmp_path, [990, 1200])  # faster than int8 and smaller: kept
+    assert pick_schedule([plan, lbl], None, (a8, 1000)) is plan
+    plan, lbl = _schedules(tmp_path, [1100, 1200])  # every one slower: the best gain (deploy keeps int8)
     assert pick_schedule([plan, lbl], None, (a8, 1000)) is plan
     assert pick_schedule([plan, lbl], None) is plan  # not run: the smallest arena

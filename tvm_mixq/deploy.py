@@ -22,9 +22,10 @@ convolutions row by row, one stage output over its input); it can exceed the pla
 
 Which schedule (:func:`pick_schedule`): the plan, the plan without channel splits and layer by layer
 are generated. With ``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with
-``run``, every one that fits the device is run and the best combined gain over int8 (SRAM ratio
-times instruction ratio) is kept; when even that is below 1 (slower and not smaller enough), the
-deployment is the int8 model itself. The JSON's ``schedules`` lists each candidate's arena and
+``run``, every one that fits the device is run and, among those no slower than the int8 baseline,
+the best combined gain over int8 (SRAM ratio times instruction ratio) is kept; when every one is
+slower (or none gains), the deployment is the int8 model itself: speed is traded for SRAM only
+under a limit. The JSON's ``schedules`` lists each candidate's arena and
 instructions.
 """
 from __future__ import annotations
@@ -300,14 +301,18 @@ def pick_schedule(schedules: Sequence[Schedule], limit: Optional[int],
     call every kernel once per patch, so a simpler schedule runs fewer instructions); when none fits,
     the smallest arena (refused by :func:`check_fit` with the figures).
     Without a limit, when the candidates were run (``int8``: the baseline's arena and instructions):
-    the best combined gain over int8, ``(int8 arena / arena) x (int8 instructions / instructions)``
-    (ties: the smaller arena), so neither SRAM nor speed is given away for a smaller gain in the
-    other; a limit says which matters. Not run: the smallest arena."""
+    among those no slower than the int8 baseline, the best combined gain over int8, ``(int8 arena /
+    arena) x (int8 instructions / instructions)`` (ties: the smaller arena), so SRAM is not given
+    away for a smaller gain in speed; speed is given away for SRAM only under a limit (row-by-row
+    in-place convolutions and patches can halve an arena at a third more instructions). When every
+    candidate is slower: the best combined gain (the caller then deploys the int8 model). Not run:
+    the smallest arena."""
     fitting = [s for s in schedules if limit is not None and s.model.arena_size <= limit]
     if fitting:
         return fitting[-1]
     if limit is None and int8 is not None and all(s.instructions is not None for s in schedules):
-        return max(schedules, key=lambda s: (combined_gain(s, int8), -s.model.arena_size))
+        fast = [s for s in schedules if s.instructions <= int8[1]] or list(schedules)
+        return max(fast, key=lambda s: (combined_gain(s, int8), -s.model.arena_size))
     return min(reversed(schedules), key=lambda s: s.model.arena_size)
 
 
@@ -470,9 +475,10 @@ def deploy(
             say(f"{sch.kind}: {sch.instructions:,} instructions (int8 {int8.instructions:,})")
         base = (int8_model.arena_size, int8.instructions)
         best = pick_schedule(fit, None, base)
-        if combined_gain(best, base) < 1.0:
-            # every mixed-precision schedule is slower and not smaller enough to make up for it: the
-            # deployment is the int8 model itself (the accuracy guard and the kernels left no gain)
+        if best.instructions > base[1] or combined_gain(best, base) < 1.0:
+            # every mixed-precision schedule is slower (without a limit, speed is not traded for
+            # SRAM), or no smaller: the deployment is the int8 model itself (the accuracy guard and
+            # the kernels left no gain)
             say(f"no mixed-precision schedule beats the int8 baseline (best {best.kind}: arena "
                 f"{best.model.arena_size:,} B, {best.instructions:,} instructions); deploying the int8 model")
             best = Schedule("int8 baseline", None, Variant("mixq", graph, int8_model, int8.firmware, int8.run,

@@ -134,7 +134,7 @@ def measure(name: str, config: str, work: Path, target: str) -> dict[str, Any]:
         "mixq_top1": float(np.mean(got == labels)) if labels is not None else None,
         "sub_byte_layers": sum(1 for layer in j["layers"] if layer["w_bits"] and layer["w_bits"] < 8),
         "layers": j["layers"], "int8_layer_instructions": j["baselines"]["int8_layer_instructions"],
-        "schedules": j["schedules"], "deploy_seconds": round(seconds, 1),
+        "schedules": j["schedules"], "schedule": j.get("schedule"), "deploy_seconds": round(seconds, 1),
     }
     return row
 

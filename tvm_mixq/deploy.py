@@ -5,7 +5,10 @@
 * the **int8 baseline** (``mixq.enable=0``): the model as it is, layer by layer (every layer whole,
   no in-place rows), all 8-bit;
 * the **mixq** deployment: the mixed-precision graph of :func:`tvm_mixq.quant.assign_precision`
-  (calibration, VDQS bitwidths; sub-byte activations and weights run on the packed kernels).
+  (calibration, VDQS bitwidths; sub-byte activations and weights run on the packed kernels). When
+  the int8 plan has a patch stage, VDPC classifies its patches (:func:`mixed_precision`); with
+  outlier patches the mixq plan keeps that stage and its outlier patches run the stage at 8-bit
+  feature maps (:func:`make_plan`, :mod:`tvm_mixq.codegen.patches`).
 
 Both are generated (:func:`tvm_mixq.codegen.generate_c`), checked against the target's memory
 *before* any build (:func:`tvm_mixq.codegen.firmware.check_fit`), built for the QEMU board of the
@@ -76,10 +79,15 @@ class Variant:
         return self.run.passed if self.run else None
 
     def layers(self) -> list[dict[str, Any]]:
+        """One row per layer; a layer of a patch stage with outlier patches also gives how many
+        patches run it at the outlier bitwidths (``outlier_patches``) and those (``outlier_bits``,
+        in/w/out)."""
         rows = []
+        outlier = {ol.op.index: ol for ol in getattr(self.model, "outlier_layers", [])}
         for i, layer in enumerate(self.model.layers):
             stage = self.model.stage_of(layer.op.index)
             in_stage = stage is not None
+            ol = outlier.get(layer.op.index)
             rows.append({
                 "name": layer.label,
                 "op": layer.op.kind,
@@ -90,6 +98,8 @@ class Variant:
                 "channel_split": layer.s.factor if isinstance(layer.s, SplitPlan) else 1,
                 "macs": layer.macs,
                 "instructions": self.run.layer_instructions[i] if self.run else None,
+                "outlier_patches": int(stage.outlier.sum()) if ol is not None else 0,
+                "outlier_bits": [ol.in_bits, ol.w_bits, ol.out_bits] if ol is not None else None,
             })
         return rows
 
@@ -194,13 +204,24 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     """The graph the mixq deployment runs: int8 as is when sub-byte is off, else VDQS's.
     ``int8_arena``: the int8 baseline's arena, the SRAM bound of the kernels' scratch without
     ``mixq.sram_limit_kb``."""
+    mp, _ = mixed_precision(graph, options, calib, progress, target, int8_arena)
+    return graph if mp is None else mp.graph
+
+
+def mixed_precision(graph: Graph, options: MixqOptions, calib: Optional[str | os.PathLike], progress: Progress,
+                    target: Optional[str] = None, int8_arena: Optional[int] = None) -> tuple[Any, Any]:
+    """``(MixedPrecision, vdpc_plan)``: the bitwidths VDQS chose, and the int8 plan whose patch stage
+    VDPC classified (outlier patches), as the TVM path does (:mod:`tvm_mixq.relax.graph_planner`:
+    the int8 plan's patch stage); ``(None, None)`` when sub-byte is off. ``vdpc_plan`` is None
+    without a patch stage (VDPC then has nothing to classify)."""
     if options.plain_int8 or options.min_bits == 8:
-        return graph
+        return None, None
     from .quant.assign import assign_precision
 
     progress("calibrating and searching bitwidths (VDQS)")
     t0 = time.perf_counter()
     admissible = None
+    plan8 = None
     try:
         # sub-byte kernels may need more scratch than int8 ones (the depthwise ring of rows): no
         # op's scratch grows past the room the smallest int8 plan leaves under the SRAM limit
@@ -216,28 +237,66 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
         admissible = scratch_admissible(graph, max(limit - plan8.peak, 0))
     except MixqError as exc:
         log.info("no int8 plan to bound the kernels' scratch (%s)", exc)
-    mp = assign_precision(graph, plan=None, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
+    # VDPC classifies the patches of the int8 plan's stage (the bitwidths are not known yet); the
+    # mixq plan keeps that stage when it has outlier patches (make_plan)
+    vdpc_plan = plan8 if plan8 is not None and plan8.patch_stage is not None else None
+    mp = assign_precision(graph, plan=vdpc_plan, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
                           lambda_=options.lambda_, cost_model=options.cost_model, target=target,
                           cost_budget=options.cost_budget or None,
                           outlier_rule=options.outlier_rule, outlier_percentile=options.outlier_percentile,
                           sensitivity=options.sensitivity, weight_rounding=options.weight_rounding,
                           admissible=admissible, min_agreement=options.min_agreement)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
+    outliers = ""
+    if vdpc_plan is not None:
+        n = len(vdpc_plan.patch_stage.patches)
+        outliers = f", {len(mp.assignment.outlier_patches) if mp.outlier_graph is not None else 0} of {n} patches " \
+                   f"outliers (VDPC)"
     progress(f"bitwidths chosen in {time.perf_counter() - t0:.1f} s: {low} sub-byte feature maps, "
-             f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8")
-    return mp.graph
+             f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8{outliers}")
+    return mp, vdpc_plan
 
 
-def make_plan(graph: Graph, options: MixqOptions, say: Progress):
+def _same_stage(a, b) -> bool:
+    """Whether two patch stages have the same ops and patches (grid and output tiles)."""
+    if a is None or b is None:
+        return False
+    return (list(a.ops) == list(b.ops) and tuple(a.grid) == tuple(b.grid) and len(a.patches) == len(b.patches)
+            and all(p.index == q.index and p.output == q.output for p, q in zip(a.patches, b.patches)))
+
+
+def make_plan(graph: Graph, options: MixqOptions, say: Progress, mixed: Any = None, vdpc_plan: Any = None):
     """The memory plan the mixq deployment is generated from (patch stages, channel splits); None
     when planning fails (the deployment is then generated layer by layer). The planner counts the
-    kernel scratch the generated code places (:func:`tvm_mixq.codegen.emitter.kernel_scratch_fn`)."""
+    kernel scratch the generated code places (:func:`tvm_mixq.codegen.emitter.kernel_scratch_fn`).
+
+    ``mixed`` / ``vdpc_plan`` (:func:`mixed_precision`): when VDPC found outlier patches in
+    ``vdpc_plan``'s patch stage, the plan keeps that stage (ops and grid) and its patches carry the
+    outlier bitwidths (``Patch.bits``, ``Plan.outlier_graph``), its arena planned with them; when
+    that stage cannot be planned (e.g. not within ``mixq.sram_limit_kb``), the plan is searched as
+    usual and every patch runs the normal bitwidths."""
     from .codegen.emitter import kernel_scratch_fn
     from .quant.cost import mac_weights, make_cost_model
-    from .schedule import plan_memory
+    from .schedule import plan_memory, replan_memory
 
     try:
         weights = mac_weights(graph, make_cost_model(options.cost_model, None, options.target))
+        if mixed is not None and mixed.outlier_graph is not None and vdpc_plan is not None:
+            st = vdpc_plan.patch_stage
+            forced = options.replace(patch_grid=tuple(st.grid), patch_stage_end=int(st.ops[-1]))
+            try:
+                plan = plan_memory(graph, forced, scratch_fn=kernel_scratch_fn(), op_weights=weights)
+            except MixqError as exc:
+                plan = None
+                say(f"VDPC's patch stage cannot be planned ({exc}); no outlier patches")
+            if plan is not None and _same_stage(plan.patch_stage, st):
+                mixed.apply_to(plan)
+                plan = replan_memory(plan, scratch_fn=kernel_scratch_fn())
+                say(f"outlier patches {sorted(mixed.assignment.outlier_patches)} of the {st.grid[0]}x{st.grid[1]} "
+                    f"patch stage run the stage at 8-bit feature maps")
+                return plan
+            if plan is not None:
+                say("VDPC's patch stage is not the plan's; no outlier patches")
         return plan_memory(graph, options, scratch_fn=kernel_scratch_fn(), op_weights=weights)
     except MixqError as exc:
         say(f"memory planning failed ({exc}); generating layer by layer")
@@ -266,14 +325,14 @@ class Schedule:
 
 
 def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str,
-                       description: str, say: Progress) -> list[Schedule]:
+                       description: str, say: Progress, mixed: Any = None, vdpc_plan: Any = None) -> list[Schedule]:
     """The mixq C from the plan, from the plan without channel splits, and layer by layer, from the
     most to the least elaborate; a candidate the generator cannot emit is skipped."""
     candidates = []
     if plan is not None:
         candidates.append(("plan", plan))
         if plan.channel_splits:
-            no_split = make_plan(graph, options.replace(channel_split="off"), say)
+            no_split = make_plan(graph, options.replace(channel_split="off"), say, mixed, vdpc_plan)
             if no_split is not None:
                 candidates.append(("plan without channel splits", no_split))
     candidates.append(("layer by layer", None))
@@ -434,15 +493,17 @@ def deploy(
     # instructions (one kernel call per output row), which would flatter the mixq figure
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer", in_place=False)
-    mixq_graph = mixed_precision_graph(graph, options, calib, say, target, int8_arena=int8_model.arena_size)
+    mixed, vdpc_plan = mixed_precision(graph, options, calib, say, target, int8_arena=int8_model.arena_size)
+    mixq_graph = graph if mixed is None else mixed.graph
     plan = None
     if options.enable:
         say("planning memory (patch stage)")
-        plan = make_plan(mixq_graph, options, say)
+        plan = make_plan(mixq_graph, options, say, mixed, vdpc_plan)
 
     say("generating C")
     description = f"{name}: mixq deployment ({options.describe()})"
-    schedules = generate_schedules(mixq_graph, plan, options, out, name, str(path), description, say)
+    schedules = generate_schedules(mixq_graph, plan, options, out, name, str(path), description, say, mixed,
+                                   vdpc_plan)
     limit = options.sram_limit_bytes
     # without a limit, the schedules that fit the device are run and the smallest no slower than int8
     # is kept (pick_schedule); otherwise the choice is made here, and refused before any build

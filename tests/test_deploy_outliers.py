@@ -19,8 +19,8 @@ CALIB = ROOT / "models" / "fmnist_calib.npz"
 CONFIG = ["mixq.patch_grid=3x3", "mixq.cost_model=bitops", "mixq.cost_budget=0.3"]
 
 
-def test_vdpc_sees_the_int8_plan_and_the_plan_keeps_its_stage() -> None:
-    from tvm_mixq.deploy import make_plan, mixed_precision
+def test_vdpc_sees_the_int8_plan_and_the_outlier_plan_keeps_its_stage() -> None:
+    from tvm_mixq.deploy import make_outlier_plan, make_plan, mixed_precision
     from tvm_mixq.reader import read_tflite
 
     graph = read_tflite(FMNIST)
@@ -29,14 +29,16 @@ def test_vdpc_sees_the_int8_plan_and_the_plan_keeps_its_stage() -> None:
     assert vdpc_plan is not None and vdpc_plan.patch_stage.grid == (3, 3)
     outliers = sorted(mixed.assignment.outlier_patches)
     assert 0 < len(outliers) < 9 and mixed.outlier_graph is not None
-    plan = make_plan(mixed.graph, options, lambda msg: None, mixed, vdpc_plan)
+    plan = make_outlier_plan(mixed.graph, options, lambda msg: None, mixed, vdpc_plan)
     assert plan.outlier_graph is mixed.outlier_graph
     assert [p.index for p in plan.patch_stage.patches if p.bits] == outliers
     # the same patches as VDPC's (geometry of the int8 plan)
     assert [p.output for p in plan.patch_stage.patches] == [p.output for p in vdpc_plan.patch_stage.patches]
-    # without VDPC's outliers the plan is searched as before: no patch has bitwidths of its own
+    # the plan searched at the chosen bitwidths is as before: no patch has bitwidths of its own
     free = make_plan(mixed.graph, options, lambda msg: None)
     assert free.outlier_graph is None and not any(p.bits for st in free.stages for p in st.patches)
+    # no outliers, no such plan
+    assert make_outlier_plan(mixed.graph, options, lambda msg: None, None, vdpc_plan) is None
 
 
 @pytest.mark.skipif(NO_TOOLS is not None, reason=str(NO_TOOLS))
@@ -48,7 +50,11 @@ def test_deploy_with_outlier_patches_bit_exact_on_m7(tmp_path: Path) -> None:
     np.savez(tmp_path / "in.npz", input_0=x)
     result = deploy(FMNIST, "cortex-m7", MixqOptions.from_strings(CONFIG), calib=CALIB,
                     inputs_path=tmp_path / "in.npz", run=True, out_dir=tmp_path / "dep", with_tflm=False)
-    assert result.schedule == "plan"
+    # every schedule was run and checked against its own plan's reference; the best kept
+    kinds = {s["kind"]: s for s in result.schedules}
+    assert kinds["plan with outlier patches"]["bit_exact"] is True
+    assert all(s["bit_exact"] is True for s in result.schedules)
+    assert result.schedule == "plan with outlier patches"  # FMNIST: the smallest arena, best combined gain
     mixq = result.mixq
     assert mixq.bit_exact is True and result.int8.bit_exact is True
     layers = mixq.layers()

@@ -7,8 +7,8 @@
 * the **mixq** deployment: the mixed-precision graph of :func:`tvm_mixq.quant.assign_precision`
   (calibration, VDQS bitwidths; sub-byte activations and weights run on the packed kernels). When
   the int8 plan has a patch stage, VDPC classifies its patches (:func:`mixed_precision`); with
-  outlier patches the mixq plan keeps that stage and its outlier patches run the stage at 8-bit
-  feature maps (:func:`make_plan`, :mod:`tvm_mixq.codegen.patches`).
+  outlier patches, one candidate schedule keeps that stage and its outlier patches run the stage
+  at 8-bit feature maps (:func:`make_outlier_plan`, :mod:`tvm_mixq.codegen.patches`).
 
 Both are generated (:func:`tvm_mixq.codegen.generate_c`), checked against the target's memory
 *before* any build (:func:`tvm_mixq.codegen.firmware.check_fit`), built for the QEMU board of the
@@ -23,8 +23,8 @@ generated arena (``peak_sram_bytes``) comes from the code generator's own placem
 convolutions row by row, one stage output over its input); it can exceed the planner's figure
 (``planned_peak_sram_bytes``), whose in-place patch tiles are not generated.
 
-Which schedule (:func:`pick_schedule`): the plan, the plan without channel splits and layer by layer
-are generated. With ``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with
+Which schedule (:func:`pick_schedule`): the plan with VDPC's outlier patches (when there are
+some), the plan, the plan without channel splits and layer by layer are generated. With ``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with
 ``run``, every one that fits the device is run and the best combined gain over int8 (SRAM ratio
 times instruction ratio) is kept; when even that is below 1 (slower and not smaller enough), the
 deployment is the int8 model itself. The JSON's ``schedules`` lists each candidate's arena and
@@ -237,8 +237,8 @@ def mixed_precision(graph: Graph, options: MixqOptions, calib: Optional[str | os
         admissible = scratch_admissible(graph, max(limit - plan8.peak, 0))
     except MixqError as exc:
         log.info("no int8 plan to bound the kernels' scratch (%s)", exc)
-    # VDPC classifies the patches of the int8 plan's stage (the bitwidths are not known yet); the
-    # mixq plan keeps that stage when it has outlier patches (make_plan)
+    # VDPC classifies the patches of the int8 plan's stage (the bitwidths are not known yet); a
+    # candidate schedule keeps that stage when it has outlier patches (make_outlier_plan)
     vdpc_plan = plan8 if plan8 is not None and plan8.patch_stage is not None else None
     mp = assign_precision(graph, plan=vdpc_plan, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
                           lambda_=options.lambda_, cost_model=options.cost_model, target=target,
@@ -265,42 +265,51 @@ def _same_stage(a, b) -> bool:
             and all(p.index == q.index and p.output == q.output for p, q in zip(a.patches, b.patches)))
 
 
-def make_plan(graph: Graph, options: MixqOptions, say: Progress, mixed: Any = None, vdpc_plan: Any = None):
+def make_plan(graph: Graph, options: MixqOptions, say: Progress):
     """The memory plan the mixq deployment is generated from (patch stages, channel splits); None
     when planning fails (the deployment is then generated layer by layer). The planner counts the
-    kernel scratch the generated code places (:func:`tvm_mixq.codegen.emitter.kernel_scratch_fn`).
-
-    ``mixed`` / ``vdpc_plan`` (:func:`mixed_precision`): when VDPC found outlier patches in
-    ``vdpc_plan``'s patch stage, the plan keeps that stage (ops and grid) and its patches carry the
-    outlier bitwidths (``Patch.bits``, ``Plan.outlier_graph``), its arena planned with them; when
-    that stage cannot be planned (e.g. not within ``mixq.sram_limit_kb``), the plan is searched as
-    usual and every patch runs the normal bitwidths."""
+    kernel scratch the generated code places (:func:`tvm_mixq.codegen.emitter.kernel_scratch_fn`)."""
     from .codegen.emitter import kernel_scratch_fn
     from .quant.cost import mac_weights, make_cost_model
-    from .schedule import plan_memory, replan_memory
+    from .schedule import plan_memory
 
     try:
         weights = mac_weights(graph, make_cost_model(options.cost_model, None, options.target))
-        if mixed is not None and mixed.outlier_graph is not None and vdpc_plan is not None:
-            st = vdpc_plan.patch_stage
-            forced = options.replace(patch_grid=tuple(st.grid), patch_stage_end=int(st.ops[-1]))
-            try:
-                plan = plan_memory(graph, forced, scratch_fn=kernel_scratch_fn(), op_weights=weights)
-            except MixqError as exc:
-                plan = None
-                say(f"VDPC's patch stage cannot be planned ({exc}); no outlier patches")
-            if plan is not None and _same_stage(plan.patch_stage, st):
-                mixed.apply_to(plan)
-                plan = replan_memory(plan, scratch_fn=kernel_scratch_fn())
-                say(f"outlier patches {sorted(mixed.assignment.outlier_patches)} of the {st.grid[0]}x{st.grid[1]} "
-                    f"patch stage run the stage at 8-bit feature maps")
-                return plan
-            if plan is not None:
-                say("VDPC's patch stage is not the plan's; no outlier patches")
         return plan_memory(graph, options, scratch_fn=kernel_scratch_fn(), op_weights=weights)
     except MixqError as exc:
         say(f"memory planning failed ({exc}); generating layer by layer")
         return None
+
+
+def make_outlier_plan(graph: Graph, options: MixqOptions, say: Progress, mixed: Any, vdpc_plan: Any):
+    """The plan with VDPC's outlier patches (:func:`mixed_precision`): ``vdpc_plan``'s patch stages
+    (ops and grids of the first and of the later ones) kept, channel splits as ``options`` say, the
+    first stage's patches carrying the outlier bitwidths (``Patch.bits``, ``Plan.outlier_graph``),
+    the arena planned with them (the outlier kernels' scratch included). None without outlier
+    patches, or when those stages cannot be planned for ``graph``. The stages are the int8 plan's:
+    the plan searched at the chosen bitwidths (:func:`make_plan`) may prefer others, so both are
+    candidate schedules."""
+    from .codegen.emitter import kernel_scratch_fn
+    from .schedule import plan_stages, replan_memory
+
+    if mixed is None or mixed.outlier_graph is None or vdpc_plan is None:
+        return None
+    st = vdpc_plan.patch_stage
+    later = [(int(ls.ops[0]), int(ls.ops[-1]), tuple(ls.grid), bool(ls.input_overlap))
+             for ls in vdpc_plan.later_stages]
+    try:
+        plan = plan_stages(graph, (int(st.ops[-1]), tuple(st.grid)), later, options)
+    except MixqError as exc:
+        say(f"VDPC's patch stage cannot be planned ({exc}): no outlier patches")
+        return None
+    if not _same_stage(plan.patch_stage, st):
+        say("VDPC's patch stage is not the plan's: no outlier patches")
+        return None
+    mixed.apply_to(plan)
+    if not any(p.bits for p in plan.patch_stage.patches):
+        say("VDPC's outlier patches run the bitwidths of the others (their feature maps are 8-bit already)")
+        return None
+    return replan_memory(plan, scratch_fn=kernel_scratch_fn())
 
 
 @dataclass
@@ -308,7 +317,7 @@ class Schedule:
     """One candidate schedule of the mixq deployment: its variant (generated, and when measured,
     built and run) and the memory plan it was generated from (None: layer by layer)."""
 
-    kind: str  # "plan", "plan without channel splits", "layer by layer", "int8 baseline"
+    kind: str  # "plan with outlier patches", "plan", "plan without channel splits", "layer by layer", "int8 baseline"
     plan: Any
     variant: Variant
 
@@ -321,18 +330,32 @@ class Schedule:
         return self.variant.instructions
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "arena_bytes": self.model.arena_size, "instructions": self.instructions}
+        return {"kind": self.kind, "arena_bytes": self.model.arena_size, "instructions": self.instructions,
+                "bit_exact": self.variant.bit_exact}
 
 
 def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str,
                        description: str, say: Progress, mixed: Any = None, vdpc_plan: Any = None) -> list[Schedule]:
-    """The mixq C from the plan, from the plan without channel splits, and layer by layer, from the
-    most to the least elaborate; a candidate the generator cannot emit is skipped."""
+    """The mixq C from the plan with VDPC's outlier patches (``mixed`` and ``vdpc_plan`` of
+    :func:`mixed_precision`, :func:`make_outlier_plan`; and that plan without channel splits), from
+    the plan, from the plan without channel splits, and layer by layer, from the most to the least
+    elaborate; a candidate the generator cannot emit is skipped. Only the first run outlier patches:
+    the others run every patch (layer by layer: every position) at the searched bitwidths."""
     candidates = []
+    outlier_plan = make_outlier_plan(graph, options, say, mixed, vdpc_plan)
+    if outlier_plan is not None:
+        st = outlier_plan.patch_stage
+        say(f"outlier patches {sorted(p.index for p in st.patches if p.bits)} of the {st.grid[0]}x{st.grid[1]} "
+            f"patch stage run the stage at 8-bit feature maps")
+        candidates.append(("plan with outlier patches", outlier_plan))
+        if outlier_plan.channel_splits:
+            no_split = make_outlier_plan(graph, options.replace(channel_split="off"), say, mixed, vdpc_plan)
+            if no_split is not None:
+                candidates.append(("plan with outlier patches, without channel splits", no_split))
     if plan is not None:
         candidates.append(("plan", plan))
         if plan.channel_splits:
-            no_split = make_plan(graph, options.replace(channel_split="off"), say, mixed, vdpc_plan)
+            no_split = make_plan(graph, options.replace(channel_split="off"), say)
             if no_split is not None:
                 candidates.append(("plan without channel splits", no_split))
     candidates.append(("layer by layer", None))
@@ -376,10 +399,10 @@ def combined_gain(s: Schedule, int8: tuple[int, int]) -> float:
 
 
 def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str, description: str,
-                  say: Progress):
+                  say: Progress, mixed: Any = None, vdpc_plan: Any = None):
     """The schedule :func:`pick_schedule` keeps without running any: ``(model, plan)``."""
-    best = pick_schedule(generate_schedules(graph, plan, options, out, name, source, description, say),
-                         options.sram_limit_bytes)
+    best = pick_schedule(generate_schedules(graph, plan, options, out, name, source, description, say, mixed,
+                                            vdpc_plan), options.sram_limit_bytes)
     say(f"generating the mixq deployment {best.kind}")
     return best.model, best.plan
 
@@ -498,7 +521,7 @@ def deploy(
     plan = None
     if options.enable:
         say("planning memory (patch stage)")
-        plan = make_plan(mixq_graph, options, say, mixed, vdpc_plan)
+        plan = make_plan(mixq_graph, options, say)
 
     say("generating C")
     description = f"{name}: mixq deployment ({options.describe()})"

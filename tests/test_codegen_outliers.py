@@ -36,17 +36,16 @@ def _images(n: int, start: int = 0) -> np.ndarray:
     return np.load(CALIB)["input_0"][start:start + n]
 
 
-def _int8_plan(graph):
-    return plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=off", "mixq.patch_grid=3x3"]))
+def _int8_plan(graph, *config: str):
+    return plan_memory(graph, MixqOptions.from_strings(["mixq.channel_split=off", "mixq.patch_grid=3x3", *config]))
 
 
-@pytest.fixture(scope="module")
-def mixed():
+def _mixed_plan(*config: str):
     """FMNIST's first three layers as a 3x3 patch stage, inner feature maps at 4 and 2 bits, the
     stage output at 4, sub-byte weights; patches 1 and 3 outliers (their inner tensors at 8 bits).
     Returns (plan with outlier patches, normal graph, outlier graph)."""
     graph = read_tflite(FMNIST)
-    plan = _int8_plan(graph)
+    plan = _int8_plan(graph, *config)
     inner = stage_internal_tensors(plan)
     assert plan.patch_stage.grid == (3, 3) and inner == [26, 27]
     calib = calibrate(graph, _images(16), plan)
@@ -57,6 +56,11 @@ def mixed():
     write_to_plan(plan, a)
     plan.outlier_graph = outlier
     return replan_memory(plan, scratch_fn=kernel_scratch_fn()), normal, outlier
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return _mixed_plan()
 
 
 def _reference(plan, normal, outlier, x):
@@ -82,6 +86,17 @@ def test_outlier_patches_bit_exact_on_the_host(mixed, tmp_path: Path) -> None:
     normal_fns = {la.op.index: la.p["fn"] for la in model.layers if la.op.index in fns}
     assert fns == {0: "mixq_conv2d_a8w4o8", 1: "mixq_depthwise_a8w4o8", 2: "mixq_pointwise_a8w2o4"}
     assert normal_fns == {0: "mixq_conv2d_a8w4o4", 1: "mixq_depthwise_a4w4o2", 2: "mixq_pointwise_a2w2o4"}
+
+
+def test_outlier_patches_with_the_input_streamed(tmp_path: Path) -> None:
+    """The input tile of each patch is read (callback) before the branch: both sets of layers read it."""
+    plan, normal, outlier = _mixed_plan("mixq.stream_input=1")
+    model = generate_c(normal, tmp_path, plan=plan)
+    assert model.stage.streamed and model.stage.has_outliers and model.inputs[0].offset == -1
+    x = _images(4, start=120)
+    expected = _reference(plan, normal, outlier, x)[0]
+    np.testing.assert_array_equal(run_host(model, [x], streamed=True)[0], expected)
+    np.testing.assert_array_equal(run_host(model, [x])[0], expected)
 
 
 def test_outlier_layers_share_unchanged_constants(mixed, tmp_path: Path) -> None:

@@ -5,7 +5,10 @@
 * the **int8 baseline** (``mixq.enable=0``): the model as it is, layer by layer (every layer whole,
   no in-place rows), all 8-bit;
 * the **mixq** deployment: the mixed-precision graph of :func:`tvm_mixq.quant.assign_precision`
-  (calibration, VDQS bitwidths; sub-byte activations and weights run on the packed kernels).
+  (calibration, VDQS bitwidths; sub-byte activations and weights run on the packed kernels). When
+  the int8 plan has a patch stage, VDPC classifies its patches (:func:`mixed_precision`); with
+  outlier patches, one candidate schedule keeps that stage and its outlier patches run the stage
+  at 8-bit feature maps (:func:`make_outlier_plan`, :mod:`tvm_mixq.codegen.patches`).
 
 Both are generated (:func:`tvm_mixq.codegen.generate_c`), checked against the target's memory
 *before* any build (:func:`tvm_mixq.codegen.firmware.check_fit`), built for the QEMU board of the
@@ -20,12 +23,13 @@ generated arena (``peak_sram_bytes``) comes from the code generator's own placem
 convolutions row by row, one stage output over its input); it can exceed the planner's figure
 (``planned_peak_sram_bytes``), whose in-place patch tiles are not generated.
 
-Which schedule (:func:`pick_schedule`): the plan, the plan without channel splits and layer by layer
-are generated. With ``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with
-``run``, every one that fits the device is run and, among those no slower than the int8 baseline,
-the best combined gain over int8 (SRAM ratio times instruction ratio) is kept; when every one is
-slower (or none gains), the deployment is the int8 model itself: speed is traded for SRAM only
-under a limit. The JSON's ``schedules`` lists each candidate's arena and
+Which schedule (:func:`pick_schedule`): the plan with VDPC's outlier patches (when there are
+some), the plan, the plan without channel splits and layer by layer are generated. With
+``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with ``run``, every one that
+fits the device is run and, among those no slower than the int8 baseline, the best combined gain
+over int8 (SRAM ratio times instruction ratio) is kept; when every one is slower (or none gains),
+the deployment is the int8 model itself: speed is traded for SRAM only under a limit. The JSON's
+``schedules`` lists each candidate's arena and
 instructions.
 """
 from __future__ import annotations
@@ -77,10 +81,15 @@ class Variant:
         return self.run.passed if self.run else None
 
     def layers(self) -> list[dict[str, Any]]:
+        """One row per layer; a layer of a patch stage with outlier patches also gives how many
+        patches run it at the outlier bitwidths (``outlier_patches``) and those (``outlier_bits``,
+        in/w/out)."""
         rows = []
+        outlier = {ol.op.index: ol for ol in getattr(self.model, "outlier_layers", [])}
         for i, layer in enumerate(self.model.layers):
             stage = self.model.stage_of(layer.op.index)
             in_stage = stage is not None
+            ol = outlier.get(layer.op.index)
             rows.append({
                 "name": layer.label,
                 "op": layer.op.kind,
@@ -91,6 +100,8 @@ class Variant:
                 "channel_split": layer.s.factor if isinstance(layer.s, SplitPlan) else 1,
                 "macs": layer.macs,
                 "instructions": self.run.layer_instructions[i] if self.run else None,
+                "outlier_patches": int(stage.outlier.sum()) if ol is not None else 0,
+                "outlier_bits": [ol.in_bits, ol.w_bits, ol.out_bits] if ol is not None else None,
             })
         return rows
 
@@ -195,13 +206,24 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
     """The graph the mixq deployment runs: int8 as is when sub-byte is off, else VDQS's.
     ``int8_arena``: the int8 baseline's arena, the SRAM bound of the kernels' scratch without
     ``mixq.sram_limit_kb``."""
+    mp, _ = mixed_precision(graph, options, calib, progress, target, int8_arena)
+    return graph if mp is None else mp.graph
+
+
+def mixed_precision(graph: Graph, options: MixqOptions, calib: Optional[str | os.PathLike], progress: Progress,
+                    target: Optional[str] = None, int8_arena: Optional[int] = None) -> tuple[Any, Any]:
+    """``(MixedPrecision, vdpc_plan)``: the bitwidths VDQS chose, and the int8 plan whose patch stage
+    VDPC classified (outlier patches), as the TVM path does (:mod:`tvm_mixq.relax.graph_planner`:
+    the int8 plan's patch stage); ``(None, None)`` when sub-byte is off. ``vdpc_plan`` is None
+    without a patch stage (VDPC then has nothing to classify)."""
     if options.plain_int8 or options.min_bits == 8:
-        return graph
+        return None, None
     from .quant.assign import assign_precision
 
     progress("calibrating and searching bitwidths (VDQS)")
     t0 = time.perf_counter()
     admissible = None
+    plan8 = None
     try:
         # sub-byte kernels may need more scratch than int8 ones (the depthwise ring of rows): no
         # op's scratch grows past the room the smallest int8 plan leaves under the SRAM limit
@@ -217,16 +239,32 @@ def mixed_precision_graph(graph: Graph, options: MixqOptions, calib: Optional[st
         admissible = scratch_admissible(graph, max(limit - plan8.peak, 0))
     except MixqError as exc:
         log.info("no int8 plan to bound the kernels' scratch (%s)", exc)
-    mp = assign_precision(graph, plan=None, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
+    # VDPC classifies the patches of the int8 plan's stage (the bitwidths are not known yet); a
+    # candidate schedule keeps that stage when it has outlier patches (make_outlier_plan)
+    vdpc_plan = plan8 if plan8 is not None and plan8.patch_stage is not None else None
+    mp = assign_precision(graph, plan=vdpc_plan, calib_path=calib, bits=options.bits, outlier_k=options.outlier_k,
                           lambda_=options.lambda_, cost_model=options.cost_model, target=target,
                           cost_budget=options.cost_budget or None,
                           outlier_rule=options.outlier_rule, outlier_percentile=options.outlier_percentile,
                           sensitivity=options.sensitivity, weight_rounding=options.weight_rounding,
                           admissible=admissible, min_agreement=options.min_agreement)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
+    outliers = ""
+    if vdpc_plan is not None:
+        n = len(vdpc_plan.patch_stage.patches)
+        outliers = f", {len(mp.assignment.outlier_patches) if mp.outlier_graph is not None else 0} of {n} patches " \
+                   f"outliers (VDPC)"
     progress(f"bitwidths chosen in {time.perf_counter() - t0:.1f} s: {low} sub-byte feature maps, "
-             f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8")
-    return mp.graph
+             f"BitOPs {mp.bitops / max(mp.int8_bitops, 1):.2f} of int8{outliers}")
+    return mp, vdpc_plan
+
+
+def _same_stage(a, b) -> bool:
+    """Whether two patch stages have the same ops and patches (grid and output tiles)."""
+    if a is None or b is None:
+        return False
+    return (list(a.ops) == list(b.ops) and tuple(a.grid) == tuple(b.grid) and len(a.patches) == len(b.patches)
+            and all(p.index == q.index and p.output == q.output for p, q in zip(a.patches, b.patches)))
 
 
 def make_plan(graph: Graph, options: MixqOptions, say: Progress):
@@ -245,12 +283,43 @@ def make_plan(graph: Graph, options: MixqOptions, say: Progress):
         return None
 
 
+def make_outlier_plan(graph: Graph, options: MixqOptions, say: Progress, mixed: Any, vdpc_plan: Any):
+    """The plan with VDPC's outlier patches (:func:`mixed_precision`): ``vdpc_plan``'s patch stages
+    (ops and grids of the first and of the later ones) kept, channel splits as ``options`` say, the
+    first stage's patches carrying the outlier bitwidths (``Patch.bits``, ``Plan.outlier_graph``),
+    the arena planned with them (the outlier kernels' scratch included). None without outlier
+    patches, or when those stages cannot be planned for ``graph``. The stages are the int8 plan's:
+    the plan searched at the chosen bitwidths (:func:`make_plan`) may prefer others, so both are
+    candidate schedules."""
+    from .codegen.emitter import kernel_scratch_fn
+    from .schedule import plan_stages, replan_memory
+
+    if mixed is None or mixed.outlier_graph is None or vdpc_plan is None:
+        return None
+    st = vdpc_plan.patch_stage
+    later = [(int(ls.ops[0]), int(ls.ops[-1]), tuple(ls.grid), bool(ls.input_overlap))
+             for ls in vdpc_plan.later_stages]
+    try:
+        plan = plan_stages(graph, (int(st.ops[-1]), tuple(st.grid)), later, options)
+    except MixqError as exc:
+        say(f"VDPC's patch stage cannot be planned ({exc}): no outlier patches")
+        return None
+    if not _same_stage(plan.patch_stage, st):
+        say("VDPC's patch stage is not the plan's: no outlier patches")
+        return None
+    mixed.apply_to(plan)
+    if not any(p.bits for p in plan.patch_stage.patches):
+        say("VDPC's outlier patches run the bitwidths of the others (their feature maps are 8-bit already)")
+        return None
+    return replan_memory(plan, scratch_fn=kernel_scratch_fn())
+
+
 @dataclass
 class Schedule:
     """One candidate schedule of the mixq deployment: its variant (generated, and when measured,
     built and run) and the memory plan it was generated from (None: layer by layer)."""
 
-    kind: str  # "plan", "plan without channel splits", "layer by layer", "int8 baseline"
+    kind: str  # "plan with outlier patches", "plan", "plan without channel splits", "layer by layer", "int8 baseline"
     plan: Any
     variant: Variant
 
@@ -263,14 +332,28 @@ class Schedule:
         return self.variant.instructions
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "arena_bytes": self.model.arena_size, "instructions": self.instructions}
+        return {"kind": self.kind, "arena_bytes": self.model.arena_size, "instructions": self.instructions,
+                "bit_exact": self.variant.bit_exact}
 
 
 def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str,
-                       description: str, say: Progress) -> list[Schedule]:
-    """The mixq C from the plan, from the plan without channel splits, and layer by layer, from the
-    most to the least elaborate; a candidate the generator cannot emit is skipped."""
+                       description: str, say: Progress, mixed: Any = None, vdpc_plan: Any = None) -> list[Schedule]:
+    """The mixq C from the plan with VDPC's outlier patches (``mixed`` and ``vdpc_plan`` of
+    :func:`mixed_precision`, :func:`make_outlier_plan`; and that plan without channel splits), from
+    the plan, from the plan without channel splits, and layer by layer, from the most to the least
+    elaborate; a candidate the generator cannot emit is skipped. Only the first run outlier patches:
+    the others run every patch (layer by layer: every position) at the searched bitwidths."""
     candidates = []
+    outlier_plan = make_outlier_plan(graph, options, say, mixed, vdpc_plan)
+    if outlier_plan is not None:
+        st = outlier_plan.patch_stage
+        say(f"outlier patches {sorted(p.index for p in st.patches if p.bits)} of the {st.grid[0]}x{st.grid[1]} "
+            f"patch stage run the stage at 8-bit feature maps")
+        candidates.append(("plan with outlier patches", outlier_plan))
+        if outlier_plan.channel_splits:
+            no_split = make_outlier_plan(graph, options.replace(channel_split="off"), say, mixed, vdpc_plan)
+            if no_split is not None:
+                candidates.append(("plan with outlier patches, without channel splits", no_split))
     if plan is not None:
         candidates.append(("plan", plan))
         if plan.channel_splits:
@@ -322,10 +405,10 @@ def combined_gain(s: Schedule, int8: tuple[int, int]) -> float:
 
 
 def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str, description: str,
-                  say: Progress):
+                  say: Progress, mixed: Any = None, vdpc_plan: Any = None):
     """The schedule :func:`pick_schedule` keeps without running any: ``(model, plan)``."""
-    best = pick_schedule(generate_schedules(graph, plan, options, out, name, source, description, say),
-                         options.sram_limit_bytes)
+    best = pick_schedule(generate_schedules(graph, plan, options, out, name, source, description, say, mixed,
+                                            vdpc_plan), options.sram_limit_bytes)
     say(f"generating the mixq deployment {best.kind}")
     return best.model, best.plan
 
@@ -439,7 +522,8 @@ def deploy(
     # instructions (one kernel call per output row), which would flatter the mixq figure
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer", in_place=False)
-    mixq_graph = mixed_precision_graph(graph, options, calib, say, target, int8_arena=int8_model.arena_size)
+    mixed, vdpc_plan = mixed_precision(graph, options, calib, say, target, int8_arena=int8_model.arena_size)
+    mixq_graph = graph if mixed is None else mixed.graph
     plan = None
     if options.enable:
         say("planning memory (patch stage)")
@@ -447,7 +531,8 @@ def deploy(
 
     say("generating C")
     description = f"{name}: mixq deployment ({options.describe()})"
-    schedules = generate_schedules(mixq_graph, plan, options, out, name, str(path), description, say)
+    schedules = generate_schedules(mixq_graph, plan, options, out, name, str(path), description, say, mixed,
+                                   vdpc_plan)
     limit = options.sram_limit_bytes
     # without a limit, the schedules that fit the device are run and the smallest no slower than int8
     # is kept (pick_schedule); otherwise the choice is made here, and refused before any build

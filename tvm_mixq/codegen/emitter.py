@@ -82,6 +82,7 @@ class GeneratedModel:
     inputs: list[IoTensor]
     outputs: list[IoTensor]
     stages: list = field(default_factory=list)  # patches.StagePlan of every generated patch stage
+    outlier_layers: list = field(default_factory=list)  # the first stage's layers as outlier patches run them
 
     @property
     def stage(self):
@@ -447,6 +448,50 @@ def build_layers(graph: Graph) -> list[Layer]:
     return layers
 
 
+def _share_consts(layer: Layer, like: Layer) -> None:
+    """Drop the constants of ``layer`` that ``like`` already emits with the same values (an outlier
+    patch's layer whose weights or requantization did not change), naming ``like``'s instead."""
+    rename: dict[str, str] = {}
+    for a in layer.consts:
+        same = next((b for b in like.consts if b.ctype == a.ctype and b.values.shape == a.values.shape
+                     and np.array_equal(b.values, a.values)), None)
+        if same is not None:
+            rename[a.name] = same.name
+    if not rename:
+        return
+    layer.consts = [a for a in layer.consts if a.name not in rename]
+    layer.p = {k: rename.get(v, v) if isinstance(v, str) else v for k, v in layer.p.items()}
+    layer.const_inputs = {k: rename.get(v, v) for k, v in layer.const_inputs.items()}
+
+
+def outlier_stage_layers(graph: Graph, plan: Optional["Plan"], layers: dict[int, Layer]) -> dict[int, Layer]:
+    """The first patch stage's ops prepared on ``plan.outlier_graph`` (C names ``l<op>_o``) when the
+    stage has outlier patches (``Patch.bits``), else {}. Each op's scratch, normal and outlier, is
+    the larger of the two (one buffer serves both; the planner counts the same, see
+    :func:`tvm_mixq.schedule.builder.build_schedule`); constants equal to the normal layer's are
+    shared."""
+    st = getattr(plan, "patch_stage", None) if plan is not None else None
+    og = getattr(plan, "outlier_graph", None)
+    if st is None or og is None or not any(p.bits for p in st.patches):
+        return {}
+    if len(og.ops) != len(graph.ops):
+        raise CodegenError("the outlier graph of the plan is not a version of the plan's graph")
+    query: Optional[_ScratchQuery] = None
+    out: dict[int, Layer] = {}
+    for o in st.ops:
+        if o not in layers or not any(ot.op == o for ot in st.patches[0].op_tiles):
+            continue
+        ol = make_layer(og, og.ops[o], cname=f"l{o}_o")
+        if ol.template in KERNEL_TEMPLATES:
+            query = query or _ScratchQuery()
+            ol.scratch = _layer_scratch(ol, og, query)
+        normal = layers[o]
+        ol.scratch = normal.scratch = max(ol.scratch, normal.scratch)
+        _share_consts(ol, normal)
+        out[o] = ol
+    return out
+
+
 def scratch_at_bits(graph: Graph) -> Callable[[int, tuple[int, int, int]], int]:
     """``(op index, (in, w, out) bits) -> scratch bytes`` of a kernel op of the int8 ``graph`` were it
     run at those bitwidths (what :func:`_layer_scratch` gives the generated call), without building
@@ -542,12 +587,15 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     prefix = f"mixq_{ident}"
     macro = prefix.upper()
     layers = build_layers(graph)
+    outlier_layers: dict[int, Layer] = {}
     stages: list = []
     splits: list = []
     if plan is not None:
         if plan.graph is not graph and len(plan.graph.ops) != len(graph.ops):
             raise MixqError("the plan belongs to another graph")
-        stages = prepare_stages(graph, plan, {layer.op.index: layer for layer in layers})
+        by_index = {layer.op.index: layer for layer in layers}
+        outlier_layers = outlier_stage_layers(graph, plan, by_index)
+        stages = prepare_stages(graph, plan, by_index, outlier_layers or None)
         splits = prepare_splits(graph, plan, {layer.op.index: layer for layer in layers})
     # layer order: graph order, each stage's ops together at its first op
     by_op = {layer.op.index: layer for layer in layers}
@@ -560,15 +608,15 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         sp = split_of.get(layer.op.index)
         if st is None and sp is None:
             ordered.append(layer)
-            segments.append({"stage": None, "split": None, "layers": [layer]})
+            segments.append({"stage": None, "split": None, "layers": [layer], "outlier": []})
         elif st is not None and layer.op.index == st.ops[0]:
             group = [by_op[o] for o in st.ops]
             ordered.extend(group)
-            segments.append({"stage": st, "split": None, "layers": group})
+            segments.append({"stage": st, "split": None, "layers": group, "outlier": []})
         elif sp is not None and layer.op.index == sp.ops[0]:
             group = [by_op[o] for o in sp.ops]
             ordered.extend(group)
-            segments.append({"stage": None, "split": sp, "layers": group})
+            segments.append({"stage": None, "split": sp, "layers": group, "outlier": []})
     layers = ordered
     for pos, layer in enumerate(layers):
         layer.position = pos
@@ -683,6 +731,19 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
                 sl.split_w = graph.tensors[stage.split_tensor].shape[2]
             else:
                 sl.dst = f"(arena + {by_tensor[layer.op.outputs[0]].offset})"
+        if stage.has_outliers:
+            # outlier patches: the same tables and buffers, their own layers
+            seg["outlier"] = []
+            for layer in seg["layers"]:
+                sl, ol = stage.layers[layer.op.index], outlier_layers[layer.op.index]
+                osl = stage.outlier_layers[layer.op.index]
+                osl.table_name, osl.src, osl.win, osl.dst = sl.table_name, list(sl.src), list(sl.win), sl.dst
+                osl.split, osl.split_w = sl.split, sl.split_w
+                ol.template, ol.s, ol.position = layer.template, osl, layer.position
+                seg["outlier"].append(ol)
+            flags = ConstArray("stage_outlier", "uint8_t", stage.outlier, 4)  # one stage has outlier patches
+            seg["layers"][0].consts.append(flags)
+            seg["flags"] = flags.name
 
     for seg in segments:
         sp = seg["split"]
@@ -723,6 +784,9 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
             layer.scratch_expr = f"(arena + {sb.offset})"
         else:
             layer.scratch_expr = "NULL"
+        ol = outlier_layers.get(layer.op.index)
+        if ol is not None and ol.s is not None:
+            ol.src, ol.dst, ol.scratch_expr = layer.src, layer.dst, layer.scratch_expr
 
     def io(t_index: int) -> IoTensor:
         t = graph.tensors[t_index]
@@ -731,7 +795,8 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
 
     inputs = [io(t) for t in graph.inputs]
     outputs = [io(t) for t in graph.outputs]
-    consts = [a for layer in layers for a in layer.consts]
+    outliers = [ol for seg in segments for ol in seg.get("outlier", [])]
+    consts = [a for layer in layers + outliers for a in layer.consts]
     in0 = graph.tensors[graph.inputs[0]]
     rows = int(np.prod(in0.shape[:-2], dtype=np.int64)) if len(in0.shape) >= 3 else 1
     io_note = "int8" if all(t.dtype == "int8" and t.bits == 8 for t in inputs + outputs) else \
@@ -744,7 +809,7 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         "const_bytes": sum(a.nbytes for a in consts),
         "arena_buffers": sorted(arena.buffers, key=lambda b: b.offset),
         "io_note": io_note, "input_rows": rows, "input_row_bytes": in0.nbytes // rows,
-        "segments": segments, "stages": stages, "splits": splits,
+        "segments": segments, "stages": stages, "splits": splits, "outlier_layers": outliers,
         "input_tile_table": None, "in0": {"h": in0.shape[1] if len(in0.shape) == 4 else 1,
                                           "w": in0.shape[2] if len(in0.shape) == 4 else 1,
                                           "c": in0.shape[-1], "bits": in0.bits},
@@ -764,4 +829,4 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
     log.info("generated %s: %d layers, arena %d B, constants %d B", prefix, len(layers), arena.size,
              model["const_bytes"])
     return GeneratedModel(ident, prefix, macro, out, header, src, graph, layers, arena, consts, inputs, outputs,
-                          stages)
+                          stages, outliers)

@@ -489,8 +489,9 @@ LAYER_PREPARERS: dict[str, Callable[[Layer, Graph], None]] = {
 KERNEL_TEMPLATES = ("conv", "fc", "add", "avgpool", "patch_conv", "patch_add", "patch_avgpool", "rows_conv", "split_conv")
 
 
-def make_layer(graph: Graph, op: Op) -> Layer:
-    """The factory: a prepared :class:`Layer` for ``op``.
+def make_layer(graph: Graph, op: Op, cname: Optional[str] = None) -> Layer:
+    """The factory: a prepared :class:`Layer` for ``op`` (``cname``: the prefix of its C names,
+    ``l<op index>`` by default).
 
     Raises
     ------
@@ -501,7 +502,7 @@ def make_layer(graph: Graph, op: Op) -> Layer:
     if prepare is None:
         raise CodegenError(f"op {op.index}: {op.kind} has no C code generator "
                            f"(supported: {', '.join(LAYER_PREPARERS)})")
-    layer = Layer(op=op, cname=f"l{op.index}")
+    layer = Layer(op=op, cname=cname or f"l{op.index}")
     try:
         prepare(layer, graph)
     except MixqError:

@@ -60,12 +60,27 @@ def bitwidth_figure(result: Any, path: Path) -> Path:
     for i in split:
         ax.add_patch(matplotlib.patches.Rectangle((i - 0.5, -0.5), 1, 3, fill=False, edgecolor="#9467bd", lw=1.5,
                                                   ls="--"))
+    # outlier patches (VDPC): the bitwidths they run a stage layer at, where they differ, as "/8"
+    outliers = [i for i, layer in enumerate(layers) if layer.get("outlier_patches")]
+    for i in outliers:
+        theirs = layers[i]["outlier_bits"]
+        for r, v in enumerate(theirs):
+            if v and not np.isnan(grid[r, i]) and v != grid[r, i]:
+                ax.text(i + 0.45, r + 0.45, f"/{v}", ha="right", va="bottom", fontsize=6, color="black",
+                        fontweight="bold")
+        ax.add_patch(matplotlib.patches.Rectangle((i - 0.5, -0.5), 1, 3, fill=False, edgecolor="#e377c2", lw=1.2,
+                                                  hatch="//"))
     notes = []
     if patched:
         notes.append("black frame: run in patches")
     if split:
         notes.append("dashed: channel split")
-    notes.append("no outlier patches (per-patch bitwidths are not generated yet)")
+    if outliers:
+        n = layers[outliers[0]]["outlier_patches"]
+        total = layers[outliers[0]]["patches"]
+        notes.append(f"hatched: {n} of {total} patches are outliers (VDPC), run at the bitwidths after '/'")
+    else:
+        notes.append("no outlier patches")
     ax.set_title("Bitwidth per layer (input, weights, output)", fontsize=9)
     ax.set_xlabel("; ".join(notes), fontsize=7)
     fig.colorbar(im, ax=ax, ticks=[2, 4, 8], fraction=0.03)

@@ -197,6 +197,7 @@ def build_schedule(
     later_overlap: Collection[int] = (),
     cache: Optional[dict] = None,
     only_ops: Optional[set[int]] = None,
+    outlier_graph: Optional[Graph] = None,
 ) -> tuple[list[Step], list[Buffer]]:
     """Steps of the schedule and the buffers (unplaced) the arena must hold; ``later`` are the
     later patch stages (each emitted as its own loop where its first op would run).
@@ -206,7 +207,11 @@ def build_schedule(
     split tensors of later stages whose output overlaps their input as well. ``cache``: a dict the caller keeps
     across calls with the same bitwidths and scratch function (patch stages held alive), to
     skip recomputing per-stage tile sizes. ``only_ops``: schedule just these ops (one stage
-    measured on its own, its input a whole tensor); the rest of the graph is left out."""
+    measured on its own, its input a whole tensor); the rest of the graph is left out.
+    ``outlier_graph``: the quantization the outlier patches of ``stage`` run (patches with
+    ``Patch.bits``, :attr:`tvm_mixq.plan.Plan.outlier_graph`): its kernels' scratch counts too
+    (the generated stage gives each op the larger of the two), and a tensor whose bitwidth
+    differs between patches never runs in place."""
     s = _Schedule(graph, bits_of, scratch_fn)
     s.in_place_conv = in_place_conv
     cache = {} if cache is None else cache  # callers with fixed bits and scratch reuse it across calls
@@ -281,6 +286,8 @@ def build_schedule(
         for o in ops:
             for t in activation_inputs(graph, graph.ops[o]):
                 last_reader[t] = o
+        overridden = {t for p in st_.patches for t in p.bits}
+        mixed = outlier_graph if overridden and outlier_graph is not None else None
         for o in ops:
             op = graph.ops[o]
             st = s.step(o, "patch", st_.loop)
@@ -296,8 +303,10 @@ def build_schedule(
                 s.steps[st].folded = True
             else:
                 k = None
-                if _in_place_kind(op):
+                if _in_place_kind(op) and out not in overridden:
                     for t in ins:
+                        if t in overridden:
+                            continue
                         kt = s.root(s.key_of[t])
                         dead = all(stage_pos.get(last_reader.get(u, -1), -1) <= stage_pos[o]
                                    for u in s.stores[kt].tensors)
@@ -313,6 +322,9 @@ def build_schedule(
             if (o, in_place) not in scratch_cache:
                 kernel = max((scratch_fn(graph, op, (a, b), (c, d), in_place) for a, b, c, d in tile_shapes.get(o, ())),
                              default=0)
+                if mixed is not None:
+                    kernel = max([kernel] + [scratch_fn(mixed, mixed.ops[o], (a, b), (c, d), in_place)
+                                             for a, b, c, d in tile_shapes.get(o, ())])
                 # the generated loop gathers windows that are not a whole source buffer into
                 # buffers of their own, and the op writing the stage output writes a tile that is
                 # then scattered into it (tvm_mixq.codegen.patches): both live during the op

@@ -6,7 +6,10 @@ interpreter's preparers (:data:`tvm_mixq.reference.interpreter.OP_PREPARERS`) or
 kernels of :mod:`tvm_mixq.reference.ops`, applied to sub-tensors:
 
 * every patch stage (the first, from the graph input, and the later ones, each from a whole
-  intermediate tensor) runs patch by patch; a patch-stage convolution runs on its input window
+  intermediate tensor) runs patch by patch; a patch with bitwidths of its own (``Patch.bits``: a
+  VDPC outlier patch) runs the stage's ops with the quantization of ``plan.outlier_graph``, and its
+  tile of the stage output (whose precision all patches share) goes into the same tensor, as in
+  :class:`tvm_mixq.quant.execute.PlanRunner`; a patch-stage convolution runs on its input window
   padded explicitly with the input zero point (what TFLite's padding means), as a VALID
   convolution producing exactly its output tile;
 * pools run through :func:`ops.avg_pool` / :func:`ops.max_pool` with the tile's explicit padding
@@ -54,6 +57,19 @@ class PlanExecutor:
         self.options = options
         self.g = plan.graph
         self._kernels: dict[tuple, object] = {}
+        self._outlier: Optional["PlanExecutor"] = None
+
+    def _for_patch(self, patch) -> "PlanExecutor":
+        """The executor whose graph a patch runs: the outlier graph's for a patch with bitwidths
+        of its own."""
+        if not patch.bits:
+            return self
+        if self.plan.outlier_graph is None:
+            raise ValueError(f"patch {patch.index} has bitwidths of its own but the plan has no outlier graph")
+        if self._outlier is None:
+            self._outlier = PlanExecutor(dataclasses.replace(self.plan, graph=self.plan.outlier_graph,
+                                                             outlier_graph=None), self.options)
+        return self._outlier
 
     # -- one op on temporary tensors ------------------------------------------------------
     def _single_op(self, op: Op, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...],
@@ -135,6 +151,8 @@ class PlanExecutor:
         split_t = g.tensors[stage.split_tensor]
         result = np.zeros(split_t.shape, dtype=np.int64)
         for patch in stage.patches:
+            ex = self._for_patch(patch)
+            g = ex.g
             local: dict[int, np.ndarray] = {}
             origin = {t: (tile.h.start, tile.w.start) for t, tile in patch.tensor_tiles.items()}
             inp_tile = patch.tensor_tiles[stage.input_tensor]
@@ -152,12 +170,12 @@ class PlanExecutor:
                 out_shape = (1, ot.output.h.size, ot.output.w.size, c)
                 if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
                     win = view(op.inputs[0], ot.window.h.start, ot.window.h.stop, ot.window.w.start, ot.window.w.stop)
-                    y = self._tile_op(op, win, ot.padding.as_tuple(), out_shape)
+                    y = ex._tile_op(op, win, ot.padding.as_tuple(), out_shape)
                 else:  # elementwise: every input read over the output tile
                     h0, h1, w0, w1 = ot.output.h.start, ot.output.h.stop, ot.output.w.start, ot.output.w.stop
                     ins = activation_inputs(g, op)
                     shapes = [(1, h1 - h0, w1 - w0, g.tensors[t].shape[-1]) for t in ins]
-                    kernel = self._single_op(op, shapes, out_shape)
+                    kernel = ex._single_op(op, shapes, out_shape)
                     args = [view(t, h0, h1, w0, w1) if t in ins else None for t in op.inputs]
                     y = kernel(args)[0]
                 y = _clamp_subbyte(g.tensors[out], y).reshape(out_shape)

@@ -311,7 +311,8 @@ def window_bytes(graph: Graph, stage: Any, op: int, inputs: list[int], whole_inp
                  bits_of: Optional[Any] = None) -> list[int]:
     """Per activation input of ``op`` in a patch stage: the bytes of the window buffer the
     generated code gathers it into (the largest over the patches), 0 when the op reads the source
-    buffer in place (its window is the whole buffer in every patch)."""
+    buffer in place (its window is the whole buffer in every patch). A patch's own bitwidths
+    (``Patch.bits``: outlier patches keep 8-bit tensors) override ``bits_of``."""
     windowed = graph.ops[op].kind in WINDOWED_KINDS
     sizes = [0] * len(inputs)
     direct = [True] * len(inputs)
@@ -320,7 +321,7 @@ def window_bytes(graph: Graph, stage: Any, op: int, inputs: list[int], whole_inp
         for k, t in enumerate(inputs):
             y, x, h, w, src_w, src_h = read_rect(graph, stage, patch, ot, t, windowed, whole_input)
             direct[k] = direct[k] and (y, x, h, w) == (0, 0, src_h, src_w)
-            bits = bits_of(t) if bits_of is not None else graph.tensors[t].bits
+            bits = patch.bits.get(t, bits_of(t) if bits_of is not None else graph.tensors[t].bits)
             sizes[k] = max(sizes[k], (h * w * int(graph.tensors[t].shape[-1]) * bits + 7) // 8)
     return [0 if d else b for d, b in zip(direct, sizes)]
 

@@ -971,7 +971,8 @@ def plan_stages(graph: Graph, first: Optional[tuple[int, tuple[int, int]]],
 def replan_memory(plan: Plan, precision: Optional[dict[int, TensorPrecision]] = None,
                   scratch_fn: ScratchFn = default_scratch_bytes) -> Plan:
     """The same patch stage and channel splits, the arena planned again: after the bitwidths
-    (``precision``, or per-patch ``Patch.bits`` overrides) or the kernels' scratch changed.
+    (``precision``, or per-patch ``Patch.bits`` overrides, whose kernels' scratch is that of
+    ``plan.outlier_graph``) or the kernels' scratch changed.
 
     Returns a new :class:`Plan`; the patch stage object is shared with ``plan``.
     """
@@ -984,7 +985,8 @@ def replan_memory(plan: Plan, precision: Optional[dict[int, TensorPrecision]] = 
     steps, buffers = build_schedule(graph, stage, plan.channel_splits, mode, planner.bits_of, scratch_fn,
                                     plan.options.alignment, plan.options.in_place_conv, plan.options.stage_overlap,
                                     list(plan.later_stages),
-                                    [st.split_tensor for st in plan.later_stages if st.input_overlap])
+                                    [st.split_tensor for st in plan.later_stages if st.input_overlap],
+                                    outlier_graph=plan.outlier_graph)
     memory = make_memory_plan(buffers, steps, mode, plan.options.alignment)
     base = _Planner(graph, PlanOptions(patch_grid="off", channel_split="off", alignment=plan.options.alignment,
                                        in_place_conv=plan.options.in_place_conv), precision, scratch_fn)

@@ -48,21 +48,28 @@ def test_deploy_with_outlier_patches_bit_exact_on_m7(tmp_path: Path) -> None:
 
     x = np.load(CALIB)["input_0"][180:182]
     np.savez(tmp_path / "in.npz", input_0=x)
+    # without a limit every schedule is built and run in QEMU, each checked bit for bit against the
+    # reference of its own plan (the outlier plan's: outlier patches included)
     result = deploy(FMNIST, "cortex-m7", MixqOptions.from_strings(CONFIG), calib=CALIB,
-                    inputs_path=tmp_path / "in.npz", run=True, out_dir=tmp_path / "dep", with_tflm=False)
-    # every schedule was run and checked against its own plan's reference; the best kept
+                    inputs_path=tmp_path / "in.npz", run=True, out_dir=tmp_path / "dep", with_tflm=False,
+                    report=False)
     kinds = {s["kind"]: s for s in result.schedules}
     assert kinds["plan with outlier patches"]["bit_exact"] is True
     assert all(s["bit_exact"] is True for s in result.schedules)
-    assert result.schedule == "plan with outlier patches"  # FMNIST: the smallest arena, best combined gain
+    # the kept one is no slower than int8 (the outlier plan is, here: it is not kept)
+    assert kinds[result.schedule]["instructions"] <= result.int8.instructions
+    # not run, the smallest arena is kept: the outlier plan (11,936 B against 12,608 B for the plan
+    # without outlier patches); its JSON layers and report mark the outlier patches
+    result = deploy(FMNIST, "cortex-m7", MixqOptions.from_strings(CONFIG), calib=CALIB,
+                    inputs_path=tmp_path / "in.npz", run=False, out_dir=tmp_path / "dep2", with_tflm=False)
+    assert result.schedule == "plan with outlier patches"
     mixq = result.mixq
-    assert mixq.bit_exact is True and result.int8.bit_exact is True
     layers = mixq.layers()
     stage = [la for la in layers if la["patches"] > 1]
     assert stage and all(la["outlier_patches"] == 2 for la in stage)
     assert any(la["outlier_bits"][0] == 8 > la["in_bits"] for la in stage)
-    # the firmware was checked against the plan's reference with outlier patches: the all-normal
-    # graph gives other outputs for these inputs
+    # the outlier plan's reference (what its firmware was checked against above) differs from the
+    # all-normal graph's for these inputs
     normal = Interpreter(mixq.model.graph, KERNEL_REFERENCE).run([x])[0]
     assert not np.array_equal(mixq.expected[0], normal)
     assert (result.report_path.parent / "bitwidths.png").is_file()

@@ -198,6 +198,12 @@ def _fused_cases(seed: int) -> list:
                                  (1 << 31) - 1, 1 << 30], np.int64)
         c.bias = rng.integers(-3000, 3000, size=8)
         out.append(c)
+    # the unrolled A2 threshold routine entered at every step count (K = 16 n, n = 1..17, and K
+    # padded up to a whole step: 16 n - 15 with whole lane words), conv with the ring rows, odd pixels
+    for cin in list(range(16, 273, 16)) + [30, 47, 269]:
+        out.append(_case(rng, "pointwise", (2, 2, 2), 8, 9, cin, 8, mode=("random", "max", "min")[cin % 3]))
+    out.append(_case(rng, "conv2d", (2, 2, 2), 9, 9, 16, 12, 3, 1))
+    out.append(_case(rng, "conv2d", (2, 2, 2), 9, 8, 32, 8, 2, 1, mode="max"))
     # K <= 8 (the A2 threshold routine without the padding lanes; direct lane rows of pointwise
     # inputs with Cin % 4 == 0), and K = 12, 20 next to it
     for cin in (4, 8, 12, 20):

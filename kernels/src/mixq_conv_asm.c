@@ -39,17 +39,19 @@
     ".thumb_func\n"                     \
     name ":\n\t"
 
-#define MIXQ_FZ_ENTER                        \
+#define MIXQ_FZ_ENTER MIXQ_FZ_ENTER_OF(MIXQ_FZ_BYTES)
+#define MIXQ_FZ_ENTER_OF(bytes)              \
     "push {r4-r11, lr}\n\t"                  \
-    "sub sp, sp, #" MIXQ_FZ_BYTES "\n\t"     \
+    "sub sp, sp, #" bytes "\n\t"             \
     "ldm r0!, {r1-r8}\n\t"                   \
     "stm sp, {r1-r8}\n\t"                    \
     "ldm r0, {r1-r7}\n\t"                    \
     "add r8, sp, #32\n\t"                    \
     "stm r8, {r1-r7}\n\t"
 
-#define MIXQ_FZ_LEAVE(name)                  \
-    "add sp, sp, #" MIXQ_FZ_BYTES "\n\t"     \
+#define MIXQ_FZ_LEAVE(name) MIXQ_FZ_LEAVE_OF(name, MIXQ_FZ_BYTES)
+#define MIXQ_FZ_LEAVE_OF(name, bytes)        \
+    "add sp, sp, #" bytes "\n\t"             \
     "pop {r4-r11, pc}\n\t"                   \
     ".size " name ", .-" name "\n\t" \
     ".previous\n\t"
@@ -468,8 +470,49 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "smlad r5, r12, r9, r5\n\t"              \
     "smlad r6, r12, r10, r6\n\t"
 
-#define MIXQ_FZ_A2_THR(name, LOOP)                   \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER         \
+/* ---- A2 thresholds, unrolled (mixq_fz_a2o2, K > 8 without a trimmed tail) --------------------
+ * The inner loop as MIXQ_FZ_A2_UNROLL copies of one 16-K step (29 instructions, each 32 bits wide:
+ * 116 bytes), entered at copy UNROLL - n by an ADD PC of the offset the caller puts in the frame's n
+ * (116 (UNROLL - n) - 2: the PC reads 4 past the 16-bit ADD, the copies start 2 past it): no
+ * counter, no loop branch, the same offset for both channel pairs of a byte. At call start the
+ * routine writes [ap, entry, pre0, pre0, pre1, pre1] above the frame copy (sp + 60), so that one
+ * LDM sets the activation pointer, the entry and the four accumulators of each channel pair. */
+#define MIXQ_FZ_A2_UNROLL_S "17" /* K <= 272 (MIXQ_FZ_A2_MAX_K): at most 17 steps of 16 (MIXQ_FZ_A2_UNROLL) */
+#define MIXQ_FZ_A2_XBYTES "84" /* the frame copy and the 6-word block at sp + 60 */
+#define MIXQ_FZ_A2_STEP                      \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    MIXQ_FZ_A2_LANE("", "], #32")            \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #-24]")   \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #-16]")   \
+    MIXQ_FZ_A2_LANE(", ror #10", ", #-8]")
+#define MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP MIXQ_FZ_A2_STEP MIXQ_FZ_A2_STEP MIXQ_FZ_A2_STEP
+/* call start: the block at sp + 60 (r1 and lr are set after it) */
+#define MIXQ_FZ_A2_XBLOCK                    \
+    "ldrd r3, r5, [sp, #40]\n\t"            \
+    "mov r4, r3\n\t"                         \
+    "mov r6, r5\n\t"                         \
+    "ldrd r1, r2, [sp, #16]\n\t"            \
+    "add r0, sp, #60\n\t"                    \
+    "stm r0, {r1-r6}\n\t"
+#define MIXQ_FZ_A2_LOOPU                     \
+    "add r0, sp, #60\n\t"                    \
+    "ldm r0, {r0, r2, r3, r4, r5, r6}\n\t"   \
+    "5:\n\t"                                 \
+    "add pc, r2\n\t"                         \
+    "6:\n\t"                                 \
+    MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP \
+    "7:\n\t"                                 \
+    ".ifne (6b - 5b) - 2\n\t"                \
+    ".error \"mixq_fz_a2o2: the entry is not one 16-bit ADD\"\n\t" \
+    ".endif\n\t"                             \
+    ".ifne (7b - 6b) - 116 * " MIXQ_FZ_A2_UNROLL_S "\n\t" \
+    ".error \"mixq_fz_a2o2: the unrolled steps are not 116 bytes each\"\n\t" \
+    ".endif\n\t"
+
+#define MIXQ_FZ_A2_THR(name, LOOP) MIXQ_FZ_A2_THR_OF(name, LOOP, MIXQ_FZ_BYTES, "")
+#define MIXQ_FZ_A2_THR_OF(name, LOOP, bytes, xblock) \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes) \
+            xblock                                    \
             "ldr r1, [sp, #48]\n\t"                   \
             "ldr lr, [sp, #56]\n"                     \
             "1:\n\t"                                  \
@@ -486,7 +529,7 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
             "ldrd r0, r2, [sp, #24]\n\t"              \
             "cmp r0, r2\n\t"                          \
             "bne 1b\n\t"                              \
-            MIXQ_FZ_LEAVE(name))
+            MIXQ_FZ_LEAVE_OF(name, bytes))
 
 
 /* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
@@ -558,8 +601,9 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 /* the ten routines of one inner loop: 2-bit outputs through thresholds, then 8-, 4-, 2-bit outputs
  * through the SMMLAR form with right shifts (2-bit: suffix r), shifts >= 0 (l), any shifts (m);
  * sfx names the loop */
-#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK)                                                                 \
-    MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOPK);                                                           \
+#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK) MIXQ_FZ_A2_SET_OF(sfx, LOOP, MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOPK))
+#define MIXQ_FZ_A2_SET_OF(sfx, LOOP, THR)                                                                 \
+    THR;                                                                                                 \
     MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
     MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
     MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
@@ -570,7 +614,8 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);           \
     MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"))
 
-MIXQ_FZ_A2_SET("", MIXQ_FZ_A2_LOOP, MIXQ_FZ_A2_LOOPK);
+MIXQ_FZ_A2_SET_OF("", MIXQ_FZ_A2_LOOP,
+                  MIXQ_FZ_A2_THR_OF("mixq_fz_a2o2", MIXQ_FZ_A2_LOOPU, MIXQ_FZ_A2_XBYTES, MIXQ_FZ_A2_XBLOCK));
 MIXQ_FZ_A2_SET("h", MIXQ_FZ_A2_HALF, MIXQ_FZ_A2_HALFK);  /* K <= 8: lanes 0 and 1 only */
 MIXQ_FZ_A2_SET("t", MIXQ_FZ_A2_LOOPT, MIXQ_FZ_A2_LOOPTK); /* a last partial weight word trimmed */
 

@@ -392,8 +392,6 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     MIXQ_FZ_A2_LANE(", ror #10", ", #-8]")   \
     "subs r2, r2, #1\n\t"                    \
     "bne 2b\n\t"
-#define MIXQ_FZ_A2_LOOP MIXQ_FZ_A2_LOOP_OF("ldr", MIXQ_FZ_A2_LDM)
-#define MIXQ_FZ_A2_LOOPK MIXQ_FZ_A2_LOOP_OF("ldr", "")
 
 /* The same with the lanes of a last partial weight word trimmed (suffix t): K of nl = 4 nf + t lane
  * words (nf >= 1 full words, t = 1..3; n of the frame = nf | t << 16). After the loop one LDRD of the
@@ -494,9 +492,12 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "ldrd r1, r2, [sp, #16]\n\t"            \
     "add r0, sp, #60\n\t"                    \
     "stm r0, {r1-r6}\n\t"
-#define MIXQ_FZ_A2_LOOPU                     \
+#define MIXQ_FZ_A2_LOOPU MIXQ_FZ_A2_LOOPU_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_LOOPUK MIXQ_FZ_A2_LOOPU_OF("")
+#define MIXQ_FZ_A2_LOOPU_OF(ldm)             \
     "add r0, sp, #60\n\t"                    \
     "ldm r0, {r0, r2, r3, r4, r5, r6}\n\t"   \
+    ldm                                      \
     "5:\n\t"                                 \
     "add pc, r2\n\t"                         \
     "6:\n\t"                                 \
@@ -509,7 +510,6 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     ".error \"mixq_fz_a2o2: the unrolled steps are not 116 bytes each\"\n\t" \
     ".endif\n\t"
 
-#define MIXQ_FZ_A2_THR(name, LOOP) MIXQ_FZ_A2_THR_OF(name, LOOP, MIXQ_FZ_BYTES, "")
 #define MIXQ_FZ_A2_THR_OF(name, LOOP, bytes, xblock) \
     __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes) \
             xblock                                    \
@@ -578,44 +578,44 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "bne 1b\n\t"
 
 /* routines from the code of one channel pair's block (CODE: its inner loop and requantization) */
-#define MIXQ_FZ_A2_FN84(name, CODE, STORE)                      \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+#define MIXQ_FZ_A2_FN84(name, CODE, STORE, bytes, xblock)       \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes) xblock   \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
             CODE                                                \
             STORE("r3", "r4", "r5", "r6", "r0", "r2")           \
-            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
+            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE_OF(name, bytes))
 
 /* 2-bit outputs through the SMMLAR form (few output pixels: no threshold placement at call start);
  * two channel pairs per stored byte. */
-#define MIXQ_FZ_A2_FN2(name, CODE)                              \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+#define MIXQ_FZ_A2_FN2(name, CODE, bytes, xblock)                \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes) xblock   \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
             CODE                                                \
             MIXQ_FZ_HOLD2("r3", "r4", "r5", "r6")               \
             CODE                                                \
             MIXQ_FZ_STORE2("r3", "r4", "r5", "r6", "r0", "r2")  \
-            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
+            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE_OF(name, bytes))
 
 /* the ten routines of one inner loop: 2-bit outputs through thresholds, then 8-, 4-, 2-bit outputs
  * through the SMMLAR form with right shifts (2-bit: suffix r), shifts >= 0 (l), any shifts (m);
  * sfx names the loop */
-#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK) MIXQ_FZ_A2_SET_OF(sfx, LOOP, MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOPK))
-#define MIXQ_FZ_A2_SET_OF(sfx, LOOP, THR)                                                                 \
-    THR;                                                                                                 \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
-    MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o8l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);  \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o4l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);  \
-    MIXQ_FZ_A2_FN2("mixq_fz_a2o2l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#2"));                  \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o8m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8);           \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);           \
-    MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"))
+#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK) MIXQ_FZ_A2_SET_OF(sfx, LOOP, LOOPK, MIXQ_FZ_BYTES, "")
+#define MIXQ_FZ_A2_SET_OF(sfx, LOOP, LOOPK, b, x)                                                               \
+    MIXQ_FZ_A2_THR_OF("mixq_fz_a2o2" sfx, LOOPK, b, x);                                                      \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8, b, x);   \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4, b, x);   \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"), b, x);                   \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8, b, x); \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4, b, x); \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#2"), b, x);                 \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8, b, x);          \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4, b, x);          \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"), b, x)
 
-MIXQ_FZ_A2_SET_OF("", MIXQ_FZ_A2_LOOP,
-                  MIXQ_FZ_A2_THR_OF("mixq_fz_a2o2", MIXQ_FZ_A2_LOOPU, MIXQ_FZ_A2_XBYTES, MIXQ_FZ_A2_XBLOCK));
+/* whole steps (K > 8, no trimmed tail): the unrolled steps, entered at copy 17 - n */
+MIXQ_FZ_A2_SET_OF("", MIXQ_FZ_A2_LOOPU, MIXQ_FZ_A2_LOOPUK, MIXQ_FZ_A2_XBYTES, MIXQ_FZ_A2_XBLOCK);
 MIXQ_FZ_A2_SET("h", MIXQ_FZ_A2_HALF, MIXQ_FZ_A2_HALFK);  /* K <= 8: lanes 0 and 1 only */
 MIXQ_FZ_A2_SET("t", MIXQ_FZ_A2_LOOPT, MIXQ_FZ_A2_LOOPTK); /* a last partial weight word trimmed */
 

@@ -1846,6 +1846,7 @@ void mixq_fz_a2o2mt(const mixq_fz *f);
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 #define MIXQ_FZ_A2_UNROLL 17     /* A2 routines of whole steps: unrolled 16-K steps (MIXQ_FZ_A2_MAX_K / 16) */
 #define MIXQ_FZ_A2_STEP_BYTES 116 /* ... each 29 32-bit instructions */
+#define MIXQ_FZ_A2_LANE_BYTES 28  /* the lanes of a trimmed tail (suffix t), 7 32-bit instructions each */
 
 /* Which fused routine can run this layer (before the per-channel checks), or 0. Every output
  * width has its routine; 2-bit outputs pack two channel pairs per byte (Cout % 4 == 0). */
@@ -2408,7 +2409,8 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
      * unrolled steps (mixq_conv_asm.c) */
     const int32_t unrolled = fz == MIXQ_FZ_A2 && !trim && (g->kp > 16 || g->k > 8);
     f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2
-                           : (trim ? (nl >> 2) | ((nl & 3) << 16)
+                           : (trim ? (MIXQ_FZ_A2_STEP_BYTES * (MIXQ_FZ_A2_UNROLL - (nl >> 2)) - 2) |
+                                         ((MIXQ_FZ_A2_LANE_BYTES * (3 - (nl & 3)) - 2) << 16)
                                    : (half ? g->k >> 4
                                            : (unrolled ? MIXQ_FZ_A2_STEP_BYTES * (MIXQ_FZ_A2_UNROLL - (g->kp >> 4)) - 2
                                                        : g->kp >> 4)));

@@ -198,6 +198,23 @@ def _fused_cases(seed: int) -> list:
                                  (1 << 31) - 1, 1 << 30], np.int64)
         c.bias = rng.integers(-3000, 3000, size=8)
         out.append(c)
+    # the unrolled A2 threshold routine entered at every step count (K = 16 n, n = 1..17, and K
+    # padded up to a whole step: 16 n - 15 with whole lane words), conv with the ring rows, odd pixels
+    for cin in list(range(16, 273, 16)) + [30, 47, 269]:
+        out.append(_case(rng, "pointwise", (2, 2, 2), 8, 9, cin, 8, mode=("random", "max", "min")[cin % 3]))
+    # ... and the SMMLAR-form routines (8-, 4-, 2-bit outputs; right shifts, shifts >= 0, both
+    # signs) on the same unrolled steps, every step count
+    for i, cin in enumerate(range(16, 273, 16)):
+        ob = (8, 4, 2)[i % 3]
+        c = _case(rng, "pointwise", (2, 2, ob), 3, 5, cin, 8, mode=("random", "max", "min")[(i // 3) % 3])
+        shifts = (None, [0, 1, 2, 0, 0, 1, 2, 3], [0, -1, 1, -3, 2, 0, -2, 0])[(i // 2) % 3]
+        if shifts is not None:
+            c.shift = np.array(shifts, np.int64)
+            c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
+            c.bias = rng.integers(-40, 41, size=8)
+        out.append(c)
+    out.append(_case(rng, "conv2d", (2, 2, 2), 9, 9, 16, 12, 3, 1))
+    out.append(_case(rng, "conv2d", (2, 2, 2), 9, 8, 32, 8, 2, 1, mode="max"))
     # K <= 8 (the A2 threshold routine without the padding lanes; direct lane rows of pointwise
     # inputs with Cin % 4 == 0), and K = 12, 20 next to it
     for cin in (4, 8, 12, 20):

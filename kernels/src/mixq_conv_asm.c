@@ -39,17 +39,19 @@
     ".thumb_func\n"                     \
     name ":\n\t"
 
-#define MIXQ_FZ_ENTER                        \
+#define MIXQ_FZ_ENTER MIXQ_FZ_ENTER_OF(MIXQ_FZ_BYTES)
+#define MIXQ_FZ_ENTER_OF(bytes)              \
     "push {r4-r11, lr}\n\t"                  \
-    "sub sp, sp, #" MIXQ_FZ_BYTES "\n\t"     \
+    "sub sp, sp, #" bytes "\n\t"             \
     "ldm r0!, {r1-r8}\n\t"                   \
     "stm sp, {r1-r8}\n\t"                    \
     "ldm r0, {r1-r7}\n\t"                    \
     "add r8, sp, #32\n\t"                    \
     "stm r8, {r1-r7}\n\t"
 
-#define MIXQ_FZ_LEAVE(name)                  \
-    "add sp, sp, #" MIXQ_FZ_BYTES "\n\t"     \
+#define MIXQ_FZ_LEAVE(name) MIXQ_FZ_LEAVE_OF(name, MIXQ_FZ_BYTES)
+#define MIXQ_FZ_LEAVE_OF(name, bytes)        \
+    "add sp, sp, #" bytes "\n\t"             \
     "pop {r4-r11, pc}\n\t"                   \
     ".size " name ", .-" name "\n\t" \
     ".previous\n\t"
@@ -357,7 +359,8 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 
 /* ---- A2W2 (lanes of spacing 12) ----------------------------------------------------------------
  * Inner loop as mixq_block_a2w2 (one extraction chunk): per 16 K values 1 LDRD of weights, 8 AND
- * with a rotated operand, 4 LDRD of activations (lane j of both pixels), 16 SMLAD. The
+ * with a rotated operand, 4 LDRD of activations (lane j of both pixels), 16 SMLAD, unrolled (no
+ * counter, no branch; below: whole steps, a trimmed tail, K <= 8). The
  * accumulators start at pre_p = (6K - 2 sum(a_p)) << 12, so that the field [12, 24) ends as
  * S' = sum(a u) - 2 sum(a) + 6K in [0, 15K] (K <= 272). Accumulators: r3 (pixel 0, channel 0),
  * r4 (0, 1), r5 (1, 0), r6 (1, 1). */
@@ -372,45 +375,9 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "smlad r5, r12, r9, r5\n\t"                 \
     "smlad r6, r12, r10, r6\n\t"
 
-/* ldn: how the iteration count is loaded (ldr: n, ldrh: the low half of n); ldm: the mask's load
- * into lr (MIXQ_FZ_A2_LDM), or nothing where lr keeps it (the threshold routines) */
+/* the mask's load into lr (the routines that use lr for their parameter blocks), or nothing where
+ * lr keeps it (the threshold routines) */
 #define MIXQ_FZ_A2_LDM "ldr lr, [sp, #56]\n\t"
-#define MIXQ_FZ_A2_LOOP_OF(ldn, ldm)         \
-    "ldrd r3, r5, [sp, #40]\n\t"             \
-    "mov r4, r3\n\t"                         \
-    "mov r6, r5\n\t"                         \
-    "ldr r0, [sp, #16]\n\t"                  \
-    ldn " r2, [sp, #20]\n\t"                 \
-    ldm                                      \
-    "2:\n\t"                                 \
-    "ldrd r7, r8, [r1], #8\n\t"              \
-    MIXQ_FZ_A2_LANE("", "], #32")            \
-    MIXQ_FZ_A2_LANE(", ror #2", ", #-24]")   \
-    MIXQ_FZ_A2_LANE(", ror #8", ", #-16]")   \
-    MIXQ_FZ_A2_LANE(", ror #10", ", #-8]")   \
-    "subs r2, r2, #1\n\t"                    \
-    "bne 2b\n\t"
-#define MIXQ_FZ_A2_LOOP MIXQ_FZ_A2_LOOP_OF("ldr", MIXQ_FZ_A2_LDM)
-#define MIXQ_FZ_A2_LOOPK MIXQ_FZ_A2_LOOP_OF("ldr", "")
-
-/* The same with the lanes of a last partial weight word trimmed (suffix t): K of nl = 4 nf + t lane
- * words (nf >= 1 full words, t = 1..3; n of the frame = nf | t << 16). After the loop one LDRD of the
- * weight word and a branch enter the lanes in reverse order (lane t - 1 first): per channel pair
- * 7 instructions per lane not run, 5 for the dispatch. */
-#define MIXQ_FZ_A2_LOOPT MIXQ_FZ_A2_LOOPT_OF(MIXQ_FZ_A2_LDM)
-#define MIXQ_FZ_A2_LOOPTK MIXQ_FZ_A2_LOOPT_OF("")
-#define MIXQ_FZ_A2_LOOPT_OF(ldm)             \
-    MIXQ_FZ_A2_LOOP_OF("ldrh", ldm)          \
-    "ldrh r2, [sp, #22]\n\t"                 \
-    "ldrd r7, r8, [r1], #8\n\t"              \
-    "cmp r2, #2\n\t"                         \
-    "blo 5f\n\t"                             \
-    "beq 4f\n\t"                             \
-    MIXQ_FZ_A2_LANE(", ror #8", ", #16]")    \
-    "4:\n\t"                                 \
-    MIXQ_FZ_A2_LANE(", ror #2", ", #8]")     \
-    "5:\n\t"                                 \
-    MIXQ_FZ_A2_LANE("", "]")
 
 /* 2-bit outputs through per-channel thresholds: the output of channel c is the number of its
  * thresholds T1 <= T2 <= T3 that S' reaches. Bits [8, 24) of the accumulator are
@@ -443,33 +410,117 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "sel r4, r12, r5\n\t"                    \
     "orr r3, r3, r4, lsl #2\n\t"
 
-/* K <= 8 (one 16-value weight word, lanes 2 and 3 zero padding): lanes 0 and 1 only, no loop */
-#define MIXQ_FZ_A2_HALF MIXQ_FZ_A2_HALF_OF(MIXQ_FZ_A2_LDM)
-#define MIXQ_FZ_A2_HALFK MIXQ_FZ_A2_HALF_OF("")
-#define MIXQ_FZ_A2_HALF_OF(ldm)              \
-    "ldrd r3, r5, [sp, #40]\n\t"             \
+/* ---- A2 inner loops -----------------------------------------------------------------------------
+ * Whole steps (every A2 routine without suffix, K > 8 without a trimmed tail, and the suffix t before
+ * its tail): the inner loop as MIXQ_FZ_A2_UNROLL copies of one 16-K step (29 instructions, each 32 bits wide:
+ * 116 bytes), entered at copy UNROLL - n by an ADD PC of the offset the caller puts in the frame's n
+ * (116 (UNROLL - n) - 2: the PC reads 4 past the 16-bit ADD, the copies start 2 past it): no
+ * counter, no loop branch, the same offset for both channel pairs of a byte. At call start the
+ * routine writes [ap, entry, pre0, pre0, pre1, pre1] above the frame copy (sp + 60), so that one
+ * LDM sets the activation pointer, the entry and the four accumulators of each channel pair. */
+#define MIXQ_FZ_A2_UNROLL_S "17" /* K <= 272 (MIXQ_FZ_A2_MAX_K): at most 17 steps of 16 (MIXQ_FZ_A2_UNROLL) */
+#define MIXQ_FZ_A2_XBYTES "84" /* the frame copy and the 6-word block at sp + 60 */
+#define MIXQ_FZ_A2_STEP                      \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    MIXQ_FZ_A2_LANE("", "], #32")            \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #-24]")   \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #-16]")   \
+    MIXQ_FZ_A2_LANE(", ror #10", ", #-8]")
+#define MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP MIXQ_FZ_A2_STEP MIXQ_FZ_A2_STEP MIXQ_FZ_A2_STEP
+/* call start: the block at sp + 60 (r1 and lr are set after it) */
+#define MIXQ_FZ_A2_XBLOCK                    \
+    "ldrd r3, r5, [sp, #40]\n\t"            \
+    "mov r4, r3\n\t"                         \
+    "mov r6, r5\n\t"                         \
+    "ldrd r1, r2, [sp, #16]\n\t"            \
+    "add r0, sp, #60\n\t"                    \
+    "stm r0, {r1-r6}\n\t"
+#define MIXQ_FZ_A2_LOOPU MIXQ_FZ_A2_LOOPU_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_LOOPUK MIXQ_FZ_A2_LOOPU_OF("")
+#define MIXQ_FZ_A2_LOOPU_OF(ldm)             \
+    "add r0, sp, #60\n\t"                    \
+    "ldm r0, {r0, r2, r3, r4, r5, r6}\n\t"   \
+    ldm                                      \
+    "5:\n\t"                                 \
+    "add pc, r2\n\t"                         \
+    "6:\n\t"                                 \
+    MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP4 MIXQ_FZ_A2_STEP \
+    "7:\n\t"                                 \
+    ".ifne (6b - 5b) - 2\n\t"                \
+    ".error \"mixq_fz_a2o2: the entry is not one 16-bit ADD\"\n\t" \
+    ".endif\n\t"                             \
+    ".ifne (7b - 6b) - 116 * " MIXQ_FZ_A2_UNROLL_S "\n\t" \
+    ".error \"mixq_fz_a2o2: the unrolled steps are not 116 bytes each\"\n\t" \
+    ".endif\n\t"
+
+/* The trimmed tail after the unrolled steps (suffix t): frame n = entry | tail << 16, the block at
+ * sp + 60 gets the tail's offset as its 7th word, 28 (3 - t) - 2 (-2 for t = 3: ASR of n; one lane: 7 instructions of 32
+ * bits); one LDRD of the last weight word and an ADD PC enter the lanes in reverse order. */
+#define MIXQ_FZ_A2_XBYTES_T "88"
+#define MIXQ_FZ_A2_XBLOCK_T                  \
+    "ldrd r3, r5, [sp, #40]\n\t"            \
+    "mov r4, r3\n\t"                         \
+    "mov r6, r5\n\t"                         \
+    "ldrd r1, r2, [sp, #16]\n\t"            \
+    "asr r7, r2, #16\n\t"                    \
+    "uxth r2, r2\n\t"                        \
+    "add r0, sp, #60\n\t"                    \
+    "stm r0, {r1-r7}\n\t"
+#define MIXQ_FZ_A2_LOOPTU MIXQ_FZ_A2_LOOPTU_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_LOOPTUK MIXQ_FZ_A2_LOOPTU_OF("")
+#define MIXQ_FZ_A2_LOOPTU_OF(ldm)            \
+    MIXQ_FZ_A2_LOOPU_OF(ldm)                 \
+    "ldr r2, [sp, #84]\n\t"                  \
+    "ldrd r7, r8, [r1], #8\n\t"              \
+    "3:\n\t"                                 \
+    "add pc, r2\n\t"                         \
+    "4:\n\t"                                 \
+    MIXQ_FZ_A2_LANE(", ror #8", ", #16]")    \
+    MIXQ_FZ_A2_LANE(", ror #2", ", #8]")     \
+    MIXQ_FZ_A2_LANE("", "]")                 \
+    "8:\n\t"                                 \
+    ".ifne (4b - 3b) - 2\n\t"                \
+    ".error \"mixq_fz_a2o2t: the tail entry is not one 16-bit ADD\"\n\t" \
+    ".endif\n\t"                             \
+    ".ifne (8b - 4b) - 84\n\t"               \
+    ".error \"mixq_fz_a2o2t: the tail lanes are not 28 bytes each\"\n\t" \
+    ".endif\n\t"
+
+/* K <= 8 (suffix h): the block at sp + 60 holds [lane 0 of pixels 0 and 1, pre0, pre0, pre1, pre1,
+ * lane 1 of pixels 0 and 1], all of it one LDM per channel pair */
+#define MIXQ_FZ_A2_XBYTES_H "92"
+#define MIXQ_FZ_A2_XBLOCK_H                  \
+    "ldrd r3, r5, [sp, #40]\n\t"            \
     "mov r4, r3\n\t"                         \
     "mov r6, r5\n\t"                         \
     "ldr r0, [sp, #16]\n\t"                  \
+    "ldrd r1, r2, [r0]\n\t"                  \
+    "ldrd r7, r8, [r0, #8]\n\t"              \
+    "add r0, sp, #60\n\t"                    \
+    "stm r0, {r1-r8}\n\t"
+#define MIXQ_FZ_A2_HALFU MIXQ_FZ_A2_HALFU_OF(MIXQ_FZ_A2_LDM)
+#define MIXQ_FZ_A2_HALFUK MIXQ_FZ_A2_HALFU_OF("")
+#define MIXQ_FZ_A2_HALFU_OF(ldm)             \
+    "add r0, sp, #60\n\t"                    \
+    "ldm r0, {r0, r2, r3, r4, r5, r6, r11, r12}\n\t" \
     ldm                                      \
     "ldrd r7, r8, [r1], #8\n\t"              \
     "and r9, lr, r7\n\t"                     \
     "and r10, lr, r8\n\t"                    \
-    "ldrd r11, r12, [r0]\n\t"               \
-    "smlad r3, r11, r9, r3\n\t"              \
-    "smlad r4, r11, r10, r4\n\t"             \
-    "smlad r5, r12, r9, r5\n\t"              \
-    "smlad r6, r12, r10, r6\n\t"             \
+    "smlad r3, r0, r9, r3\n\t"               \
+    "smlad r4, r0, r10, r4\n\t"              \
+    "smlad r5, r2, r9, r5\n\t"               \
+    "smlad r6, r2, r10, r6\n\t"              \
     "and r9, lr, r7, ror #2\n\t"             \
     "and r10, lr, r8, ror #2\n\t"            \
-    "ldrd r11, r12, [r0, #8]\n\t"           \
     "smlad r3, r11, r9, r3\n\t"              \
     "smlad r4, r11, r10, r4\n\t"             \
     "smlad r5, r12, r9, r5\n\t"              \
     "smlad r6, r12, r10, r6\n\t"
 
-#define MIXQ_FZ_A2_THR(name, LOOP)                   \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER         \
+#define MIXQ_FZ_A2_THR_OF(name, LOOP, bytes, xblock) \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes) \
+            xblock                                    \
             "ldr r1, [sp, #48]\n\t"                   \
             "ldr lr, [sp, #56]\n"                     \
             "1:\n\t"                                  \
@@ -486,7 +537,7 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
             "ldrd r0, r2, [sp, #24]\n\t"              \
             "cmp r0, r2\n\t"                          \
             "bne 1b\n\t"                              \
-            MIXQ_FZ_LEAVE(name))
+            MIXQ_FZ_LEAVE_OF(name, bytes))
 
 
 /* 8- and 4-bit outputs through the SMMLAR form: x = S' + cst', cst' = cst - 6K (parameter block as
@@ -535,44 +586,48 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "bne 1b\n\t"
 
 /* routines from the code of one channel pair's block (CODE: its inner loop and requantization) */
-#define MIXQ_FZ_A2_FN84(name, CODE, STORE)                      \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+#define MIXQ_FZ_A2_FN84(name, CODE, STORE, bytes, xblock)       \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes) xblock   \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
             CODE                                                \
             STORE("r3", "r4", "r5", "r6", "r0", "r2")           \
-            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
+            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE_OF(name, bytes))
 
 /* 2-bit outputs through the SMMLAR form (few output pixels: no threshold placement at call start);
  * two channel pairs per stored byte. */
-#define MIXQ_FZ_A2_FN2(name, CODE)                              \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER                    \
+#define MIXQ_FZ_A2_FN2(name, CODE, bytes, xblock)                \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes) xblock   \
             "ldr r1, [sp, #48]\n"                                \
             "1:\n\t"                                             \
             CODE                                                \
             MIXQ_FZ_HOLD2("r3", "r4", "r5", "r6")               \
             CODE                                                \
             MIXQ_FZ_STORE2("r3", "r4", "r5", "r6", "r0", "r2")  \
-            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE(name))
+            MIXQ_FZ_LOOP_FRAME MIXQ_FZ_LEAVE_OF(name, bytes))
 
 /* the ten routines of one inner loop: 2-bit outputs through thresholds, then 8-, 4-, 2-bit outputs
  * through the SMMLAR form with right shifts (2-bit: suffix r), shifts >= 0 (l), any shifts (m);
  * sfx names the loop */
-#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK)                                                                 \
-    MIXQ_FZ_A2_THR("mixq_fz_a2o2" sfx, LOOPK);                                                           \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);    \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);    \
-    MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"));                    \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o8l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);  \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o4l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);  \
-    MIXQ_FZ_A2_FN2("mixq_fz_a2o2l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#2"));                  \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o8m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8);           \
-    MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4);           \
-    MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"))
+#define MIXQ_FZ_A2_SET(sfx, LOOP, LOOPK) MIXQ_FZ_A2_SET_OF(sfx, LOOP, LOOPK, MIXQ_FZ_BYTES, "")
+#define MIXQ_FZ_A2_SET_OF(sfx, LOOP, LOOPK, b, x)                                                               \
+    MIXQ_FZ_A2_THR_OF("mixq_fz_a2o2" sfx, LOOPK, b, x);                                                      \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8, b, x);   \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4, b, x);   \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2r" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQ, "usat", "#2"), b, x);                   \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8, b, x); \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4, b, x); \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2l" sfx, MIXQ_FZ_A2_RQ(LOOP, MIXQ_FZ_RQL, "usat", "#2"), b, x);                 \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o8m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "ssat", "#8"), MIXQ_FZ_STORE8, b, x);          \
+    MIXQ_FZ_A2_FN84("mixq_fz_a2o4m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#4"), MIXQ_FZ_STORE4, b, x);          \
+    MIXQ_FZ_A2_FN2("mixq_fz_a2o2m" sfx, MIXQ_FZ_A2_RQM_OF(LOOP, "usat", "#2"), b, x)
 
-MIXQ_FZ_A2_SET("", MIXQ_FZ_A2_LOOP, MIXQ_FZ_A2_LOOPK);
-MIXQ_FZ_A2_SET("h", MIXQ_FZ_A2_HALF, MIXQ_FZ_A2_HALFK);  /* K <= 8: lanes 0 and 1 only */
-MIXQ_FZ_A2_SET("t", MIXQ_FZ_A2_LOOPT, MIXQ_FZ_A2_LOOPTK); /* a last partial weight word trimmed */
+/* whole steps (K > 8, no trimmed tail): the unrolled steps, entered at copy 17 - n */
+MIXQ_FZ_A2_SET_OF("", MIXQ_FZ_A2_LOOPU, MIXQ_FZ_A2_LOOPUK, MIXQ_FZ_A2_XBYTES, MIXQ_FZ_A2_XBLOCK);
+/* K <= 8: lanes 0 and 1 only */
+MIXQ_FZ_A2_SET_OF("h", MIXQ_FZ_A2_HALFU, MIXQ_FZ_A2_HALFUK, MIXQ_FZ_A2_XBYTES_H, MIXQ_FZ_A2_XBLOCK_H);
+/* a last partial weight word trimmed */
+MIXQ_FZ_A2_SET_OF("t", MIXQ_FZ_A2_LOOPTU, MIXQ_FZ_A2_LOOPTUK, MIXQ_FZ_A2_XBYTES_T, MIXQ_FZ_A2_XBLOCK_T);
 
 
 /* ---- stream rows: gather of a pixel pair (mixq_srow_pair in mixq_conv_dsp.h) -----------------

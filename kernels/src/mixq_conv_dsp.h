@@ -1765,7 +1765,7 @@ MIXQ_INLINE void mixq_ring_tail(const mixq_conv_geom *g, int16_t *buf) {
 typedef struct {
     uint32_t k[4];          /* 0: A2 selector words 0, 1, 2, 3 in both halfwords */
     const uint32_t *ap;     /* 16: activation rows of the pixel pair */
-    int32_t n;              /* 20: inner-loop iterations per channel pair */
+    int32_t n;              /* 20: inner-loop iterations per channel pair (A2 whole steps: entry offset) */
     const int32_t *prm;     /* 24: parameter blocks, one per channel pair */
     const int32_t *prm_end; /* 28 */
     uint8_t *out0;          /* 32: first output byte of pixel 0 */
@@ -1844,6 +1844,9 @@ void mixq_fz_a2o2mt(const mixq_fz *f);
 #define MIXQ_FZ_A4T 6 /* routine selection only: A4 with a last half chunk (K % 16 in 1..8, K > 16) */
 #define MIXQ_FZ_THR_MIN_PIXELS 64 /* A2 2-bit outputs: thresholds from this many output pixels on */
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
+#define MIXQ_FZ_A2_UNROLL 17     /* A2 routines of whole steps: unrolled 16-K steps (MIXQ_FZ_A2_MAX_K / 16) */
+#define MIXQ_FZ_A2_STEP_BYTES 116 /* ... each 29 32-bit instructions */
+#define MIXQ_FZ_A2_LANE_BYTES 28  /* the lanes of a trimmed tail (suffix t), 7 32-bit instructions each */
 
 /* Which fused routine can run this layer (before the per-channel checks), or 0. Every output
  * width has its routine; 2-bit outputs pack two channel pairs per byte (Cout % 4 == 0). */
@@ -2402,7 +2405,15 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     f.k[2] = 0x00020002u;
     f.k[3] = 0x00030003u;
     f.ap = (const uint32_t *)(const void *)act;
-    f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2 : (trim ? (nl >> 2) | ((nl & 3) << 16) : (half ? g->k >> 4 : g->kp >> 4));
+    /* A2 routines of whole steps (neither trimmed nor K <= 8): the offset of the entry into their
+     * unrolled steps (mixq_conv_asm.c) */
+    const int32_t unrolled = fz == MIXQ_FZ_A2 && !trim && (g->kp > 16 || g->k > 8);
+    f.n = fz == MIXQ_FZ_W8 ? g->kp >> 2
+                           : (trim ? (MIXQ_FZ_A2_STEP_BYTES * (MIXQ_FZ_A2_UNROLL - (nl >> 2)) - 2) |
+                                         ((MIXQ_FZ_A2_LANE_BYTES * (3 - (nl & 3)) - 2) << 16)
+                                   : (half ? g->k >> 4
+                                           : (unrolled ? MIXQ_FZ_A2_STEP_BYTES * (MIXQ_FZ_A2_UNROLL - (g->kp >> 4)) - 2
+                                                       : g->kp >> 4)));
     f.prm = prm;
     f.prm_end = prm + mixq_fz_block_words(fz, OB, ok) * (g->cout >> 1);
     f.wp = fz == MIXQ_FZ_A4 ? wl : (const uint32_t *)(const void *)filter;

@@ -1,11 +1,12 @@
 """Which schedule `mixq deploy` generates: with an SRAM limit, the simplest schedule that fits
 (layer by layer before patches: no halo recomputation, one kernel call per layer); without one and
-not run, the smallest arena; run, the best combined gain (SRAM ratio times instruction ratio)."""
+not run, the smallest arena; run, among the schedules no slower than int8 the best combined gain
+(SRAM ratio times instruction ratio)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from paths import ROOT
+from paths import MLPERF_INT8, ROOT
 from tvm_mixq.codegen import generate_c
 from tvm_mixq.deploy import generate_best, make_plan
 from tvm_mixq.options import MixqOptions
@@ -72,3 +73,27 @@ def test_measured_without_limit_the_best_combined_gain(tmp_path: Path) -> None:
     plan, lbl = _schedules(tmp_path, [1100, 1200])  # every one slower: the best gain (deploy keeps int8)
     assert pick_schedule([plan, lbl], None, (a8, 1000)) is plan
     assert pick_schedule([plan, lbl], None) is plan  # not run: the smallest arena
+
+
+def test_layer_by_layer_without_in_place_rows_is_a_candidate(tmp_path: Path) -> None:
+    """Row-by-row in-place convolutions lower an arena at one kernel call per output row: every
+    layer whole is one more candidate, kept under a limit it fits (the simplest), dropped when the
+    rows changed nothing."""
+    from tvm_mixq.deploy import generate_schedules, pick_schedule
+
+    kws = read_tflite(MLPERF_INT8["kws"])
+    made = generate_schedules(kws, None, MixqOptions(), tmp_path / "kws", "kws", "", "", lambda msg: None)
+    kinds = [s.kind for s in made]
+    assert kinds == ["layer by layer", "layer by layer without in-place rows"]
+    rows, whole = made
+    assert any(la.template == "rows_conv" for la in rows.model.layers)
+    assert not any(la.template == "rows_conv" for la in whole.model.layers)
+    assert whole.model.arena_size == generate_c(kws, tmp_path / "ref", in_place=False).arena_size
+    assert rows.model.arena_size < whole.model.arena_size
+    assert pick_schedule(made, whole.model.arena_size) is whole
+    assert pick_schedule(made, whole.model.arena_size - 1) is rows
+    # FMNIST layer by layer: no row lowers the arena, so no second candidate
+    fm = read_tflite(FMNIST)
+    kinds = [s.kind for s in generate_schedules(fm, None, MixqOptions(), tmp_path / "fm", "fm", "", "",
+                                                lambda msg: None)]
+    assert kinds == ["layer by layer"]

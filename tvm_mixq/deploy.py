@@ -24,7 +24,8 @@ convolutions row by row, one stage output over its input); it can exceed the pla
 (``planned_peak_sram_bytes``), whose in-place patch tiles are not generated.
 
 Which schedule (:func:`pick_schedule`): the plan with VDPC's outlier patches (when there are
-some), the plan, the plan without channel splits and layer by layer are generated. With
+some), the plan, the plan without channel splits, layer by layer and layer by layer without
+in-place rows (every layer whole) are generated. With
 ``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with ``run``, every one that
 fits the device is run and, among those no slower than the int8 baseline, the best combined gain
 over int8 (SRAM ratio times instruction ratio) is kept; when every one is slower (or none gains),
@@ -319,7 +320,8 @@ class Schedule:
     """One candidate schedule of the mixq deployment: its variant (generated, and when measured,
     built and run) and the memory plan it was generated from (None: layer by layer)."""
 
-    kind: str  # "plan with outlier patches", "plan", "plan without channel splits", "layer by layer", "int8 baseline"
+    kind: str  # "plan with outlier patches", "plan", "plan without channel splits", "layer by layer",
+    # "layer by layer without in-place rows", "int8 baseline"
     plan: Any
     variant: Variant
 
@@ -340,7 +342,8 @@ def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name
                        description: str, say: Progress, mixed: Any = None, vdpc_plan: Any = None) -> list[Schedule]:
     """The mixq C from the plan with VDPC's outlier patches (``mixed`` and ``vdpc_plan`` of
     :func:`mixed_precision`, :func:`make_outlier_plan`; and that plan without channel splits), from
-    the plan, from the plan without channel splits, and layer by layer, from the most to the least
+    the plan, from the plan without channel splits, layer by layer, and layer by layer without
+    in-place rows (when that changes the arena), from the most to the least
     elaborate; a candidate the generator cannot emit is skipped. Only the first run outlier patches:
     the others run every patch (layer by layer: every position) at the searched bitwidths."""
     candidates = []
@@ -361,14 +364,21 @@ def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name
             if no_split is not None:
                 candidates.append(("plan without channel splits", no_split))
     candidates.append(("layer by layer", None))
+    # every layer whole: row-by-row in-place convolutions lower an arena but call their kernel once
+    # per output row, and each call repeats its set-up (sub-byte thresholds, weight sums): on KWS
+    # 14,976 -> 11,296 B for 2.72M -> 4.39M instructions. Kept only when its arena differs.
+    candidates.append(("layer by layer without in-place rows", None))
     made = []
     for rank, (kind, cand) in enumerate(candidates):
+        whole = kind == "layer by layer without in-place rows"
         try:
             model = generate_c(graph, out / f"mixq-{rank}", name=name, source=source, description=description,
-                               plan=cand, arena_limit=options.sram_limit_bytes)
+                               plan=cand, arena_limit=options.sram_limit_bytes, in_place=not whole)
         except CodegenError as exc:
             say(f"{kind}: not generated ({exc})")
             continue
+        if whole and made and made[-1].kind == "layer by layer" and made[-1].model.arena_size == model.arena_size:
+            continue  # no row ran in place: the same code
         say(f"{kind}: arena {model.arena_size:,} B")
         made.append(Schedule(kind, cand, Variant("mixq", graph, model)))
     if not made:

@@ -15,6 +15,7 @@ import pytest
 from paths import MLPERF_INT8
 from tvm_mixq.codegen import emitter, generate_c, run_host
 from tvm_mixq.codegen.inplace import OUT_ROWS, PAD_TOP, WINDOW, row_schedule
+from tvm_mixq.emu import tools_available
 from tvm_mixq.graph import ConvAttrs, Graph, Op, QuantParams, Tensor
 from tvm_mixq.kernellib import layout
 from tvm_mixq.reader import read_tflite
@@ -160,6 +161,28 @@ def subbyte_graph(seed: int = 0, scales=SCALES, every_output: bool = False) -> G
     return Graph(tensors, ops, [x], [a0, a1, a2, a3, y] if every_output else [y], name="inplace_blocks")
 
 
+def _check_block_scratch(model, graph) -> None:
+    """The scratch placed for an in-place layer covers what the kernel library asks for each block's
+    call (its window rows, padding and output rows; get_buffer_size does not grow with the rows)."""
+    from tvm_mixq.codegen.layers import uses_w4_lanes
+    from tvm_mixq.kernellib.lib import KernelLib
+
+    lib = KernelLib()
+    for la in model.layers:
+        if la.template != "rows_conv":
+            continue
+        p = la.p
+        i, f = p["in_dims"], p["filter_dims"]
+        w_shape = graph.tensors[la.op.inputs[1]].shape
+        eff_h, eff_w = (f["h"] - 1) * p["dilation"][0] + 1, (f["w"] - 1) * p["dilation"][1] + 1
+        right = max(0, (p["out_dims"]["w"] - 1) * p["stride"][1] + eff_w - i["w"] - p["padding"][1])
+        for start, rows, pad, n, _ in la.rows.table.tolist():
+            bottom = max(0, (n - 1) * p["stride"][0] + eff_h - rows - pad)
+            need = lib.scratch_bytes(p["kernel"], p["bits"], (1, rows, i["w"], i["c"]), w_shape, p["stride"],
+                                     (pad, bottom, p["padding"][1], right), p["dilation"], lanes=uses_w4_lanes(p))
+            assert 0 <= need <= la.scratch
+
+
 def _force_blocks(block: int):
     """A ``_select_rows`` keeping every row schedule, in blocks of ``block`` rows where possible."""
     def select(layers, place_all, arena, by_tensor, arena_limit, graph):
@@ -183,6 +206,7 @@ def test_blocks_bit_exact_on_host(block: int, tmp_path: Path, monkeypatch) -> No
         # a last partial block (7 output rows in blocks of 2 or 3)
         assert any(rs.out_rows % block and rs.table[-1, OUT_ROWS] == rs.out_rows % block for rs in rows.values())
         assert any(rs.table[0, PAD_TOP] > 0 and rs.table[0, WINDOW] > 2 for rs in rows.values())
+    _check_block_scratch(model, graph)
     x = [np.random.default_rng(5).integers(-128, 128, size=(3, 13, 6, 8)).astype(np.int8)]
     expected = Interpreter(graph, REF).run(x)[0]
     assert len(np.unique(expected)) > 40  # outputs are not saturated
@@ -223,4 +247,21 @@ def test_blocks_grow_while_the_arena_allows(tmp_path: Path, monkeypatch) -> None
          .astype(np.int8)]
     expected = Interpreter(graph, REF).run(x)[0]
     for model in (free, roomy):
+        _check_block_scratch(model, graph)
         np.testing.assert_array_equal(run_host(model, x)[0], expected)
+
+
+@pytest.mark.skipif(tools_available() is not None, reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_blocks_bit_exact_on_m7(tmp_path: Path, monkeypatch) -> None:
+    """The DSP paths (packed sub-byte im2col rows, depthwise passes) on blocks of 3 rows."""
+    from tvm_mixq.codegen.firmware import build_firmware, run_firmware
+
+    graph = subbyte_graph()
+    monkeypatch.setattr(emitter, "_select_rows", _force_blocks(3))
+    model = generate_c(graph, tmp_path, name="blocks3")
+    assert any(la.template == "rows_conv" and la.rows.block == 3 for la in model.layers)
+    x = np.random.default_rng(5).integers(-128, 128, size=(2, 13, 6, 8)).astype(np.int8)
+    expected = Interpreter(graph, REF).run([x])[0]
+    fw = build_firmware(model, "cortex-m7", [[x[s:s + 1] for s in range(2)]], [[expected[s:s + 1] for s in range(2)]])
+    run = run_firmware(fw, len(model.layers))
+    assert run.passed, run.console[-400:]

@@ -601,13 +601,14 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         table-driven patch loop (:mod:`.patches`), and so is every later stage of the plan;
         without a plan, or without stages, layer by layer.
         Channel splits run as loops over channel slices (:mod:`.splits`).
-    in_place : run convolutions whose input dies at them in place, row by row
-        (:mod:`.inplace`), when that lowers the memory they need. A row-by-row layer calls its
-        kernel once per output row (the kernel's per-call set-up, e.g. depthwise weight widening,
-        is repeated), so rows are kept only where they lower the arena (see ``arena_limit``).
+    in_place : run convolutions whose input dies at them in place, in blocks of output rows
+        (:mod:`.inplace`), when that lowers the memory they need. An in-place layer calls its
+        kernel once per block (the kernel's per-call set-up, e.g. depthwise weight widening, is
+        repeated), so it is kept only where it lowers the arena (see ``arena_limit``), and its
+        block is the largest the arena allows (one row where the arena has no room).
     arena_limit : arena bytes the model may use (``mixq.sram_limit_kb``): a layer runs whole
-        rather than row by row when the arena then stays within this limit; without a limit,
-        when the arena does not grow.
+        rather than in place when the arena then stays within this limit, and in place in blocks
+        of rows as large as the limit allows; without a limit, when the arena does not grow.
 
     Raises
     ------

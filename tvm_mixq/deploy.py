@@ -20,7 +20,7 @@ The mixq deployment is generated from a :class:`tvm_mixq.plan.Plan` of the mixed
 its patch stages run as table-driven patch loops (streamed input with ``mixq.stream_input=1``), its
 channel splits as loops over channel slices, and the reference is the plan's own executor. The
 generated arena (``peak_sram_bytes``) comes from the code generator's own placement (in-place
-convolutions row by row, one stage output over its input); it can exceed the planner's figure
+convolutions in blocks of output rows, one stage output over its input); it can exceed the planner's figure
 (``planned_peak_sram_bytes``), whose in-place patch tiles are not generated.
 
 Which schedule (:func:`pick_schedule`): the plan with VDPC's outlier patches (when there are
@@ -364,9 +364,10 @@ def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name
             if no_split is not None:
                 candidates.append(("plan without channel splits", no_split))
     candidates.append(("layer by layer", None))
-    # every layer whole: row-by-row in-place convolutions lower an arena but call their kernel once
-    # per output row, and each call repeats its set-up (sub-byte thresholds, weight sums): on KWS
-    # 14,976 -> 11,296 B for 2.72M -> 4.39M instructions. Kept only when its arena differs.
+    # every layer whole: in-place convolutions lower an arena but call their kernel once per block
+    # of output rows, and each call repeats its set-up (sub-byte thresholds, weight sums): on KWS at
+    # a 2/3 cost budget 14,976 -> 11,296 B for 2.74M -> 3.55M instructions (4.37M in blocks of one
+    # row). Kept only when its arena differs.
     candidates.append(("layer by layer without in-place rows", None))
     made = []
     for rank, (kind, cand) in enumerate(candidates):
@@ -396,8 +397,8 @@ def pick_schedule(schedules: Sequence[Schedule], limit: Optional[int],
     Without a limit, when the candidates were run (``int8``: the baseline's arena and instructions):
     among those no slower than the int8 baseline, the best combined gain over int8, ``(int8 arena /
     arena) x (int8 instructions / instructions)`` (ties: the smaller arena), so SRAM is not given
-    away for a smaller gain in speed; speed is given away for SRAM only under a limit (row-by-row
-    in-place convolutions and patches can halve an arena at a third more instructions). When every
+    away for a smaller gain in speed; speed is given away for SRAM only under a limit (in-place
+    convolutions and patches can halve an arena at a third more instructions). When every
     candidate is slower: the best combined gain (the caller then deploys the int8 model). Not run:
     the smallest arena."""
     fitting = [s for s in schedules if limit is not None and s.model.arena_size <= limit]
@@ -528,8 +529,8 @@ def deploy(
 
     samples = load_npz_inputs(graph, inputs_path) if inputs_path else random_inputs(graph, 2)
     say("generating C for the int8 baseline")
-    # the baseline runs every layer whole: row-by-row in-place layers would save it memory but cost
-    # instructions (one kernel call per output row), which would flatter the mixq figure
+    # the baseline runs every layer whole: in-place layers would save it memory but cost
+    # instructions (one kernel call per block of output rows), which would flatter the mixq figure
     int8_model = generate_c(graph, out / "int8", name=name, source=str(path),
                             description=f"{name}: int8 baseline (mixq.enable=0), layer by layer", in_place=False)
     mixed, vdpc_plan = mixed_precision(graph, options, calib, say, target, int8_arena=int8_model.arena_size)

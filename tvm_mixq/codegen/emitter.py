@@ -389,21 +389,41 @@ def _stage_overlap(graph: Graph, stage, alignment: int) -> Optional[tuple[int, i
 
 
 def _row_call_cost(layer: Layer) -> int:
-    """Rough instructions a row-by-row layer adds over one whole call: the kernel's per-call
-    set-up (depthwise: int16 weight widening and per-channel constants; others: per-channel
-    constants) repeated once per extra row. Only orders the layers tried in :func:`_select_rows`."""
+    """Rough instructions an in-place layer adds over one whole call: the kernel's per-call set-up
+    (depthwise: int16 weight widening and per-channel constants; others: per-channel constants)
+    repeated once per extra block of rows. Only orders the layers tried in :func:`_select_rows`."""
     p = layer.p
     f, o = p["filter_dims"], p["out_dims"]
     per_call = 12 * f["h"] * f["w"] * o["c"] + 30 * o["c"] if p["kernel"] == "depthwise" else 30 * o["c"]
-    return per_call * max(o["h"] - 1, 0)
+    calls = layer.rows.table.shape[0] if layer.rows is not None else o["h"]
+    return per_call * max(calls - 1, 0)
+
+
+def _block_sizes(out_rows: int) -> list[int]:
+    """Block sizes worth trying for ``out_rows`` output rows, largest first: the smallest block of
+    every count of kernel calls from 2 up (ceil(out_rows / calls)), down to 2."""
+    sizes: list[int] = []
+    for calls in range(2, out_rows + 1):
+        r = -(-out_rows // calls)
+        if r < 2:
+            break
+        if not sizes or r < sizes[-1]:
+            sizes.append(r)
+    return sizes
 
 
 def _select_rows(layers: list[Layer], place_all, arena: ArenaPlan, by_tensor: dict[int, ArenaBuffer],
-                 arena_limit: Optional[int]) -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
-    """Which convolutions run in place, row by row: none when that gives an arena no larger than
-    every row schedule together (or within ``arena_limit``); otherwise each layer in turn (costliest
-    first) runs whole when the arena stays within max(the smaller of the two, ``arena_limit``).
+                 arena_limit: Optional[int], graph: Graph) -> tuple[ArenaPlan, dict[int, ArenaBuffer]]:
+    """Which convolutions run in place, and in blocks of how many output rows.
+
+    Rows first (blocks of one row): none when that gives an arena no larger than every row schedule
+    together (or within ``arena_limit``); otherwise each layer in turn (costliest first) runs whole
+    when the arena stays within max(the smaller of the two, ``arena_limit``). Then every layer kept in
+    place (costliest first) takes the largest block of rows (:func:`_block_sizes`) with which the
+    arena stays within max(the arena so far, ``arena_limit``): fewer kernel calls, a larger ring.
     The greedy placement is not monotone, so every choice is checked by placing again."""
+    from .inplace import row_schedule
+
     with_rows = {layer.cname: layer.rows for layer in layers if layer.rows is not None}
     for layer in layers:
         layer.rows = None
@@ -420,6 +440,19 @@ def _select_rows(layers: list[Layer], place_all, arena: ArenaPlan, by_tensor: di
         if trial.size <= budget:
             best, best_by = trial, trial_by
         else:
+            layer.rows = rows
+    budget = max(best.size, arena_limit or 0)
+    for layer in sorted((la for la in layers if la.rows is not None), key=_row_call_cost, reverse=True):
+        rows = layer.rows
+        for r in _block_sizes(rows.out_rows):
+            blocked = row_schedule(layer, graph, r)
+            if blocked is None:
+                continue
+            layer.rows = blocked
+            trial, trial_by = place_all()
+            if trial.size <= budget:
+                best, best_by = trial, trial_by
+                break
             layer.rows = rows
     return best, best_by  # every placement builds its own buffers: best's offsets stay valid
 
@@ -568,13 +601,14 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
         table-driven patch loop (:mod:`.patches`), and so is every later stage of the plan;
         without a plan, or without stages, layer by layer.
         Channel splits run as loops over channel slices (:mod:`.splits`).
-    in_place : run convolutions whose input dies at them in place, row by row
-        (:mod:`.inplace`), when that lowers the memory they need. A row-by-row layer calls its
-        kernel once per output row (the kernel's per-call set-up, e.g. depthwise weight widening,
-        is repeated), so rows are kept only where they lower the arena (see ``arena_limit``).
+    in_place : run convolutions whose input dies at them in place, in blocks of output rows
+        (:mod:`.inplace`), when that lowers the memory they need. An in-place layer calls its
+        kernel once per block (the kernel's per-call set-up, e.g. depthwise weight widening, is
+        repeated), so it is kept only where it lowers the arena (see ``arena_limit``), and its
+        block is the largest the arena allows (one row where the arena has no room).
     arena_limit : arena bytes the model may use (``mixq.sram_limit_kb``): a layer runs whole
-        rather than row by row when the arena then stays within this limit; without a limit,
-        when the arena does not grow.
+        rather than in place when the arena then stays within this limit, and in place in blocks
+        of rows as large as the limit allows; without a limit, when the arena does not grow.
 
     Raises
     ------
@@ -700,7 +734,7 @@ def generate_c(graph: Graph, out_dir: Path | str, name: Optional[str] = None, so
 
     arena, by_tensor = place_all()
     if any(layer.rows is not None for layer in layers):
-        arena, by_tensor = _select_rows(layers, place_all, arena, by_tensor, arena_limit)
+        arena, by_tensor = _select_rows(layers, place_all, arena, by_tensor, arena_limit, graph)
     named = {b.name: b for b in arena.buffers}
 
     def operand(layer: Layer, pos: int, t_index: int) -> str:

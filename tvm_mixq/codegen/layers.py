@@ -71,7 +71,7 @@ class Layer:
     scratch_expr: str = "0"
     position: int = 0  # index in the generated model's layer list
     s: Optional[object] = None  # patches.StageLayer of a layer in the patch stage
-    rows: Optional[object] = None  # inplace.RowSchedule of a convolution run in place, row by row
+    rows: Optional[object] = None  # inplace.RowSchedule of a convolution run in place, in blocks of rows
 
     @property
     def label(self) -> str:

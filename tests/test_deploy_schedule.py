@@ -97,3 +97,29 @@ def test_layer_by_layer_without_in_place_rows_is_a_candidate(tmp_path: Path) -> 
     kinds = [s.kind for s in generate_schedules(fm, None, MixqOptions(), tmp_path / "fm", "fm", "", "",
                                                 lambda msg: None)]
     assert kinds == ["layer by layer"]
+
+
+def test_objective_speed_or_memory(tmp_path: Path) -> None:
+    """``mixq.objective``: speed keeps the fewest instructions even when a smaller arena gains more
+    on the product, memory the smallest arena even when slower than int8."""
+    from tvm_mixq.deploy import pick_schedule
+
+    plan, lbl = _schedules(tmp_path, [990, 900])  # the plan: a smaller arena, a little faster than int8
+    a8 = lbl.model.arena_size
+    assert pick_schedule([plan, lbl], None, (a8, 1000)) is plan
+    assert pick_schedule([plan, lbl], None, (a8, 1000), "speed") is lbl
+    plan, lbl = _schedules(tmp_path, [1500, 900])  # the plan slower than int8
+    assert pick_schedule([plan, lbl], None, (a8, 1000)) is lbl
+    assert pick_schedule([plan, lbl], None, (a8, 1000), "memory") is plan
+    # under a limit the objective does not apply: the simplest that fits
+    assert pick_schedule([plan, lbl], a8, (a8, 1000), "memory") is lbl
+
+
+def test_objective_is_validated() -> None:
+    import pytest
+
+    from tvm_mixq.options import OptionError
+
+    assert MixqOptions.from_strings(["mixq.objective=speed"]).objective == "speed"
+    with pytest.raises(OptionError, match="objective"):
+        MixqOptions.from_strings(["mixq.objective=fast"])

@@ -28,10 +28,10 @@ some), the plan, the plan without channel splits, layer by layer and layer by la
 in-place rows (every layer whole) are generated. With
 ``mixq.sram_limit_kb`` the simplest that fits is kept. Without a limit, with ``run``, every one that
 fits the device is run and, among those no slower than the int8 baseline, the best combined gain
-over int8 (SRAM ratio times instruction ratio) is kept; when every one is slower (or none gains),
-the deployment is the int8 model itself: speed is traded for SRAM only under a limit. The JSON's
-``schedules`` lists each candidate's arena and
-instructions.
+over int8 (SRAM ratio times instruction ratio) is kept (``mixq.objective``: ``balanced``; ``speed``
+keeps the fewest instructions, ``memory`` the smallest arena); when none gains, the deployment is
+the int8 model itself: a deployment slower than int8 comes only from a limit or ``memory``. The
+JSON's ``schedules`` lists each candidate's arena and instructions.
 """
 from __future__ import annotations
 
@@ -388,7 +388,7 @@ def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name
 
 
 def pick_schedule(schedules: Sequence[Schedule], limit: Optional[int],
-                  int8: Optional[tuple[int, int]] = None) -> Schedule:
+                  int8: Optional[tuple[int, int]] = None, objective: str = "balanced") -> Schedule:
     """The schedule deploy keeps (``schedules`` from the most to the least elaborate).
 
     With ``mixq.sram_limit_kb``: the simplest whose arena fits the limit (patches recompute halos and
@@ -396,15 +396,21 @@ def pick_schedule(schedules: Sequence[Schedule], limit: Optional[int],
     the smallest arena (refused by :func:`check_fit` with the figures).
     Without a limit, when the candidates were run (``int8``: the baseline's arena and instructions):
     among those no slower than the int8 baseline, the best combined gain over int8, ``(int8 arena /
-    arena) x (int8 instructions / instructions)`` (ties: the smaller arena), so SRAM is not given
-    away for a smaller gain in speed; speed is given away for SRAM only under a limit (in-place
+    arena) x (int8 instructions / instructions)`` (ties: the smaller arena), so neither is given
+    away for a smaller gain in the other, and nothing slower than int8 is kept (in-place
     convolutions and patches can halve an arena at a third more instructions). When every
-    candidate is slower: the best combined gain (the caller then deploys the int8 model). Not run:
-    the smallest arena."""
+    candidate is slower: the best combined gain (the caller then deploys the int8 model). That is
+    ``objective="balanced"`` (``mixq.objective``); ``"speed"``: the fewest instructions (ties: the
+    smaller arena), ``"memory"``: the smallest arena (ties: the fewer instructions). Not run: the
+    smallest arena."""
     fitting = [s for s in schedules if limit is not None and s.model.arena_size <= limit]
     if fitting:
         return fitting[-1]
     if limit is None and int8 is not None and all(s.instructions is not None for s in schedules):
+        if objective == "speed":
+            return min(schedules, key=lambda s: (s.instructions, s.model.arena_size))
+        if objective == "memory":
+            return min(schedules, key=lambda s: (s.model.arena_size, s.instructions))
         fast = [s for s in schedules if s.instructions <= int8[1]] or list(schedules)
         return max(fast, key=lambda s: (combined_gain(s, int8), -s.model.arena_size))
     return min(reversed(schedules), key=lambda s: s.model.arena_size)
@@ -570,8 +576,10 @@ def deploy(
             v.run = _run_or_locate_fault(v, target, samples, say)
             say(f"{sch.kind}: {sch.instructions:,} instructions (int8 {int8.instructions:,})")
         base = (int8_model.arena_size, int8.instructions)
-        best = pick_schedule(fit, None, base)
-        if best.instructions > base[1] or combined_gain(best, base) < 1.0:
+        best = pick_schedule(fit, None, base, options.objective)
+        gains = (best.model.arena_size < base[0] if options.objective == "memory" else
+                 best.instructions <= base[1] and (options.objective == "speed" or combined_gain(best, base) >= 1.0))
+        if not gains:
             # every mixed-precision schedule is slower (without a limit, speed is not traded for
             # SRAM), or no smaller: the deployment is the int8 model itself (the accuracy guard and
             # the kernels left no gain)

@@ -33,6 +33,7 @@ COST_MODELS = ("auto", "bitops", "measured")
 OUTLIER_RULES = ("percentile", "sigma")
 SENSITIVITIES = ("measured", "entropy")
 WEIGHT_ROUNDINGS = ("hessian", "nearest")
+OBJECTIVES = ("balanced", "speed", "memory")
 
 PatchGrid = Union[str, tuple[int, int]]  # "auto", "off" or (rows, cols)
 StageEnd = Union[str, int]  # "auto", an op index, or a tensor name
@@ -234,6 +235,10 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("mixq.min_agreement", "min_agreement", "float", 0.95, "accuracy guard of the default search: the "
                "plan's top-1 agreement with the int8 model on the calibration samples must reach this, else the "
                "search spends less of its accuracy budget (classifiers with --calib data; 0 = off)", _unit_float),
+    OptionSpec("mixq.objective", "objective", "str", "balanced", "which measured schedule deploy --run keeps without "
+               "mixq.sram_limit_kb: balanced (among those no slower than int8, the best SRAM ratio times instruction "
+               "ratio), speed (the fewest instructions) or memory (the smallest arena)",
+               _choice("objective", OBJECTIVES)),
 )
 
 _BY_KEY: dict[str, OptionSpec] = {spec.key: spec for spec in OPTION_SPECS}
@@ -288,6 +293,7 @@ class MixqOptions:
     sensitivity: str = "measured"
     weight_rounding: str = "hessian"
     min_agreement: float = 0.95
+    objective: str = "balanced"
 
     def __post_init__(self) -> None:
         # Accept raw spellings for every field (e.g. bits="8,4") and validate typed ones.

@@ -367,19 +367,20 @@ def generate_schedules(graph: Graph, plan, options: MixqOptions, out: Path, name
     # every layer whole: in-place convolutions lower an arena but call their kernel once per block
     # of output rows, and each call repeats its set-up (sub-byte thresholds, weight sums): on KWS at
     # a 2/3 cost budget 14,976 -> 11,296 B for 2.74M -> 3.55M instructions (4.37M in blocks of one
-    # row). Kept only when its arena differs.
+    # row). Generated only when some layer ran in place.
     candidates.append(("layer by layer without in-place rows", None))
     made = []
     for rank, (kind, cand) in enumerate(candidates):
         whole = kind == "layer by layer without in-place rows"
+        if whole and made and made[-1].kind == "layer by layer" and \
+                not any(la.template == "rows_conv" for la in made[-1].model.layers):
+            continue  # no layer ran in place: the same code
         try:
             model = generate_c(graph, out / f"mixq-{rank}", name=name, source=source, description=description,
                                plan=cand, arena_limit=options.sram_limit_bytes, in_place=not whole)
         except CodegenError as exc:
             say(f"{kind}: not generated ({exc})")
             continue
-        if whole and made and made[-1].kind == "layer by layer" and made[-1].model.arena_size == model.arena_size:
-            continue  # no row ran in place: the same code
         say(f"{kind}: arena {model.arena_size:,} B")
         made.append(Schedule(kind, cand, Variant("mixq", graph, model)))
     if not made:
@@ -407,18 +408,32 @@ def pick_schedule(schedules: Sequence[Schedule], limit: Optional[int],
     if fitting:
         return fitting[-1]
     if limit is None and int8 is not None and all(s.instructions is not None for s in schedules):
-        if objective == "speed":
-            return min(schedules, key=lambda s: (s.instructions, s.model.arena_size))
-        if objective == "memory":
-            return min(schedules, key=lambda s: (s.model.arena_size, s.instructions))
-        fast = [s for s in schedules if s.instructions <= int8[1]] or list(schedules)
-        return max(fast, key=lambda s: (combined_gain(s, int8), -s.model.arena_size))
+        rank = _OBJECTIVE_RANK[objective]
+        gaining = [s for s in schedules if beats_int8(s, int8, objective)]
+        return min(gaining or schedules, key=lambda s: rank(s, int8))
     return min(reversed(schedules), key=lambda s: s.model.arena_size)
 
 
 def combined_gain(s: Schedule, int8: tuple[int, int]) -> float:
     """``(int8 arena / arena) x (int8 instructions / instructions)`` of a run schedule."""
     return int8[0] / s.model.arena_size * int8[1] / s.instructions
+
+
+def beats_int8(s: Schedule, int8: tuple[int, int], objective: str = "balanced") -> bool:
+    """Whether a run schedule gains over the int8 baseline (``int8``: its arena and instructions) for
+    ``mixq.objective``: memory, a smaller arena; speed, no more instructions; balanced, no more
+    instructions and a combined gain of at least 1. Deploy keeps the int8 model when none does."""
+    if objective == "memory":
+        return s.model.arena_size < int8[0]
+    return s.instructions <= int8[1] and (objective == "speed" or combined_gain(s, int8) >= 1.0)
+
+
+#: the order :func:`pick_schedule` ranks run schedules in, per ``mixq.objective`` (smallest first)
+_OBJECTIVE_RANK: dict[str, Callable[[Schedule, tuple[int, int]], tuple]] = {
+    "balanced": lambda s, int8: (-combined_gain(s, int8), s.model.arena_size),
+    "speed": lambda s, int8: (s.instructions, s.model.arena_size),
+    "memory": lambda s, int8: (s.model.arena_size, s.instructions),
+}
 
 
 def generate_best(graph: Graph, plan, options: MixqOptions, out: Path, name: str, source: str, description: str,
@@ -551,8 +566,8 @@ def deploy(
     schedules = generate_schedules(mixq_graph, plan, options, out, name, str(path), description, say, mixed,
                                    vdpc_plan)
     limit = options.sram_limit_bytes
-    # without a limit, the schedules that fit the device are run and the smallest no slower than int8
-    # is kept (pick_schedule); otherwise the choice is made here, and refused before any build
+    # without a limit, the schedules that fit the device are run and mixq.objective picks among them
+    # (pick_schedule); otherwise the choice is made here, and refused before any build
     fit = [sch for sch in schedules if sch.model.arena_size <= memory.sram_bytes]
     measure = run and limit is None and bool(fit)
     best = None if measure else pick_schedule(schedules, limit)
@@ -577,12 +592,9 @@ def deploy(
             say(f"{sch.kind}: {sch.instructions:,} instructions (int8 {int8.instructions:,})")
         base = (int8_model.arena_size, int8.instructions)
         best = pick_schedule(fit, None, base, options.objective)
-        gains = (best.model.arena_size < base[0] if options.objective == "memory" else
-                 best.instructions <= base[1] and (options.objective == "speed" or combined_gain(best, base) >= 1.0))
-        if not gains:
-            # every mixed-precision schedule is slower (without a limit, speed is not traded for
-            # SRAM), or no smaller: the deployment is the int8 model itself (the accuracy guard and
-            # the kernels left no gain)
+        if not beats_int8(best, base, options.objective):
+            # no mixed-precision schedule gains over int8 for the objective: the deployment is the
+            # int8 model itself (the accuracy guard and the kernels left no gain)
             say(f"no mixed-precision schedule beats the int8 baseline (best {best.kind}: arena "
                 f"{best.model.arena_size:,} B, {best.instructions:,} instructions); deploying the int8 model")
             best = Schedule("int8 baseline", None, Variant("mixq", graph, int8_model, int8.firmware, int8.run,

@@ -248,7 +248,8 @@ def mixed_precision(graph: Graph, options: MixqOptions, calib: Optional[str | os
                           cost_budget=options.cost_budget or None,
                           outlier_rule=options.outlier_rule, outlier_percentile=options.outlier_percentile,
                           sensitivity=options.sensitivity, weight_rounding=options.weight_rounding,
-                          admissible=admissible, min_agreement=options.min_agreement)
+                          admissible=admissible, min_agreement=options.min_agreement,
+                          equalize_strength=options.equalize)
     low = sum(1 for t in mp.graph.tensors if not t.is_const and t.bits < 8)
     outliers = ""
     if vdpc_plan is not None:

@@ -232,6 +232,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                _choice("sensitivity", SENSITIVITIES)),
     OptionSpec("mixq.weight_rounding", "weight_rounding", "str", "hessian", "sub-byte weight rounding: hessian "
                "(error feedback from calibration statistics) or nearest", _choice("weight_rounding", WEIGHT_ROUNDINGS)),
+    OptionSpec("mixq.equalize", "equalize", "float", 0.5, "range equalization of sub-byte feature maps in [0,1]: "
+               "the producer stretches each channel by (channel range / feature-map range) ** -x and the consumer's "
+               "weights compensate (0 = off, 1 = equal ranges)", _unit_float),
     OptionSpec("mixq.min_agreement", "min_agreement", "float", 0.95, "accuracy guard of the default search: the "
                "plan's top-1 agreement with the int8 model on the calibration samples must reach this, else the "
                "search spends less of its accuracy budget (classifiers with --calib data; 0 = off)", _unit_float),
@@ -292,6 +295,7 @@ class MixqOptions:
     outlier_percentile: float = 99.9
     sensitivity: str = "measured"
     weight_rounding: str = "hessian"
+    equalize: float = 0.5
     min_agreement: float = 0.95
     objective: str = "balanced"
 

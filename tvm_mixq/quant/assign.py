@@ -30,7 +30,7 @@ from .float_weights import float_weights_for
 from .precision import PrecisionAssignment, write_to_plan
 from .vdpc import (DEFAULT_OUTLIER_K, DEFAULT_OUTLIER_PERCENTILE, DEFAULT_OUTLIER_RULE, PatchClass,
                    classify_patches)
-from .vdqs import ANCHOR_BITOPS_BUDGET, DEFAULT_LAMBDA, VdqsResult, build_graphs, vdqs_search
+from .vdqs import ANCHOR_BITOPS_BUDGET, DEFAULT_EQUALIZE, DEFAULT_LAMBDA, VdqsResult, build_graphs, vdqs_search
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ def assign_precision(
     outlier_percentile: float = DEFAULT_OUTLIER_PERCENTILE,
     admissible: Optional[Callable[[int, int, int, int], bool]] = None,
     min_agreement: float = 0.0,
+    equalize_strength: float = DEFAULT_EQUALIZE,
 ) -> MixedPrecision:
     """Calibrate, classify patches (VDPC), search bitwidths (VDQS), build the quantized graphs.
 
@@ -151,6 +152,8 @@ def assign_precision(
     admissible : bitwidths each weighted op may take (:func:`scratch_admissible`; None: any).
     min_agreement : accuracy guard of a search spending the anchored accuracy budget
         (``mixq.min_agreement``, :func:`guard_agreement`); 0 leaves it off.
+    equalize_strength : ``mixq.equalize``, range equalization of sub-byte feature maps
+        (:mod:`tvm_mixq.quant.equalize`; 0: off).
     """
     if calibration is None:
         if calib_path is not None:
@@ -170,22 +173,23 @@ def assign_precision(
         sram_of = sram_function(graph, plan)
     cache: dict = {}
     loss_budget = anchored_loss_budget(graph, calibration, model, cost_budget, sram_budget_bytes, plan, pc, bits,
-                                       lambda_, fw, sensitivity, cache, admissible)
+                                       lambda_, fw, sensitivity, cache, admissible, equalize_strength)
 
     def search(budget: Optional[float]) -> VdqsResult:
         return vdqs_search(graph, calibration, plan, pc, bits, lambda_, model, cost_budget, sram_budget_bytes,
                            sram_of, fw, sensitivity=sensitivity, loss_budget=budget, sensitivity_cache=cache,
-                           admissible=admissible)
+                           admissible=admissible, equalize_strength=equalize_strength)
 
     def runner(a: PrecisionAssignment) -> PlanRunner:
-        n, o = build_graphs(graph, a, calibration, fw, bias_correction, weight_rounding)
+        n, o = build_graphs(graph, a, calibration, fw, bias_correction, weight_rounding, equalize_strength)
         return PlanRunner(n, o, plan, a.outlier_patches)
 
     if loss_budget is not None and min_agreement > 0:
         result = guard_agreement(graph, calibration, loss_budget, search, runner, min_agreement, plan)
     else:
         result = search(loss_budget)
-    normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction, weight_rounding)
+    normal, outlier = build_graphs(graph, result.assignment, calibration, fw, bias_correction, weight_rounding,
+                                   equalize_strength)
     ev = CostEvaluator(graph, plan)
     return MixedPrecision(result.assignment, normal, outlier, calibration, pc, result,
                           ev.bitops(result.assignment), ev.int8_bitops())
@@ -195,7 +199,8 @@ def anchored_loss_budget(graph: Graph, calibration: Calibration, model: Any, cos
                          sram_budget_bytes: Optional[int], plan: Any = None, patch_class: Any = None,
                          bits: Sequence[int] = (8, 4, 2), lambda_: float = DEFAULT_LAMBDA,
                          float_weights: Any = None, sensitivity: str = "measured", cache: Optional[dict] = None,
-                         admissible: Optional[Callable[[int, int, int, int], bool]] = None) -> Optional[float]:
+                         admissible: Optional[Callable[[int, int, int, int], bool]] = None,
+                         equalize_strength: float = DEFAULT_EQUALIZE) -> Optional[float]:
     """The accuracy budget of a measured-cost search without a cost or SRAM budget: the Omega a
     BitOPs search to :data:`~tvm_mixq.quant.vdqs.ANCHOR_BITOPS_BUDGET` spends (the operating point
     whose accuracy was measured), to be spent where it saves the most instructions (VDQS
@@ -204,7 +209,7 @@ def anchored_loss_budget(graph: Graph, calibration: Calibration, model: Any, cos
         return None
     anchor = vdqs_search(graph, calibration, plan, patch_class, bits, lambda_, BitopsCost(), ANCHOR_BITOPS_BUDGET,
                          None, None, float_weights, sensitivity=sensitivity, sensitivity_cache=cache,
-                         admissible=admissible)
+                         admissible=admissible, equalize_strength=equalize_strength)
     return sum(st.omega for st in anchor.steps)
 
 
@@ -300,9 +305,10 @@ def scratch_admissible(graph: Graph, slack_bytes: int) -> Callable[[int, int, in
 
 def realise(graph: Graph, assignment: PrecisionAssignment, calibration: Calibration, plan: Any = None,
             float_weights: Optional[Mapping[int, np.ndarray]] = None, bias_correction: bool = False,
-            weight_rounding: str = "hessian") -> MixedPrecision:
+            weight_rounding: str = "hessian", equalize_strength: float = DEFAULT_EQUALIZE) -> MixedPrecision:
     """A :class:`MixedPrecision` for a given assignment (uniform, random, loaded from JSON)."""
-    normal, outlier = build_graphs(graph, assignment, calibration, float_weights, bias_correction, weight_rounding)
+    normal, outlier = build_graphs(graph, assignment, calibration, float_weights, bias_correction, weight_rounding,
+                                   equalize_strength)
     ev = CostEvaluator(graph, plan)
     pc = PatchClass(list(assignment.outlier_patches), list(assignment.outlier_tensors), {}, {}, float("nan"))
     return MixedPrecision(assignment, normal, outlier, calibration, pc, None, ev.bitops(assignment), ev.int8_bitops())

@@ -30,6 +30,7 @@ from .calibration import Calibration
 from .cost import op_macs
 from .execute import BatchRunner, op_subgraph
 from .precision import PrecisionAssignment
+from .equalize import equalize
 from .requantize import apply_assignment
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,20 @@ class SensitivityProbe:
     act_quant : (tensor, bits) -> the sub-byte quantization the plan would give that feature map.
     float_weights, hessians : as for :func:`~tvm_mixq.quant.requantize.apply_assignment`.
     samples : calibration samples to run (at most); seconds : time budget of all measurements.
+    equalize_strength : a sub-byte feature map is measured range-equalized, as the plan quantizes
+        it (:mod:`tvm_mixq.quant.equalize`; ``act_quant`` must then be of the equalized maps).
     """
 
     def __init__(self, graph: Graph, calib: Calibration, act_quant: Mapping[tuple[int, int], QuantParams],
                  float_weights: Optional[Mapping[int, np.ndarray]] = None, hessians: Optional[Mapping] = None,
                  samples: int = DEFAULT_SAMPLES, seconds: float = DEFAULT_SECONDS,
-                 expected_runs: float = 1.0, macs_budget: float = DEFAULT_MACS) -> None:
+                 expected_runs: float = 1.0, macs_budget: float = DEFAULT_MACS,
+                 equalize_strength: float = 0.0) -> None:
         if calib.inputs is None:
             raise ValueError("measured sensitivity needs the calibration samples (Calibration.inputs)")
         self.graph = graph
+        self.calib = calib
+        self.equalize_strength = equalize_strength
         self.act_quant = act_quant
         self.float_weights = float_weights
         self.hessians = hessians
@@ -144,15 +150,20 @@ class SensitivityProbe:
         """Divergence of the int8 model with only feature map ``index`` (``kind="act"``) or op
         ``index``'s weights (``kind="weight"``) at ``bits``."""
         t0 = time.perf_counter()
+        graph, float_weights, hessians = self.graph, self.float_weights, self.hessians
         if kind == "act":
             a = PrecisionAssignment({index: bits})
             aq = {index: self.act_quant[(index, bits)]} if bits < 8 else {}
             first = self.position[self.producer[index]]
+            if bits < 8 and self.equalize_strength > 0:
+                eq = equalize(graph, self.calib, [index], self.equalize_strength, float_weights)
+                graph, float_weights = eq.graph, eq.float_weights
+                hessians = eq.calibration.hessians if hessians is not None else None
         else:
             a = PrecisionAssignment({}, {index: bits})
             aq = {}
             first = self.position[index]
-        g = apply_assignment(self.graph, a, aq, self.float_weights, None, self.hessians)
+        g = apply_assignment(graph, a, aq, float_weights, None, hessians)
         sub = op_subgraph(g, g.ops[first:self._stop], [self.target])
         feeds = [self.values[t] for t in sub.inputs]
         got_q = BatchRunner(sub).interpreter(self.samples).run(feeds)[0]

@@ -68,6 +68,7 @@ from ..graph import Graph, QuantParams
 from ..options import SENSITIVITIES, WEIGHT_ROUNDINGS  # accuracy proxies; sub-byte weight roundings
 from .calibration import Calibration, entropy_bits
 from .cost import CostEvaluator, CostModel
+from .equalize import DEFAULT_STRENGTH as DEFAULT_EQUALIZE, equalize
 from .precision import SUBBYTE_OPS, WEIGHTED_OPS, PrecisionAssignment
 from .requantize import (activation_quant, activation_shift, apply_assignment, quantize_weights,
                          requantize_histogram)
@@ -182,13 +183,17 @@ class EntropyTable:
     """Entropy (bits) of every candidate at every allowed bitwidth, and the b-bit quantizations."""
 
     def __init__(self, graph: Graph, calib: Calibration, tensors: Sequence[int], ops: Sequence[int],
-                 bits: Sequence[int], float_weights: Optional[Mapping[int, np.ndarray]] = None) -> None:
+                 bits: Sequence[int], float_weights: Optional[Mapping[int, np.ndarray]] = None,
+                 equalize_strength: float = 0.0) -> None:
         self.act: dict[tuple[int, int], float] = {}
         self.act_quant: dict[tuple[int, int], QuantParams] = {}
         self.weight: dict[tuple[int, int], float] = {}
+        # a sub-byte feature map is quantized after range equalization (its statistics then depend
+        # on its own channel factors only, so one equalization of all of them serves every step)
+        low = equalize(graph, calib, tensors, equalize_strength).calibration.tensors
         for t in tensors:
-            s = calib.tensors[t]
             for b in bits:
+                s = calib.tensors[t] if b == 8 else low[t]
                 qp = activation_quant(s.hist, s.scale, s.zero_point, b)
                 self.act_quant[(t, b)] = qp
                 self.act[(t, b)] = s.entropy if b == 8 else entropy_bits(
@@ -257,6 +262,7 @@ def vdqs_search(
     loss_budget: Optional[float] = None,
     sensitivity_cache: Optional[dict] = None,
     admissible: Optional[Callable[[int, int, int, int], bool]] = None,
+    equalize_strength: float = DEFAULT_EQUALIZE,
 ) -> VdqsResult:
     """Search bitwidths (see the module docstring).
 
@@ -285,6 +291,8 @@ def vdqs_search(
     admissible : ``(op, in_bits, w_bits, out_bits) -> bool``; a step that would give a weighted op
         bitwidths it refuses is never taken (e.g. a kernel whose scratch would not fit the SRAM,
         :func:`~tvm_mixq.quant.assign.scratch_admissible`).
+    equalize_strength : ``mixq.equalize``: sub-byte feature maps are costed and measured as
+        :func:`build_graphs` quantizes them, after range equalization (0: off).
     """
     t0 = time.perf_counter()
     allowed = sorted(set(int(b) for b in bits), reverse=True)
@@ -299,7 +307,7 @@ def vdqs_search(
     ev = CostEvaluator(graph, plan, cost_model)
     tensors = candidate_tensors(graph, calib) if search_activations else []
     ops = candidate_weight_ops(graph) if search_weights else []
-    ent = EntropyTable(graph, calib, tensors, ops, allowed, float_weights)
+    ent = EntropyTable(graph, calib, tensors, ops, allowed, float_weights, equalize_strength)
     start = PrecisionAssignment()
     if patch_class is not None:
         start.outlier_patches = list(patch_class.outlier_patches)
@@ -373,7 +381,7 @@ def vdqs_search(
         weight_of = sensitivity_cache["weights"]
     else:
         weight_of = _sensitivity_weights(graph, calib, ent, tensors, ops, allowed, patch_class, plan, float_weights,
-                                         sensitivity, sensitivity_seconds)
+                                         sensitivity, sensitivity_seconds, equalize_strength)
         if sensitivity_cache is not None:
             sensitivity_cache["weights"] = weight_of
 
@@ -526,7 +534,7 @@ def vdqs_search(
                         hi = mid
                 a, steps, cost, budget_met = best_run
         if budget_met:
-            cost = _give_back(a, steps, cost, budget_ok, delta, omega)
+            cost = _give_back(a, steps, cost, budget_ok, delta, omega, fits)
     act_quant = {t: ent.act_quant[(t, b)] for t, b in a.act_bits.items() if b < 8}
     result = VdqsResult(a, act_quant, ev.cost(a), int8_cost, ev.bitops(a), int8_bitops,
                         getattr(ev.model, "name", "bitops"), steps, time.perf_counter() - t0, budget_met)
@@ -553,9 +561,12 @@ def _restore_bits(a: PrecisionAssignment, prev: dict) -> None:
 
 
 def _give_back(a: PrecisionAssignment, steps: list[Step], cost: float, budget_ok: Callable[..., bool],
-               delta: Callable[..., float], omega: Callable[..., float]) -> float:
+               delta: Callable[..., float], omega: Callable[..., float],
+               fits: Optional[Callable[..., bool]] = None) -> float:
     """The last step usually overshoots the budget: undo steps (a candidate's latest one) while the
-    budget stays met, those that cost the most accuracy per unit of cost saved first."""
+    budget stays met, those that cost the most accuracy per unit of cost saved first. An undo that
+    would leave an op with bitwidths ``fits`` refuses (a W4A4 op whose input goes back from 2 to 4
+    bits where W4A4 is not admissible) is not taken."""
     while True:
         best = None
         latest: dict[tuple[str, int], int] = {}
@@ -566,6 +577,8 @@ def _give_back(a: PrecisionAssignment, steps: list[Step], cost: float, budget_ok
             table = a.act_bits if kind == "act" else a.weight_bits
             prev = [s.bits for s in steps[:i] if (s.kind, s.index) == (kind, idx)]
             back = prev[-1] if prev else 8
+            if fits is not None and not fits(a, [(kind, idx, back)]):
+                continue
             # cost of going back up = minus the saving of stepping down again from there
             table[idx] = back
             up = delta(a, kind, idx, st.bits)
@@ -592,7 +605,8 @@ def _give_back(a: PrecisionAssignment, steps: list[Step], cost: float, budget_ok
 def _sensitivity_weights(graph: Graph, calib: Calibration, ent: "EntropyTable", tensors: Sequence[int],
                          ops: Sequence[int], allowed: Sequence[int], patch_class: Optional[PatchClass], plan: Any,
                          float_weights: Optional[Mapping[int, np.ndarray]], sensitivity: str,
-                         seconds: float) -> Optional[Callable[[str, int, int, int], float]]:
+                         seconds: float, equalize_strength: float = 0.0
+                         ) -> Optional[Callable[[str, int, int, int], float]]:
     """With ``sensitivity="measured"``: a function (kind, index, from bits, to bits) -> the step's
     measured output divergence relative to the mean divergence of the first steps (None otherwise).
 
@@ -616,7 +630,7 @@ def _sensitivity_weights(graph: Graph, calib: Calibration, ent: "EntropyTable", 
     expected = sum(shares(kind, idx) for kind, idx, _ in order)
     hess = calib.hessians or None
     probe = SensitivityProbe(graph, calib, ent.act_quant, float_weights, hess, seconds=seconds,
-                             expected_runs=expected)
+                             expected_runs=expected, equalize_strength=equalize_strength)
     div: dict[tuple[str, int, int], float] = {}
     for kind, idx, b in order:
         if not probe.affordable(kind, idx):
@@ -686,7 +700,8 @@ def activation_shifts(calib: Calibration, act_bits: Mapping[int, int],
 
 def build_graphs(graph: Graph, assignment: PrecisionAssignment, calib: Calibration,
                  float_weights: Optional[Mapping[int, np.ndarray]] = None,
-                 bias_correction: bool = False, weight_rounding: str = "hessian") -> tuple[Graph, Optional[Graph]]:
+                 bias_correction: bool = False, weight_rounding: str = "hessian",
+                 equalize_strength: float = DEFAULT_EQUALIZE) -> tuple[Graph, Optional[Graph]]:
     """The quantized graph of the normal patches (and of the layers outside the stage), and the
     graph of the outlier patches (None without outlier patches).
 
@@ -697,10 +712,18 @@ def build_graphs(graph: Graph, assignment: PrecisionAssignment, calib: Calibrati
     sub-byte feature map by the mean error of that feature map's requantization, from the
     calibration's per-channel histograms (and, with ``nearest`` rounding, also correct the mean
     shift of the rounded weights). On the bundled Fashion-MNIST model both moved top-1 up
-    (scripts/eval_accuracy.py).
+    (scripts/eval_accuracy.py). ``equalize_strength`` (``mixq.equalize``): the sub-byte feature
+    maps are range-equalized first (:mod:`tvm_mixq.quant.equalize`; 0 turns it off). Both graphs
+    are quantized from the same equalized int8 model, so they share their weights; the feature maps
+    that outlier patches keep at 8 bits are not equalized, so those patches compute what the int8
+    model computes.
     """
     if weight_rounding not in WEIGHT_ROUNDINGS:
         raise MixqError(f"unknown weight rounding {weight_rounding!r}: expected one of {', '.join(WEIGHT_ROUNDINGS)}")
+    keep = set(assignment.outlier_tensors) if assignment.outlier_patches else set()
+    eq = equalize(graph, calib, [t for t, b in assignment.act_bits.items() if b < 8 and t not in keep],
+                  equalize_strength, float_weights)
+    graph, calib, float_weights = eq.graph, eq.calibration, eq.float_weights
     aq = calibrated_act_quant(calib, assignment)
     means = None
     if bias_correction:

@@ -87,7 +87,8 @@ class GraphPlanner(MixqPlanner):
                 cost_budget=opts.cost_budget or None,
                 sram_budget_bytes=opts.sram_limit_bytes, target=opts.target, outlier_rule=opts.outlier_rule,
                 outlier_percentile=opts.outlier_percentile, sensitivity=opts.sensitivity,
-                weight_rounding=opts.weight_rounding, min_agreement=opts.min_agreement)
+                weight_rounding=opts.weight_rounding, min_agreement=opts.min_agreement,
+                equalize_strength=opts.equalize)
         return self.mixed
 
     @staticmethod

@@ -106,7 +106,7 @@ def check_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = N
     library = build_ops_library(root, cache_dir)
     info = runtime_info()
     planned = plan_model(model, calib, pass_config, act_bits, weight_bits)
-    result = rewrite(planned.graph, planned.assignment, planned.act_quant, target=planned.options.target,
+    result = rewrite(planned.quant_graph, planned.assignment, planned.act_quant, target=planned.options.target,
                      hessians=planned.hessians())
     graph = planned.graph
     x = _check_inputs(graph, planned.samples, max(1, samples))

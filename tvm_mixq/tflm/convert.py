@@ -31,6 +31,7 @@ from ..quant.calibration import Calibration, calibrate, load_calibration_data
 from ..quant.precision import PrecisionAssignment
 from ..quant.assign import anchored_loss_budget, guard_agreement, realise
 from ..quant.cost import make_cost_model
+from ..quant.equalize import equalize
 from ..quant.vdqs import VdqsResult, calibrated_act_quant, uniform_assignment, vdqs_search
 from ..reader import read_tflite
 from .arena import tflm_arena_estimate
@@ -41,7 +42,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PlannedModel:
-    """An int8 model with its calibration and chosen bitwidths."""
+    """An int8 model with its calibration and chosen bitwidths.
+
+    ``graph`` is the model as read; ``quant_graph`` and ``calibration`` the int8 model the plan is
+    quantized from and its statistics: the same, or with the sub-byte feature maps range-equalized
+    (``mixq.equalize``, :mod:`tvm_mixq.quant.equalize`), as the TVM path quantizes.
+    """
 
     graph: Graph
     calibration: Calibration
@@ -49,6 +55,11 @@ class PlannedModel:
     act_quant: dict[int, QuantParams]
     samples: Optional[np.ndarray]  # the --calib samples, None with the synthetic fallback
     options: MixqOptions
+    quant_graph: Optional[Graph] = None
+
+    def __post_init__(self) -> None:
+        if self.quant_graph is None:
+            self.quant_graph = self.graph
 
     def hessians(self) -> Optional[dict[int, Any]]:
         """Calibration statistics for ``mixq.weight_rounding=hessian`` (the TVM path's rounding)."""
@@ -74,18 +85,21 @@ def choose_assignment(graph: Graph, calib: Calibration, options: MixqOptions, ac
     model = make_cost_model(options.cost_model, None, options.target)
     cache: dict = {}
     loss = anchored_loss_budget(graph, calib, model, options.cost_budget or None, budget, bits=options.bits,
-                                lambda_=options.lambda_, sensitivity=options.sensitivity, cache=cache)
+                                lambda_=options.lambda_, sensitivity=options.sensitivity, cache=cache,
+                                equalize_strength=options.equalize)
 
     def search(loss_budget: Optional[float]) -> VdqsResult:
         return vdqs_search(graph, calib, bits=options.bits, lambda_=options.lambda_, cost_model=model,
                            cost_budget=options.cost_budget or None, sram_budget_bytes=budget,
                            sensitivity=options.sensitivity, loss_budget=loss_budget, sensitivity_cache=cache,
-                           sram_of=(lambda a: tflm_arena_estimate(graph, a.act_bits)) if budget else None)
+                           sram_of=(lambda a: tflm_arena_estimate(graph, a.act_bits)) if budget else None,
+                           equalize_strength=options.equalize)
 
     if loss is not None and options.min_agreement > 0:
         # the TVM path's accuracy guard on the same graphs (assign_precision)
         result = guard_agreement(graph, calib, loss, search,
-                                 lambda a: realise(graph, a, calib, weight_rounding=options.weight_rounding).runner(),
+                                 lambda a: realise(graph, a, calib, weight_rounding=options.weight_rounding,
+                                                           equalize_strength=options.equalize).runner(),
                                  options.min_agreement)
     else:
         result = search(loss)
@@ -104,8 +118,10 @@ def plan_model(model: str | os.PathLike, calib: Optional[str | os.PathLike] = No
     samples = load_calibration_data(graph, calib) if calib is not None else None
     calibration = calibrate(graph, samples)
     assignment = choose_assignment(graph, calibration, options, act_bits, weight_bits)
-    return PlannedModel(graph, calibration, assignment, calibrated_act_quant(calibration, assignment), samples,
-                        options)
+    # the int8 model the TVM path quantizes from (build_graphs): sub-byte feature maps range-equalized
+    eq = equalize(graph, calibration, [t for t, b in assignment.act_bits.items() if b < 8], options.equalize)
+    return PlannedModel(graph, eq.calibration, assignment, calibrated_act_quant(eq.calibration, assignment),
+                        samples, options, eq.graph)
 
 
 def convert_model(model: str | os.PathLike, output: str | os.PathLike, calib: Optional[str | os.PathLike] = None,
@@ -116,7 +132,7 @@ def convert_model(model: str | os.PathLike, output: str | os.PathLike, calib: Op
     if out.resolve() == Path(model).resolve():
         raise MixqError(f"output {out} would overwrite the input model")
     planned = plan_model(model, calib, pass_config, act_bits, weight_bits)
-    result = rewrite(planned.graph, planned.assignment, planned.act_quant, target=planned.options.target,
+    result = rewrite(planned.quant_graph, planned.assignment, planned.act_quant, target=planned.options.target,
                      hessians=planned.hessians())
     data = result.tflite()
     try:

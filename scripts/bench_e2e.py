@@ -18,11 +18,12 @@ evaluation set:
 Configurations: ``default`` (the accuracy guard at its default), ``unguarded``
 (``mixq.min_agreement=0``: the anchored accuracy budget as it is) and ``budget-0.667`` (the search
 lowers bitwidths until the measured cost model says 1.5x fewer instructions than int8, and deploy
-keeps the fastest schedule: ``mixq.objective=speed``).
+keeps the fastest schedule: ``mixq.objective=speed``) and ``4bit-0.667`` (the same with 8 and 4 bits
+only: 2-bit feature maps cost these models most of their accuracy).
 
 Usage::
 
-    python scripts/bench_e2e.py [--models kws,vww,fmnist] [--configs default,unguarded,budget-0.667]
+    python scripts/bench_e2e.py [--models kws,vww,fmnist] [--configs default,unguarded,budget-0.667,4bit-0.667]
                                 [--json] [--out e2e.json] [--target cortex-m7]
 """
 from __future__ import annotations
@@ -54,6 +55,7 @@ CONFIGS: dict[str, list[str]] = {
     "default": [],
     "unguarded": ["mixq.min_agreement=0"],
     "budget-0.667": ["mixq.cost_budget=0.667", "mixq.objective=speed"],
+    "4bit-0.667": ["mixq.bits=8,4", "mixq.cost_budget=0.667", "mixq.objective=speed"],
 }
 #: QEMU runs this many evaluation samples (bit-exactness; instructions are those of sample 0).
 RUN_SAMPLES = 4

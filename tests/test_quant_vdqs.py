@@ -330,3 +330,21 @@ def test_mac_weights_have_mean_one(kws, tmp_path):
     macs = {o.index: op_macs(g, o) for o in g.ops if o.index in w}
     assert sum(w[o] * m for o, m in macs.items()) / sum(macs.values()) == pytest.approx(1.0)
     assert len(set(round(v, 3) for v in w.values())) > 1  # depthwise and pointwise differ per MAC
+
+
+def test_unreachable_budget_keeps_the_cheapest_point():
+    """At 8/4 bits KWS cannot reach 1/2 of int8's measured cost. The search then takes the best
+    steps whatever they save, but does not keep those that cost more: the first convolution reads
+    the 8-bit model input, and its 4-bit weights run the slower W4A8 path."""
+    g = read_tflite(MLPERF_INT8["kws"])
+    calib = calibrate(g, None)
+    model = make_cost_model("measured", None, "cortex-m7")
+    r = vdqs_search(g, calib, None, bits=(8, 4), cost_model=model, cost_budget=0.5)
+    ev = CostEvaluator(g, None, model)
+    assert not r.budget_met
+    assert r.assignment.weight_bits.get(0, 8) == 8
+    assert r.cost == pytest.approx(ev.cost(r.assignment))
+    assert r.steps and r.cost <= min(st.cost_after for st in r.steps) + 1e-6
+    worse = r.assignment.copy()
+    worse.weight_bits[0] = 4
+    assert ev.cost(worse) > r.cost

@@ -435,10 +435,13 @@ def vdqs_search(
                                                                                 float, bool]:
         """Apply the best positive-scoring step until none is left (or, ``until_budget``, until the
         budget is met; ``any_step``: the best step even when it saves nothing or scores <= 0).
-        Returns the assignment, its steps, its cost and whether the budget is met."""
+        Returns the assignment, its steps, its cost and whether the budget is met; with
+        ``any_step``, when the budget is never met, the cheapest point the steps passed (a step
+        that costs more, such as an 8-bit-input layer's weights at 4 bits, is not kept for nothing)."""
         a = start.copy()
         cost = int8_cost
         steps: list[Step] = []
+        cheapest = (cost, 0, a.copy())
         while not (until_budget and budget_ok(a, cost)):
             best = None
             for kind, idx, b in moves(a):
@@ -470,7 +473,13 @@ def vdqs_search(
             for kind, idx, b, om in changes:
                 (a.act_bits if kind == "act" else a.weight_bits)[idx] = b
                 steps.append(Step(kind, idx, b, sc, om, ph / len(changes), cost))
-        return a, steps, cost, budget_ok(a, cost)
+            if cost < cheapest[0]:
+                cheapest = (cost, len(steps), a.copy())
+        met = budget_ok(a, cost)
+        if any_step and not met and cheapest[0] < cost:
+            cost, n, a = cheapest
+            steps = steps[:n]
+        return a, steps, cost, met
 
     def by_ratio(limit: float) -> tuple[PrecisionAssignment, list[Step], float]:
         """Steps (single or joint) in the order of cost saved per unit of Omega, while the

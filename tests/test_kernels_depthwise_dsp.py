@@ -26,13 +26,14 @@ pytestmark = pytest.mark.skipif(toolchain.tools_available() is not None,
 def _case(rng: np.random.Generator, bits: tuple[int, int, int], hw: tuple[int, int], c: int,
           k: tuple[int, int] = (3, 3), stride: int = 1, pad: tuple[int, int, int, int] = (1, 1, 1, 1),
           dilation: tuple[int, int] = (1, 1), clamp: str = "full", shifts: str = "as drawn",
-          mode: str = "random", bias_scale: float = 1.0) -> cases.ConvCase:
+          mode: str = "random", bias_scale: float = 1.0, strides: tuple[int, int] = None) -> cases.ConvCase:
     ib, wb, ob = bits
+    strides = strides or (stride, stride)
     x = cases._values(rng, (1, *hw, c), *layout.act_range(ib), mode)
     w = cases._values(rng, (1, *k, c), *layout.weight_range(wb), mode if mode != "edges" else "random")
     x_zp = int(rng.integers(*layout.act_range(ib), endpoint=True))
-    case = cases.ConvCase("depthwise", bits, x, x_zp, w, None, (stride, stride), pad, dilation, 1)
-    acc = cases.ops.depthwise_conv2d_accumulate(x, x_zp, w, (stride, stride), pad, dilation, 1)
+    case = cases.ConvCase("depthwise", bits, x, x_zp, w, None, strides, pad, dilation, 1)
+    acc = cases.ops.depthwise_conv2d_accumulate(x, x_zp, w, strides, pad, dilation, 1)
     bias, mult, shift = cases._requant(rng, acc, ob, saturate=bool(rng.random() < 0.3))
     if shifts == "mixed":  # some channels with shift 0 and > 0 (left shifts), others negative
         shift = shift.copy()
@@ -145,6 +146,47 @@ def _dsp_depthwise_cases(seed: int) -> list[cases.ConvCase]:
             case.shift = case.shift.copy()
             case.shift[0], case.shift[1] = 7, -30
         out.append(case)
+    out += _dwq_cases(rng)
+    return out
+
+
+def _dwq_cases(rng: np.random.Generator) -> list[cases.ConvCase]:
+    """The stride-1 pair-word path (horizontal stride 1: one X word per filter row serves both pixels
+    of a pair): every output width 1..7 (pairs, a last single pixel), left padding 0, 1, 2 and right
+    padding 0..2 (column pairs with one or both columns outside), one-chunk groups (the interior loop
+    over column pairs in assembly) and several chunks, several groups on wide rows, vertical stride 2
+    and dilation with horizontal stride 1, each requantization mode and output width, extremes that
+    reach the field bounds of both pixels' accumulators."""
+    out = []
+    for w in range(1, 8):  # A4W4O4, C = 8, borders on both sides
+        out.append(_case(rng, (4, 4, 4), (4, w), 8, shifts="negative", mode=("random", "max", "min")[w % 3]))
+    for i, (ib, wb) in enumerate([(4, 4), (2, 2), (4, 2), (2, 4)]):
+        for j, ob in enumerate((8, 4, 2)):
+            k = 3 * i + j
+            pad = [(0, 0, 0, 0), (1, 1, 2, 0), (0, 2, 1, 2), (2, 0, 0, 1)][k % 4]
+            out.append(_case(rng, (ib, wb, ob), (4 + k % 3, 5 + k % 6), 8 * (1 + k % 3), pad=pad,
+                             shifts=("negative", "nonneg", "split")[k % 3], mode=("random", "edges", "max", "min")[k % 4],
+                             bias_scale=1.0 if k % 3 == 0 else 0.01))
+    # wide rows: groups of 8 channels (one chunk) and of 16
+    out.append(_case(rng, (4, 4, 4), (3, 70), 32, shifts="negative"))
+    out.append(_case(rng, (4, 4, 8), (3, 37), 48, shifts="split", bias_scale=0.01))
+    out.append(_case(rng, (2, 2, 4), (4, 33), 16, shifts="nonneg", bias_scale=0.01))
+    # vertical stride 2 / dilation 2 with horizontal stride 1
+    out.append(_case(rng, (4, 4, 4), (9, 6), 16, strides=(2, 1), shifts="negative"))
+    out.append(_case(rng, (4, 4, 8), (9, 7), 8, dilation=(2, 1), pad=(2, 2, 1, 1), shifts="split", bias_scale=0.01))
+    # field bounds of both accumulators: activations at their top, weights of columns 0 and 2 against
+    # column 1 at opposite ends (low fields of the second pixel at -6 and +6 products of the extreme,
+    # of the first at -3 / +3), and every weight at one end (the middle field at its ends)
+    for ib, wb in [(4, 4), (2, 2), (2, 4), (4, 2)]:
+        wlo, whi = layout.weight_range(wb)
+        for cols in ([wlo, whi, wlo], [whi, wlo, whi], [wlo] * 3, [whi] * 3):
+            case = _case(rng, (ib, wb, 4), (4, 6), 8, pad=(0, 0, 0, 0), shifts="negative")
+            case.x = np.full_like(case.x, layout.act_range(ib)[1])
+            case.w = np.broadcast_to(np.array(cols, np.int64)[None, None, :, None], case.w.shape).copy()
+            out.append(case)
+    # the KWS shape, every mode
+    for sh in ("negative", "nonneg", "split"):
+        out.append(_case(rng, (4, 4, 4), (25, 5), 64, shifts=sh, bias_scale=1.0 if sh == "negative" else 0.01))
     return out
 
 

@@ -18,6 +18,8 @@
  * Three-taps path (4- / 2-bit activations and weights, 3x3, C % 8 == 0, whole range, negative
  * shifts): per filter row one SMLAD adds three products to a bit field (mixq_depthwise_dsp.h);
  * scratch: a stream of 8 words per channel and a ring of three rows of X words (ow x 8 words).
+ * Horizontal stride 1 (mixq_dwq_*): one X word (P_p, P_p+2) per row serves both pixels of a pair;
+ * 11-12 stream words per channel, a ring of (ow + 1) / 2 words per channel and row.
  */
 #ifndef MIXQ_DEPTHWISE_CORE_H
 #define MIXQ_DEPTHWISE_CORE_H
@@ -73,6 +75,24 @@ MIXQ_INLINE int32_t mixq_dwp_scratch(int32_t cout, int32_t ow) {
 MIXQ_INLINE int32_t mixq_dwp_fit_group(int32_t cout, int32_t ow, int32_t size) {
     int32_t g = mixq_dwp_group(cout, ow);
     while (g >= 8 && mixq_dwp_scratch_g(cout, ow, g) > size) {
+        g -= 8;
+    }
+    return g >= 8 ? g : 0;
+}
+
+/* Scratch of the stride-1 pair-word path with groups of g channels: the stream (at most 48 bytes per
+ * channel), the ring (3 rows of g words per pair of output columns) and the zero-point pixel. */
+MIXQ_INLINE int32_t mixq_dwq_scratch_g(int32_t cout, int32_t ow, int32_t g) {
+    return 48 * cout + 12 * ((ow + 1) >> 1) * g + g;
+}
+
+/* The group of the stride-1 path in `size` bytes of scratch: mixq_dwp_group's default or the largest
+ * multiple of 8 below it that fits (0: none; the call then takes the three-taps path with its own
+ * group). get_buffer_size asks for the three-taps path's figure, which holds this path's at the default
+ * group whenever cout <= g ((ow + 1) / 2). */
+MIXQ_INLINE int32_t mixq_dwq_fit_group(int32_t cout, int32_t ow, int32_t size) {
+    int32_t g = mixq_dwp_group(cout, ow);
+    while (g >= 8 && mixq_dwq_scratch_g(cout, ow, g) > size) {
         g -= 8;
     }
     return g >= 8 ? g : 0;
@@ -642,6 +662,285 @@ MIXQ_INLINE void mixq_dwp_run(int32_t IB, int32_t OB, int32_t mode, const uint8_
 }
 #endif
 
+#if MIXQ_DSP
+/* ---- stride-1 pair-word path (mixq_depthwise_dsp.h "stride-1 pair words") ---- */
+
+/* Stream of the stride-1 path: one record of mixq_dwq_rec_words(mode) words per channel, chunks of 8
+ * channels in the order 0, 4, 1, 5, 2, 6, 3, 7 (as mixq_dwp_stream). */
+MIXQ_INLINE void mixq_dwq_stream(int32_t IB, int32_t WB, int32_t mode, int32_t cout, const uint8_t *w,
+                                 const int32_t *bias, const mixq_per_channel_quant *q, int32_t zp, int32_t ozp,
+                                 uint32_t *st) {
+    const int32_t rw = mixq_dwq_rec_words(mode), foff = mixq_dwp_foff(IB, WB);
+    const uint32_t pre = (uint32_t)(2 * mixq_dwp_loff(IB, WB) + foff * 2048);
+    const int32_t tapbytes = cout * WB / 8;
+    for (int32_t c8 = 0; c8 < cout; c8 += 8) {
+        uint32_t wv[9];
+        const uint8_t *wp = w + c8 * WB / 8;
+        for (int32_t t = 0; t < 9; t++, wp += tapbytes) {
+            if (WB == 4) {
+                wv[t] = mixq_load_u32(wp);
+            } else {
+                uint16_t h;
+                memcpy(&h, wp, 2);
+                wv[t] = h;
+            }
+        }
+        uint32_t *rec = st + c8 * rw;
+#pragma GCC unroll 8
+        for (int32_t i = 0; i < 8; i++, rec += rw) {
+            const int32_t j = (i >> 1) + ((i & 1) << 2);
+            const int32_t c = c8 + j;
+            int32_t v[9], sum = 0;
+#pragma GCC unroll 9
+            for (int32_t t = 0; t < 9; t++) {
+                v[t] = (int32_t)(wv[t] << (32 - WB * (j + 1))) >> (32 - WB);
+                sum += v[t];
+            }
+            uint32_t wa[3], wb[3];
+#pragma GCC unroll 3
+            for (int32_t ky = 0; ky < 3; ky++) { /* PKHBT: the low half of one, the high of the other */
+                const int32_t w0 = v[3 * ky], w1 = v[3 * ky + 1], w2 = v[3 * ky + 2];
+                __asm__("pkhbt %0, %1, %2, lsl #27" : "=r"(wa[ky]) : "r"(w1 + w0 * 2048), "r"(w2));
+                __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(wb[ky]) : "r"(w0), "r"(w2 + w1 * 2048));
+            }
+            rec[0] = wa[0];
+            rec[1] = wb[0];
+            rec[2] = wa[1];
+            rec[3] = wb[1];
+            rec[4] = pre;
+            rec[5] = wa[2];
+            rec[6] = wb[2];
+            const int32_t sh = q->shift[c], r = sh < 0 ? -sh : 0, s = sh > 0 ? sh : 0;
+            const uint32_t k = (bias ? (uint32_t)bias[c] : 0u) - (uint32_t)zp * (uint32_t)sum - (uint32_t)foff;
+            const uint32_t rz = (r > 0 ? (1u << (r - 1)) : 0u) + ((uint32_t)ozp << r);
+            if (mode == MIXQ_DWP_NEG) {
+                rec[7] = 2u * k;
+                rec[8] = (uint32_t)q->multiplier[c];
+                rec[9] = rz;
+                rec[10] = (uint32_t)r;
+            } else {
+                rec[7] = k << (s + 1);
+                rec[8] = 2u << s;
+                rec[9] = (uint32_t)q->multiplier[c];
+                rec[10] = rz;
+                if (mode == MIXQ_DWP_MIX) {
+                    rec[11] = (uint32_t)r | (r > 0 ? 0x80000000u : 0u);
+                }
+            }
+        }
+    }
+}
+
+/* One column pair P_c = a_c + a_(c+1) 2^11 of a ring row, nch chunks: pa, pb = the group's first
+ * byte in columns c and c + 1 (the zero-point pixel outside the input). LO: the low halfwords of
+ * the pair block xl (pair k, window start c); HI: the high halfwords of the previous pair's block
+ * (xh = that block + 2 bytes). Per chunk two loads, then per channel pair (j, j + 4) two masks, one
+ * ADD (both channels' P) and the halfword stores; j = 0 last, its stores move xl / xh on. */
+#define MIXQ_DWQ_PJ(S, OFF, OFF4, STL, STH)                                                        \
+    "and %[la], %[m], %[ua], lsr #" S "\n\t"                                                       \
+    "and %[lb], %[m], %[ub], lsr #" S "\n\t"                                                       \
+    "add %[la], %[la], %[lb], lsl #11\n\t" STL("la", OFF) STH("la", OFF)                          \
+    "lsr %[la], %[la], #16\n\t" STL("la", OFF4) STH("la", OFF4)
+#define MIXQ_DWQ_PJ0(STL, STH, STLP, STHP)                                                         \
+    "and %[la], %[m], %[ua]\n\t"                                                                   \
+    "and %[lb], %[m], %[ub]\n\t"                                                                   \
+    "add %[la], %[la], %[lb], lsl #11\n\t"                                                         \
+    "lsr %[lb], %[la], #16\n\t" STL("lb", "4") STH("lb", "4") STLP STHP
+#define MIXQ_DWQ_SL(R, OFF) "strh %[" R "], [%[xl], #" OFF "]\n\t"
+#define MIXQ_DWQ_SH(R, OFF) "strh %[" R "], [%[xh], #" OFF "]\n\t"
+#define MIXQ_DWQ_SN(R, OFF) ""
+#define MIXQ_DWQ_LD4 "ldr %[ua], [%[pa]], #4\n\t" "ldr %[ub], [%[pb]], #4\n\t"
+#define MIXQ_DWQ_LD2                                                                               \
+    "ldrh %[ua], [%[pa]], #2\n\t" "ldrh %[ub], [%[pb]], #2\n\t"                                    \
+    "orr %[ua], %[ua], %[ua], lsl #8\n\t" "orr %[ub], %[ub], %[ub], lsl #8\n\t"
+#define MIXQ_DWQ_PBODY(LD, S1, S2, S3, STL, STH, STLP, STHP)                                       \
+    "1:\n\t" LD MIXQ_DWQ_PJ(S1, "8", "12", STL, STH) MIXQ_DWQ_PJ(S2, "16", "20", STL, STH)         \
+        MIXQ_DWQ_PJ(S3, "24", "28", STL, STH) MIXQ_DWQ_PJ0(STL, STH, STLP, STHP)                  \
+    "subs %[n], %[n], #1\n\t"                                                                      \
+    "bne 1b\n\t"
+#define MIXQ_DWQ_POPS                                                                              \
+    : [ua] "=&r"(ua), [ub] "=&r"(ub), [la] "=&r"(la), [lb] "=&r"(lb), [pa] "+r"(pa), [pb] "+r"(pb), \
+      [xl] "+r"(xl), [xh] "+r"(xh), [n] "+r"(nch)                                                  \
+    : [m] "r"(m)                                                                                   \
+    : "cc", "memory"
+#define MIXQ_DWQ_PSTL "strh %[la], [%[xl]], #32\n\t"
+#define MIXQ_DWQ_PSTH "strh %[la], [%[xh]], #32\n\t"
+#define MIXQ_DWQ_PASM(LD, S1, S2, S3)                                                              \
+    if (LO && HI) {                                                                                \
+        __asm__ volatile(MIXQ_DWQ_PBODY(LD, S1, S2, S3, MIXQ_DWQ_SL, MIXQ_DWQ_SH, MIXQ_DWQ_PSTL,    \
+                                        MIXQ_DWQ_PSTH) MIXQ_DWQ_POPS);                             \
+    } else if (LO) {                                                                               \
+        __asm__ volatile(MIXQ_DWQ_PBODY(LD, S1, S2, S3, MIXQ_DWQ_SL, MIXQ_DWQ_SN, MIXQ_DWQ_PSTL, "") \
+                             MIXQ_DWQ_POPS);                                                       \
+    } else {                                                                                       \
+        __asm__ volatile(MIXQ_DWQ_PBODY(LD, S1, S2, S3, MIXQ_DWQ_SN, MIXQ_DWQ_SH, "", MIXQ_DWQ_PSTH) \
+                             MIXQ_DWQ_POPS);                                                       \
+    }
+MIXQ_INLINE void mixq_dwq_p(int32_t IB, int32_t LO, int32_t HI, const uint8_t *pa, const uint8_t *pb, uint8_t *xl,
+                            uint8_t *xh, int32_t nch) {
+    const uint32_t m = IB == 4 ? 0x000F000Fu : 0x00030003u;
+    uint32_t ua, ub, la, lb;
+    if (IB == 4) {
+        MIXQ_DWQ_PASM(MIXQ_DWQ_LD4, "4", "8", "12")
+    } else {
+        MIXQ_DWQ_PASM(MIXQ_DWQ_LD2, "2", "4", "6")
+    }
+}
+
+/* One-chunk groups (8 channels): n interior column pairs in one loop, pa = the first one's column c,
+ * c + 1 at pa + ps, the next pair 2 ps on; blocks 32 bytes apart (the j = 0 stores move xl, xh on). */
+#define MIXQ_DWQ_LDI4 "ldr %[ua], [%[pa]]\n\t" "ldr %[ub], [%[pa], %[ps]]\n\t" "add %[pa], %[pa], %[ps], lsl #1\n\t"
+#define MIXQ_DWQ_LDI2                                                                              \
+    "ldrh %[ua], [%[pa]]\n\t" "ldrh %[ub], [%[pa], %[ps]]\n\t" "add %[pa], %[pa], %[ps], lsl #1\n\t" \
+    "orr %[ua], %[ua], %[ua], lsl #8\n\t" "orr %[ub], %[ub], %[ub], lsl #8\n\t"
+MIXQ_INLINE void mixq_dwq_p1(int32_t IB, const uint8_t *pa, int32_t ps, uint8_t *xl, uint8_t *xh, int32_t n) {
+    const uint32_t m = IB == 4 ? 0x000F000Fu : 0x00030003u;
+    uint32_t ua, ub, la, lb;
+#define MIXQ_DWQ_P1OPS                                                                             \
+    : [ua] "=&r"(ua), [ub] "=&r"(ub), [la] "=&r"(la), [lb] "=&r"(lb), [pa] "+r"(pa), [xl] "+r"(xl), \
+      [xh] "+r"(xh), [n] "+r"(n)                                                                   \
+    : [m] "r"(m), [ps] "r"(ps)                                                                     \
+    : "cc", "memory"
+    if (IB == 4) {
+        __asm__ volatile(MIXQ_DWQ_PBODY(MIXQ_DWQ_LDI4, "4", "8", "12", MIXQ_DWQ_SL, MIXQ_DWQ_SH, MIXQ_DWQ_PSTL,
+                                        MIXQ_DWQ_PSTH) MIXQ_DWQ_P1OPS);
+    } else {
+        __asm__ volatile(MIXQ_DWQ_PBODY(MIXQ_DWQ_LDI2, "2", "4", "6", MIXQ_DWQ_SL, MIXQ_DWQ_SH, MIXQ_DWQ_PSTL,
+                                        MIXQ_DWQ_PSTH) MIXQ_DWQ_P1OPS);
+    }
+#undef MIXQ_DWQ_P1OPS
+}
+#undef MIXQ_DWQ_LDI4
+#undef MIXQ_DWQ_LDI2
+#undef MIXQ_DWQ_PJ
+#undef MIXQ_DWQ_PJ0
+#undef MIXQ_DWQ_SL
+#undef MIXQ_DWQ_SH
+#undef MIXQ_DWQ_SN
+#undef MIXQ_DWQ_LD4
+#undef MIXQ_DWQ_LD2
+#undef MIXQ_DWQ_PBODY
+#undef MIXQ_DWQ_POPS
+#undef MIXQ_DWQ_PSTL
+#undef MIXQ_DWQ_PSTH
+#undef MIXQ_DWQ_PASM
+
+/* One ring row of the stride-1 path: np = (ow + 1) / 2 pair blocks of nch chunks x 8 words, block k =
+ * (P_c, P_(c+2)) per channel with c = 2k - pw. row = the group's first byte in the input row, 0 for a
+ * padding row (every word (P_z, P_z), P_z = zp + zp 2^11). */
+MIXQ_INLINE void mixq_dwq_row(int32_t IB, uint32_t *X, const uint8_t *row, int32_t iw, int32_t ps, int32_t ow,
+                              int32_t pw, int32_t nch, const uint8_t *zpix) {
+    const int32_t np = (ow + 1) >> 1, blk = nch * 32; /* bytes of one pair block */
+    if (row == 0) {
+        const uint32_t zp = zpix[0] & (IB == 4 ? 0xFu : 0x3u), pz = zp * 2049u, xw = pz | pz << 16;
+        uint32_t *end = X + np * nch * 8; /* a multiple of 8 words */
+        __asm__ volatile("mov r8, %[w]\n\t"
+                         "mov r9, %[w]\n\t"
+                         "mov r10, %[w]\n\t"
+                         "mov r11, %[w]\n\t"
+                         "1:\n\t"
+                         "stmia %[x]!, {r8, r9, r10, r11}\n\t"
+                         "stmia %[x]!, {r8, r9, r10, r11}\n\t"
+                         "cmp %[x], %[e]\n\t"
+                         "bcc 1b"
+                         : [x] "+r"(X)
+                         : [w] "r"(xw), [e] "r"(end)
+                         : "r8", "r9", "r10", "r11", "cc", "memory");
+        return;
+    }
+    uint8_t *xb = (uint8_t *)X;
+    /* interior pairs k in [k0, k1): both columns c = 2k - pw and c + 1 inside the row */
+    const int32_t k0 = mixq_max_i32(1, (pw + 1) >> 1);
+    const int32_t k1 = iw - 2 + pw >= 0 ? mixq_min_i32(np, (iw - 2 + pw) / 2 + 1) : 0;
+    for (int32_t k = 0; k <= np; k++) {
+        if (k == k0 && k1 > k0) { /* the interior run */
+            const uint8_t *pa = row + (2 * k - pw) * ps;
+            uint8_t *xl = xb + k * blk;
+            if (nch == 1) {
+                mixq_dwq_p1(IB, pa, ps, xl, xl - blk + 2, k1 - k0);
+            } else {
+                for (int32_t i = k0; i < k1; i++, pa += 2 * ps, xl += blk) {
+                    mixq_dwq_p(IB, 1, 1, pa, pa + ps, xl, xl - blk + 2, nch);
+                }
+            }
+            k = k1 - 1;
+            continue;
+        }
+        const int32_t c = 2 * k - pw;
+        const uint8_t *pa = c >= 0 && c < iw ? row + c * ps : zpix;
+        const uint8_t *pb = c + 1 >= 0 && c + 1 < iw ? row + (c + 1) * ps : zpix;
+        if (k == 0) {
+            mixq_dwq_p(IB, 1, 0, pa, pb, xb, xb, nch);
+        } else if (k == np) {
+            mixq_dwq_p(IB, 0, 1, pa, pb, xb, xb + (k - 1) * blk + 2, nch);
+        } else {
+            mixq_dwq_p(IB, 1, 1, pa, pb, xb + k * blk, xb + (k - 1) * blk + 2, nch);
+        }
+    }
+}
+
+/* The whole call on the stride-1 path (horizontal stride 1): groups of G channels, a ring of three
+ * rows of pair words, every output pixel pair runs the group's chunks back to back (as mixq_dwp_run). */
+MIXQ_INLINE void mixq_dwq_run(int32_t IB, int32_t OB, int32_t mode, const uint8_t *in, uint8_t *out,
+                              const uint32_t *st, uint32_t *ring, int32_t n, int32_t ih, int32_t iw, int32_t cout,
+                              int32_t oh, int32_t ow, int32_t sh, int32_t ph, int32_t pw, int32_t dh, int32_t zp,
+                              int32_t G) {
+    const int32_t ps = cout * IB / 8, rw = mixq_dwq_rec_words(mode);
+    const int32_t opix = cout * OB / 8, rowwords = ((ow + 1) >> 1) * G;
+    uint8_t *zpix = (uint8_t *)(ring + 3 * rowwords);
+    memset(zpix, (int)(IB == 4 ? (uint32_t)zp * 0x11u : (uint32_t)zp * 0x55u), (size_t)(G * IB / 8));
+    for (int32_t b = 0; b < n; b++) {
+        for (int32_t g0 = 0; g0 < cout; g0 += G) {
+            const int32_t gc = mixq_min_i32(G, cout - g0), nch = gc / 8;
+            int32_t tag[3] = {INT32_MIN, INT32_MIN, INT32_MIN};
+            const uint32_t *stg = st + g0 * rw;
+            const uint8_t *inb = in + (b * ih * iw) * ps + g0 * IB / 8;
+            uint8_t *o = out + ((b * oh * ow) * cout + g0) * OB / 8;
+            for (int32_t oy = 0; oy < oh; oy++) {
+                const int32_t iy0 = oy * sh - ph;
+                int32_t use[3];
+                for (int32_t ky = 0; ky < 3; ky++) {
+                    const int32_t iy = iy0 + ky * dh;
+                    use[ky] = tag[0] == iy ? 0 : (tag[1] == iy ? 1 : (tag[2] == iy ? 2 : -1));
+                }
+                for (int32_t ky = 0; ky < 3; ky++) {
+                    if (use[ky] >= 0) {
+                        continue;
+                    }
+                    int32_t s = 0;
+                    while (s == use[0] || s == use[1] || s == use[2]) {
+                        s++;
+                    }
+                    const int32_t iy = iy0 + ky * dh;
+                    const uint8_t *row = iy < 0 || iy >= ih ? 0 : inb + iy * iw * ps;
+                    mixq_dwq_row(IB, ring + s * rowwords, row, iw, ps, ow, pw, nch, zpix);
+                    tag[s] = iy;
+                    use[ky] = s;
+                }
+                const uint32_t *q0 = ring + use[0] * rowwords, *q1 = ring + use[1] * rowwords,
+                               *q2 = ring + use[2] * rowwords;
+                int32_t ox = 0;
+                for (; ox + 1 < ow; ox += 2, o += 2 * opix) {
+                    const uint32_t *sk = stg;
+                    uint8_t *ok = o;
+                    for (int32_t k = 0; k < nch; k++, ok += OB, q0 += 8, q1 += 8, q2 += 8) {
+                        sk = mixq_dwq_pixel2(OB, mode, sk, q0, q1, q2, ok, opix);
+                    }
+                }
+                if (ox < ow) {
+                    const uint32_t *sk = stg;
+                    uint8_t *ok = o;
+                    for (int32_t k = 0; k < nch; k++, ok += OB, q0 += 8, q1 += 8, q2 += 8) {
+                        sk = mixq_dwq_pixel1(OB, mode, sk, q0, q1, q2, ok);
+                    }
+                    o += opix;
+                }
+            }
+        }
+    }
+}
+#endif
+
 /* Channels c0.. of one output pixel, portable: every valid tap (taps[2t] = input element offset of
  * channel 0, taps[2t + 1] = weight element offset), requantized and stored at output element o. */
 MIXQ_INLINE void mixq_dw_pixel(int32_t IB, int32_t WB, int32_t OB, const uint8_t *in, const uint8_t *w,
@@ -720,9 +1019,16 @@ MIXQ_INLINE mixq_status mixq_dw_run(int32_t IB, int32_t WB, int32_t OB, const mi
     int32_t neg = 1; /* every shift negative: the sign term needs no mask (MIXQ_DW_RQ) */
 #if MIXQ_DSP
     const int32_t dwp_g = mixq_dwp_fit_group(cout, ow, ctx->size);
-    if (full && mixq_dwp_shape_ok(IB, WB, kh, kw, dw, mult, cout) && dwp_g > 0) {
+    const int32_t dwq_g = sw == 1 ? mixq_dwq_fit_group(cout, ow, ctx->size) : 0;
+    if (full && mixq_dwp_shape_ok(IB, WB, kh, kw, dw, mult, cout) && (dwp_g > 0 || dwq_g > 0)) {
         if (mixq_dw_bounds_ok(IB, WB, 9, cout, bias, q, zp, ozp, shmin, shmax, bmax)) {
             const int32_t mode = shmax < 0 ? MIXQ_DWP_NEG : (shmin >= 0 ? MIXQ_DWP_POS : MIXQ_DWP_MIX);
+            if (dwq_g > 0) { /* stride 1: pair words, one X word per row for both pixels of a pair */
+                mixq_dwq_stream(IB, WB, mode, cout, w, bias, q, zp, ozp, st);
+                uint32_t *ring = st + cout * mixq_dwq_rec_words(mode);
+                mixq_dwq_run(IB, OB, mode, in, out, st, ring, n, ih, iw, cout, oh, ow, sh, ph, pw, dh, zp, dwq_g);
+                return MIXQ_OK;
+            }
             mixq_dwp_stream(IB, WB, mode, cout, w, bias, q, zp, ozp, st);
             mixq_dwp_run(IB, OB, mode, in, out, st, st + cout * mixq_dwp_rec_words(mode), n, ih, iw, cout, oh, ow, sh,
                          sw, ph, pw, dh, zp, dwp_g);

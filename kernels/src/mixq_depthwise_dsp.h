@@ -419,6 +419,179 @@ MIXQ_INLINE void mixq_dwp_pixel2(int32_t OB, int32_t mode, const uint32_t *st, c
     (void)x;
 }
 
+/* ---- stride-1 pair words (kernels/README.md "Three taps per SMLAD", stride 1) ----
+ * With P_c = a_c + a_(c+1) 2^11 (two columns of one channel in one lane), the word
+ * X = (P_p, P_(p+2)) of a filter row serves both pixels of a pair (window starts p and p + 1):
+ *   SMLAD(X, A) with A = (w_1 + w_0 2^11, w_2 2^11): field [11, 22) += a_p w_0 + a_(p+1) w_1 + a_(p+2) w_2,
+ *   SMLAD(X, B) with B = (w_0, w_2 + w_1 2^11):      field [11, 22) += a_(p+1) w_0 + a_(p+2) w_1 + a_(p+3) w_2,
+ * low fields a_p w_1 (A) and a_p w_0 + a_(p+2) w_2 (B): at most 6 products per pixel over 3 rows, so
+ * the preload's low part is 2 LOFF. Record of a channel (mixq_dwq_rec_words): A0, B0, A1, B1, pre,
+ * A2, B2, then the requantization words of the mode (as mixq_dwp: NEG 2K, m, rz, r; POS K 2^(s+1),
+ * 2^(s+1), m, z; MIX K 2^(s+1), 2^(s+1), m, rz, r | [r > 0] 2^31). Two LDM of 5 words (r4, r5, r6,
+ * r8, r9) and one LDR / LDRD per channel for both pixels. */
+MIXQ_INLINE int32_t mixq_dwq_rec_words(int32_t mode) { return mode == MIXQ_DWP_MIX ? 12 : 11; }
+
+/* The X words go through a (row 0, before its SMLADs), r4 (row 1) and r9 (row 2), so that besides
+ * the five fixed registers only st, a, b, the two output registers and p0, p1, p2 are needed. After
+ * the second LDM (A2, B2 and the first two requantization words in r4, r5, r6, r8) TAIL loads the
+ * rest: NEG rz, r and POS m, z into r4, r5; MIX m, rz, rw into r4, r5, r9. */
+#define MIXQ_DWQ_TAIL1 "ldrd r4, r5, [%[st]], #8\n\t"
+#define MIXQ_DWQ_TAILM "ldmia %[st]!, {r4, r5, r9}\n\t"
+/* both pixels of one channel (X words at byte offset O of p0, p1, p2), up to the extracted fields */
+#define MIXQ_DWQ_MAC2(O, TAIL)                                                                    \
+    "ldmia %[st]!, {r4, r5, r6, r8, r9}\n\t"                                                      \
+    "ldr %[a], [%[p0], #" O "]\n\t"                                                               \
+    "smlad %[b], %[a], r5, r9\n\t"                                                                \
+    "smlad %[a], %[a], r4, r9\n\t"                                                                \
+    "ldr r4, [%[p1], #" O "]\n\t"                                                                 \
+    "smlad %[a], r4, r6, %[a]\n\t"                                                                \
+    "smlad %[b], r4, r8, %[b]\n\t"                                                                \
+    "ldr r9, [%[p2], #" O "]\n\t"                                                                 \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "smlad %[a], r9, r4, %[a]\n\t"                                                                \
+    "smlad %[b], r9, r5, %[b]\n\t" TAIL                                                           \
+    "ubfx %[a], %[a], #11, #11\n\t"                                                               \
+    "ubfx %[b], %[b], #11, #11\n\t"
+/* one pixel (the first of the pair) */
+#define MIXQ_DWQ_MAC1(O, TAIL)                                                                    \
+    "ldmia %[st]!, {r4, r5, r6, r8, r9}\n\t"                                                      \
+    "ldr %[a], [%[p0], #" O "]\n\t"                                                               \
+    "smlad %[a], %[a], r4, r9\n\t"                                                                \
+    "ldr r4, [%[p1], #" O "]\n\t"                                                                 \
+    "smlad %[a], r4, r6, %[a]\n\t"                                                                \
+    "ldr r9, [%[p2], #" O "]\n\t"                                                                 \
+    "ldmia %[st]!, {r4, r5, r6, r8}\n\t"                                                          \
+    "smlad %[a], r9, r4, %[a]\n\t" TAIL                                                           \
+    "ubfx %[a], %[a], #11, #11\n\t"
+/* requantization of one extracted field A: NEG r6 = 2K, r8 = m, r4 = rz, r5 = r (r9 the sign
+ * temporary); POS r6 = K 2^(s+1), r8 = 2^(s+1), r4 = m, r5 = z; MIX: both MLAs first (MIXQ_DWQ_MLA2,
+ * then r6 is the temporary), r4 = m, r5 = rz, r9 = r | [r > 0] 2^31 */
+#define MIXQ_DWQ_RQ_NEG(A)                                                                        \
+    "add %[" A "], r6, %[" A "], lsl #1\n\t"                                                      \
+    "add r9, r4, %[" A "], asr #31\n\t"                                                           \
+    "smmlar %[" A "], %[" A "], r8, r9\n\t"                                                       \
+    "asr %[" A "], %[" A "], r5\n\t"
+#define MIXQ_DWQ_RQ_POS(A)                                                                        \
+    "mla %[" A "], %[" A "], r8, r6\n\t"                                                          \
+    "smmlar %[" A "], %[" A "], r4, r5\n\t"
+#define MIXQ_DWQ_MLA2 "mla %[a], %[a], r8, r6\n\t" "mla %[b], %[b], r8, r6\n\t"
+#define MIXQ_DWQ_MLA1 "mla %[a], %[a], r8, r6\n\t"
+#define MIXQ_DWQ_RQ_MIX(A)                                                                        \
+    "and r6, r9, %[" A "], asr #31\n\t"                                                           \
+    "add r6, r5, r6, asr #31\n\t"                                                                 \
+    "smmlar %[" A "], %[" A "], r4, r6\n\t"                                                       \
+    "asr %[" A "], %[" A "], r9\n\t"
+/* saturation and placement of value A in P: channel I of the chunk, nibble shift S4, crumb shift S2;
+ * the first channel of a sub-byte chunk saturates straight into P */
+#define MIXQ_DWQ_P8(A, P, I, S4, S2) "ssat %[" A "], #8, %[" A "]\n\t" "strb %[" A "], [%[" P "], #" #I "]\n\t"
+#define MIXQ_DWQ_P4(A, P, I, S4, S2) "usat %[" A "], #4, %[" A "]\n\t" "orr %[" P "], %[" P "], %[" A "], lsl #" S4 "\n\t"
+#define MIXQ_DWQ_P2(A, P, I, S4, S2) "usat %[" A "], #2, %[" A "]\n\t" "orr %[" P "], %[" P "], %[" A "], lsl #" S2 "\n\t"
+#define MIXQ_DWQ_F4(A, P, I, S4, S2) "usat %[" P "], #4, %[" A "]\n\t"
+#define MIXQ_DWQ_F2(A, P, I, S4, S2) "usat %[" P "], #2, %[" A "]\n\t"
+/* the 8 slots of a chunk: X offset, channel index in the chunk (order 0, 4, 1, 5, 2, 6, 3, 7) and its
+ * nibble / crumb shifts; the first slot takes PUT0 */
+#define MIXQ_DWQ_8(CH, PUT0, PUT)                                                                 \
+    CH("0", 0, "0", "0", PUT0) CH("4", 4, "16", "8", PUT) CH("8", 1, "4", "2", PUT)               \
+    CH("12", 5, "20", "10", PUT) CH("16", 2, "8", "4", PUT) CH("20", 6, "24", "12", PUT)          \
+    CH("24", 3, "12", "6", PUT) CH("28", 7, "28", "14", PUT)
+#define MIXQ_DWQ_OPS2(PK)                                                                          \
+    : [st] "+r"(st), [a] "=&r"(a), [b] "=&r"(b), [pa] PK(pa), [pb] PK(pb)                          \
+    : [p0] "r"(p0), [p1] "r"(p1), [p2] "r"(p2)                                                     \
+    : "r4", "r5", "r6", "r8", "r9", "memory"
+#define MIXQ_DWQ_OPS1(PK)                                                                          \
+    : [st] "+r"(st), [a] "=&r"(a), [pa] PK(pa)                                                     \
+    : [p0] "r"(p0), [p1] "r"(p1), [p2] "r"(p2)                                                     \
+    : "r4", "r5", "r6", "r8", "r9", "memory"
+
+/* Both pixels of a pair, 8 channels: p0, p1, p2 = the chunk's 8 X words of the three filter rows, st
+ * = its 8 records (returned advanced past them), out = pixel q's first output byte, pixel q + 1's
+ * opix bytes on. */
+MIXQ_INLINE const uint32_t *mixq_dwq_pixel2(int32_t OB, int32_t mode, const uint32_t *st, const uint32_t *p0,
+                                            const uint32_t *p1, const uint32_t *p2, uint8_t *out, int32_t opix) {
+    uint32_t a, b, pa, pb;
+#define MIXQ_DWQ_C2N(O, I, S4, S2, PUT) MIXQ_DWQ_MAC2(O, MIXQ_DWQ_TAIL1) MIXQ_DWQ_RQ_NEG("a") PUT("a", "pa", I, S4, S2) \
+    MIXQ_DWQ_RQ_NEG("b") PUT("b", "pb", I, S4, S2)
+#define MIXQ_DWQ_C2P(O, I, S4, S2, PUT) MIXQ_DWQ_MAC2(O, MIXQ_DWQ_TAIL1) MIXQ_DWQ_RQ_POS("a") PUT("a", "pa", I, S4, S2) \
+    MIXQ_DWQ_RQ_POS("b") PUT("b", "pb", I, S4, S2)
+#define MIXQ_DWQ_C2M(O, I, S4, S2, PUT) MIXQ_DWQ_MAC2(O, MIXQ_DWQ_TAILM) MIXQ_DWQ_MLA2 MIXQ_DWQ_RQ_MIX("a") PUT("a", "pa", I, S4, S2) \
+    MIXQ_DWQ_RQ_MIX("b") PUT("b", "pb", I, S4, S2)
+    if (OB == 8) {
+        pa = (uint32_t)(uintptr_t)out;
+        pb = pa + (uint32_t)opix;
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2N, MIXQ_DWQ_P8, MIXQ_DWQ_P8) MIXQ_DWQ_OPS2(MIXQ_DWP_IN));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2P, MIXQ_DWQ_P8, MIXQ_DWQ_P8) MIXQ_DWQ_OPS2(MIXQ_DWP_IN));
+        } else {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2M, MIXQ_DWQ_P8, MIXQ_DWQ_P8) MIXQ_DWQ_OPS2(MIXQ_DWP_IN));
+        }
+    } else if (OB == 4) {
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2N, MIXQ_DWQ_F4, MIXQ_DWQ_P4) MIXQ_DWQ_OPS2(MIXQ_DWP_OUT));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2P, MIXQ_DWQ_F4, MIXQ_DWQ_P4) MIXQ_DWQ_OPS2(MIXQ_DWP_OUT));
+        } else {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2M, MIXQ_DWQ_F4, MIXQ_DWQ_P4) MIXQ_DWQ_OPS2(MIXQ_DWP_OUT));
+        }
+        mixq_store_u32(out, pa);
+        mixq_store_u32(out + opix, pb);
+    } else {
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2N, MIXQ_DWQ_F2, MIXQ_DWQ_P2) MIXQ_DWQ_OPS2(MIXQ_DWP_OUT));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2P, MIXQ_DWQ_F2, MIXQ_DWQ_P2) MIXQ_DWQ_OPS2(MIXQ_DWP_OUT));
+        } else {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C2M, MIXQ_DWQ_F2, MIXQ_DWQ_P2) MIXQ_DWQ_OPS2(MIXQ_DWP_OUT));
+        }
+        const uint16_t ha = (uint16_t)pa, hb = (uint16_t)pb;
+        memcpy(out, &ha, 2);
+        memcpy(out + opix, &hb, 2);
+    }
+    (void)a;
+    (void)b;
+    return st;
+}
+
+/* The first pixel of a pair alone (a last odd pixel of a row): the A words of the same records. */
+MIXQ_INLINE const uint32_t *mixq_dwq_pixel1(int32_t OB, int32_t mode, const uint32_t *st, const uint32_t *p0,
+                                            const uint32_t *p1, const uint32_t *p2, uint8_t *out) {
+    uint32_t a, pa;
+#define MIXQ_DWQ_C1N(O, I, S4, S2, PUT) MIXQ_DWQ_MAC1(O, MIXQ_DWQ_TAIL1) MIXQ_DWQ_RQ_NEG("a") PUT("a", "pa", I, S4, S2)
+#define MIXQ_DWQ_C1P(O, I, S4, S2, PUT) MIXQ_DWQ_MAC1(O, MIXQ_DWQ_TAIL1) MIXQ_DWQ_RQ_POS("a") PUT("a", "pa", I, S4, S2)
+#define MIXQ_DWQ_C1M(O, I, S4, S2, PUT) MIXQ_DWQ_MAC1(O, MIXQ_DWQ_TAILM) MIXQ_DWQ_MLA1 MIXQ_DWQ_RQ_MIX("a") PUT("a", "pa", I, S4, S2)
+    if (OB == 8) {
+        pa = (uint32_t)(uintptr_t)out;
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1N, MIXQ_DWQ_P8, MIXQ_DWQ_P8) MIXQ_DWQ_OPS1(MIXQ_DWP_IN));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1P, MIXQ_DWQ_P8, MIXQ_DWQ_P8) MIXQ_DWQ_OPS1(MIXQ_DWP_IN));
+        } else {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1M, MIXQ_DWQ_P8, MIXQ_DWQ_P8) MIXQ_DWQ_OPS1(MIXQ_DWP_IN));
+        }
+    } else if (OB == 4) {
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1N, MIXQ_DWQ_F4, MIXQ_DWQ_P4) MIXQ_DWQ_OPS1(MIXQ_DWP_OUT));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1P, MIXQ_DWQ_F4, MIXQ_DWQ_P4) MIXQ_DWQ_OPS1(MIXQ_DWP_OUT));
+        } else {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1M, MIXQ_DWQ_F4, MIXQ_DWQ_P4) MIXQ_DWQ_OPS1(MIXQ_DWP_OUT));
+        }
+        mixq_store_u32(out, pa);
+    } else {
+        if (mode == MIXQ_DWP_NEG) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1N, MIXQ_DWQ_F2, MIXQ_DWQ_P2) MIXQ_DWQ_OPS1(MIXQ_DWP_OUT));
+        } else if (mode == MIXQ_DWP_POS) {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1P, MIXQ_DWQ_F2, MIXQ_DWQ_P2) MIXQ_DWQ_OPS1(MIXQ_DWP_OUT));
+        } else {
+            __asm__ volatile(MIXQ_DWQ_8(MIXQ_DWQ_C1M, MIXQ_DWQ_F2, MIXQ_DWQ_P2) MIXQ_DWQ_OPS1(MIXQ_DWP_OUT));
+        }
+        const uint16_t ha = (uint16_t)pa;
+        memcpy(out, &ha, 2);
+    }
+    (void)a;
+    return st;
+}
+
 #undef MIXQ_DW_OUTS
 #endif /* MIXQ_DSP */
 

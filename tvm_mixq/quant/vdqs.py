@@ -634,6 +634,8 @@ def _sensitivity_weights(graph: Graph, calib: Calibration, ent: "EntropyTable", 
     from .sensitivity import SensitivityProbe, tail_shares
 
     lower = [b for b in allowed if b < 8]
+    if not lower:
+        return None  # 8 bits only: nothing to measure
     order = [("act", t, b) for b in lower for t in tensors] + [("weight", o, b) for b in lower for o in ops]
     shares = tail_shares(graph)
     expected = sum(shares(kind, idx) for kind, idx, _ in order)

@@ -355,6 +355,136 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
 MIXQ_FZ_A4_SET("", MIXQ_FZ_A4_LOOP);
 MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 
+/* ---- A4W4 whole chunks, unrolled (suffix u: K <= 256 without a last half chunk) ---------------
+ * The activation rows of the pixel pair are copied at call start onto the routine's stack, so the
+ * inner loop addresses them from sp with immediate offsets and r0 / r2 are free for operands: per
+ * group of 8 K values one LDM of the four weight words of both channels (c0 A, c0 B, c1 A, c1 B)
+ * and one LDRD per pixel, 8 SMLAD (3 loads instead of 5), lr keeps the preload P for the whole
+ * call (the parameter blocks are walked through r0). The inner loop is MIXQ_FZ_A4_UNROLL copies of
+ * one 16-K step (2 LDM, 4 LDRD, 16 SMLAD, 4 UBFX, 4 ADD: 30 instructions, 120 bytes), copy j reading
+ * the activations at sp + 60 + 32 j; the call copies the n chunks of the rows to copy UNROLL - n
+ * and each channel pair enters there by one ADD PC of the frame's k[0] (120 (UNROLL - n) - 2, the
+ * caller's), after one LDM of [k0, k1, k2] = [entry, 0, 0] that also clears the halfword sums: no
+ * counter, no loop branch. Stack: the 60-byte frame copy and 32 UNROLL bytes of rows. */
+#define MIXQ_FZ_A4U_BYTES "572" /* 60 + 32 * 16 */
+#define MIXQ_FZ_A4U_UNROLL_S "16"
+/* one group of 8 K values at activation offset off (pixel 0 at off, pixel 1 at off + 8); first
+ * group of a step: the accumulators start at P (lr) */
+#define MIXQ_FZ_A4U_GROUP(off, a9, a10, a11, a12)               \
+    "ldm r1!, {r5, r6, r7, r8}\n\t"                             \
+    "ldrd r0, r2, [sp, #" off "]\n\t"                           \
+    "smlad r9, r0, r5, " a9 "\n\t"                              \
+    "smlad r9, r2, r6, r9\n\t"                                  \
+    "smlad r10, r0, r7, " a10 "\n\t"                            \
+    "smlad r10, r2, r8, r10\n\t"                                \
+    "ldrd r0, r2, [sp, #" off " + 8]\n\t"                       \
+    "smlad r11, r0, r5, " a11 "\n\t"                            \
+    "smlad r11, r2, r6, r11\n\t"                                \
+    "smlad r12, r0, r7, " a12 "\n\t"                            \
+    "smlad r12, r2, r8, r12\n\t"
+#define MIXQ_FZ_A4U_STEP                                        \
+    MIXQ_FZ_A4U_GROUP("60 + 32 * \\j", "lr", "lr", "lr", "lr")  \
+    MIXQ_FZ_A4U_GROUP("76 + 32 * \\j", "r9", "r10", "r11", "r12") \
+    "ubfx r9, r9, #11, #11\n\t"                                 \
+    "ubfx r10, r10, #11, #11\n\t"                               \
+    "ubfx r11, r11, #11, #11\n\t"                               \
+    "ubfx r12, r12, #11, #11\n\t"                               \
+    "add.w r3, r3, r9\n\t"                                      \
+    "add.w r3, r3, r10, lsl #16\n\t"                            \
+    "add.w r4, r4, r11\n\t"                                     \
+    "add.w r4, r4, r12, lsl #16\n\t"
+#define MIXQ_FZ_A4U_LOOP                                        \
+    "ldm sp, {r2, r3, r4}\n"                                    \
+    "5:\n\t"                                                    \
+    "add pc, r2\n"                                              \
+    "6:\n\t"                                                    \
+    ".irp j, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15\n\t" \
+    MIXQ_FZ_A4U_STEP                                            \
+    ".endr\n"                                                   \
+    "7:\n\t"                                                    \
+    ".ifne (6b - 5b) - 2\n\t"                                   \
+    ".error \"mixq_fz_a4u: the entry is not one 16-bit ADD\"\n\t" \
+    ".endif\n\t"                                                \
+    ".ifne (7b - 6b) - 120 * " MIXQ_FZ_A4U_UNROLL_S "\n\t"      \
+    ".error \"mixq_fz_a4u: the unrolled steps are not 120 bytes each\"\n\t" \
+    ".endif\n\t"
+/* call start: the n chunks of the activation rows (frame ap, n) to sp + 572 - 32 n */
+#define MIXQ_FZ_A4U_COPY                                        \
+    "ldrd r0, r2, [sp, #16]\n\t"                                \
+    "add r1, sp, #" MIXQ_FZ_A4U_BYTES "\n\t"                    \
+    "sub r1, r1, r2, lsl #5\n"                                  \
+    "8:\n\t"                                                    \
+    "ldm r0!, {r3, r4, r5, r6, r7, r8, r9, r10}\n\t"            \
+    "stm r1!, {r3, r4, r5, r6, r7, r8, r9, r10}\n\t"            \
+    "subs r2, r2, #1\n\t"                                       \
+    "bne 8b\n\t"
+/* the fields and the constants into x: r12 (pixel 0, channel 0), r3 (0, 1), r2 (1, 0), r4 (1, 1) */
+#define MIXQ_FZ_A4U_PAIR(RQ, sat, bits)                         \
+    MIXQ_FZ_A4U_LOOP                                            \
+    "ldr r0, [sp, #24]\n\t"                                     \
+    "ldm r0!, {r2, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
+    "str r0, [sp, #24]\n\t"                                     \
+    "uxtah r12, r2, r3\n\t"                                     \
+    "uxtah r2, r2, r4\n\t"                                      \
+    "add r3, r5, r3, lsr #16\n\t"                               \
+    "add r4, r5, r4, lsr #16\n\t"                               \
+    RQ("r12", "r6", "r7", "r8", "r0", sat, bits)                \
+    RQ("r2", "r6", "r7", "r8", "r0", sat, bits)                 \
+    RQ("r3", "r9", "r10", "r11", "r0", sat, bits)               \
+    RQ("r4", "r9", "r10", "r11", "r0", sat, bits)
+/* any shifts: 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
+#define MIXQ_FZ_A4U_PAIRM(sat, bits)                                         \
+    MIXQ_FZ_A4U_LOOP                                                         \
+    "ldr r0, [sp, #24]\n\t"                                                  \
+    "ldm r0!, {r2, r5, r6, r7, r8, r9}\n\t"                                  \
+    "uxtah r12, r2, r3\n\t"                                                  \
+    "uxtah r2, r2, r4\n\t"                                                   \
+    "add r3, r5, r3, lsr #16\n\t"                                            \
+    "add r4, r5, r4, lsr #16\n\t"                                            \
+    MIXQ_FZ_RQM("r12", "r6", "r7", "r8", "r9", "r10", sat, bits)             \
+    MIXQ_FZ_RQM("r2", "r6", "r7", "r8", "r9", "r10", sat, bits)              \
+    "ldm r0!, {r6, r7, r8, r9}\n\t"                                          \
+    "str r0, [sp, #24]\n\t"                                                  \
+    MIXQ_FZ_RQM("r3", "r6", "r7", "r8", "r9", "r10", sat, bits)              \
+    MIXQ_FZ_RQM("r4", "r6", "r7", "r8", "r9", "r10", sat, bits)
+
+#define MIXQ_FZ_A4U_FN84(name, CODE, STORE)                                  \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(MIXQ_FZ_A4U_BYTES)           \
+            MIXQ_FZ_A4U_COPY                                                 \
+            "ldr r1, [sp, #48]\n\t"                                          \
+            "ldr lr, [sp, #56]\n"                                            \
+            "1:\n\t"                                                         \
+            CODE                                                             \
+            STORE("r12", "r3", "r2", "r4", "r0", "r5")                       \
+            "ldrd r0, r2, [sp, #24]\n\t"                                   \
+            "cmp r0, r2\n\t"                                               \
+            "bne 1b\n\t"                                                   \
+            MIXQ_FZ_LEAVE_OF(name, MIXQ_FZ_A4U_BYTES))
+#define MIXQ_FZ_A4U_FN2(name, CODE)                                          \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(MIXQ_FZ_A4U_BYTES)           \
+            MIXQ_FZ_A4U_COPY                                                 \
+            "ldr r1, [sp, #48]\n\t"                                          \
+            "ldr lr, [sp, #56]\n"                                            \
+            "1:\n\t"                                                         \
+            CODE                                                             \
+            MIXQ_FZ_HOLD2("r12", "r3", "r2", "r4")                           \
+            CODE                                                             \
+            MIXQ_FZ_STORE2("r12", "r3", "r2", "r4", "r0", "r5")              \
+            "ldrd r0, r2, [sp, #24]\n\t"                                   \
+            "cmp r0, r2\n\t"                                               \
+            "bne 1b\n\t"                                                   \
+            MIXQ_FZ_LEAVE_OF(name, MIXQ_FZ_A4U_BYTES))
+
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o8u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o4u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN2("mixq_fz_a4o2u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "usat", "#2"));
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o8lu", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o4lu", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN2("mixq_fz_a4o2lu", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQL, "usat", "#2"));
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o8mu", MIXQ_FZ_A4U_PAIRM("ssat", "#8"), MIXQ_FZ_STORE8);
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o4mu", MIXQ_FZ_A4U_PAIRM("usat", "#4"), MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN2("mixq_fz_a4o2mu", MIXQ_FZ_A4U_PAIRM("usat", "#2"));
+
 
 
 /* ---- A2W2 (lanes of spacing 12) ----------------------------------------------------------------

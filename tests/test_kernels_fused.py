@@ -247,8 +247,10 @@ def _fused_cases(seed: int) -> list:
     # the unrolled A4W4 routines (suffix u) entered at every step count (K = 16 n, n = 1..16, and
     # K padded up to whole chunks: 16 n - 7), every output width and requantization form (right
     # shifts, shifts >= 0, both signs), odd pixel counts, channel counts off the multiples of 4;
-    # n = 17 (K = 272) and K = 520 run the counted loop next to them
-    for i, cin in enumerate(list(range(16, 273, 16)) + [9, 41, 121, 249, 520]):
+    # n = 17 (K = 272) and K = 520 run the counted loop next to them. Pointwise with Cin % 8 == 0:
+    # the routine converts the inputs itself (Cin % 16 == 8: a last group of zero weights); other
+    # Cin: the stream rows, copied
+    for i, cin in enumerate(list(range(16, 273, 16)) + [9, 41, 121, 249, 520, 8, 24, 136, 248]):
         ob = (8, 4, 2)[i % 3]
         cout = (8, 12, 6, 10)[i % 4] if ob != 2 else (8, 12)[i % 2]
         hw = ((3, 5), (2, 3), (1, 5), (4, 4))[i % 4]

@@ -408,16 +408,59 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     ".ifne (7b - 6b) - 120 * " MIXQ_FZ_A4U_UNROLL_S "\n\t"      \
     ".error \"mixq_fz_a4u: the unrolled steps are not 120 bytes each\"\n\t" \
     ".endif\n\t"
-/* call start: the n chunks of the activation rows (frame ap, n) to sp + 572 - 32 n */
+/* call start: the activation rows of the pixel pair to sp + 572 - 32 n (n: the frame's chunks).
+ * Frame pre0 = 0: copied from the rows at ap (im2col, ring, stream rows: the n chunks). Otherwise
+ * pre0 / pre1 point at the packed inputs of the two pixels (pointwise, Cin % 8 == 0, whole words)
+ * and k[3] holds Cin / 8: each input word of each pixel (8 nibbles) becomes the two lane words of
+ * one group, as mixq_nibble_lanes computes them (a - 8 in every nibble, pairs at spacing 11), the
+ * four lane words of a group (p0 A, p0 B, p1 A, p1 B) stored by one STM; 25 instructions per group
+ * of both pixels. When Cin % 16 == 8 the last group of the last chunk is not written: its weights
+ * are the zero padding, so whatever the stack holds there adds 0. */
 #define MIXQ_FZ_A4U_COPY                                        \
-    "ldrd r0, r2, [sp, #16]\n\t"                                \
-    "add r1, sp, #" MIXQ_FZ_A4U_BYTES "\n\t"                    \
-    "sub r1, r1, r2, lsl #5\n"                                  \
+    "ldrd r0, r1, [sp, #40]\n\t"                                \
+    "ldr r2, [sp, #20]\n\t"                                     \
+    "add r3, sp, #" MIXQ_FZ_A4U_BYTES "\n\t"                    \
+    "sub r3, r3, r2, lsl #5\n\t"                                \
+    "cbnz r0, 9f\n\t"                                           \
+    "ldr r0, [sp, #16]\n"                                       \
     "8:\n\t"                                                    \
-    "ldm r0!, {r3, r4, r5, r6, r7, r8, r9, r10}\n\t"            \
-    "stm r1!, {r3, r4, r5, r6, r7, r8, r9, r10}\n\t"            \
+    "ldm r0!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
+    "stm r3!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
     "subs r2, r2, #1\n\t"                                       \
-    "bne 8b\n\t"
+    "bne 8b\n\t"                                                \
+    "b 10f\n"                                                    \
+    "9:\n\t"                                                    \
+    "ldr r2, [sp, #12]\n\t"                                     \
+    "mov r12, #0x0F0F0F0F\n\t"                                  \
+    "movw r11, #0x4008\n\t"                                     \
+    "movt r11, #0x4008\n"                                       \
+    "11:\n\t"                                                   \
+    "ldr r4, [r0], #4\n\t"                                      \
+    "ldr r5, [r1], #4\n\t"                                      \
+    "and r6, r4, r12\n\t"                                       \
+    "and r7, r12, r4, lsr #4\n\t"                               \
+    "uxtb16 r8, r6\n\t"                                         \
+    "uxtb16 r9, r7\n\t"                                         \
+    "orr r8, r8, r9, lsl #11\n\t"                               \
+    "ssub16 r8, r8, r11\n\t"                                    \
+    "uxtb16 r6, r6, ror #8\n\t"                                 \
+    "uxtb16 r7, r7, ror #8\n\t"                                 \
+    "orr r9, r6, r7, lsl #11\n\t"                               \
+    "ssub16 r9, r9, r11\n\t"                                    \
+    "and r6, r5, r12\n\t"                                       \
+    "and r7, r12, r5, lsr #4\n\t"                               \
+    "uxtb16 r10, r6\n\t"                                        \
+    "uxtb16 r4, r7\n\t"                                         \
+    "orr r10, r10, r4, lsl #11\n\t"                             \
+    "ssub16 r10, r10, r11\n\t"                                  \
+    "uxtb16 r6, r6, ror #8\n\t"                                 \
+    "uxtb16 r7, r7, ror #8\n\t"                                 \
+    "orr lr, r6, r7, lsl #11\n\t"                               \
+    "ssub16 lr, lr, r11\n\t"                                    \
+    "stm r3!, {r8, r9, r10, lr}\n\t"                            \
+    "subs r2, r2, #1\n\t"                                       \
+    "bne 11b\n"                                                  \
+    "10:\n\t"
 /* the fields and the constants into x: r12 (pixel 0, channel 0), r3 (0, 1), r2 (1, 0), r4 (1, 1) */
 #define MIXQ_FZ_A4U_PAIR(RQ, sat, bits)                         \
     MIXQ_FZ_A4U_LOOP                                            \

@@ -2381,6 +2381,24 @@ static MIXQ_NOINLINE void mixq_fz_direct_loop(const mixq_conv_geom *g, const uin
     }
 }
 
+/* The pixel loop of a fused A4 call with the unrolled routines (suffix u) on one tap of the same
+ * pixel (pointwise, stride 1) with whole input words per pixel (Cin % 8 == 0; out of line): the
+ * routine converts the packed inputs of the two pixels (frame pre0, pre1) into lane words on its
+ * stack itself (k[3] = Cin / 8), no im2col row. */
+static MIXQ_NOINLINE void mixq_fz_direct4_loop(const mixq_conv_geom *g, const uint8_t *in, mixq_fz *f,
+                                               mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    const int32_t nb = g->cin >> 1, npix = mixq_npix(g);
+    f->k[3] = (uint32_t)(g->cin >> 3);
+    for (int32_t pix = 0; pix < npix; pix += 2, in += 2 * nb, out += 2 * row_bytes) {
+        const int32_t two = pix + 1 < npix;
+        f->pre0 = (int32_t)(uint32_t)(uintptr_t)in;
+        f->pre1 = (int32_t)(uint32_t)(uintptr_t)(two ? in + nb : in);
+        f->out0 = out;
+        f->out1 = two ? out + row_bytes : out;
+        fn(f);
+    }
+}
+
 /* Run a fused routine over every pixel pair; returns 0 (nothing written) when the layer's
  * parameters do not qualify. */
 MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
@@ -2453,6 +2471,12 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
         for (int32_t w = 2 * nb; w < 2 * nw; w++) {
             lanes[w] = 0;
         }
+    }
+    if (a4u && g->kh == 1 && g->kw == 1 && (g->cin & 7) == 0 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
+        g->pw == 0 && g->ih == g->oh && g->iw == g->ow) {
+        /* A4 unrolled, one tap on the same pixel, whole input words: the routine converts the inputs */
+        mixq_fz_direct4_loop(g, in, &f, fn, out, row_bytes);
+        return 1;
     }
     if (srow != 0) { /* stream rows: the pixel loop out of line */
         if (IB == 2) {

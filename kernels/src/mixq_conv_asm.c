@@ -416,12 +416,14 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
  * four lane words of a group (p0 A, p0 B, p1 A, p1 B) stored by one STM; 25 instructions per group
  * of both pixels. When Cin % 16 == 8 the last group of the last chunk is not written: its weights
  * are the zero padding, so whatever the stack holds there adds 0. */
-#define MIXQ_FZ_A4U_COPY                                        \
+#define MIXQ_FZ_A4U_COPY MIXQ_FZ_A4U_COPY_OF("")
+#define MIXQ_FZ_A4U_COPY_OF(more)                               \
     "ldrd r0, r1, [sp, #40]\n\t"                                \
     "ldr r2, [sp, #20]\n\t"                                     \
-    "add r3, sp, #" MIXQ_FZ_A4U_BYTES "\n\t"                    \
+    "add r3, sp, #572\n\t"                                      \
     "sub r3, r3, r2, lsl #5\n\t"                                \
     "cbnz r0, 9f\n\t"                                           \
+    more                                                        \
     "ldr r0, [sp, #16]\n"                                       \
     "8:\n\t"                                                    \
     "ldm r0!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
@@ -462,8 +464,9 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     "bne 11b\n"                                                  \
     "10:\n\t"
 /* the fields and the constants into x: r12 (pixel 0, channel 0), r3 (0, 1), r2 (1, 0), r4 (1, 1) */
-#define MIXQ_FZ_A4U_PAIR(RQ, sat, bits)                         \
-    MIXQ_FZ_A4U_LOOP                                            \
+#define MIXQ_FZ_A4U_PAIR(RQ, sat, bits) MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4U_LOOP, RQ, sat, bits)
+#define MIXQ_FZ_A4U_PAIR_OF(LOOP, RQ, sat, bits)                \
+    LOOP                                                        \
     "ldr r0, [sp, #24]\n\t"                                     \
     "ldm r0!, {r2, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
     "str r0, [sp, #24]\n\t"                                     \
@@ -476,8 +479,9 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     RQ("r3", "r9", "r10", "r11", "r0", sat, bits)               \
     RQ("r4", "r9", "r10", "r11", "r0", sat, bits)
 /* any shifts: 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
-#define MIXQ_FZ_A4U_PAIRM(sat, bits)                                         \
-    MIXQ_FZ_A4U_LOOP                                                         \
+#define MIXQ_FZ_A4U_PAIRM(sat, bits) MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4U_LOOP, sat, bits)
+#define MIXQ_FZ_A4U_PAIRM_OF(LOOP, sat, bits)                                \
+    LOOP                                                                     \
     "ldr r0, [sp, #24]\n\t"                                                  \
     "ldm r0!, {r2, r5, r6, r7, r8, r9}\n\t"                                  \
     "uxtah r12, r2, r3\n\t"                                                  \
@@ -491,9 +495,10 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
     MIXQ_FZ_RQM("r3", "r6", "r7", "r8", "r9", "r10", sat, bits)              \
     MIXQ_FZ_RQM("r4", "r6", "r7", "r8", "r9", "r10", sat, bits)
 
-#define MIXQ_FZ_A4U_FN84(name, CODE, STORE)                                  \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(MIXQ_FZ_A4U_BYTES)           \
-            MIXQ_FZ_A4U_COPY                                                 \
+#define MIXQ_FZ_A4U_FN84(name, CODE, STORE) MIXQ_FZ_A4U_FN84_OF(name, CODE, STORE, MIXQ_FZ_A4U_BYTES, MIXQ_FZ_A4U_COPY)
+#define MIXQ_FZ_A4U_FN84_OF(name, CODE, STORE, bytes, copy)                  \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes)                       \
+            copy                                                             \
             "ldr r1, [sp, #48]\n\t"                                          \
             "ldr lr, [sp, #56]\n"                                            \
             "1:\n\t"                                                         \
@@ -502,10 +507,11 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
             "ldrd r0, r2, [sp, #24]\n\t"                                   \
             "cmp r0, r2\n\t"                                               \
             "bne 1b\n\t"                                                   \
-            MIXQ_FZ_LEAVE_OF(name, MIXQ_FZ_A4U_BYTES))
-#define MIXQ_FZ_A4U_FN2(name, CODE)                                          \
-    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(MIXQ_FZ_A4U_BYTES)           \
-            MIXQ_FZ_A4U_COPY                                                 \
+            MIXQ_FZ_LEAVE_OF(name, bytes))
+#define MIXQ_FZ_A4U_FN2(name, CODE) MIXQ_FZ_A4U_FN2_OF(name, CODE, MIXQ_FZ_A4U_BYTES, MIXQ_FZ_A4U_COPY)
+#define MIXQ_FZ_A4U_FN2_OF(name, CODE, bytes, copy)                          \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes)                       \
+            copy                                                             \
             "ldr r1, [sp, #48]\n\t"                                          \
             "ldr lr, [sp, #56]\n"                                            \
             "1:\n\t"                                                         \
@@ -516,7 +522,7 @@ MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
             "ldrd r0, r2, [sp, #24]\n\t"                                   \
             "cmp r0, r2\n\t"                                               \
             "bne 1b\n\t"                                                   \
-            MIXQ_FZ_LEAVE_OF(name, MIXQ_FZ_A4U_BYTES))
+            MIXQ_FZ_LEAVE_OF(name, bytes))
 
 MIXQ_FZ_A4U_FN84("mixq_fz_a4o8u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);
 MIXQ_FZ_A4U_FN84("mixq_fz_a4o4u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);
@@ -527,6 +533,43 @@ MIXQ_FZ_A4U_FN2("mixq_fz_a4o2lu", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQL, "usat", "#2"));
 MIXQ_FZ_A4U_FN84("mixq_fz_a4o8mu", MIXQ_FZ_A4U_PAIRM("ssat", "#8"), MIXQ_FZ_STORE8);
 MIXQ_FZ_A4U_FN84("mixq_fz_a4o4mu", MIXQ_FZ_A4U_PAIRM("usat", "#4"), MIXQ_FZ_STORE4);
 MIXQ_FZ_A4U_FN2("mixq_fz_a4o2mu", MIXQ_FZ_A4U_PAIRM("usat", "#2"));
+
+/* The same with a last half chunk (suffix ut: K > 16, K % 16 in 1..8, kp <= 256): the frame's n
+ * whole chunks in the unrolled steps, then the first group of the last chunk at sp + 572 (its
+ * second group is zero padding: the weight pointer skips it), 20 instructions; the call copies
+ * n + 1 chunks (the pointwise conversion writes the Cin / 8 groups there anyway). Stack: 32 bytes
+ * more than the u routines. */
+#define MIXQ_FZ_A4UT_BYTES "604" /* 572 + 32 */
+#define MIXQ_FZ_A4UT_COPY MIXQ_FZ_A4U_COPY_OF("add r2, r2, #1\n\t")
+#define MIXQ_FZ_A4UT_LOOP                                       \
+    MIXQ_FZ_A4U_LOOP                                            \
+    MIXQ_FZ_A4U_GROUP("572", "lr", "lr", "lr", "lr")            \
+    "add r1, r1, #16\n\t"                                       \
+    "ubfx r9, r9, #11, #11\n\t"                                 \
+    "ubfx r10, r10, #11, #11\n\t"                               \
+    "ubfx r11, r11, #11, #11\n\t"                               \
+    "ubfx r12, r12, #11, #11\n\t"                               \
+    "add r3, r3, r9\n\t"                                        \
+    "add r3, r3, r10, lsl #16\n\t"                              \
+    "add r4, r4, r11\n\t"                                       \
+    "add r4, r4, r12, lsl #16\n\t"
+#define MIXQ_FZ_A4UT_SET(rsfx, RQ, sat, bits, STORE)                                                    \
+    MIXQ_FZ_A4U_FN84_OF("mixq_fz_a4o" bits rsfx "ut", MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4UT_LOOP, RQ, sat, "#" bits), \
+                        STORE, MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY)
+MIXQ_FZ_A4UT_SET("", MIXQ_FZ_RQ, "ssat", "8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4UT_SET("", MIXQ_FZ_RQ, "usat", "4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4UT_SET("l", MIXQ_FZ_RQL, "ssat", "8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4UT_SET("l", MIXQ_FZ_RQL, "usat", "4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN84_OF("mixq_fz_a4o8mut", MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4UT_LOOP, "ssat", "#8"), MIXQ_FZ_STORE8,
+                    MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN84_OF("mixq_fz_a4o4mut", MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4UT_LOOP, "usat", "#4"), MIXQ_FZ_STORE4,
+                    MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN2_OF("mixq_fz_a4o2ut", MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4UT_LOOP, MIXQ_FZ_RQ, "usat", "#2"),
+                   MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN2_OF("mixq_fz_a4o2lut", MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4UT_LOOP, MIXQ_FZ_RQL, "usat", "#2"),
+                   MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN2_OF("mixq_fz_a4o2mut", MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4UT_LOOP, "usat", "#2"),
+                   MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
 
 
 

@@ -1834,6 +1834,15 @@ void mixq_fz_a4o2lu(const mixq_fz *f);
 void mixq_fz_a4o8mu(const mixq_fz *f);
 void mixq_fz_a4o4mu(const mixq_fz *f);
 void mixq_fz_a4o2mu(const mixq_fz *f);
+void mixq_fz_a4o8ut(const mixq_fz *f);
+void mixq_fz_a4o4ut(const mixq_fz *f);
+void mixq_fz_a4o2ut(const mixq_fz *f);
+void mixq_fz_a4o8lut(const mixq_fz *f);
+void mixq_fz_a4o4lut(const mixq_fz *f);
+void mixq_fz_a4o2lut(const mixq_fz *f);
+void mixq_fz_a4o8mut(const mixq_fz *f);
+void mixq_fz_a4o4mut(const mixq_fz *f);
+void mixq_fz_a4o2mut(const mixq_fz *f);
 void mixq_fz_a2o2t(const mixq_fz *f);
 void mixq_fz_a2o8t(const mixq_fz *f);
 void mixq_fz_a2o4t(const mixq_fz *f);
@@ -1852,6 +1861,7 @@ void mixq_fz_a2o2mt(const mixq_fz *f);
 #define MIXQ_FZ_A2T 5 /* routine selection only: A2 with the lanes of a last partial weight word trimmed */
 #define MIXQ_FZ_A4T 6 /* routine selection only: A4 with a last half chunk (K % 16 in 1..8, K > 16) */
 #define MIXQ_FZ_A4U 7 /* routine selection only: A4 whole chunks, kp <= 16 MIXQ_FZ_A4_UNROLL (unrolled steps) */
+#define MIXQ_FZ_A4UT 8 /* routine selection only: A4U with a last half chunk (as MIXQ_FZ_A4T) */
 #define MIXQ_FZ_A4_UNROLL 16      /* A4 routines with suffix u: unrolled 16-K steps, activations on their stack */
 #define MIXQ_FZ_A4_STEP_BYTES 120 /* ... each 30 instructions (26 32-bit LDM / LDRD / SMLAD / UBFX / ADD.W) */
 #define MIXQ_FZ_THR_MIN_PIXELS 64 /* A2 2-bit outputs: thresholds from this many output pixels on */
@@ -1898,6 +1908,11 @@ MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8t, mixq_fz_a4o8lt, mixq_fz_a4o8mt)
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4t, mixq_fz_a4o4lt, mixq_fz_a4o4mt)
                                   : MIXQ_FZ_PICK(mixq_fz_a4o2t, mixq_fz_a4o2lt, mixq_fz_a4o2mt));
+    }
+    if (fz == MIXQ_FZ_A4UT) {
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8ut, mixq_fz_a4o8lut, mixq_fz_a4o8mut)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4ut, mixq_fz_a4o4lut, mixq_fz_a4o4mut)
+                                  : MIXQ_FZ_PICK(mixq_fz_a4o2ut, mixq_fz_a4o2lut, mixq_fz_a4o2mut));
     }
     if (fz == MIXQ_FZ_A4U) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8u, mixq_fz_a4o8lu, mixq_fz_a4o8mu)
@@ -2431,15 +2446,17 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     const int32_t nl = (g->k + 3) >> 2, trim = fz == MIXQ_FZ_A2 && nl >= 4 && (nl & 3) != 0;
     /* A4 with K % 16 in 1..8 (K > 16): those that run only the first group of the last chunk */
     const int32_t half = fz == MIXQ_FZ_A4 && g->k > 16 && (g->k & 15) != 0 && (g->k & 15) <= 8;
-    /* A4 with whole chunks and K <= 256: the unrolled routines (suffix u), entered at step
-     * UNROLL - kp / 16 through the frame's k[0] (k[1] = k[2] = 0: the halfword sums) */
-    const int32_t a4u = fz == MIXQ_FZ_A4 && !half && g->kp <= 16 * MIXQ_FZ_A4_UNROLL;
+    /* A4 with K <= 256: the unrolled routines (suffix u; ut with a last half chunk), entered at
+     * step UNROLL - n (n whole chunks) through the frame's k[0] (k[1] = k[2] = 0: the halfword sums) */
+    const int32_t a4u = fz == MIXQ_FZ_A4 && g->kp <= 16 * MIXQ_FZ_A4_UNROLL;
+    const int32_t a4n = half ? g->k >> 4 : g->kp >> 4;
     const mixq_fz_fn fn = mixq_fz_routine(
         fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8
             ? MIXQ_FZ_A2H
-            : (trim ? MIXQ_FZ_A2T : (half ? MIXQ_FZ_A4T : (a4u ? MIXQ_FZ_A4U : fz))),
+            : (trim ? MIXQ_FZ_A2T
+                    : (a4u ? (half ? MIXQ_FZ_A4UT : MIXQ_FZ_A4U) : (half ? MIXQ_FZ_A4T : fz))),
         OB, ok);
-    f.k[0] = a4u ? (uint32_t)(MIXQ_FZ_A4_STEP_BYTES * (MIXQ_FZ_A4_UNROLL - (g->kp >> 4)) - 2) : 0;
+    f.k[0] = a4u ? (uint32_t)(MIXQ_FZ_A4_STEP_BYTES * (MIXQ_FZ_A4_UNROLL - a4n) - 2) : 0;
     f.k[1] = a4u ? 0 : 0x00010001u;
     f.k[2] = a4u ? 0 : 0x00020002u;
     f.k[3] = 0x00030003u;

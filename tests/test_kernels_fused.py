@@ -244,6 +244,29 @@ def _fused_cases(seed: int) -> list:
                         c.multiplier = rng.integers(1 << 30, 1 << 31, size=8)
                         c.bias = rng.integers(-40, 41, size=8)
                     out.append(c)
+    # the unrolled A4W4 routines (suffix u) entered at every step count (K = 16 n, n = 1..16, and
+    # K padded up to whole chunks: 16 n - 7), every output width and requantization form (right
+    # shifts, shifts >= 0, both signs), odd pixel counts, channel counts off the multiples of 4;
+    # n = 17 (K = 272) and K = 520 run the counted loop next to them. Pointwise with Cin % 8 == 0:
+    # the routine converts the inputs itself (Cin % 16 == 8: a last group of zero weights); other
+    # Cin: the stream rows, copied
+    # K > 16 with K % 16 in 1..8 take the unrolled steps and a last half chunk (suffix ut: 24, 136,
+    # 248 here, 17 / 24 / 40 below; 264 runs the counted loop with its half chunk, suffix t)
+    for i, cin in enumerate(list(range(16, 273, 16)) + [9, 41, 121, 249, 520, 8, 24, 136, 248, 264]):
+        ob = (8, 4, 2)[i % 3]
+        cout = (8, 12, 6, 10)[i % 4] if ob != 2 else (8, 12)[i % 2]
+        hw = ((3, 5), (2, 3), (1, 5), (4, 4))[i % 4]
+        c = _case(rng, "pointwise", (4, 4, ob), *hw, cin, cout, mode=("random", "max", "min")[(i // 3) % 3])
+        shifts = (None, [0, 1, 2, 0, 0, 1, 2, 3], [0, -1, 1, -3, 2, 0, -2, 0])[(i // 2) % 3]
+        if shifts is not None:
+            c.shift = np.array([shifts[j % 8] for j in range(cout)], np.int64)
+            c.multiplier = rng.integers(1 << 30, 1 << 31, size=cout)
+            c.bias = rng.integers(-40, 41, size=cout)
+        out.append(c)
+    # ... and conv2d on them (K = 9 Cin with Cin % 8 == 0: 72, 144, 216 and the ring rows; 3x3
+    # with Cin = 32: K = 288 runs the loop; Cin = 2, 4: K = 18, 36, stream rows and a half chunk)
+    for cin, ob in ((8, 4), (16, 8), (24, 2), (32, 4), (2, 8), (4, 4), (2, 2)):
+        out.append(_case(rng, "conv2d", (4, 4, ob), 5, 5, cin, 8, 3, 1))
     # many channels, few pixels (threshold placement / per-channel constants), K = 128
     for ob in (2, 4, 8):
         out.append(_case(rng, "pointwise", (2, 2, ob), 3, 3, 128, 32))

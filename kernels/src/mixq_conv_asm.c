@@ -355,6 +355,222 @@ MIXQ_FZ_W8_O2("mixq_fz_w8o2m", MIXQ_FZ_W8_PAIRM);
 MIXQ_FZ_A4_SET("", MIXQ_FZ_A4_LOOP);
 MIXQ_FZ_A4_SET("t", MIXQ_FZ_A4_LOOPT); /* a last half chunk */
 
+/* ---- A4W4 whole chunks, unrolled (suffix u: K <= 256 without a last half chunk) ---------------
+ * The activation rows of the pixel pair are copied at call start onto the routine's stack, so the
+ * inner loop addresses them from sp with immediate offsets and r0 / r2 are free for operands: per
+ * group of 8 K values one LDM of the four weight words of both channels (c0 A, c0 B, c1 A, c1 B)
+ * and one LDRD per pixel, 8 SMLAD (3 loads instead of 5), lr keeps the preload P for the whole
+ * call (the parameter blocks are walked through r0). The inner loop is MIXQ_FZ_A4_UNROLL copies of
+ * one 16-K step (2 LDM, 4 LDRD, 16 SMLAD, 4 UBFX, 4 ADD: 30 instructions, 120 bytes), copy j reading
+ * the activations at sp + 60 + 32 j; the call copies the n chunks of the rows to copy UNROLL - n
+ * and each channel pair enters there by one ADD PC of the frame's k[0] (120 (UNROLL - n) - 2, the
+ * caller's), after one LDM of [k0, k1, k2] = [entry, 0, 0] that also clears the halfword sums: no
+ * counter, no loop branch. Stack: the 60-byte frame copy and 32 UNROLL bytes of rows. */
+#define MIXQ_FZ_A4U_BYTES "572" /* 60 + 32 * 16 */
+#define MIXQ_FZ_A4U_UNROLL_S "16"
+/* one group of 8 K values at activation offset off (pixel 0 at off, pixel 1 at off + 8); first
+ * group of a step: the accumulators start at P (lr) */
+#define MIXQ_FZ_A4U_GROUP(off, a9, a10, a11, a12)               \
+    "ldm r1!, {r5, r6, r7, r8}\n\t"                             \
+    "ldrd r0, r2, [sp, #" off "]\n\t"                           \
+    "smlad r9, r0, r5, " a9 "\n\t"                              \
+    "smlad r9, r2, r6, r9\n\t"                                  \
+    "smlad r10, r0, r7, " a10 "\n\t"                            \
+    "smlad r10, r2, r8, r10\n\t"                                \
+    "ldrd r0, r2, [sp, #" off " + 8]\n\t"                       \
+    "smlad r11, r0, r5, " a11 "\n\t"                            \
+    "smlad r11, r2, r6, r11\n\t"                                \
+    "smlad r12, r0, r7, " a12 "\n\t"                            \
+    "smlad r12, r2, r8, r12\n\t"
+#define MIXQ_FZ_A4U_STEP                                        \
+    MIXQ_FZ_A4U_GROUP("60 + 32 * \\j", "lr", "lr", "lr", "lr")  \
+    MIXQ_FZ_A4U_GROUP("76 + 32 * \\j", "r9", "r10", "r11", "r12") \
+    "ubfx r9, r9, #11, #11\n\t"                                 \
+    "ubfx r10, r10, #11, #11\n\t"                               \
+    "ubfx r11, r11, #11, #11\n\t"                               \
+    "ubfx r12, r12, #11, #11\n\t"                               \
+    "add.w r3, r3, r9\n\t"                                      \
+    "add.w r3, r3, r10, lsl #16\n\t"                            \
+    "add.w r4, r4, r11\n\t"                                     \
+    "add.w r4, r4, r12, lsl #16\n\t"
+#define MIXQ_FZ_A4U_LOOP                                        \
+    "ldm sp, {r2, r3, r4}\n"                                    \
+    "5:\n\t"                                                    \
+    "add pc, r2\n"                                              \
+    "6:\n\t"                                                    \
+    ".irp j, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15\n\t" \
+    MIXQ_FZ_A4U_STEP                                            \
+    ".endr\n"                                                   \
+    "7:\n\t"                                                    \
+    ".ifne (6b - 5b) - 2\n\t"                                   \
+    ".error \"mixq_fz_a4u: the entry is not one 16-bit ADD\"\n\t" \
+    ".endif\n\t"                                                \
+    ".ifne (7b - 6b) - 120 * " MIXQ_FZ_A4U_UNROLL_S "\n\t"      \
+    ".error \"mixq_fz_a4u: the unrolled steps are not 120 bytes each\"\n\t" \
+    ".endif\n\t"
+/* call start: the activation rows of the pixel pair to sp + 572 - 32 n (n: the frame's chunks).
+ * Frame pre0 = 0: copied from the rows at ap (im2col, ring, stream rows: the n chunks). Otherwise
+ * pre0 / pre1 point at the packed inputs of the two pixels (pointwise, Cin % 8 == 0, whole words)
+ * and k[3] holds Cin / 8: each input word of each pixel (8 nibbles) becomes the two lane words of
+ * one group, as mixq_nibble_lanes computes them (a - 8 in every nibble, pairs at spacing 11), the
+ * four lane words of a group (p0 A, p0 B, p1 A, p1 B) stored by one STM; 25 instructions per group
+ * of both pixels. When Cin % 16 == 8 the last group of the last chunk is not written: its weights
+ * are the zero padding, so whatever the stack holds there adds 0. */
+#define MIXQ_FZ_A4U_COPY MIXQ_FZ_A4U_COPY_OF("")
+#define MIXQ_FZ_A4U_COPY_OF(more)                               \
+    "ldrd r0, r1, [sp, #40]\n\t"                                \
+    "ldr r2, [sp, #20]\n\t"                                     \
+    "add r3, sp, #572\n\t"                                      \
+    "sub r3, r3, r2, lsl #5\n\t"                                \
+    "cbnz r0, 9f\n\t"                                           \
+    more                                                        \
+    "ldr r0, [sp, #16]\n"                                       \
+    "8:\n\t"                                                    \
+    "ldm r0!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
+    "stm r3!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
+    "subs r2, r2, #1\n\t"                                       \
+    "bne 8b\n\t"                                                \
+    "b 10f\n"                                                    \
+    "9:\n\t"                                                    \
+    "ldr r2, [sp, #12]\n\t"                                     \
+    "mov r12, #0x0F0F0F0F\n\t"                                  \
+    "movw r11, #0x4008\n\t"                                     \
+    "movt r11, #0x4008\n"                                       \
+    "11:\n\t"                                                   \
+    "ldr r4, [r0], #4\n\t"                                      \
+    "ldr r5, [r1], #4\n\t"                                      \
+    "and r6, r4, r12\n\t"                                       \
+    "and r7, r12, r4, lsr #4\n\t"                               \
+    "uxtb16 r8, r6\n\t"                                         \
+    "uxtb16 r9, r7\n\t"                                         \
+    "orr r8, r8, r9, lsl #11\n\t"                               \
+    "ssub16 r8, r8, r11\n\t"                                    \
+    "uxtb16 r6, r6, ror #8\n\t"                                 \
+    "uxtb16 r7, r7, ror #8\n\t"                                 \
+    "orr r9, r6, r7, lsl #11\n\t"                               \
+    "ssub16 r9, r9, r11\n\t"                                    \
+    "and r6, r5, r12\n\t"                                       \
+    "and r7, r12, r5, lsr #4\n\t"                               \
+    "uxtb16 r10, r6\n\t"                                        \
+    "uxtb16 r4, r7\n\t"                                         \
+    "orr r10, r10, r4, lsl #11\n\t"                             \
+    "ssub16 r10, r10, r11\n\t"                                  \
+    "uxtb16 r6, r6, ror #8\n\t"                                 \
+    "uxtb16 r7, r7, ror #8\n\t"                                 \
+    "orr lr, r6, r7, lsl #11\n\t"                               \
+    "ssub16 lr, lr, r11\n\t"                                    \
+    "stm r3!, {r8, r9, r10, lr}\n\t"                            \
+    "subs r2, r2, #1\n\t"                                       \
+    "bne 11b\n"                                                  \
+    "10:\n\t"
+/* the fields and the constants into x: r12 (pixel 0, channel 0), r3 (0, 1), r2 (1, 0), r4 (1, 1) */
+#define MIXQ_FZ_A4U_PAIR(RQ, sat, bits) MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4U_LOOP, RQ, sat, bits)
+#define MIXQ_FZ_A4U_PAIR_OF(LOOP, RQ, sat, bits)                \
+    LOOP                                                        \
+    "ldr r0, [sp, #24]\n\t"                                     \
+    "ldm r0!, {r2, r5, r6, r7, r8, r9, r10, r11}\n\t"           \
+    "str r0, [sp, #24]\n\t"                                     \
+    "uxtah r12, r2, r3\n\t"                                     \
+    "uxtah r2, r2, r4\n\t"                                      \
+    "add r3, r5, r3, lsr #16\n\t"                               \
+    "add r4, r5, r4, lsr #16\n\t"                               \
+    RQ("r12", "r6", "r7", "r8", "r0", sat, bits)                \
+    RQ("r2", "r6", "r7", "r8", "r0", sat, bits)                 \
+    RQ("r3", "r9", "r10", "r11", "r0", sat, bits)               \
+    RQ("r4", "r9", "r10", "r11", "r0", sat, bits)
+/* any shifts: 10-word parameter blocks (cst0, cst1, then mm, c2, k, rw per channel) */
+#define MIXQ_FZ_A4U_PAIRM(sat, bits) MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4U_LOOP, sat, bits)
+#define MIXQ_FZ_A4U_PAIRM_OF(LOOP, sat, bits)                                \
+    LOOP                                                                     \
+    "ldr r0, [sp, #24]\n\t"                                                  \
+    "ldm r0!, {r2, r5, r6, r7, r8, r9}\n\t"                                  \
+    "uxtah r12, r2, r3\n\t"                                                  \
+    "uxtah r2, r2, r4\n\t"                                                   \
+    "add r3, r5, r3, lsr #16\n\t"                                            \
+    "add r4, r5, r4, lsr #16\n\t"                                            \
+    MIXQ_FZ_RQM("r12", "r6", "r7", "r8", "r9", "r10", sat, bits)             \
+    MIXQ_FZ_RQM("r2", "r6", "r7", "r8", "r9", "r10", sat, bits)              \
+    "ldm r0!, {r6, r7, r8, r9}\n\t"                                          \
+    "str r0, [sp, #24]\n\t"                                                  \
+    MIXQ_FZ_RQM("r3", "r6", "r7", "r8", "r9", "r10", sat, bits)              \
+    MIXQ_FZ_RQM("r4", "r6", "r7", "r8", "r9", "r10", sat, bits)
+
+#define MIXQ_FZ_A4U_FN84(name, CODE, STORE) MIXQ_FZ_A4U_FN84_OF(name, CODE, STORE, MIXQ_FZ_A4U_BYTES, MIXQ_FZ_A4U_COPY)
+#define MIXQ_FZ_A4U_FN84_OF(name, CODE, STORE, bytes, copy)                  \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes)                       \
+            copy                                                             \
+            "ldr r1, [sp, #48]\n\t"                                          \
+            "ldr lr, [sp, #56]\n"                                            \
+            "1:\n\t"                                                         \
+            CODE                                                             \
+            STORE("r12", "r3", "r2", "r4", "r0", "r5")                       \
+            "ldrd r0, r2, [sp, #24]\n\t"                                   \
+            "cmp r0, r2\n\t"                                               \
+            "bne 1b\n\t"                                                   \
+            MIXQ_FZ_LEAVE_OF(name, bytes))
+#define MIXQ_FZ_A4U_FN2(name, CODE) MIXQ_FZ_A4U_FN2_OF(name, CODE, MIXQ_FZ_A4U_BYTES, MIXQ_FZ_A4U_COPY)
+#define MIXQ_FZ_A4U_FN2_OF(name, CODE, bytes, copy)                          \
+    __asm__(MIXQ_FZ_FUNC(name) MIXQ_FZ_ENTER_OF(bytes)                       \
+            copy                                                             \
+            "ldr r1, [sp, #48]\n\t"                                          \
+            "ldr lr, [sp, #56]\n"                                            \
+            "1:\n\t"                                                         \
+            CODE                                                             \
+            MIXQ_FZ_HOLD2("r12", "r3", "r2", "r4")                           \
+            CODE                                                             \
+            MIXQ_FZ_STORE2("r12", "r3", "r2", "r4", "r0", "r5")              \
+            "ldrd r0, r2, [sp, #24]\n\t"                                   \
+            "cmp r0, r2\n\t"                                               \
+            "bne 1b\n\t"                                                   \
+            MIXQ_FZ_LEAVE_OF(name, bytes))
+
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o8u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "ssat", "#8"), MIXQ_FZ_STORE8);
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o4u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "usat", "#4"), MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN2("mixq_fz_a4o2u", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQ, "usat", "#2"));
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o8lu", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQL, "ssat", "#8"), MIXQ_FZ_STORE8);
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o4lu", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQL, "usat", "#4"), MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN2("mixq_fz_a4o2lu", MIXQ_FZ_A4U_PAIR(MIXQ_FZ_RQL, "usat", "#2"));
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o8mu", MIXQ_FZ_A4U_PAIRM("ssat", "#8"), MIXQ_FZ_STORE8);
+MIXQ_FZ_A4U_FN84("mixq_fz_a4o4mu", MIXQ_FZ_A4U_PAIRM("usat", "#4"), MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN2("mixq_fz_a4o2mu", MIXQ_FZ_A4U_PAIRM("usat", "#2"));
+
+/* The same with a last half chunk (suffix ut: K > 16, K % 16 in 1..8, kp <= 256): the frame's n
+ * whole chunks in the unrolled steps, then the first group of the last chunk at sp + 572 (its
+ * second group is zero padding: the weight pointer skips it), 20 instructions; the call copies
+ * n + 1 chunks (the pointwise conversion writes the Cin / 8 groups there anyway). Stack: 32 bytes
+ * more than the u routines. */
+#define MIXQ_FZ_A4UT_BYTES "604" /* 572 + 32 */
+#define MIXQ_FZ_A4UT_COPY MIXQ_FZ_A4U_COPY_OF("add r2, r2, #1\n\t")
+#define MIXQ_FZ_A4UT_LOOP                                       \
+    MIXQ_FZ_A4U_LOOP                                            \
+    MIXQ_FZ_A4U_GROUP("572", "lr", "lr", "lr", "lr")            \
+    "add r1, r1, #16\n\t"                                       \
+    "ubfx r9, r9, #11, #11\n\t"                                 \
+    "ubfx r10, r10, #11, #11\n\t"                               \
+    "ubfx r11, r11, #11, #11\n\t"                               \
+    "ubfx r12, r12, #11, #11\n\t"                               \
+    "add r3, r3, r9\n\t"                                        \
+    "add r3, r3, r10, lsl #16\n\t"                              \
+    "add r4, r4, r11\n\t"                                       \
+    "add r4, r4, r12, lsl #16\n\t"
+#define MIXQ_FZ_A4UT_SET(rsfx, RQ, sat, bits, STORE)                                                    \
+    MIXQ_FZ_A4U_FN84_OF("mixq_fz_a4o" bits rsfx "ut", MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4UT_LOOP, RQ, sat, "#" bits), \
+                        STORE, MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY)
+MIXQ_FZ_A4UT_SET("", MIXQ_FZ_RQ, "ssat", "8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4UT_SET("", MIXQ_FZ_RQ, "usat", "4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4UT_SET("l", MIXQ_FZ_RQL, "ssat", "8", MIXQ_FZ_STORE8);
+MIXQ_FZ_A4UT_SET("l", MIXQ_FZ_RQL, "usat", "4", MIXQ_FZ_STORE4);
+MIXQ_FZ_A4U_FN84_OF("mixq_fz_a4o8mut", MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4UT_LOOP, "ssat", "#8"), MIXQ_FZ_STORE8,
+                    MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN84_OF("mixq_fz_a4o4mut", MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4UT_LOOP, "usat", "#4"), MIXQ_FZ_STORE4,
+                    MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN2_OF("mixq_fz_a4o2ut", MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4UT_LOOP, MIXQ_FZ_RQ, "usat", "#2"),
+                   MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN2_OF("mixq_fz_a4o2lut", MIXQ_FZ_A4U_PAIR_OF(MIXQ_FZ_A4UT_LOOP, MIXQ_FZ_RQL, "usat", "#2"),
+                   MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+MIXQ_FZ_A4U_FN2_OF("mixq_fz_a4o2mut", MIXQ_FZ_A4U_PAIRM_OF(MIXQ_FZ_A4UT_LOOP, "usat", "#2"),
+                   MIXQ_FZ_A4UT_BYTES, MIXQ_FZ_A4UT_COPY);
+
 
 
 /* ---- A2W2 (lanes of spacing 12) ----------------------------------------------------------------

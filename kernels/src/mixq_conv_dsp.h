@@ -1763,7 +1763,7 @@ MIXQ_INLINE void mixq_ring_tail(const mixq_conv_geom *g, int16_t *buf) {
 /* Frame of a fused call: one pixel pair, every channel pair (the routine copies it to its stack;
  * offsets fixed by the assembly). */
 typedef struct {
-    uint32_t k[4];          /* 0: A2 selector words 0, 1, 2, 3 in both halfwords */
+    uint32_t k[4];          /* 0: A2 selector words 0, 1, 2, 3 in both halfwords; A4 suffix u: entry, 0, 0 */
     const uint32_t *ap;     /* 16: activation rows of the pixel pair */
     int32_t n;              /* 20: inner-loop iterations per channel pair (A2 whole steps: entry offset) */
     const int32_t *prm;     /* 24: parameter blocks, one per channel pair */
@@ -1825,6 +1825,24 @@ void mixq_fz_a4o2lt(const mixq_fz *f);
 void mixq_fz_a4o8mt(const mixq_fz *f);
 void mixq_fz_a4o4mt(const mixq_fz *f);
 void mixq_fz_a4o2mt(const mixq_fz *f);
+void mixq_fz_a4o8u(const mixq_fz *f);
+void mixq_fz_a4o4u(const mixq_fz *f);
+void mixq_fz_a4o2u(const mixq_fz *f);
+void mixq_fz_a4o8lu(const mixq_fz *f);
+void mixq_fz_a4o4lu(const mixq_fz *f);
+void mixq_fz_a4o2lu(const mixq_fz *f);
+void mixq_fz_a4o8mu(const mixq_fz *f);
+void mixq_fz_a4o4mu(const mixq_fz *f);
+void mixq_fz_a4o2mu(const mixq_fz *f);
+void mixq_fz_a4o8ut(const mixq_fz *f);
+void mixq_fz_a4o4ut(const mixq_fz *f);
+void mixq_fz_a4o2ut(const mixq_fz *f);
+void mixq_fz_a4o8lut(const mixq_fz *f);
+void mixq_fz_a4o4lut(const mixq_fz *f);
+void mixq_fz_a4o2lut(const mixq_fz *f);
+void mixq_fz_a4o8mut(const mixq_fz *f);
+void mixq_fz_a4o4mut(const mixq_fz *f);
+void mixq_fz_a4o2mut(const mixq_fz *f);
 void mixq_fz_a2o2t(const mixq_fz *f);
 void mixq_fz_a2o8t(const mixq_fz *f);
 void mixq_fz_a2o4t(const mixq_fz *f);
@@ -1842,6 +1860,10 @@ void mixq_fz_a2o2mt(const mixq_fz *f);
 #define MIXQ_FZ_A2H 4 /* routine selection only: A2 with K <= 8 */
 #define MIXQ_FZ_A2T 5 /* routine selection only: A2 with the lanes of a last partial weight word trimmed */
 #define MIXQ_FZ_A4T 6 /* routine selection only: A4 with a last half chunk (K % 16 in 1..8, K > 16) */
+#define MIXQ_FZ_A4U 7 /* routine selection only: A4 whole chunks, kp <= 16 MIXQ_FZ_A4_UNROLL (unrolled steps) */
+#define MIXQ_FZ_A4UT 8 /* routine selection only: A4U with a last half chunk (as MIXQ_FZ_A4T) */
+#define MIXQ_FZ_A4_UNROLL 16      /* A4 routines with suffix u: unrolled 16-K steps, activations on their stack */
+#define MIXQ_FZ_A4_STEP_BYTES 120 /* ... each 30 instructions (26 32-bit LDM / LDRD / SMLAD / UBFX / ADD.W) */
 #define MIXQ_FZ_THR_MIN_PIXELS 64 /* A2 2-bit outputs: thresholds from this many output pixels on */
 #define MIXQ_FZ_A2_MAX_K 272 /* S' = sum(a u) - 2 sum(a) + 6K <= 15K < 4096 (one 12-bit field) */
 #define MIXQ_FZ_A2_UNROLL 17     /* A2 routines of whole steps: unrolled 16-K steps (MIXQ_FZ_A2_MAX_K / 16) */
@@ -1886,6 +1908,16 @@ MIXQ_INLINE mixq_fz_fn mixq_fz_routine(int32_t fz, int32_t OB, int32_t form) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8t, mixq_fz_a4o8lt, mixq_fz_a4o8mt)
                        : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4t, mixq_fz_a4o4lt, mixq_fz_a4o4mt)
                                   : MIXQ_FZ_PICK(mixq_fz_a4o2t, mixq_fz_a4o2lt, mixq_fz_a4o2mt));
+    }
+    if (fz == MIXQ_FZ_A4UT) {
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8ut, mixq_fz_a4o8lut, mixq_fz_a4o8mut)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4ut, mixq_fz_a4o4lut, mixq_fz_a4o4mut)
+                                  : MIXQ_FZ_PICK(mixq_fz_a4o2ut, mixq_fz_a4o2lut, mixq_fz_a4o2mut));
+    }
+    if (fz == MIXQ_FZ_A4U) {
+        return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8u, mixq_fz_a4o8lu, mixq_fz_a4o8mu)
+                       : (OB == 4 ? MIXQ_FZ_PICK(mixq_fz_a4o4u, mixq_fz_a4o4lu, mixq_fz_a4o4mu)
+                                  : MIXQ_FZ_PICK(mixq_fz_a4o2u, mixq_fz_a4o2lu, mixq_fz_a4o2mu));
     }
     if (fz == MIXQ_FZ_A4) {
         return OB == 8 ? MIXQ_FZ_PICK(mixq_fz_a4o8, mixq_fz_a4o8l, mixq_fz_a4o8m)
@@ -2364,6 +2396,24 @@ static MIXQ_NOINLINE void mixq_fz_direct_loop(const mixq_conv_geom *g, const uin
     }
 }
 
+/* The pixel loop of a fused A4 call with the unrolled routines (suffix u) on one tap of the same
+ * pixel (pointwise, stride 1) with whole input words per pixel (Cin % 8 == 0; out of line): the
+ * routine converts the packed inputs of the two pixels (frame pre0, pre1) into lane words on its
+ * stack itself (k[3] = Cin / 8), no im2col row. */
+static MIXQ_NOINLINE void mixq_fz_direct4_loop(const mixq_conv_geom *g, const uint8_t *in, mixq_fz *f,
+                                               mixq_fz_fn fn, uint8_t *out, int32_t row_bytes) {
+    const int32_t nb = g->cin >> 1, npix = mixq_npix(g);
+    f->k[3] = (uint32_t)(g->cin >> 3);
+    for (int32_t pix = 0; pix < npix; pix += 2, in += 2 * nb, out += 2 * row_bytes) {
+        const int32_t two = pix + 1 < npix;
+        f->pre0 = (int32_t)(uint32_t)(uintptr_t)in;
+        f->pre1 = (int32_t)(uint32_t)(uintptr_t)(two ? in + nb : in);
+        f->out0 = out;
+        f->out1 = two ? out + row_bytes : out;
+        fn(f);
+    }
+}
+
 /* Run a fused routine over every pixel pair; returns 0 (nothing written) when the layer's
  * parameters do not qualify. */
 MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t fz, const mixq_conv_geom *g,
@@ -2396,13 +2446,19 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
     const int32_t nl = (g->k + 3) >> 2, trim = fz == MIXQ_FZ_A2 && nl >= 4 && (nl & 3) != 0;
     /* A4 with K % 16 in 1..8 (K > 16): those that run only the first group of the last chunk */
     const int32_t half = fz == MIXQ_FZ_A4 && g->k > 16 && (g->k & 15) != 0 && (g->k & 15) <= 8;
+    /* A4 with K <= 256: the unrolled routines (suffix u; ut with a last half chunk), entered at
+     * step UNROLL - n (n whole chunks) through the frame's k[0] (k[1] = k[2] = 0: the halfword sums) */
+    const int32_t a4u = fz == MIXQ_FZ_A4 && g->kp <= 16 * MIXQ_FZ_A4_UNROLL;
+    const int32_t a4n = half ? g->k >> 4 : g->kp >> 4;
     const mixq_fz_fn fn = mixq_fz_routine(
-        fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8 ? MIXQ_FZ_A2H
-                                                     : (trim ? MIXQ_FZ_A2T : (half ? MIXQ_FZ_A4T : fz)),
+        fz == MIXQ_FZ_A2 && g->kp == 16 && g->k <= 8
+            ? MIXQ_FZ_A2H
+            : (trim ? MIXQ_FZ_A2T
+                    : (a4u ? (half ? MIXQ_FZ_A4UT : MIXQ_FZ_A4U) : (half ? MIXQ_FZ_A4T : fz))),
         OB, ok);
-    f.k[0] = 0;
-    f.k[1] = 0x00010001u;
-    f.k[2] = 0x00020002u;
+    f.k[0] = a4u ? (uint32_t)(MIXQ_FZ_A4_STEP_BYTES * (MIXQ_FZ_A4_UNROLL - a4n) - 2) : 0;
+    f.k[1] = a4u ? 0 : 0x00010001u;
+    f.k[2] = a4u ? 0 : 0x00020002u;
     f.k[3] = 0x00030003u;
     f.ap = (const uint32_t *)(const void *)act;
     /* A2 routines of whole steps (neither trimmed nor K <= 8): the offset of the entry into their
@@ -2432,6 +2488,12 @@ MIXQ_INLINE int32_t mixq_conv_fused(int32_t IB, int32_t WB, int32_t OB, int32_t 
         for (int32_t w = 2 * nb; w < 2 * nw; w++) {
             lanes[w] = 0;
         }
+    }
+    if (a4u && g->kh == 1 && g->kw == 1 && (g->cin & 7) == 0 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
+        g->pw == 0 && g->ih == g->oh && g->iw == g->ow) {
+        /* A4 unrolled, one tap on the same pixel, whole input words: the routine converts the inputs */
+        mixq_fz_direct4_loop(g, in, &f, fn, out, row_bytes);
+        return 1;
     }
     if (srow != 0) { /* stream rows: the pixel loop out of line */
         if (IB == 2) {

@@ -150,6 +150,8 @@ class VdqsResult:
     """The assignment VDQS found, with its figures."""
 
     assignment: PrecisionAssignment
+    #: quantization of each sub-byte map after range equalization (build_graphs does not equalize
+    #: the maps outlier patches keep at 8 bits; it recomputes theirs)
     act_quant: dict[int, QuantParams]
     cost: float
     int8_cost: float

@@ -324,4 +324,6 @@ def test_graph_planner_on_vww_patches_and_lowers_sram() -> None:
     patched = [layer for layer in layers(out) if layer.attr("patch_grid") is not None]
     assert [layer.op_index for layer in patched] == [op for op in stage.ops if op in {lyr.op_index for lyr in patched}]
     assert all(layer.attr("patch_grid") == list(stage.grid) for layer in patched)
+    # the layers of the plan at the chosen bitwidths, not those of the int8 plan the passes began with
+    assert {layer.op_index for layer in patched} == set(stage.ops) & {layer.op_index for layer in layers(out)}
     assert int(out.attrs["mixq.peak_sram_bytes"]) < int(out.attrs["mixq.int8_peak_sram_bytes"])

@@ -163,11 +163,26 @@ class GraphPlanner(MixqPlanner):
         return ann
 
     def plan_memory(self, ctx: PlanContext) -> Annotations:
+        classified = self.plan.patch_stage if self.plan is not None else None  # the stage VDPC saw
         if self.mixed is not None:
             plan = self._replan_at_planned_bits(ctx)  # the arena at the chosen bitwidths
         else:
             plan = self._ensure_plan(ctx)
         ann = super().plan_memory(ctx)
+        # the plan at the chosen bitwidths may patch other layers, or on another grid, than the int8
+        # plan plan_patches annotated: the layers say what runs
+        stage = plan.patch_stage
+        ops = set(stage.ops) if stage is not None else set()
+        same = (classified is not None and stage is not None and tuple(classified.grid) == tuple(stage.grid)
+                and list(classified.ops) == list(stage.ops))
+        for layer in ctx.layers:
+            if layer.op_index in ops:
+                ann.set(layer.name, "patch_grid", [int(stage.grid[0]), int(stage.grid[1])])
+                if not same:
+                    ann.set(layer.name, "outlier_patches", [])  # VDPC's patches were another stage's
+            elif layer.attr("patch_grid") is not None:
+                ann.set(layer.name, "patch_grid", None)
+                ann.set(layer.name, "outlier_patches", None)
         offsets = {t: b.offset for b in plan.memory.buffers if b.kind in ("tensor", "input") for t in b.tensors}
         for layer in ctx.layers:
             if self._linked(layer) and layer.tensor_index in offsets:

@@ -81,7 +81,8 @@ class Annotations:
     layers: dict[str, dict[str, AttrValue]] = field(default_factory=dict)
     module: dict[str, AttrValue] = field(default_factory=dict)
 
-    def set(self, layer: str, key: str, value: AttrValue) -> None:
+    def set(self, layer: str, key: str, value: Optional[AttrValue]) -> None:
+        """Set an attribute of a layer (``None``: remove it, when an earlier stage set it)."""
         self.layers.setdefault(layer, {})[key if key.startswith("mixq.") else f"mixq.{key}"] = value
 
     def __bool__(self) -> bool:
@@ -276,7 +277,12 @@ def apply(mod: tvm.IRModule, annotations: Annotations) -> tvm.IRModule:
             continue
         gv = mod.get_global_var(name)
         func = mod[gv]
-        func = func.with_attrs(dict(attrs)) if hasattr(func, "with_attrs") else _with_attrs(func, attrs)
+        kept = {k: v for k, v in attrs.items() if v is not None}
+        if kept:
+            func = func.with_attrs(kept) if hasattr(func, "with_attrs") else _with_attrs(func, kept)
+        for key in (k for k, v in attrs.items() if v is None):
+            if func.attrs is not None and key in func.attrs:
+                func = func.without_attr(key)
         mod[gv] = func
     for key, value in annotations.module.items():
         mod = mod.with_attr(key, value)

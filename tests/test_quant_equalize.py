@@ -4,7 +4,7 @@ import pytest
 
 from paths import MLPERF_INT8
 from tvm_mixq.quant.calibration import calibrate
-from tvm_mixq.quant.equalize import channel_factors, equalizable, equalize
+from tvm_mixq.quant.equalize import channel_factors, equalizable, equalize, equalized_stats
 from tvm_mixq.quant.execute import BatchRunner, run_all
 from tvm_mixq.quant.precision import PrecisionAssignment
 from tvm_mixq.quant.requantize import activation_quant
@@ -143,3 +143,14 @@ def test_tflm_path_quantizes_the_same_equalized_model(kws, tmp_path):
     x = _samples(g, 4, seed=3)
     assert np.array_equal(BatchRunner(result.planned).run(x)[0], BatchRunner(tvm).run(x)[0])
     assert calibrated_act_quant(planned.calibration, planned.assignment).keys() == planned.act_quant.keys()
+
+
+def test_equalized_stats_are_those_of_equalize(kws):
+    g, calib = kws
+    tensors = sorted(equalizable(g))
+    stats = equalized_stats(g, calib, tensors, 0.5)
+    eq = equalize(g, calib, tensors, 0.5)
+    for t in tensors:
+        assert np.array_equal(stats[t].hist, eq.calibration.tensors[t].hist)
+        assert np.array_equal(stats[t].channel_hist, eq.calibration.tensors[t].channel_hist)
+        assert not np.array_equal(stats[t].hist, calib.tensors[t].hist)

@@ -138,6 +138,28 @@ def _axis_factors(k: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarra
     return k.reshape(s)
 
 
+def _factors(graph: Graph, calib: Calibration, tensors: Iterable[int], strength: float,
+             cand: Mapping[int, object]) -> dict[int, np.ndarray]:
+    factors: dict[int, np.ndarray] = {}
+    for t in sorted(set(tensors)):
+        if t in cand and t in calib.tensors:
+            k = channel_factors(calib.tensors[t], strength)
+            if k is not None and len(k) == graph.tensors[t].shape[-1]:
+                factors[t] = k
+    return factors
+
+
+def equalized_stats(graph: Graph, calib: Calibration, tensors: Iterable[int],
+                    strength: float = DEFAULT_STRENGTH) -> dict[int, TensorStats]:
+    """The calibration statistics of the feature maps ``tensors`` once equalized (the others, and
+    those not equalizable, as calibrated): what :func:`equalize` gives, without the layers' weights.
+    A map's statistics depend on its own factors only."""
+    stats = dict(calib.tensors)
+    for t, k in _factors(graph, calib, tensors, strength, equalizable(graph)).items():
+        stats[t] = _rebin(calib.tensors[t], k)
+    return stats
+
+
 def equalize(graph: Graph, calib: Calibration, tensors: Iterable[int], strength: float = DEFAULT_STRENGTH,
              float_weights: Optional[Mapping[int, np.ndarray]] = None) -> Equalized:
     """Equalize the feature maps ``tensors`` (those :func:`equalizable` does not list are skipped).
@@ -145,12 +167,7 @@ def equalize(graph: Graph, calib: Calibration, tensors: Iterable[int], strength:
     Returns ``graph``, ``calib`` and ``float_weights`` themselves when nothing changes.
     """
     cand = equalizable(graph)
-    factors: dict[int, np.ndarray] = {}
-    for t in sorted(set(tensors)):
-        if t in cand and t in calib.tensors:
-            k = channel_factors(calib.tensors[t], strength)
-            if k is not None and len(k) == graph.tensors[t].shape[-1]:
-                factors[t] = k
+    factors = _factors(graph, calib, tensors, strength, cand)
     if not factors:
         return Equalized(graph, calib, float_weights)
     g = copy.copy(graph)
@@ -166,7 +183,8 @@ def equalize(graph: Graph, calib: Calibration, tensors: Iterable[int], strength:
         n = w.shape[axis]
         g.tensors[w.index] = _with_scale(w, _per_channel_scale(w, n) / k, axis)
         b = g.tensors[producer.inputs[2]]
-        g.tensors[b.index] = _with_scale(b, _per_channel_scale(b, n) / k, 0)
+        if b.quant is not None:  # metadata only: the kernels take the bias in units of s_in * s_w
+            g.tensors[b.index] = _with_scale(b, _per_channel_scale(b, n) / k, 0)
         if fw is not None and producer.index in fw:
             fw[producer.index] = np.asarray(fw[producer.index], np.float64) / _axis_factors(k, w.shape, axis)
         stats[t] = _rebin(calib.tensors[t], k)

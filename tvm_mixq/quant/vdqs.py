@@ -68,7 +68,7 @@ from ..graph import Graph, QuantParams
 from ..options import SENSITIVITIES, WEIGHT_ROUNDINGS  # accuracy proxies; sub-byte weight roundings
 from .calibration import Calibration, entropy_bits
 from .cost import CostEvaluator, CostModel
-from .equalize import DEFAULT_STRENGTH as DEFAULT_EQUALIZE, equalize
+from .equalize import DEFAULT_STRENGTH as DEFAULT_EQUALIZE, equalize, equalized_stats
 from .precision import SUBBYTE_OPS, WEIGHTED_OPS, PrecisionAssignment
 from .requantize import (activation_quant, activation_shift, apply_assignment, quantize_weights,
                          requantize_histogram)
@@ -190,9 +190,9 @@ class EntropyTable:
         self.act: dict[tuple[int, int], float] = {}
         self.act_quant: dict[tuple[int, int], QuantParams] = {}
         self.weight: dict[tuple[int, int], float] = {}
-        # a sub-byte feature map is quantized after range equalization (its statistics then depend
-        # on its own channel factors only, so one equalization of all of them serves every step)
-        low = equalize(graph, calib, tensors, equalize_strength).calibration.tensors
+        # a sub-byte feature map is quantized after range equalization (its statistics depend on
+        # its own channel factors only, so one pass over all of them serves every step)
+        low = equalized_stats(graph, calib, tensors, equalize_strength)
         for t in tensors:
             for b in bits:
                 s = calib.tensors[t] if b == 8 else low[t]
